@@ -1,0 +1,324 @@
+//! The command line, as clap sees it. No logic here: commands.rs turns these into requests.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  ok
+  1  other failure
+  2  usage error (bad flag, bad name, bad value)
+  3  cannot unlock (wrong passphrase, no passphrase source, bundle not addressed to this vault)
+  4  not found (entry, contact, vault)
+  5  entry disabled or revoked
+  6  integrity or authenticity failure (corrupt or tampered vault or bundle)
+  7  vault busy (lock timeout)
+  8  `check` found problems
+  9  already exists / import conflict
+
+Passphrase sources, first found wins: --passphrase-fd N, $JETON_PASSPHRASE_FILE,
+$JETON_PASSPHRASE_COMMAND, $JETON_PASSPHRASE (weakest), a hidden prompt on the terminal.";
+
+/// jeton: an encrypted local vault for API access tokens.
+#[derive(Debug, Parser)]
+#[command(name = "jeton", version, about, after_help = EXIT_CODES, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Vault file [default: $JETON_VAULT, else $XDG_DATA_HOME/jeton/vault.jeton]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+    /// Machine-readable output on stdout (stable field names, RFC 3339 UTC times)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but requested data and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Do not ask for confirmation
+    #[arg(long, global = true)]
+    pub yes: bool,
+    /// How long a writer waits for another one to finish
+    #[arg(long, global = true, value_name = "SPAN", default_value = "10s")]
+    pub lock_timeout: String,
+    /// Read the passphrase from this open file descriptor
+    #[arg(long, global = true, value_name = "N")]
+    pub passphrase_fd: Option<u32>,
+    /// Allow writing to a vault older than the last generation written here
+    #[arg(long, global = true)]
+    pub accept_rollback: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to generate a secret instead of reading one.
+#[derive(Debug, Args, Clone)]
+pub struct GenerateArgs {
+    /// Generate a random secret (OS CSPRNG) instead of reading one
+    #[arg(long)]
+    pub generate: bool,
+    /// Length of the generated secret
+    #[arg(long, requires = "generate", default_value_t = 32)]
+    pub length: usize,
+    /// Alphabet of the generated secret
+    #[arg(long, requires = "generate", value_enum, default_value_t = CharsetArg::Alnum)]
+    pub charset: CharsetArg,
+}
+
+/// Alphabets for generated secrets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CharsetArg {
+    /// A-Z a-z 0-9
+    Alnum,
+    /// 0-9 a-f
+    Hex,
+    /// A-Z a-z 0-9 - _
+    Base64url,
+    /// printable ASCII
+    Ascii,
+}
+
+/// Statuses for `list --status`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    /// In use
+    Active,
+    /// Disabled
+    Disabled,
+    /// Revoked tombstones
+    Revoked,
+    /// Everything
+    All,
+}
+
+/// Shells for `completions`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellArg {
+    /// bash
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
+    /// elvish
+    Elvish,
+    /// PowerShell
+    Powershell,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new vault (refuses to overwrite one)
+    Init(InitArgs),
+    /// Add an entry; the secret comes from a prompt, stdin, or --generate
+    Add(AddArgs),
+    /// Print an entry's secret (or one field)
+    Get(GetArgs),
+    /// Show an entry's metadata (secret masked unless --reveal)
+    Show(ShowArgs),
+    /// List entries, one line each; never secrets
+    List(ListArgs),
+    /// Change an entry's metadata (an empty value clears a field)
+    Edit(EditArgs),
+    /// Rename an entry
+    Rename {
+        /// Current name
+        old: String,
+        /// New name
+        new: String,
+    },
+    /// Delete an entry entirely (asks on a terminal, else needs --yes)
+    Rm {
+        /// Entry name
+        name: String,
+    },
+    /// Change the passphrase (new salt and new vault key)
+    Passwd(PasswdArgs),
+    /// Print shell completions
+    Completions {
+        /// Target shell
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the man page (roff)
+    Man,
+    // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
+
+    // == sharing (issue 4): identity, contact, share, import ==
+
+    // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
+
+    // == migration, recovery, backup (issue 8) ==
+}
+
+/// KDF cost flags shared by `init` and `passwd`.
+#[derive(Debug, Args, Clone)]
+pub struct KdfArgs {
+    /// Argon2id memory, e.g. 256MiB or 1GiB [default: 256MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub kdf_memory: Option<String>,
+    /// Argon2id passes [default: 3]
+    #[arg(long, value_name = "N")]
+    pub kdf_iterations: Option<u32>,
+    /// Argon2id lanes [default: 4]
+    #[arg(long, value_name = "N")]
+    pub kdf_lanes: Option<u32>,
+    /// Calibrate memory and passes to this unlock time on this machine, e.g. 1s
+    #[arg(long, value_name = "SPAN", conflicts_with_all = ["kdf_memory", "kdf_iterations"])]
+    pub kdf_target: Option<String>,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+    /// Default technical contact for entries that name none
+    #[arg(long, value_name = "TEXT")]
+    pub contact: Option<String>,
+    /// Your name, shown on your contact card
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// `add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Entry name, e.g. github/ci-deploy
+    pub name: String,
+    #[command(flatten)]
+    pub meta: MetaArgs,
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+}
+
+/// Metadata flags of `add`.
+#[derive(Debug, Args, Clone)]
+pub struct MetaArgs {
+    /// Scope granted to the token (repeatable)
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// URL of the service (used by the credential helpers to match)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Account name at the service
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Issuing service
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Technical contact, e.g. 'Ops <ops@example.com>'
+    #[arg(long)]
+    pub contact: Option<String>,
+    /// Integration holding a copy, e.g. ci:github-actions:DEPLOY_TOKEN (repeatable)
+    #[arg(long = "used-by", value_name = "X")]
+    pub used_by: Vec<String>,
+    /// Tag (repeatable)
+    #[arg(long = "tag", value_name = "T")]
+    pub tags: Vec<String>,
+    /// Free note
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Token expiry at its provider: 2027-01-31, RFC 3339, or a span from now (90d)
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+    /// Rotation schedule, e.g. 90d
+    #[arg(long, value_name = "SPAN")]
+    pub rotate_every: Option<String>,
+}
+
+/// `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Entry name
+    pub name: String,
+    /// Print this field instead of the secret (url, username, issuer, contact, scopes, ...)
+    #[arg(long, short = 'f', value_name = "F")]
+    pub field: Option<String>,
+    /// No trailing newline
+    #[arg(short = 'n')]
+    pub no_newline: bool,
+}
+
+/// `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Entry name
+    pub name: String,
+    /// Show the secret
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only names starting with this
+    pub prefix: Option<String>,
+    /// Only entries with this scope
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Only entries with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Which statuses to show
+    #[arg(long, value_enum, default_value_t = StatusArg::Active)]
+    pub status: StatusArg,
+    /// Only entries expired, expiring or due for rotation within SPAN
+    #[arg(long, value_name = "SPAN")]
+    pub due: Option<String>,
+}
+
+/// `edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Entry name
+    pub name: String,
+    /// Add a scope (repeatable)
+    #[arg(long, value_name = "S")]
+    pub add_scope: Vec<String>,
+    /// Remove a scope (repeatable)
+    #[arg(long, value_name = "S")]
+    pub rm_scope: Vec<String>,
+    /// Add an integration holding a copy (repeatable)
+    #[arg(long, value_name = "X")]
+    pub add_used_by: Vec<String>,
+    /// Remove an integration (repeatable)
+    #[arg(long, value_name = "X")]
+    pub rm_used_by: Vec<String>,
+    /// Add a tag (repeatable)
+    #[arg(long, value_name = "T")]
+    pub add_tag: Vec<String>,
+    /// Remove a tag (repeatable)
+    #[arg(long, value_name = "T")]
+    pub rm_tag: Vec<String>,
+    /// URL ('' clears)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Username ('' clears)
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Issuer ('' clears)
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Technical contact ('' clears)
+    #[arg(long)]
+    pub contact: Option<String>,
+    /// Note ('' clears)
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Expiry: a date, RFC 3339, a span from now, or 'never'
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+    /// Rotation schedule, or 'never'
+    #[arg(long, value_name = "SPAN")]
+    pub rotate_every: Option<String>,
+}
+
+/// `passwd`.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+    /// Read the new passphrase from this open file descriptor
+    #[arg(long, value_name = "N")]
+    pub new_passphrase_fd: Option<u32>,
+}

@@ -1,0 +1,23 @@
+//! The `jeton` binary. `main` alone owns exit codes (SPEC §5).
+
+mod cli;
+mod commands;
+mod output;
+mod prompt;
+
+use clap::Parser;
+
+fn main() {
+    for failure in jeton::harden::harden_process() {
+        eprintln!("jeton: warning: hardening: {failure}");
+    }
+    let cli = cli::Cli::parse();
+    let code = match commands::run(cli) {
+        Ok(commands::Exit::Ok) => 0,
+        Err(e) => {
+            eprintln!("jeton: error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,237 @@
+//! Rendering responses: human text or stable JSON. Secrets appear only where the caller
+//! passes `reveal`.
+
+use jeton::entry::{Entry, Status};
+use jeton::request::Summary;
+use jeton::time::{rfc3339, show_span};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::io::Write;
+
+/// Output failures. A closed pipe is not an error (`jeton get x | head -c1`).
+pub enum OutError {
+    /// The reader went away.
+    Closed,
+    /// Any other write failure.
+    Failed(std::io::Error),
+}
+
+/// Writes to stdout, mapping a closed pipe to [`OutError::Closed`].
+pub fn write_stdout(bytes: &[u8]) -> Result<(), OutError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                OutError::Closed
+            } else {
+                OutError::Failed(e)
+            }
+        })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn time_opt(t: Option<i64>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+}
+
+/// The JSON view of an entry. `reveal` adds the secret.
+pub fn entry_json(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Value {
+    let status = match &e.status {
+        Status::Active => json!({"state": "active"}),
+        Status::Disabled { since } => json!({"state": "disabled", "since": rfc3339(*since)}),
+        Status::Revoked { at, reason } => {
+            json!({"state": "revoked", "at": rfc3339(*at), "reason": reason})
+        }
+    };
+    let mut v = json!({
+        "name": e.name,
+        "id": hex(&e.id),
+        "revision": e.revision,
+        "status": status,
+        "scopes": e.scopes,
+        "url": e.url,
+        "username": e.username,
+        "issuer": e.issuer,
+        "contact": e.contact,
+        "effective_contact": e.contact.as_deref().or(default_contact),
+        "used_by": e.used_by,
+        "tags": e.tags,
+        "note": e.note,
+        "created_at": rfc3339(e.created_at),
+        "updated_at": rfc3339(e.updated_at),
+        "secret_set_at": rfc3339(e.secret_set_at),
+        "expires_at": time_opt(e.expires_at),
+        "rotate_every": e.rotate_every.map(show_span),
+        "last_rotated_at": time_opt(e.last_rotated_at),
+        "rotation_due_at": time_opt(e.rotation_due_at()),
+        "history_count": e.history.len(),
+        "shared_with": e.shared_with.iter().map(|s| json!({"contact": s.contact, "bundle_id": s.bundle_id, "at": rfc3339(s.at)})).collect::<Vec<_>>(),
+        "received_from": e.received_from.as_ref().map(|r| json!({"from": r.from, "reference": r.reference, "at": rfc3339(r.at)})),
+    });
+    if reveal {
+        v["secret"] = e
+            .secret
+            .as_ref()
+            .map_or(Value::Null, |s| Value::String(s.expose_secret().to_owned()));
+    }
+    v
+}
+
+/// Human view of an entry, one `key: value` per line.
+pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> String {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| lines.push((k.to_owned(), v));
+    put("name", e.name.clone());
+    let status = match &e.status {
+        Status::Active => "active".to_owned(),
+        Status::Disabled { since } => format!("disabled since {}", rfc3339(*since)),
+        Status::Revoked { at, reason } => {
+            format!(
+                "revoked at {}{}",
+                rfc3339(*at),
+                reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            )
+        }
+    };
+    put("status", status);
+    let secret = match &e.secret {
+        None => "(wiped)".to_owned(),
+        Some(s) if reveal => s.expose_secret().to_owned(),
+        Some(s) => format!("******** ({} characters; --reveal to show)", s.char_len()),
+    };
+    put("secret", secret);
+    let opt = |o: &Option<String>| o.clone();
+    for (k, v) in [
+        ("url", opt(&e.url)),
+        ("username", opt(&e.username)),
+        ("issuer", opt(&e.issuer)),
+    ] {
+        if let Some(v) = v {
+            put(k, v);
+        }
+    }
+    match (&e.contact, default_contact) {
+        (Some(c), _) => put("contact", c.clone()),
+        (None, Some(d)) => put("contact", format!("{d} (vault default)")),
+        (None, None) => put("contact", "(none)".into()),
+    }
+    for (k, v) in [
+        ("scopes", &e.scopes),
+        ("used_by", &e.used_by),
+        ("tags", &e.tags),
+    ] {
+        if !v.is_empty() {
+            put(k, v.join(", "));
+        }
+    }
+    if let Some(n) = &e.note {
+        put("note", n.clone());
+    }
+    put("created", rfc3339(e.created_at));
+    put("updated", rfc3339(e.updated_at));
+    if let Some(t) = e.expires_at {
+        put("expires", rfc3339(t));
+    }
+    if let Some(s) = e.rotate_every {
+        put("rotate_every", show_span(s));
+    }
+    if let Some(t) = e.last_rotated_at {
+        put("last_rotated", rfc3339(t));
+    }
+    if let Some(t) = e.rotation_due_at() {
+        put("rotation_due", rfc3339(t));
+    }
+    if !e.history.is_empty() {
+        put("history", format!("{} previous secrets", e.history.len()));
+    }
+    for s in &e.shared_with {
+        put(
+            "shared_with",
+            format!("{} (bundle {}, {})", s.contact, s.bundle_id, rfc3339(s.at)),
+        );
+    }
+    if let Some(r) = &e.received_from {
+        put(
+            "received_from",
+            format!("{} ({}, {})", r.from, r.reference, rfc3339(r.at)),
+        );
+    }
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    lines
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}
+
+/// JSON for a list.
+pub fn list_json(items: &[Summary]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "status": s.status,
+                    "scopes": s.scopes,
+                    "tags": s.tags,
+                    "expires_at": time_opt(s.expires_at),
+                    "rotation_due_at": time_opt(s.rotation_due_at),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Aligned columns for a list.
+pub fn list_text(items: &[Summary]) -> String {
+    let date = |t: Option<i64>| t.map(jeton::time::date).unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 5]> = items
+        .iter()
+        .map(|s| {
+            let scopes = if s.scopes.is_empty() {
+                "-".to_owned()
+            } else {
+                s.scopes.join(",")
+            };
+            [
+                s.name.clone(),
+                s.status.clone(),
+                scopes,
+                date(s.expires_at),
+                date(s.rotation_due_at),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "STATUS", "SCOPES", "EXPIRES", "ROTATE-BY"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            format!("{}\n", cells.join("  ").trim_end())
+        })
+        .collect()
+}
+
+/// Pretty JSON plus a newline.
+pub fn json_line<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    s.push('\n');
+    s
+}

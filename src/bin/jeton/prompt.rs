@@ -1,0 +1,228 @@
+//! Where passphrases and secrets come from (SPEC §5). Never from a command-line argument.
+
+use jeton::secret::{Passphrase, Token};
+use jeton::{Error, Result};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use zeroize::Zeroizing;
+
+const NO_SOURCE: &str = "no passphrase source and no terminal: use --passphrase-fd N, \
+     JETON_PASSPHRASE_FILE, JETON_PASSPHRASE_COMMAND or JETON_PASSPHRASE";
+
+/// Longest passphrase or secret read from a file, fd, command or stdin (1 MiB).
+const MAX_INPUT: u64 = 1 << 20;
+
+fn strip_one_newline(mut s: Zeroizing<String>) -> Zeroizing<String> {
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    s
+}
+
+fn read_capped(mut r: impl Read, what: &str) -> Result<Zeroizing<String>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    r.by_ref()
+        .take(MAX_INPUT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Other(format!("cannot read {what}: {e}")))?;
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(Error::Usage(format!("{what} is larger than 1 MiB")));
+    }
+    let s = String::from_utf8(std::mem::take(&mut *buf)).map_err(|e| {
+        let mut bytes = e.into_bytes();
+        zeroize::Zeroize::zeroize(&mut bytes);
+        Error::Usage(format!("{what} is not valid UTF-8"))
+    })?;
+    Ok(strip_one_newline(Zeroizing::new(s)))
+}
+
+fn read_fd(fd: u32, what: &str) -> Result<Zeroizing<String>> {
+    let path = format!("/dev/fd/{fd}");
+    let f = std::fs::File::open(&path)
+        .map_err(|e| Error::Unlock(format!("cannot read {what} from fd {fd}: {e}")))?;
+    read_capped(f, what)
+}
+
+fn read_file(path: &std::ffi::OsStr, what: &str) -> Result<Zeroizing<String>> {
+    let f = std::fs::File::open(path).map_err(|e| {
+        Error::Unlock(format!(
+            "cannot read {what} file {}: {e}",
+            std::path::Path::new(path).display()
+        ))
+    })?;
+    read_capped(f, what)
+}
+
+fn run_command(cmd: &str) -> Result<Zeroizing<String>> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Error::Unlock(format!("cannot run JETON_PASSPHRASE_COMMAND: {e}")))?;
+    let stdout = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        return Err(Error::Unlock(format!(
+            "JETON_PASSPHRASE_COMMAND failed ({})",
+            out.status
+        )));
+    }
+    read_capped(&stdout[..], "the output of JETON_PASSPHRASE_COMMAND")
+}
+
+/// True when a terminal is there to prompt on.
+pub fn have_tty() -> bool {
+    std::fs::File::open("/dev/tty").is_ok_and(|f| f.is_terminal())
+}
+
+fn prompt_hidden(label: &str) -> Result<Zeroizing<String>> {
+    rpassword::prompt_password(label)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::Unlock(format!("cannot read from the terminal: {e}")))
+}
+
+fn nonempty(s: Zeroizing<String>, what: &str) -> Result<Zeroizing<String>> {
+    if s.is_empty() {
+        return Err(Error::Unlock(format!("the {what} is empty")));
+    }
+    Ok(s)
+}
+
+/// Where a passphrase was found; a prompt asks twice when creating one.
+pub enum Source {
+    /// Non-interactive source.
+    Given(Zeroizing<String>),
+    /// Nothing given: prompt on the terminal.
+    Prompt,
+}
+
+/// Finds the configured passphrase source, first found wins.
+pub fn passphrase_source(fd: Option<u32>) -> Result<Source> {
+    if let Some(fd) = fd {
+        return Ok(Source::Given(read_fd(fd, "passphrase")?));
+    }
+    if let Some(p) = std::env::var_os("JETON_PASSPHRASE_FILE").filter(|v| !v.is_empty()) {
+        return Ok(Source::Given(read_file(&p, "passphrase")?));
+    }
+    if let Some(c) = std::env::var("JETON_PASSPHRASE_COMMAND")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(Source::Given(run_command(&c)?));
+    }
+    if let Some(p) = std::env::var("JETON_PASSPHRASE")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(Source::Given(Zeroizing::new(p)));
+    }
+    Ok(Source::Prompt)
+}
+
+/// The passphrase of an existing vault.
+pub fn passphrase(fd: Option<u32>) -> Result<Passphrase> {
+    let s = match passphrase_source(fd)? {
+        Source::Given(s) => s,
+        Source::Prompt if have_tty() => prompt_hidden("jeton passphrase: ")?,
+        Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
+    };
+    Ok(Passphrase::new(nonempty(s, "passphrase")?.to_string()))
+}
+
+/// A passphrase being chosen: from a source, or asked twice on the terminal.
+pub fn new_passphrase(source: Source, label: &str) -> Result<Passphrase> {
+    let s = match source {
+        Source::Given(s) => s,
+        Source::Prompt if have_tty() => {
+            let a = prompt_hidden(&format!("{label}: "))?;
+            let b = prompt_hidden(&format!("{label} (again): "))?;
+            if a != b {
+                return Err(Error::Usage(
+                    "the two passphrases differ; nothing was changed".into(),
+                ));
+            }
+            a
+        }
+        Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
+    };
+    Ok(Passphrase::new(nonempty(s, "new passphrase")?.to_string()))
+}
+
+/// The new passphrase for `passwd`: `--new-passphrase-fd`, `$JETON_NEW_PASSPHRASE_FILE`, or a prompt.
+pub fn new_passphrase_source(fd: Option<u32>) -> Result<Source> {
+    if let Some(fd) = fd {
+        return Ok(Source::Given(read_fd(fd, "new passphrase")?));
+    }
+    if let Some(p) = std::env::var_os("JETON_NEW_PASSPHRASE_FILE").filter(|v| !v.is_empty()) {
+        return Ok(Source::Given(read_file(&p, "new passphrase")?));
+    }
+    Ok(Source::Prompt)
+}
+
+/// A warning for a passphrase that is easy to guess, or `None`.
+pub fn weak_passphrase_warning(p: &Passphrase) -> Option<&'static str> {
+    let s = p.expose_secret();
+    let classes = [
+        s.chars().any(|c| c.is_ascii_lowercase()),
+        s.chars().any(|c| c.is_ascii_uppercase()),
+        s.chars().any(|c| c.is_ascii_digit()),
+        s.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    let n = s.chars().count();
+    (n < 12 || (n < 20 && classes.iter().filter(|c| **c).count() < 2)).then_some(
+        "this passphrase is weak: anyone who copies the vault file can try guesses offline. \
+         Prefer 5 or more random words (change it later with `jeton passwd`)",
+    )
+}
+
+/// A new secret: a hidden prompt asked twice on a terminal, otherwise all of stdin.
+pub fn secret_input() -> Result<Token> {
+    let s = if std::io::stdin().is_terminal() {
+        let a = prompt_hidden("secret: ")?;
+        let b = prompt_hidden("secret (again): ")?;
+        if a != b {
+            return Err(Error::Usage(
+                "the two secrets differ; nothing was changed".into(),
+            ));
+        }
+        a
+    } else {
+        read_capped(std::io::stdin().lock(), "the secret on stdin")?
+    };
+    if s.is_empty() {
+        return Err(Error::Usage(
+            "the secret is empty (pipe it on stdin, or use --generate)".into(),
+        ));
+    }
+    Ok(Token::new(s.to_string()))
+}
+
+/// Asks a yes/no question on the terminal. Without a terminal, `--yes` is required.
+pub fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || !have_tty() {
+        return Err(Error::Usage(format!(
+            "{question}: refusing without a terminal; pass --yes to confirm"
+        )));
+    }
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| Error::Other(format!("cannot open the terminal: {e}")))?;
+    write!(tty, "{question} [y/N] ").map_err(|e| Error::Other(format!("cannot ask: {e}")))?;
+    let mut answer = String::new();
+    std::io::BufReader::new(tty)
+        .read_line(&mut answer)
+        .map_err(|e| Error::Other(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::Other("cancelled; nothing was changed".into()))
+    }
+}

@@ -1,0 +1,259 @@
+//! The token model (SPEC §4): an entry is a named secret plus everything needed to look after
+//! it: scopes, who to call, who holds copies, when it expires and when it must be rotated.
+
+use crate::secret::Token;
+use crate::time::Time;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Longest entry name.
+pub const MAX_NAME_LEN: usize = 128;
+/// Default number of previous secrets kept per entry.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 10;
+
+/// Random, stable identity of an entry (survives renames; used for merging copies).
+pub type EntryId = [u8; 16];
+
+/// Whether an entry may be used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// In use.
+    Active,
+    /// Temporarily refused by `get`/`exec`.
+    Disabled {
+        /// When it was disabled.
+        since: Time,
+    },
+    /// Permanently withdrawn; the secret and history are wiped and the entry stays as a tombstone.
+    Revoked {
+        /// When it was revoked.
+        at: Time,
+        /// Why, as the user said.
+        reason: Option<String>,
+    },
+}
+
+impl Status {
+    /// `active`, `disabled` or `revoked`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled { .. } => "disabled",
+            Status::Revoked { .. } => "revoked",
+        }
+    }
+}
+
+/// A previous secret of an entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistoryItem {
+    /// The retired secret.
+    #[serde(with = "crate::secret::serde_token")]
+    pub secret: Token,
+    /// When it became current.
+    pub created_at: Time,
+    /// When it was replaced.
+    pub retired_at: Time,
+}
+
+/// A record of handing the entry to a contact in a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareRecord {
+    /// Contact name at the time.
+    pub contact: String,
+    /// Bundle id (hex).
+    pub bundle_id: String,
+    /// When.
+    pub at: Time,
+}
+
+/// Where an imported entry came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// A contact name, or an importer such as `pass`.
+    pub from: String,
+    /// Bundle id (hex) or source path.
+    pub reference: String,
+    /// When it was imported.
+    pub at: Time,
+}
+
+/// A named token and its metadata.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    /// Stable random id.
+    pub id: EntryId,
+    /// Bumped on every change.
+    pub revision: u64,
+    /// Validated name, e.g. `github/ci-deploy`.
+    pub name: String,
+    /// The secret. `None` only for revoked tombstones.
+    #[serde(with = "crate::secret::serde_opt_token")]
+    pub secret: Option<Token>,
+    /// When the current secret was set.
+    pub secret_set_at: Time,
+    /// Scopes granted to the token.
+    pub scopes: Vec<String>,
+    /// Where the token is used (also used by the git/cargo/docker helpers to match).
+    pub url: Option<String>,
+    /// Account name at the provider.
+    pub username: Option<String>,
+    /// Issuing service.
+    pub issuer: Option<String>,
+    /// Technical contact; falls back to the vault's default contact.
+    pub contact: Option<String>,
+    /// Integrations holding a copy, e.g. `ci:github-actions:DEPLOY_TOKEN`.
+    pub used_by: Vec<String>,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// Free note.
+    pub note: Option<String>,
+    /// Creation time.
+    pub created_at: Time,
+    /// Last change of anything.
+    pub updated_at: Time,
+    /// Expiry of the token at its provider.
+    pub expires_at: Option<Time>,
+    /// Rotation schedule, in seconds.
+    pub rotate_every: Option<i64>,
+    /// Last rotation.
+    pub last_rotated_at: Option<Time>,
+    /// Active, disabled or revoked.
+    pub status: Status,
+    /// Previous secrets, newest last.
+    pub history: Vec<HistoryItem>,
+    /// Every time the entry was shared.
+    pub shared_with: Vec<ShareRecord>,
+    /// Set for entries imported from a bundle or another tool.
+    pub received_from: Option<Provenance>,
+}
+
+/// The metadata fields `get --field` can print, by name.
+pub const FIELDS: &[&str] = &[
+    "secret",
+    "name",
+    "url",
+    "username",
+    "issuer",
+    "contact",
+    "scopes",
+    "used_by",
+    "tags",
+    "note",
+    "expires_at",
+];
+
+impl Entry {
+    /// One field as text, for `get --field`. `None` when the field is empty.
+    pub fn field(&self, field: &str) -> Result<Option<String>> {
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.join(","));
+        Ok(match field {
+            "secret" | "password" => self.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+            "name" => Some(self.name.clone()),
+            "url" => self.url.clone(),
+            "username" | "user" => self.username.clone(),
+            "issuer" => self.issuer.clone(),
+            "contact" => self.contact.clone(),
+            "scopes" => list(&self.scopes),
+            "used_by" => list(&self.used_by),
+            "tags" => list(&self.tags),
+            "note" => self.note.clone(),
+            "expires_at" => self.expires_at.map(crate::time::rfc3339),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown field '{field}' (fields: {})",
+                    FIELDS.join(", ")
+                )));
+            }
+        })
+    }
+
+    /// Refuses an unknown field name before any I/O.
+    pub fn check_field(field: &str) -> Result<()> {
+        if FIELDS.contains(&field) || ["password", "user"].contains(&field) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "unknown field '{field}' (fields: {})",
+                FIELDS.join(", ")
+            )))
+        }
+    }
+
+    /// When the next rotation is due, if a schedule is set.
+    pub fn rotation_due_at(&self) -> Option<Time> {
+        let every = self.rotate_every?;
+        Some(
+            self.last_rotated_at
+                .unwrap_or(self.secret_set_at)
+                .saturating_add(every),
+        )
+    }
+}
+
+/// Checks an entry name (SPEC §4): `[A-Za-z0-9._@-]` segments joined by `/`, 1..128 characters,
+/// no empty, `.` or `..` segment.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::Usage(format!(
+            "invalid entry name '{}': {why}",
+            printable(name)
+        )))
+    };
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return bad("it must be 1 to 128 characters");
+    }
+    for seg in name.split('/') {
+        if seg.is_empty() {
+            return bad("empty path segment");
+        }
+        if seg == "." || seg == ".." {
+            return bad("'.' and '..' segments are not allowed");
+        }
+        if let Some(c) = seg
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._@-".contains(*c)))
+        {
+            return bad(&format!(
+                "character {c:?} is not allowed (use A-Z a-z 0-9 . _ @ - and /)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A name made safe to echo in an error message (control characters escaped, length capped).
+pub fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(140).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 140 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "github/ci-deploy", "x.y_z@host-1/A", &"a".repeat(128)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            ".",
+            "a/../b",
+            "a b",
+            "a\nb",
+            "é",
+            &"a".repeat(129),
+            "a/./b",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

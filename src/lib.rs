@@ -1,0 +1,35 @@
+//! jeton: an encrypted local vault for API access tokens.
+//!
+//! The data flows one way, and the modules follow it:
+//!
+//! ```text
+//! passphrase -> kdf -> key -> format + aead -> vault file -> entries -> requests -> output
+//! ```
+//!
+//! * [`kdf`] turns a passphrase into a key-encryption key (Argon2id), refusing costs out of bounds
+//!   before paying them.
+//! * [`aead`] seals and opens with AES-256-GCM and derives the per-purpose subkeys.
+//! * [`format`] is the on-disk layout: a strict parser and a canonical writer.
+//! * [`store`] reads and writes the file: lock, temp file, fsync, rename, directory fsync, backup.
+//! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
+//! * [`request`] holds the typed requests every front end executes (the CLI locally, later an agent).
+//!
+//! Only [`harden`] may use `unsafe`-free system calls that change process state; the crate forbids
+//! `unsafe` everywhere.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod aead;
+pub mod entry;
+pub mod error;
+pub mod format;
+pub mod harden;
+pub mod kdf;
+pub mod paths;
+pub mod request;
+pub mod secret;
+pub mod store;
+pub mod time;
+pub mod vault;
+
+pub use error::{Error, Result};

@@ -1,0 +1,621 @@
+//! The typed requests every front end executes, and their responses.
+//!
+//! The CLI parses its arguments into a [`Request`], then either runs it here against a vault it
+//! unlocked itself ([`Session::run`]) or, later, hands it to the agent, which runs the same
+//! [`execute`] with the key it holds. Validation happens while building a request, so a bad
+//! flag is refused before any I/O or KDF work.
+
+use crate::entry::{Entry, Status, validate_name};
+use crate::secret::{Passphrase, Token};
+use crate::store::{Store, rollback};
+use crate::time::Time;
+use crate::vault::{Vault, not_found, random_id};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Character sets for generated secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Charset {
+    /// A-Z a-z 0-9.
+    Alnum,
+    /// 0-9 a-f.
+    Hex,
+    /// A-Z a-z 0-9 - _.
+    Base64Url,
+    /// Printable ASCII without space.
+    Ascii,
+}
+
+impl Charset {
+    fn alphabet(self) -> Vec<u8> {
+        let range = |a: u8, b: u8| (a..=b).collect::<Vec<u8>>();
+        match self {
+            Charset::Alnum => [range(b'A', b'Z'), range(b'a', b'z'), range(b'0', b'9')].concat(),
+            Charset::Hex => [range(b'0', b'9'), range(b'a', b'f')].concat(),
+            Charset::Base64Url => [
+                range(b'A', b'Z'),
+                range(b'a', b'z'),
+                range(b'0', b'9'),
+                b"-_".to_vec(),
+            ]
+            .concat(),
+            Charset::Ascii => range(b'!', b'~'),
+        }
+    }
+}
+
+/// Longest generated secret.
+pub const MAX_GENERATED_LEN: usize = 4096;
+
+/// Draws a uniform random secret from the OS CSPRNG (rejection sampling, no modulo bias).
+pub fn generate_secret(length: usize, charset: Charset) -> Result<Token> {
+    if !(8..=MAX_GENERATED_LEN).contains(&length) {
+        return Err(Error::Usage(format!(
+            "--length must be between 8 and {MAX_GENERATED_LEN}"
+        )));
+    }
+    let alphabet = charset.alphabet();
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(length);
+    let mut buf = zeroize::Zeroizing::new([0u8; 64]);
+    while out.len() < length {
+        crate::aead::fill_random(&mut buf[..])?;
+        for &b in buf.iter().filter(|&&b| usize::from(b) < limit) {
+            if out.len() == length {
+                break;
+            }
+            out.push(char::from(alphabet[usize::from(b) % alphabet.len()]));
+        }
+    }
+    Ok(Token::new(out))
+}
+
+/// Where a new secret comes from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SecretInput {
+    /// Given by the user (prompt or stdin).
+    Value(#[serde(with = "crate::secret::serde_token")] Token),
+    /// Generated inside the executor.
+    Generate {
+        /// Number of characters.
+        length: usize,
+        /// Alphabet.
+        charset: Charset,
+    },
+}
+
+impl SecretInput {
+    fn resolve(self) -> Result<Token> {
+        match self {
+            SecretInput::Value(t) => Ok(t),
+            SecretInput::Generate { length, charset } => generate_secret(length, charset),
+        }
+    }
+}
+
+/// `add`: a new entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewEntry {
+    /// Validated name.
+    pub name: String,
+    /// The secret.
+    pub secret: SecretInput,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// Username.
+    pub username: Option<String>,
+    /// Issuer.
+    pub issuer: Option<String>,
+    /// Technical contact.
+    pub contact: Option<String>,
+    /// Integrations holding a copy.
+    pub used_by: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// Expiry at the provider.
+    pub expires_at: Option<Time>,
+    /// Rotation schedule in seconds.
+    pub rotate_every: Option<i64>,
+}
+
+/// A change to one optional field: keep, set, or clear.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change<T> {
+    /// Leave as is.
+    #[default]
+    Keep,
+    /// Set to this value.
+    Set(T),
+    /// Remove the value.
+    Clear,
+}
+
+impl<T> Change<T> {
+    fn apply(self, field: &mut Option<T>) -> bool {
+        match self {
+            Change::Keep => false,
+            Change::Set(v) => {
+                *field = Some(v);
+                true
+            }
+            Change::Clear => {
+                *field = None;
+                true
+            }
+        }
+    }
+}
+
+/// `edit`: metadata changes to one entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EntryEdit {
+    /// Which entry.
+    pub name: String,
+    /// URL.
+    pub url: Change<String>,
+    /// Username.
+    pub username: Change<String>,
+    /// Issuer.
+    pub issuer: Change<String>,
+    /// Contact.
+    pub contact: Change<String>,
+    /// Note.
+    pub note: Change<String>,
+    /// Expiry.
+    pub expires_at: Change<Time>,
+    /// Rotation schedule.
+    pub rotate_every: Change<i64>,
+    /// Scopes to add.
+    pub add_scopes: Vec<String>,
+    /// Scopes to remove.
+    pub rm_scopes: Vec<String>,
+    /// Integrations to add.
+    pub add_used_by: Vec<String>,
+    /// Integrations to remove.
+    pub rm_used_by: Vec<String>,
+    /// Tags to add.
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    pub rm_tags: Vec<String>,
+}
+
+/// Which statuses `list` shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusFilter {
+    /// Active only.
+    #[default]
+    Active,
+    /// Disabled only.
+    Disabled,
+    /// Revoked only.
+    Revoked,
+    /// Everything.
+    All,
+}
+
+/// `list` filters.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ListFilter {
+    /// Name prefix.
+    pub prefix: Option<String>,
+    /// Must have this scope.
+    pub scope: Option<String>,
+    /// Must have this tag.
+    pub tag: Option<String>,
+    /// Status filter.
+    pub status: StatusFilter,
+    /// Only entries expired, expiring or due for rotation within this many seconds.
+    pub due_within: Option<i64>,
+}
+
+/// One operation on an unlocked vault.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Request {
+    /// Add an entry.
+    Add(Box<NewEntry>),
+    /// An entry for use: refused when disabled or revoked.
+    Get {
+        /// Name.
+        name: String,
+    },
+    /// An entry for display, whatever its status.
+    Show {
+        /// Name.
+        name: String,
+    },
+    /// Entries matching a filter.
+    List(ListFilter),
+    /// Change metadata.
+    Edit(Box<EntryEdit>),
+    /// Rename an entry.
+    Rename {
+        /// Current name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// Delete an entry, leaving a deletion record.
+    Remove {
+        /// Name.
+        name: String,
+    },
+    // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
+
+    // == sharing (issue 4): identity, contact, share, import ==
+
+    // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
+
+    // == migration, recovery, backup (issue 8) ==
+}
+
+impl Request {
+    /// True when the request may change the vault (a writer lock is taken).
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Request::Get { .. } | Request::Show { .. } | Request::List(_)
+        )
+    }
+}
+
+/// A line of `list`: never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Name.
+    pub name: String,
+    /// `active`, `disabled` or `revoked`.
+    pub status: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Expiry.
+    pub expires_at: Option<Time>,
+    /// Next rotation.
+    pub rotation_due_at: Option<Time>,
+}
+
+/// What a request produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Response {
+    /// One entry (with its secret: front ends decide what to print).
+    Entry {
+        /// The entry.
+        entry: Box<Entry>,
+        /// The vault's default contact, for entries that name none.
+        default_contact: Option<String>,
+    },
+    /// Entry summaries.
+    List(Vec<Summary>),
+    /// A change was made.
+    Done(String),
+}
+
+fn clean_list(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for i in items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+    {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn edit_list(list: &mut Vec<String>, add: Vec<String>, rm: &[String]) -> bool {
+    let before = list.clone();
+    list.retain(|s| !rm.contains(s));
+    list.extend(add);
+    *list = clean_list(std::mem::take(list));
+    *list != before
+}
+
+/// Runs one request against an unlocked vault.
+pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Response> {
+    match request {
+        Request::Add(new) => add(vault, *new, now),
+        Request::Get { name } => {
+            let e = vault.entry(&name)?;
+            match &e.status {
+                Status::Active => {}
+                Status::Disabled { since } => {
+                    return Err(Error::Unavailable(format!(
+                        "entry '{name}' is disabled since {} (enable it with `jeton enable {name}`)",
+                        crate::time::rfc3339(*since)
+                    )));
+                }
+                Status::Revoked { at, .. } => {
+                    return Err(Error::Unavailable(format!(
+                        "entry '{name}' was revoked at {}; its secret is gone",
+                        crate::time::rfc3339(*at)
+                    )));
+                }
+            }
+            Ok(entry_response(vault, e.clone()))
+        }
+        Request::Show { name } => {
+            let e = vault.entry(&name)?.clone();
+            Ok(entry_response(vault, e))
+        }
+        Request::List(f) => Ok(Response::List(list(vault, &f, now))),
+        Request::Edit(edit) => self::edit(vault, *edit, now),
+        Request::Rename { from, to } => {
+            validate_name(&to)?;
+            vault.entry(&from)?;
+            if vault.payload.entries.contains_key(&to) {
+                return Err(Error::Exists(format!(
+                    "an entry named '{to}' already exists"
+                )));
+            }
+            let mut e = vault
+                .payload
+                .entries
+                .remove(&from)
+                .ok_or_else(|| not_found(&from))?;
+            e.name.clone_from(&to);
+            e.revision += 1;
+            e.updated_at = now;
+            vault.payload.entries.insert(to.clone(), e);
+            vault.audit(now, "rename", Some(&to), format!("renamed from {from}"));
+            Ok(Response::Done(format!("renamed {from} to {to}")))
+        }
+        Request::Remove { name } => {
+            let e = vault
+                .payload
+                .entries
+                .remove(&name)
+                .ok_or_else(|| not_found(&name))?;
+            vault
+                .payload
+                .deletions
+                .push(crate::vault::Deletion { id: e.id, at: now });
+            vault.audit(now, "rm", Some(&name), "entry deleted");
+            Ok(Response::Done(format!("removed {name}")))
+        }
+    }
+}
+
+fn entry_response(vault: &Vault, e: Entry) -> Response {
+    Response::Entry {
+        entry: Box::new(e),
+        default_contact: vault.payload.settings.default_contact.clone(),
+    }
+}
+
+fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
+    validate_name(&new.name)?;
+    if let Some(existing) = vault.payload.entries.get(&new.name) {
+        let what = if matches!(existing.status, Status::Revoked { .. }) {
+            "a revoked entry (tombstone) with that name exists; remove it first with `jeton rm`"
+        } else {
+            "an entry with that name already exists (use `jeton rotate` to change its secret)"
+        };
+        return Err(Error::Exists(format!("cannot add '{}': {what}", new.name)));
+    }
+    let secret = new.secret.resolve()?;
+    let name = new.name.clone();
+    let entry = Entry {
+        id: random_id()?,
+        revision: 1,
+        name: new.name,
+        secret: Some(secret),
+        secret_set_at: now,
+        scopes: clean_list(new.scopes),
+        url: new.url,
+        username: new.username,
+        issuer: new.issuer,
+        contact: new.contact,
+        used_by: clean_list(new.used_by),
+        tags: clean_list(new.tags),
+        note: new.note,
+        created_at: now,
+        updated_at: now,
+        expires_at: new.expires_at,
+        rotate_every: new.rotate_every,
+        last_rotated_at: None,
+        status: Status::Active,
+        history: Vec::new(),
+        shared_with: Vec::new(),
+        received_from: None,
+    };
+    vault.payload.entries.insert(name.clone(), entry);
+    vault.audit(now, "add", Some(&name), "entry added");
+    Ok(Response::Done(format!("added {name}")))
+}
+
+fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
+    let name = ed.name.clone();
+    let e = vault.entry_mut(&name)?;
+    let mut changed = Vec::new();
+    let mut note = |did: bool, what: &str| {
+        if did {
+            changed.push(what.to_owned());
+        }
+    };
+    note(ed.url.apply(&mut e.url), "url");
+    note(ed.username.apply(&mut e.username), "username");
+    note(ed.issuer.apply(&mut e.issuer), "issuer");
+    note(ed.contact.apply(&mut e.contact), "contact");
+    note(ed.note.apply(&mut e.note), "note");
+    note(ed.expires_at.apply(&mut e.expires_at), "expires_at");
+    note(ed.rotate_every.apply(&mut e.rotate_every), "rotate_every");
+    note(
+        edit_list(&mut e.scopes, ed.add_scopes, &ed.rm_scopes),
+        "scopes",
+    );
+    note(
+        edit_list(&mut e.used_by, ed.add_used_by, &ed.rm_used_by),
+        "used_by",
+    );
+    note(edit_list(&mut e.tags, ed.add_tags, &ed.rm_tags), "tags");
+    if changed.is_empty() {
+        return Ok(Response::Done(format!("{name}: nothing to change")));
+    }
+    e.revision += 1;
+    e.updated_at = now;
+    let detail = format!("changed {}", changed.join(", "));
+    vault.audit(now, "edit", Some(&name), detail.clone());
+    Ok(Response::Done(format!("{name}: {detail}")))
+}
+
+fn list(vault: &Vault, f: &ListFilter, now: Time) -> Vec<Summary> {
+    let entries = vault.payload.entries.values();
+    entries
+        .filter(|e| f.prefix.as_deref().is_none_or(|p| e.name.starts_with(p)))
+        .filter(|e| f.scope.as_ref().is_none_or(|s| e.scopes.contains(s)))
+        .filter(|e| f.tag.as_ref().is_none_or(|t| e.tags.contains(t)))
+        .filter(|e| match f.status {
+            StatusFilter::All => true,
+            StatusFilter::Active => e.status == Status::Active,
+            StatusFilter::Disabled => matches!(e.status, Status::Disabled { .. }),
+            StatusFilter::Revoked => matches!(e.status, Status::Revoked { .. }),
+        })
+        .filter(|e| {
+            f.due_within.is_none_or(|w| {
+                let horizon = now.saturating_add(w);
+                e.expires_at.is_some_and(|t| t <= horizon)
+                    || e.rotation_due_at().is_some_and(|t| t <= horizon)
+            })
+        })
+        .map(|e| Summary {
+            name: e.name.clone(),
+            status: e.status.label().into(),
+            scopes: e.scopes.clone(),
+            tags: e.tags.clone(),
+            expires_at: e.expires_at,
+            rotation_due_at: e.rotation_due_at(),
+        })
+        .collect()
+}
+
+/// How a front end that unlocks the vault itself runs requests: read, unlock, check for a
+/// rollback, execute, and save under the writer lock when something changed.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The vault file.
+    pub store: Store,
+    /// Where the rollback memory lives (`None` disables it).
+    pub state_dir: Option<PathBuf>,
+    /// Write even though the file is older than the last generation written.
+    pub accept_rollback: bool,
+}
+
+/// A response and the warnings to print beside it.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The result.
+    pub value: T,
+    /// Diagnostics for stderr.
+    pub warnings: Vec<String>,
+}
+
+impl Session {
+    /// Opens the vault with a passphrase from `ask` (called only once the file parsed), runs
+    /// `op`, and saves if the vault changed.
+    pub fn with_vault<T>(
+        &self,
+        writes: bool,
+        ask: impl FnOnce() -> Result<Passphrase>,
+        op: impl FnOnce(&mut Vault) -> Result<T>,
+    ) -> Result<Outcome<T>> {
+        let guard = if writes {
+            Some(self.store.lock()?)
+        } else {
+            None
+        };
+        let file = self.store.read()?;
+        let mut warnings: Vec<String> = self.store.permission_warning().into_iter().collect();
+        let passphrase = ask()?;
+        let key = Vault::unlock(&file, &passphrase)?;
+        drop(passphrase);
+        let mut vault = Vault::open(&file, key)?;
+        let remembered = self.remembered(&vault);
+        let rolled_back = remembered.is_some_and(|g| vault.generation() < g);
+        if rolled_back {
+            warnings.push(format!(
+                "rollback: this vault is generation {} but generation {} was written here before; \
+                 an older copy was restored (revoked tokens may be back). Writes are refused until you pass --accept-rollback",
+                vault.generation(),
+                remembered.unwrap_or_default()
+            ));
+        }
+        let value = op(&mut vault)?;
+        if vault.is_dirty() {
+            let Some(guard) = guard else {
+                return Err(Error::Other(
+                    "internal error: a read-only request changed the vault".into(),
+                ));
+            };
+            if rolled_back && !self.accept_rollback {
+                return Err(Error::Integrity(
+                    "refusing to write over a rolled-back vault; check it, then rerun with --accept-rollback".into(),
+                ));
+            }
+            let bytes = vault.seal(remembered.unwrap_or(0))?;
+            self.store.replace(&bytes, &guard)?;
+            self.remember(&vault, &mut warnings);
+        }
+        Ok(Outcome { value, warnings })
+    }
+
+    /// Runs one request.
+    pub fn run(
+        &self,
+        request: Request,
+        ask: impl FnOnce() -> Result<Passphrase>,
+    ) -> Result<Outcome<Response>> {
+        let writes = request.writes();
+        self.with_vault(writes, ask, |v| execute(v, request, crate::time::now()))
+    }
+
+    fn remembered(&self, vault: &Vault) -> Option<u64> {
+        rollback::remembered(self.state_dir.as_deref()?, self.store.path(), vault.id())
+    }
+
+    /// Records the generation just written; a failure here is a warning, not an error.
+    pub fn remember(&self, vault: &Vault, warnings: &mut Vec<String>) {
+        if let Some(dir) = &self.state_dir
+            && let Err(e) =
+                rollback::remember(dir, self.store.path(), vault.id(), vault.generation())
+        {
+            warnings.push(format!(
+                "could not record the vault generation for rollback detection: {e}"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_use_the_alphabet() {
+        for cs in [
+            Charset::Alnum,
+            Charset::Hex,
+            Charset::Base64Url,
+            Charset::Ascii,
+        ] {
+            let t = generate_secret(64, cs).unwrap();
+            let alpha = cs.alphabet();
+            assert_eq!(t.expose_secret().len(), 64);
+            assert!(t.expose_secret().bytes().all(|b| alpha.contains(&b)));
+        }
+        assert!(generate_secret(4, Charset::Hex).is_err());
+        assert_ne!(
+            generate_secret(32, Charset::Alnum).unwrap(),
+            generate_secret(32, Charset::Alnum).unwrap()
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Secret newtypes. None of them implements `Debug` with its content, `Display` or `Serialize`
+//! by accident: reading one says `expose_secret()`, and serialising one needs an explicit
+//! `#[serde(with = "crate::secret::serde_token")]` on the field. All are wiped on drop.
+
+use zeroize::{Zeroize, Zeroizing};
+
+/// A passphrase typed by the user or read from a passphrase source.
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    /// Wraps a passphrase, taking ownership so the only copy is wiped on drop.
+    pub fn new(mut s: String) -> Self {
+        let p = Passphrase(Zeroizing::new(std::mem::take(&mut s)));
+        s.zeroize();
+        p
+    }
+    /// The passphrase bytes, for the KDF only.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// A 256-bit symmetric key: the vault key or a key-encryption key.
+#[derive(Clone)]
+pub struct Key(Zeroizing<[u8; 32]>);
+
+impl Key {
+    /// Wraps raw key bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Key(Zeroizing::new(bytes))
+    }
+    /// Draws a fresh key from the operating system's CSPRNG.
+    pub fn generate() -> crate::Result<Self> {
+        let mut k = Zeroizing::new([0u8; 32]);
+        crate::aead::fill_random(&mut k[..])?;
+        Ok(Key(k))
+    }
+    /// The key bytes, for the cipher only.
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(<redacted>)")
+    }
+}
+
+/// An access token (or any other secret value stored in an entry).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(Zeroizing<String>);
+
+impl Token {
+    /// Wraps a secret, taking ownership so the only copy is wiped on drop.
+    pub fn new(mut s: String) -> Self {
+        let t = Token(Zeroizing::new(std::mem::take(&mut s)));
+        s.zeroize();
+        t
+    }
+    /// The secret text. Call sites that print it are the only ones allowed to reveal it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+    /// Length in characters, for masked display.
+    pub fn char_len(&self) -> usize {
+        self.0.chars().count()
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Explicit serde support for [`Token`] fields: `#[serde(with = "crate::secret::serde_token")]`.
+pub mod serde_token {
+    use super::Token;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises the secret text.
+    pub fn serialize<S: Serializer>(t: &Token, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.expose_secret())
+    }
+    /// Deserialises the secret text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Token, D::Error> {
+        String::deserialize(d).map(Token::new)
+    }
+}
+
+/// Explicit serde support for `Option<Token>` fields.
+pub mod serde_opt_token {
+    use super::Token;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises the secret text, if any.
+    pub fn serialize<S: Serializer>(t: &Option<Token>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(t.expose_secret()),
+            None => s.serialize_none(),
+        }
+    }
+    /// Deserialises the secret text, if any.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Token>, D::Error> {
+        Option::<String>::deserialize(d).map(|o| o.map(Token::new))
+    }
+}
+
+/// Explicit serde support for 32-byte secret keys stored in the payload.
+pub mod serde_key {
+    use super::Key;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use zeroize::Zeroizing;
+
+    /// Serialises the key bytes.
+    pub fn serialize<S: Serializer>(k: &Key, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(k.expose_secret())
+    }
+    /// Deserialises the key bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        let v = Zeroizing::new(<Vec<u8>>::deserialize(d)?);
+        let arr: [u8; 32] = v
+            .as_slice()
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("key must be 32 bytes"))?;
+        Ok(Key::from_bytes(arr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let canary = "CANARY-sk-live-0123456789";
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            Token::new(canary.into()),
+            Passphrase::new(canary.into()),
+            Key::from_bytes([0x41; 32])
+        );
+        assert!(!shown.contains(canary), "{shown}");
+        assert!(!shown.contains("AAAA"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+}

@@ -1,0 +1,471 @@
+//! The unlocked vault: the decrypted payload plus the key that re-seals it.
+//!
+//! Opening runs in a fixed order: parse the header strictly, check the KDF bounds, derive the
+//! key-encryption key, unwrap the vault key, check the key commitment, decrypt the payload with
+//! the whole header as associated data, decode. A wrong passphrase fails at the unwrap (exit 3);
+//! any other failure after parsing is one integrity error (exit 6).
+
+use crate::aead::{self, LABEL_COMMITMENT, LABEL_PAYLOAD_KEY};
+use crate::entry::{DEFAULT_HISTORY_LIMIT, Entry, EntryId};
+use crate::format::{COMMITMENT_LEN, Header, Slot, SlotKind, VAULT_ID_LEN, VaultFile};
+use crate::kdf::{self, KdfParams};
+use crate::secret::{Key, Passphrase, Token};
+use crate::time::Time;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// Most audit events kept; the oldest are dropped first (docs/CLI.md "log").
+pub const AUDIT_CAP: usize = 10_000;
+
+/// Vault-wide settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// Name shown on this vault's contact card.
+    pub owner: Option<String>,
+    /// Technical contact for entries that name none.
+    pub default_contact: Option<String>,
+    /// Previous secrets kept per entry.
+    pub history_limit: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            owner: None,
+            default_contact: None,
+            history_limit: DEFAULT_HISTORY_LIMIT,
+        }
+    }
+}
+
+/// This vault's own key pairs for sharing (SPEC §6). Both secrets stay inside the payload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Identity {
+    /// The age X25519 identity, `AGE-SECRET-KEY-1...`.
+    #[serde(with = "crate::secret::serde_token")]
+    pub age_secret: Token,
+    /// The Ed25519 signing key seed.
+    #[serde(with = "crate::secret::serde_key")]
+    pub signing_key: Key,
+    /// When the identity was created.
+    pub created_at: Time,
+}
+
+/// An authorised person (SPEC §6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Local name.
+    pub name: String,
+    /// age X25519 recipient, `age1...`.
+    pub age_recipient: Option<String>,
+    /// ssh-ed25519 public key line, for people without jeton.
+    pub ssh_recipient: Option<String>,
+    /// Ed25519 public key that signs their bundles.
+    pub signing_key: Option<[u8; 32]>,
+    /// When the contact was added or last changed.
+    pub added_at: Time,
+}
+
+/// One line of the audit log. Never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When.
+    pub at: Time,
+    /// What: `init`, `add`, `edit`, `rotate`, ...
+    pub action: String,
+    /// Which entry (or contact), if any.
+    pub subject: Option<String>,
+    /// A short detail, never a secret.
+    pub detail: String,
+}
+
+/// What `rm` leaves behind: enough to merge two copies of a vault, nothing more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// The removed entry's id.
+    pub id: EntryId,
+    /// When it was removed.
+    pub at: Time,
+}
+
+/// A bundle already imported, so a replay is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenBundle {
+    /// Bundle id (hex).
+    pub id: String,
+    /// When it was imported.
+    pub at: Time,
+}
+
+/// Everything inside the encryption (SPEC §3, "Payload").
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Payload {
+    /// Settings.
+    pub settings: Settings,
+    /// Entries by name.
+    pub entries: BTreeMap<String, Entry>,
+    /// Deletion records.
+    pub deletions: Vec<Deletion>,
+    /// Authorised contacts.
+    pub contacts: Vec<Contact>,
+    /// This vault's identity for sharing.
+    pub identity: Option<Identity>,
+    /// Bundles already imported.
+    pub seen_bundles: Vec<SeenBundle>,
+    /// Audit log, oldest first.
+    pub audit: Vec<AuditEvent>,
+}
+
+impl Payload {
+    /// postcard encoding, in a buffer that is wiped on drop.
+    pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
+        postcard::to_stdvec(self)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::Other(format!("could not encode the vault: {e}")))
+    }
+
+    /// Strict postcard decoding: trailing bytes and inconsistent maps are refused.
+    pub fn decode(bytes: &[u8]) -> Result<Payload> {
+        let (payload, rest): (Payload, _) =
+            postcard::take_from_bytes(bytes).map_err(|_| Error::corrupt_vault())?;
+        if !rest.is_empty() || payload.entries.iter().any(|(k, e)| *k != e.name) {
+            return Err(Error::corrupt_vault());
+        }
+        Ok(payload)
+    }
+}
+
+/// An unlocked vault.
+pub struct Vault {
+    header: Header,
+    key: Key,
+    /// The decrypted content.
+    pub payload: Payload,
+    dirty: bool,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("generation", &self.header.generation)
+            .field("entries", &self.payload.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_slot(
+    kind: SlotKind,
+    secret: &[u8],
+    kdf: KdfParams,
+    vault_id: &[u8; 16],
+    vault_key: &Key,
+) -> Result<Slot> {
+    let mut salt = vec![0u8; kdf::SALT_LEN];
+    aead::fill_random(&mut salt)?;
+    let kek = kdf::derive_bytes(secret, &salt, &kdf)?;
+    let mut slot = Slot {
+        kind,
+        kdf,
+        salt,
+        nonce: aead::random_nonce()?,
+        wrapped_key: [0; 48],
+    };
+    let wrapped = aead::seal(
+        &kek,
+        &slot.nonce,
+        &slot.aad(vault_id),
+        vault_key.expose_secret(),
+    )?;
+    slot.wrapped_key = wrapped
+        .try_into()
+        .map_err(|_| Error::Other("unexpected wrapped key length".into()))?;
+    Ok(slot)
+}
+
+fn commitment(key: &Key, vault_id: &[u8; VAULT_ID_LEN]) -> [u8; COMMITMENT_LEN] {
+    *aead::subkey(key, vault_id, LABEL_COMMITMENT).expose_secret()
+}
+
+/// Random bytes for ids.
+pub fn random_id<const N: usize>() -> Result<[u8; N]> {
+    let mut id = [0u8; N];
+    aead::fill_random(&mut id)?;
+    Ok(id)
+}
+
+impl Vault {
+    /// A new, empty vault with one passphrase slot.
+    pub fn create(passphrase: &Passphrase, kdf: KdfParams, now: Time) -> Result<Vault> {
+        kdf.check_user()?;
+        let vault_id = random_id::<VAULT_ID_LEN>()?;
+        let key = Key::generate()?;
+        let slot = new_slot(
+            SlotKind::Passphrase,
+            passphrase.expose_secret().as_bytes(),
+            kdf,
+            &vault_id,
+            &key,
+        )?;
+        let header = Header {
+            vault_id,
+            generation: 0,
+            slots: vec![slot],
+            payload_nonce: [0; 12],
+            commitment: commitment(&key, &vault_id),
+        };
+        let mut vault = Vault {
+            header,
+            key,
+            payload: Payload::default(),
+            dirty: true,
+        };
+        vault.audit(now, "init", None, "vault created");
+        Ok(vault)
+    }
+
+    /// Derives the key-encryption key from `passphrase` and unwraps the vault key. Runs the
+    /// KDF once per passphrase slot (normally one), after checking its bounds.
+    pub fn unlock(file: &VaultFile, passphrase: &Passphrase) -> Result<Key> {
+        Self::unlock_slot(
+            file,
+            SlotKind::Passphrase,
+            passphrase.expose_secret().as_bytes(),
+        )
+    }
+
+    /// Unwraps the vault key from the first slot of `kind` that `secret` opens.
+    pub fn unlock_slot(file: &VaultFile, kind: SlotKind, secret: &[u8]) -> Result<Key> {
+        let h = &file.header;
+        for slot in h.slots.iter().filter(|s| s.kind == kind) {
+            let kek = kdf::derive_bytes(secret, &slot.salt, &slot.kdf)?;
+            if let Some(raw) =
+                aead::open(&kek, &slot.nonce, &slot.aad(&h.vault_id), &slot.wrapped_key)
+            {
+                let bytes: [u8; 32] = raw
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::corrupt_vault())?;
+                return Ok(Key::from_bytes(bytes));
+            }
+        }
+        Err(Error::wrong_passphrase())
+    }
+
+    /// Decrypts the payload with an unwrapped vault key (no KDF: the agent calls this).
+    pub fn open(file: &VaultFile, key: Key) -> Result<Vault> {
+        let h = &file.header;
+        let expected = commitment(&key, &h.vault_id);
+        if !bool::from(expected.ct_eq(&h.commitment)) {
+            return Err(Error::Unlock(
+                "the vault key does not match this vault (it was re-keyed: unlock again)".into(),
+            ));
+        }
+        let pkey = aead::subkey(&key, &h.vault_id, LABEL_PAYLOAD_KEY);
+        let plain = aead::open(
+            &pkey,
+            &h.payload_nonce,
+            &file.header_bytes,
+            &file.ciphertext,
+        )
+        .ok_or_else(Error::corrupt_vault)?;
+        let payload = Payload::decode(&plain)?;
+        Ok(Vault {
+            header: h.clone(),
+            key,
+            payload,
+            dirty: false,
+        })
+    }
+
+    /// Encrypts the payload under a fresh nonce with the generation bumped past `at_least`,
+    /// and returns the whole file.
+    pub fn seal(&mut self, at_least: u64) -> Result<Vec<u8>> {
+        self.header.generation = self.header.generation.max(at_least).saturating_add(1);
+        self.header.payload_nonce = aead::random_nonce()?;
+        let plain = self.payload.encode()?;
+        let payload_len = (plain.len() + aead::TAG_LEN) as u64;
+        let header_bytes = self.header.encode(payload_len);
+        let pkey = aead::subkey(&self.key, &self.header.vault_id, LABEL_PAYLOAD_KEY);
+        let ct = aead::seal(&pkey, &self.header.payload_nonce, &header_bytes, &plain)?;
+        self.dirty = false;
+        Ok(VaultFile {
+            header: self.header.clone(),
+            header_bytes,
+            ciphertext: ct,
+        }
+        .to_bytes())
+    }
+
+    /// Replaces the passphrase: a new vault key, a new salt, and a new passphrase slot. Other
+    /// slots (a recovery key) are dropped, since they wrap the old vault key.
+    pub fn change_passphrase(
+        &mut self,
+        new: &Passphrase,
+        kdf: KdfParams,
+        now: Time,
+    ) -> Result<usize> {
+        kdf.check_user()?;
+        let key = Key::generate()?;
+        let slot = new_slot(
+            SlotKind::Passphrase,
+            new.expose_secret().as_bytes(),
+            kdf,
+            &self.header.vault_id,
+            &key,
+        )?;
+        let dropped = self
+            .header
+            .slots
+            .iter()
+            .filter(|s| s.kind != SlotKind::Passphrase)
+            .count();
+        self.header.slots = vec![slot];
+        self.header.commitment = commitment(&key, &self.header.vault_id);
+        self.key = key;
+        self.audit(now, "passwd", None, "passphrase changed; vault re-keyed");
+        Ok(dropped)
+    }
+
+    /// Adds or replaces a slot of `kind` opened by `secret`, wrapping the current vault key.
+    pub fn set_slot(&mut self, kind: SlotKind, secret: &[u8], kdf: KdfParams) -> Result<()> {
+        let slot = new_slot(kind, secret, kdf, &self.header.vault_id, &self.key)?;
+        self.header.slots.retain(|s| s.kind != kind);
+        self.header.slots.push(slot);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The header as last read or sealed.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The vault key, for front ends that cache it (the agent).
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The random vault id.
+    pub fn id(&self) -> &[u8; VAULT_ID_LEN] {
+        &self.header.vault_id
+    }
+
+    /// The save counter.
+    pub fn generation(&self) -> u64 {
+        self.header.generation
+    }
+
+    /// True when something changed since open or seal.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Marks the vault changed.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Appends an audit event, dropping the oldest past [`AUDIT_CAP`].
+    pub fn audit(
+        &mut self,
+        at: Time,
+        action: &str,
+        subject: Option<&str>,
+        detail: impl Into<String>,
+    ) {
+        let log = &mut self.payload.audit;
+        log.push(AuditEvent {
+            at,
+            action: action.into(),
+            subject: subject.map(Into::into),
+            detail: detail.into(),
+        });
+        if log.len() > AUDIT_CAP {
+            let excess = log.len() - AUDIT_CAP;
+            log.drain(..excess);
+        }
+        self.dirty = true;
+    }
+
+    /// The entry called `name`.
+    pub fn entry(&self, name: &str) -> Result<&Entry> {
+        self.payload
+            .entries
+            .get(name)
+            .ok_or_else(|| not_found(name))
+    }
+
+    /// The entry called `name`, for changing. Marks the vault dirty.
+    pub fn entry_mut(&mut self, name: &str) -> Result<&mut Entry> {
+        self.dirty = true;
+        self.payload
+            .entries
+            .get_mut(name)
+            .ok_or_else(|| not_found(name))
+    }
+}
+
+/// The error for a missing entry.
+pub fn not_found(name: &str) -> Error {
+    Error::NotFound(format!(
+        "no entry named '{}' (see `jeton list`)",
+        crate::entry::printable(name)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 8192,
+        iterations: 1,
+        lanes: 1,
+    };
+
+    fn pass(s: &str) -> Passphrase {
+        Passphrase::new(s.into())
+    }
+
+    #[test]
+    fn create_seal_open() {
+        let mut v = Vault::create(&pass("correct horse"), CHEAP, 1).unwrap();
+        v.payload.settings.owner = Some("alice".into());
+        let bytes = v.seal(0).unwrap();
+        let f = VaultFile::parse(&bytes).unwrap();
+        assert_eq!(f.header.generation, 1);
+        assert_eq!(
+            Vault::unlock(&f, &pass("wrong")).unwrap_err().exit_code(),
+            3
+        );
+        let key = Vault::unlock(&f, &pass("correct horse")).unwrap();
+        let v2 = Vault::open(&f, key).unwrap();
+        assert_eq!(v2.payload.settings.owner.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn passwd_rekeys() {
+        let mut v = Vault::create(&pass("old"), CHEAP, 1).unwrap();
+        let old_file = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
+        let old_key = Vault::unlock(&old_file, &pass("old")).unwrap();
+        v.change_passphrase(&pass("new"), CHEAP, 2).unwrap();
+        let new_file = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
+        assert_ne!(new_file.header.slots[0].salt, old_file.header.slots[0].salt);
+        assert!(Vault::unlock(&new_file, &pass("old")).is_err());
+        assert!(Vault::open(&new_file, old_key).is_err());
+        let k = Vault::unlock(&new_file, &pass("new")).unwrap();
+        assert!(Vault::open(&new_file, k).is_ok());
+    }
+
+    #[test]
+    fn seal_uses_fresh_nonces() {
+        let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
+        let a = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
+        let b = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
+        assert_ne!(a.header.payload_nonce, b.header.payload_nonce);
+        assert_eq!(b.header.generation, a.header.generation + 1);
+    }
+}
