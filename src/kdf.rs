@@ -163,9 +163,7 @@ mod tests {
 
     #[test]
     fn argon2id_reference_vector() {
-        // The PHC reference Argon2id v1.3 vector (password/somesalt, m=64 MiB... see below).
-        // reference implementation's published Argon2id v1.3 vector (password/somesalt, m=64 KiB
-        // is below jeton's bounds, so call argon2 directly) to pin the crate's behaviour.
+        // The reference implementation's Argon2id v1.3 vector: password/somesalt, m=64 MiB, t=2, p=1.
         let argon = argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
