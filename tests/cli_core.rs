@@ -336,3 +336,17 @@ fn lock_held_gives_exit_7() {
     drop(lock);
     t.add("a", "x", &[]);
 }
+
+#[test]
+fn secrets_are_never_accepted_as_arguments() {
+    let t = TestVault::new();
+    // A positional secret is a usage error, and nothing is stored.
+    t.fails(&["add", "a", CANARY], "", 2);
+    t.fails(&["get", "a"], "", 4);
+    for cmd in ["add", "init", "passwd"] {
+        let help = t.ok(&[cmd, "--help"], "");
+        for flag in ["--secret", "--password", "--passphrase ", "--token"] {
+            assert!(!help.contains(flag), "{cmd} has a {flag} flag");
+        }
+    }
+}

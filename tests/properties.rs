@@ -1,0 +1,182 @@
+//! Property tests for every encode/decode pair, and a canary search over Debug output.
+
+use jeton::entry::{Entry, HistoryItem, Provenance, ShareRecord, Status};
+use jeton::format::VaultFile;
+use jeton::kdf::KdfParams;
+use jeton::request::{NewEntry, Request, Response, SecretInput};
+use jeton::secret::{Key, Passphrase, Token};
+use jeton::vault::{AuditEvent, Contact, Identity, Payload, Vault};
+use proptest::prelude::*;
+
+const CANARY: &str = "CANARY-tok-7f3a9c1e5b";
+const CHEAP: KdfParams = KdfParams {
+    memory_kib: 8192,
+    iterations: 1,
+    lanes: 1,
+};
+
+fn text() -> impl Strategy<Value = String> {
+    "\\PC{0,24}"
+}
+
+fn opt_text() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(text())
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        Just(Status::Active),
+        any::<i64>().prop_map(|since| Status::Disabled { since }),
+        (any::<i64>(), opt_text()).prop_map(|(at, reason)| Status::Revoked { at, reason }),
+    ]
+}
+
+prop_compose! {
+    fn entry()(
+        id in any::<[u8; 16]>(), revision in any::<u64>(), name in "[a-z0-9]{1,8}(/[a-z0-9._@-]{1,8}){0,2}",
+        secret in proptest::option::of(text()), times in any::<[i64; 3]>(),
+        scopes in proptest::collection::vec(text(), 0..4), url in opt_text(), username in opt_text(),
+        issuer in opt_text(), contact in opt_text(), used_by in proptest::collection::vec(text(), 0..3),
+        tags in proptest::collection::vec(text(), 0..3), note in opt_text(),
+        expires_at in proptest::option::of(any::<i64>()), rotate_every in proptest::option::of(any::<i64>()),
+        last_rotated_at in proptest::option::of(any::<i64>()), status in status(),
+        history in proptest::collection::vec((text(), any::<i64>(), any::<i64>()), 0..3),
+        shared in proptest::collection::vec((text(), text(), any::<i64>()), 0..2),
+        received in proptest::option::of((text(), text(), any::<i64>())),
+    ) -> Entry {
+        Entry {
+            id, revision, name, secret: secret.map(Token::new), secret_set_at: times[0], scopes, url, username,
+            issuer, contact, used_by, tags, note, created_at: times[1], updated_at: times[2], expires_at,
+            rotate_every, last_rotated_at, status,
+            history: history.into_iter().map(|(s, c, r)| HistoryItem { secret: Token::new(s), created_at: c, retired_at: r }).collect(),
+            shared_with: shared.into_iter().map(|(contact, bundle_id, at)| ShareRecord { contact, bundle_id, at }).collect(),
+            received_from: received.map(|(from, reference, at)| Provenance { from, reference, at }),
+        }
+    }
+}
+
+prop_compose! {
+    fn payload()(entries in proptest::collection::vec(entry(), 0..6), audit in proptest::collection::vec((any::<i64>(), text(), opt_text(), text()), 0..5),
+                 contacts in proptest::collection::vec((text(), opt_text(), opt_text(), proptest::option::of(any::<[u8; 32]>()), any::<i64>()), 0..3),
+                 identity in proptest::option::of((text(), any::<[u8; 32]>(), any::<i64>())), owner in opt_text(), limit in any::<u32>()) -> Payload {
+        let mut p = Payload::default();
+        for e in entries { p.entries.insert(e.name.clone(), e); }
+        p.audit = audit.into_iter().map(|(at, action, subject, detail)| AuditEvent { at, action, subject, detail }).collect();
+        p.contacts = contacts.into_iter().map(|(name, age_recipient, ssh_recipient, signing_key, added_at)| Contact { name, age_recipient, ssh_recipient, signing_key, added_at }).collect();
+        p.identity = identity.map(|(s, k, at)| Identity { age_secret: Token::new(s), signing_key: Key::from_bytes(k), created_at: at });
+        p.settings.owner = owner;
+        p.settings.history_limit = limit;
+        p
+    }
+}
+
+/// Payload equality through its canonical encoding (secrets have no PartialEq-visible Debug).
+fn same(a: &Payload, b: &Payload) -> bool {
+    *a.encode().unwrap() == *b.encode().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn payload_encode_decode_round_trips(p in payload()) {
+        let bytes = p.encode().unwrap();
+        let back = Payload::decode(&bytes).unwrap();
+        prop_assert!(same(&p, &back));
+        for e in p.entries.values() {
+            let b = &back.entries[&e.name];
+            prop_assert_eq!(e.secret.as_ref().map(|s| s.expose_secret()), b.secret.as_ref().map(|s| s.expose_secret()));
+        }
+    }
+
+    #[test]
+    fn payload_decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Payload::decode(&bytes);
+    }
+
+    #[test]
+    fn payload_decode_refuses_trailing_bytes(p in payload(), extra in proptest::collection::vec(any::<u8>(), 1..8)) {
+        let mut bytes = p.encode().unwrap().to_vec();
+        bytes.extend(extra);
+        prop_assert!(Payload::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn request_json_round_trips(e in entry()) {
+        let req = Request::Add(Box::new(NewEntry {
+            name: e.name.clone(), secret: SecretInput::Value(Token::new(CANARY.into())), scopes: e.scopes.clone(),
+            url: e.url.clone(), username: None, issuer: None, contact: None, used_by: vec![], tags: vec![],
+            note: None, expires_at: e.expires_at, rotate_every: None,
+        }));
+        let json = serde_json::to_string(&req).unwrap();
+        let back: Request = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn seal_open_round_trips(p in payload(), pass in "\\PC{1,32}") {
+        let passphrase = Passphrase::new(pass.clone());
+        let mut v = Vault::create(&passphrase, CHEAP, 0).unwrap();
+        v.payload = p;
+        let bytes = v.seal(0).unwrap();
+        let f = VaultFile::parse(&bytes).unwrap();
+        let key = Vault::unlock(&f, &Passphrase::new(pass)).unwrap();
+        let back = Vault::open(&f, key).unwrap();
+        prop_assert!(same(&v.payload, &back.payload));
+    }
+}
+
+#[test]
+fn debug_and_display_never_show_secrets() {
+    let mut v = Vault::create(&Passphrase::new(CANARY.into()), CHEAP, 0).unwrap();
+    let mut e = jeton::request::execute(
+        &mut v,
+        Request::Add(Box::new(NewEntry {
+            name: "a".into(),
+            secret: SecretInput::Value(Token::new(CANARY.into())),
+            scopes: vec![],
+            url: None,
+            username: None,
+            issuer: None,
+            contact: None,
+            used_by: vec![],
+            tags: vec![],
+            note: None,
+            expires_at: None,
+            rotate_every: None,
+        })),
+        0,
+    )
+    .map(|r| format!("{r:?}"))
+    .unwrap();
+    v.payload.identity = Some(Identity {
+        age_secret: Token::new(CANARY.into()),
+        signing_key: Key::from_bytes([0x43; 32]),
+        created_at: 0,
+    });
+    let resp = jeton::request::execute(&mut v, Request::Get { name: "a".into() }, 0).unwrap();
+    let Response::Entry { entry, .. } = &resp else {
+        panic!("expected an entry")
+    };
+    assert_eq!(entry.secret.as_ref().unwrap().expose_secret(), CANARY);
+    e += &format!("{resp:?} {v:?} {:?} {:?}", v.payload, v.key());
+    let err = jeton::request::execute(
+        &mut v,
+        Request::Get {
+            name: CANARY.into(),
+        },
+        0,
+    )
+    .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    e += &format!("{:?}", Passphrase::new(CANARY.into()));
+    assert!(!e.contains(CANARY), "a secret leaked into Debug output");
+    assert!(
+        !e.contains("CCCCCCCC") && !e.contains("67, 67, 67"),
+        "a key leaked into Debug output"
+    );
+}
