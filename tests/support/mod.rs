@@ -51,7 +51,12 @@ impl TestVault {
 
     /// A command for the real binary, with a clean environment and the test passphrase.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_jeton"));
+        self.cmd_for(env!("CARGO_BIN_EXE_jeton"))
+    }
+
+    /// Another program with the same clean environment (for wrappers such as a pty driver).
+    pub fn cmd_for(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())

@@ -1,0 +1,49 @@
+"""Runs a command under a pseudo-terminal and answers its prompts.
+
+usage: pty_driver.py PROMPT ANSWER [PROMPT ANSWER]... -- CMD [ARG]...
+Prints everything the command wrote to the terminal, then exits with its exit code.
+"""
+import os, pty, select, sys, time
+
+args = sys.argv[1:]
+split = args.index("--")
+pairs = list(zip(args[:split:2], args[1:split:2]))
+cmd = args[split + 1:]
+
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(cmd[0], cmd)
+
+out = b""
+def read_some(timeout):
+    global out
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return False
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    if not data:
+        return None
+    out += data
+    return True
+
+for prompt, answer in pairs:
+    deadline = time.time() + 20
+    while prompt.encode() not in out:
+        if time.time() > deadline or read_some(0.5) is None:
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.stderr.write(f"pty_driver: never saw prompt {prompt!r}\n")
+            os.kill(pid, 9)
+            sys.exit(99)
+    out = out.replace(prompt.encode(), b"<" + prompt.encode() + b">", 1)
+    time.sleep(0.2)  # a person does not type before the prompt has turned echo off
+    os.write(fd, answer.encode() + b"\r")
+
+deadline = time.time() + 20
+while time.time() < deadline and read_some(0.5) is not None:
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))

@@ -1,0 +1,85 @@
+//! Prompts on a real terminal (a pseudo-terminal driven by tests/data/pty_driver.py): hidden
+//! passphrase and secret prompts, asked twice when creating one, and confirmation for `rm`.
+
+mod support;
+use support::*;
+
+/// Runs jeton under a pty, answering `pairs` of (prompt, answer). Returns (exit code, terminal text).
+fn on_tty(
+    t: &TestVault,
+    pairs: &[(&str, &str)],
+    args: &[&str],
+    with_passphrase_env: bool,
+) -> (i32, String) {
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+    let mut c = t.cmd_for("python3");
+    if !with_passphrase_env {
+        c.env_remove("JETON_PASSPHRASE");
+    }
+    c.arg(driver);
+    for (p, a) in pairs {
+        c.args([p, a]);
+    }
+    c.arg("--").arg(env!("CARGO_BIN_EXE_jeton")).args(args);
+    let out = c.output().expect("run the pty driver");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn init_add_get_rm_on_a_terminal() {
+    let t = TestVault::empty();
+    let init = [&["init"][..], &CHEAP_KDF].concat();
+    // Two different answers: nothing is created.
+    let (code, _) = on_tty(
+        &t,
+        &[
+            ("new vault passphrase: ", "one passphrase here"),
+            ("(again): ", "another one"),
+        ],
+        &init,
+        false,
+    );
+    assert_eq!(code, 2);
+    assert!(!t.vault_path().exists());
+    let (code, text) = on_tty(
+        &t,
+        &[("new vault passphrase: ", PASS), ("(again): ", PASS)],
+        &init,
+        false,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains(PASS), "the passphrase was echoed: {text}");
+    // The secret prompt is used when stdin is a terminal.
+    let (code, text) = on_tty(
+        &t,
+        &[("secret: ", CANARY), ("(again): ", CANARY)],
+        &["add", "tty/a"],
+        true,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains(CANARY), "the secret was echoed: {text}");
+    let (code, text) = on_tty(
+        &t,
+        &[("jeton passphrase: ", PASS)],
+        &["get", "tty/a"],
+        false,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(CANARY));
+    let (code, _) = on_tty(
+        &t,
+        &[("jeton passphrase: ", "wrong passphrase")],
+        &["get", "tty/a"],
+        false,
+    );
+    assert_eq!(code, 3);
+    let (code, _) = on_tty(&t, &[("[y/N] ", "n")], &["rm", "tty/a"], true);
+    assert_ne!(code, 0);
+    assert_eq!(t.ok(&["get", "-n", "tty/a"], ""), CANARY);
+    let (code, _) = on_tty(&t, &[("[y/N] ", "y")], &["rm", "tty/a"], true);
+    assert_eq!(code, 0);
+    t.fails(&["get", "tty/a"], "", 4);
+}
