@@ -12,6 +12,7 @@
 //! * [`format`] is the on-disk layout: a strict parser and a canonical writer.
 //! * [`store`] reads and writes the file: lock, temp file, fsync, rename, directory fsync, backup.
 //! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
+//! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
 //! * [`request`] holds the typed requests every front end executes (the CLI locally, later an agent).
 //!
 //! Only [`harden`] may use `unsafe`-free system calls that change process state; the crate forbids
@@ -25,6 +26,7 @@ pub mod error;
 pub mod format;
 pub mod harden;
 pub mod kdf;
+pub mod lifecycle;
 pub mod paths;
 pub mod request;
 pub mod secret;

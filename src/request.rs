@@ -86,7 +86,8 @@ pub enum SecretInput {
 }
 
 impl SecretInput {
-    fn resolve(self) -> Result<Token> {
+    /// The secret: the given one, or a freshly generated one.
+    pub fn resolve(self) -> Result<Token> {
         match self {
             SecretInput::Value(t) => Ok(t),
             SecretInput::Generate { length, charset } => generate_secret(length, charset),
@@ -246,7 +247,8 @@ pub enum Request {
         name: String,
     },
     // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
-
+    /// Rotation, history, status changes, `check`, the audit log and settings.
+    Lifecycle(crate::lifecycle::LifecycleRequest),
     // == sharing (issue 4): identity, contact, share, import ==
 
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
@@ -257,10 +259,11 @@ pub enum Request {
 impl Request {
     /// True when the request may change the vault (a writer lock is taken).
     pub fn writes(&self) -> bool {
-        !matches!(
-            self,
-            Request::Get { .. } | Request::Show { .. } | Request::List(_)
-        )
+        match self {
+            Request::Get { .. } | Request::Show { .. } | Request::List(_) => false,
+            Request::Lifecycle(l) => l.writes(),
+            _ => true,
+        }
     }
 }
 
@@ -296,6 +299,8 @@ pub enum Response {
     List(Vec<Summary>),
     /// A change was made.
     Done(String),
+    /// The result of a lifecycle request.
+    Lifecycle(crate::lifecycle::LifecycleResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -382,6 +387,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             vault.audit(now, "rm", Some(&name), "entry deleted");
             Ok(Response::Done(format!("removed {name}")))
         }
+        Request::Lifecycle(r) => crate::lifecycle::execute(vault, r, now).map(Response::Lifecycle),
     }
 }
 
@@ -563,6 +569,16 @@ impl Session {
             }
             let bytes = vault.seal(remembered.unwrap_or(0))?;
             self.store.replace(&bytes, &guard)?;
+            if vault.take_scrub_backup() {
+                // The backup now holds the generation before the wipe: write once more.
+                let again = vault.seal(0).and_then(|b| self.store.replace(&b, &guard));
+                if let Err(e) = again {
+                    warnings.push(format!(
+                        "the change is saved, but {} may still hold the wiped secrets ({e}); delete it",
+                        self.store.backup_path().display()
+                    ));
+                }
+            }
             self.remember(&vault, &mut warnings);
         }
         Ok(Outcome { value, warnings })

@@ -145,6 +145,7 @@ pub struct Vault {
     /// The decrypted content.
     pub payload: Payload,
     dirty: bool,
+    scrub_backup: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -221,6 +222,7 @@ impl Vault {
             key,
             payload: Payload::default(),
             dirty: true,
+            scrub_backup: false,
         };
         vault.audit(now, "init", None, "vault created");
         Ok(vault)
@@ -277,6 +279,7 @@ impl Vault {
             key,
             payload,
             dirty: false,
+            scrub_backup: false,
         })
     }
 
@@ -366,6 +369,19 @@ impl Vault {
     /// Marks the vault changed.
     pub fn touch(&mut self) {
         self.dirty = true;
+    }
+
+    /// Marks the vault changed and asks the saver to write it twice, so that the backup of the
+    /// previous generation (`vault.jeton.bak`) no longer holds secrets just wiped (revoke,
+    /// history cut). Savers check [`Vault::take_scrub_backup`] after writing.
+    pub fn scrub_backup_on_save(&mut self) {
+        self.dirty = true;
+        self.scrub_backup = true;
+    }
+
+    /// True (once) when the last change wiped secrets that the backup still holds.
+    pub fn take_scrub_backup(&mut self) -> bool {
+        std::mem::take(&mut self.scrub_backup)
     }
 
     /// Appends an audit event, dropping the oldest past [`AUDIT_CAP`].

@@ -141,7 +141,8 @@ pub enum Command {
     /// Print the man page (roff)
     Man,
     // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
-
+    #[command(flatten)]
+    Lifecycle(crate::lifecycle::LifecycleCommand),
     // == sharing (issue 4): identity, contact, share, import ==
 
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
@@ -218,7 +219,7 @@ pub struct MetaArgs {
     #[arg(long)]
     pub note: Option<String>,
     /// Token expiry at its provider: 2027-01-31, RFC 3339, or a span from now (90d)
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub expires: Option<String>,
     /// Rotation schedule, e.g. 90d
     #[arg(long, value_name = "SPAN")]
@@ -306,7 +307,7 @@ pub struct EditArgs {
     #[arg(long)]
     pub note: Option<String>,
     /// Expiry: a date, RFC 3339, a span from now, or 'never'
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub expires: Option<String>,
     /// Rotation schedule, or 'never'
     #[arg(long, value_name = "SPAN")]

@@ -21,6 +21,8 @@ use zeroize::Zeroizing;
 pub enum Exit {
     /// Success.
     Ok,
+    /// A documented non-error exit code, such as 8 when `check` found problems.
+    Code(i32),
 }
 
 /// Global settings every command needs.
@@ -59,21 +61,21 @@ impl Ctx {
     }
 
     /// Runs a request and prints its warnings; returns the response.
-    fn run(&self, request: Request) -> Result<Response> {
+    pub fn run(&self, request: Request) -> Result<Response> {
         let outcome = self.session.run(request, self.ask())?;
         warn_all(&outcome.warnings);
         Ok(outcome.value)
     }
 
     /// Prints a confirmation message unless --quiet or --json.
-    fn say(&self, msg: &str) -> Result<()> {
+    pub fn say(&self, msg: &str) -> Result<()> {
         if self.quiet || self.json {
             return Ok(());
         }
         emit(format!("{msg}\n").as_bytes())
     }
 
-    fn done(&self, response: Response) -> Result<Exit> {
+    pub fn done(&self, response: Response) -> Result<Exit> {
         if let Response::Done(msg) = response {
             if self.json {
                 emit(
@@ -329,6 +331,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             ctx.done(r)
         }
         Command::Passwd(a) => passwd(&ctx, a),
+        Command::Lifecycle(c) => crate::lifecycle::run(&ctx, c, now),
         Command::Completions { shell } => {
             use clap_complete::Shell;
             let shell = match shell {

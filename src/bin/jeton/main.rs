@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod lifecycle;
 mod output;
 mod prompt;
 
@@ -14,6 +15,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let code = match commands::run(cli) {
         Ok(commands::Exit::Ok) => 0,
+        Ok(commands::Exit::Code(code)) => code,
         Err(e) => {
             eprintln!("jeton: error: {e}");
             e.exit_code()

@@ -1,0 +1,609 @@
+//! The lifecycle commands: rotate, history, rollback, disable, enable, revoke, check, log and
+//! config. Arguments -> [`LifecycleRequest`] -> output; the work happens in `jeton::lifecycle`.
+
+use crate::cli::GenerateArgs;
+use crate::commands::{Ctx, Exit, emit, secret_input};
+use crate::output::json_line;
+use crate::prompt;
+use clap::{Args, Subcommand, ValueEnum};
+use jeton::entry::{Status, printable, validate_name};
+use jeton::lifecycle::{
+    ConfigView, DEFAULT_CHECK_WITHIN, Finding, Holders, LifecycleRequest, LifecycleResponse,
+    Setting, Version,
+};
+use jeton::request::{Change, Request, Response};
+use jeton::time::{self, Time, rfc3339};
+use jeton::vault::AuditEvent;
+use jeton::{Error, Result};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Exit code of `check` when it found something (SPEC §5).
+pub const EXIT_FINDINGS: i32 = 8;
+
+/// The lifecycle subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Replace an entry's secret (prompt, stdin or --generate); the old one goes to history
+    Rotate(RotateArgs),
+    /// Show an entry's previous secrets (masked unless --reveal)
+    History {
+        /// Entry name
+        name: String,
+        /// Show the secrets
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Make a previous secret current again (the current one goes to history)
+    Rollback {
+        /// Entry name
+        name: String,
+        /// 1 is the previous secret, 2 the one before (see `jeton history`)
+        #[arg(default_value_t = 1)]
+        version: usize,
+    },
+    /// Refuse `get` and `exec` of an entry until it is enabled
+    Disable {
+        /// Entry name
+        name: String,
+    },
+    /// Allow a disabled entry again
+    Enable {
+        /// Entry name
+        name: String,
+    },
+    /// Revoke an entry for good: wipe its secret and history, keep a tombstone
+    Revoke {
+        /// Entry name
+        name: String,
+        /// Why (kept in the tombstone and the log)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Report expired, expiring or unrotated tokens, missing contacts and scopes, over-broad
+    /// scopes, weak KDF and loose permissions; exit 8 if anything is found
+    Check {
+        /// Look this far ahead for expiry and rotation
+        #[arg(long, value_name = "SPAN", default_value = "14d")]
+        within: String,
+    },
+    /// The audit log of every change, oldest first
+    Log {
+        /// Only this entry (following its renames)
+        name: Option<String>,
+    },
+    /// Vault settings: the default technical contact and the history limit
+    Config(ConfigArgs),
+}
+
+/// `rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Entry name
+    pub name: String,
+    /// The new token's expiry: a date, RFC 3339, a span from now, or 'never' [default: unchanged]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+    pub expires: Option<String>,
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+}
+
+/// `config` (alone: `config list`).
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting
+    List,
+    /// Print one setting
+    Get {
+        /// Setting
+        #[arg(value_enum)]
+        key: ConfigKey,
+    },
+    /// Change one setting
+    Set {
+        /// Setting
+        #[arg(value_enum)]
+        key: ConfigKey,
+        /// New value
+        value: String,
+    },
+    /// Reset one setting to its default
+    Unset {
+        /// Setting
+        #[arg(value_enum)]
+        key: ConfigKey,
+    },
+}
+
+/// The settings `config` knows.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConfigKey {
+    /// Default technical contact for entries that name none, e.g. 'Ops <ops@example.com>'
+    Contact,
+    /// Previous secrets kept per entry (0..1000, default 10)
+    #[value(name = "history_limit", alias = "history-limit")]
+    HistoryLimit,
+}
+
+/// Runs one lifecycle command.
+pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
+    match cmd {
+        LifecycleCommand::Rotate(a) => rotate(ctx, a, now),
+        LifecycleCommand::History { name, reveal } => history(ctx, name, reveal),
+        LifecycleCommand::Rollback { name, version } => {
+            validate_name(&name)?;
+            let r = exec(
+                ctx,
+                LifecycleRequest::Rollback {
+                    name,
+                    version: Some(version),
+                },
+            )?;
+            replaced(ctx, r)
+        }
+        LifecycleCommand::Disable { name } => status(ctx, LifecycleRequest::Disable { name }),
+        LifecycleCommand::Enable { name } => status(ctx, LifecycleRequest::Enable { name }),
+        LifecycleCommand::Revoke { name, reason } => {
+            validate_name(&name)?;
+            prompt::confirm(
+                &format!(
+                    "revoke '{}' and wipe its secret and history for good",
+                    printable(&name)
+                ),
+                ctx.yes,
+            )?;
+            let reason = reason
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty());
+            status(ctx, LifecycleRequest::Revoke { name, reason })
+        }
+        LifecycleCommand::Check { within } => check(ctx, &within, now),
+        LifecycleCommand::Log { name } => log(ctx, name),
+        LifecycleCommand::Config(c) => config(ctx, c.command.unwrap_or(ConfigCommand::List)),
+    }
+}
+
+fn exec(ctx: &Ctx, request: LifecycleRequest) -> Result<LifecycleResponse> {
+    match ctx.run(Request::Lifecycle(request))? {
+        Response::Lifecycle(r) => Ok(r),
+        _ => Err(Error::Other("internal error: unexpected response".into())),
+    }
+}
+
+fn unexpected() -> Error {
+    Error::Other("internal error: unexpected response".into())
+}
+
+/// Text from the vault (reasons, contacts, details) made safe for one terminal line.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
+    validate_name(&a.name)?;
+    let expires_at = match a.expires.as_deref().map(str::trim) {
+        None => Change::Keep,
+        Some("" | "never" | "none") => Change::Clear,
+        Some(w) => Change::Set(time::parse_when(w, now)?),
+    };
+    let secret = secret_input(&a.generate)?;
+    let r = exec(
+        ctx,
+        LifecycleRequest::Rotate {
+            name: a.name,
+            secret,
+            expires_at,
+        },
+    )?;
+    replaced(ctx, r)
+}
+
+fn holders_json(h: &Holders) -> Value {
+    json!({
+        "used_by": h.used_by,
+        "shared_with": h.shared_with.iter().map(|(c, at)| json!({"contact": c, "at": rfc3339(*at)})).collect::<Vec<_>>(),
+        "received_from": h.received_from,
+    })
+}
+
+fn holders_text(h: &Holders) -> String {
+    let mut out = String::new();
+    for u in &h.used_by {
+        out.push_str(&format!("  integration  {}\n", one_line(u)));
+    }
+    for (c, at) in &h.shared_with {
+        out.push_str(&format!(
+            "  contact      {} (shared {})\n",
+            one_line(c),
+            time::date(*at)
+        ));
+    }
+    if let Some(f) = &h.received_from {
+        out.push_str(&format!(
+            "  sender       {} (you received it from them)\n",
+            one_line(f)
+        ));
+    }
+    out
+}
+
+fn replaced(ctx: &Ctx, r: LifecycleResponse) -> Result<Exit> {
+    let LifecycleResponse::Replaced {
+        name,
+        restored,
+        history_len,
+        dropped,
+        expires_at,
+        expiry_kept,
+        disabled,
+        holders,
+    } = r
+    else {
+        return Err(unexpected());
+    };
+    if ctx.json {
+        emit(
+            json_line(&json!({
+                "ok": true,
+                "name": name,
+                "action": if restored.is_some() { "rollback" } else { "rotate" },
+                "restored_version": restored,
+                "history_count": history_len,
+                "history_dropped": dropped,
+                "expires_at": expires_at.map(rfc3339),
+                "expiry_unchanged": expiry_kept,
+                "disabled": disabled,
+                "holders": holders_json(&holders),
+            }))
+            .as_bytes(),
+        )?;
+        return Ok(Exit::Ok);
+    }
+    if ctx.quiet {
+        return Ok(Exit::Ok);
+    }
+    let mut text = match restored {
+        Some(v) => format!("rolled back {name} to version {v}; "),
+        None => format!("rotated {name}; "),
+    };
+    text.push_str(&format!(
+        "{history_len} previous secret{} kept",
+        if history_len == 1 { "" } else { "s" }
+    ));
+    if dropped > 0 {
+        text.push_str(&format!(" ({dropped} oldest wiped by the history limit)"));
+    }
+    text.push('\n');
+    if let Some(t) = expires_at.filter(|_| expiry_kept) {
+        text.push_str(&format!(
+            "note: the expiry is still {}; if the new token's differs: jeton edit {name} --expires WHEN\n",
+            rfc3339(t)
+        ));
+    }
+    if disabled {
+        text.push_str(&format!(
+            "note: {name} is still disabled (jeton enable {name})\n"
+        ));
+    }
+    if holders.is_empty() {
+        text.push_str("no integration or contact is recorded as holding the old secret\n");
+    } else {
+        text.push_str("still holding the old secret; update them:\n");
+        text.push_str(&holders_text(&holders));
+    }
+    emit(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn version_json(v: &Version) -> Value {
+    let mut j = json!({
+        "version": v.number,
+        "created_at": rfc3339(v.created_at),
+        "retired_at": v.retired_at.map(rfc3339),
+        "length": v.length,
+    });
+    if let Some(s) = &v.secret {
+        j["secret"] = Value::String(s.expose_secret().to_owned());
+    }
+    j
+}
+
+fn history(ctx: &Ctx, name: String, reveal: bool) -> Result<Exit> {
+    validate_name(&name)?;
+    let LifecycleResponse::History { name, versions } =
+        exec(ctx, LifecycleRequest::History { name, reveal })?
+    else {
+        return Err(unexpected());
+    };
+    let text = if ctx.json {
+        let list: Vec<Value> = versions.iter().map(version_json).collect();
+        Zeroizing::new(json_line(&json!({"name": name, "versions": list})))
+    } else {
+        let mut t = Zeroizing::new(String::from(
+            "VERSION  SET                   RETIRED               SECRET\n",
+        ));
+        for v in &versions {
+            let label = if v.number == 0 {
+                "current".to_owned()
+            } else {
+                v.number.to_string()
+            };
+            let secret = match &v.secret {
+                Some(s) => s.expose_secret().to_owned(),
+                None => format!("******** ({} characters)", v.length),
+            };
+            t.push_str(&format!(
+                "{label:<7}  {:<20}  {:<20}  {secret}\n",
+                rfc3339(v.created_at),
+                v.retired_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+            ));
+        }
+        if versions.is_empty() {
+            t.push_str("(no secrets: the entry was revoked)\n");
+        }
+        t
+    };
+    emit(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn status_text(s: &Status) -> String {
+    match s {
+        Status::Active => "active".into(),
+        Status::Disabled { since } => format!("disabled since {}", rfc3339(*since)),
+        Status::Revoked { at, reason } => format!(
+            "revoked at {}{}",
+            rfc3339(*at),
+            reason
+                .as_deref()
+                .map(|r| format!(" ({})", one_line(r)))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+fn status(ctx: &Ctx, request: LifecycleRequest) -> Result<Exit> {
+    let LifecycleResponse::StatusChanged {
+        name,
+        status,
+        changed,
+        wiped,
+        holders,
+    } = exec(ctx, request)?
+    else {
+        return Err(unexpected());
+    };
+    let revoked = matches!(status, Status::Revoked { .. });
+    if ctx.json {
+        emit(
+            json_line(&json!({
+                "ok": true,
+                "name": name,
+                "status": status.label(),
+                "changed": changed,
+                "secrets_wiped": wiped,
+                "holders": holders_json(&holders),
+            }))
+            .as_bytes(),
+        )?;
+        return Ok(Exit::Ok);
+    }
+    if ctx.quiet {
+        return Ok(Exit::Ok);
+    }
+    let mut text = if changed {
+        format!("{name}: {}\n", status_text(&status))
+    } else {
+        format!(
+            "{name} was already {}; nothing changed\n",
+            status_text(&status)
+        )
+    };
+    if revoked && changed {
+        text.push_str(&format!(
+            "wiped {wiped} secret{} from the vault (and from its backup)\n",
+            if wiped == 1 { "" } else { "s" }
+        ));
+        text.push_str("revoke the token at its issuer too: jeton cannot do that for you\n");
+    }
+    if revoked && !holders.is_empty() {
+        text.push_str("these may still hold a copy:\n");
+        text.push_str(&holders_text(&holders));
+    }
+    emit(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn finding_json(f: &Finding) -> Value {
+    json!({"entry": f.entry, "kind": f.kind.label(), "reason": f.reason, "fix": f.fix})
+}
+
+fn check(ctx: &Ctx, within: &str, now: Time) -> Result<Exit> {
+    let within = if within.trim().is_empty() {
+        DEFAULT_CHECK_WITHIN
+    } else {
+        time::parse_span(within, now)?
+    };
+    let LifecycleResponse::Findings {
+        checked,
+        mut findings,
+    } = exec(ctx, LifecycleRequest::Check { within })?
+    else {
+        return Err(unexpected());
+    };
+    findings.extend(jeton::lifecycle::file_findings(&ctx.session.store));
+    if ctx.json {
+        let list: Vec<Value> = findings.iter().map(finding_json).collect();
+        emit(
+            json_line(&json!({
+                "ok": findings.is_empty(),
+                "checked": checked,
+                "within": time::show_span(within),
+                "findings": list,
+            }))
+            .as_bytes(),
+        )?;
+    } else if !findings.is_empty() {
+        let mut text = String::new();
+        for f in &findings {
+            let subject = f.entry.as_deref().unwrap_or("(vault)");
+            text.push_str(&format!(
+                "{subject}: {}: {}; fix: {}\n",
+                f.kind.label(),
+                one_line(&f.reason),
+                one_line(&f.fix)
+            ));
+        }
+        emit(text.as_bytes())?;
+        if !ctx.quiet {
+            eprintln!(
+                "jeton: check: {} finding{} in {checked} entries",
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" }
+            );
+        }
+    } else {
+        ctx.say(&format!("no findings ({checked} entries checked)"))?;
+    }
+    Ok(if findings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Code(EXIT_FINDINGS)
+    })
+}
+
+fn event_json(e: &AuditEvent) -> Value {
+    json!({"at": rfc3339(e.at), "action": e.action, "subject": e.subject, "detail": e.detail})
+}
+
+fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
+    if let Some(n) = &name {
+        validate_name(n)?;
+    }
+    let LifecycleResponse::Log(events) = exec(ctx, LifecycleRequest::Log { name })? else {
+        return Err(unexpected());
+    };
+    if ctx.json {
+        let list: Vec<Value> = events.iter().map(event_json).collect();
+        emit(json_line(&list).as_bytes())?;
+        return Ok(Exit::Ok);
+    }
+    let aw = events.iter().map(|e| e.action.len()).max().unwrap_or(0);
+    let sw = events
+        .iter()
+        .map(|e| e.subject.as_deref().map_or(1, |s| s.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    for e in &events {
+        text.push_str(&format!(
+            "{}  {:<aw$}  {:<sw$}  {}\n",
+            rfc3339(e.at),
+            one_line(&e.action),
+            one_line(e.subject.as_deref().unwrap_or("-")),
+            one_line(&e.detail)
+        ));
+    }
+    emit(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn config(ctx: &Ctx, c: ConfigCommand) -> Result<Exit> {
+    let (request, key) = match c {
+        ConfigCommand::List => (LifecycleRequest::ConfigGet, None),
+        ConfigCommand::Get { key } => (LifecycleRequest::ConfigGet, Some(key)),
+        ConfigCommand::Set { key, value } => {
+            (LifecycleRequest::ConfigSet(setting(key, &value)?), None)
+        }
+        ConfigCommand::Unset { key } => {
+            let s = match key {
+                ConfigKey::Contact => Setting::Contact(None),
+                ConfigKey::HistoryLimit => {
+                    Setting::HistoryLimit(jeton::entry::DEFAULT_HISTORY_LIMIT)
+                }
+            };
+            (LifecycleRequest::ConfigSet(s), None)
+        }
+    };
+    let writes = request.writes();
+    let LifecycleResponse::Config {
+        config, changed, ..
+    } = exec(ctx, request)?
+    else {
+        return Err(unexpected());
+    };
+    if let Some(key) = key {
+        return config_get(ctx, &config, key);
+    }
+    if ctx.json {
+        let mut j = json!({"contact": config.contact, "history_limit": config.history_limit});
+        if writes {
+            j["changed"] = json!(changed);
+        }
+        emit(json_line(&j).as_bytes())?;
+    } else if writes {
+        ctx.say(&changed.unwrap_or_else(|| "nothing to change".into()))?;
+    } else {
+        emit(
+            format!(
+                "contact        {}\nhistory_limit  {}\n",
+                config
+                    .contact
+                    .as_deref()
+                    .map(one_line)
+                    .unwrap_or_else(|| "(none)".into()),
+                config.history_limit
+            )
+            .as_bytes(),
+        )?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn setting(key: ConfigKey, value: &str) -> Result<Setting> {
+    Ok(match key {
+        ConfigKey::Contact => Setting::Contact(Some(value.to_owned())),
+        ConfigKey::HistoryLimit => Setting::HistoryLimit(value.trim().parse().map_err(|_| {
+            Error::Usage(format!(
+                "history_limit must be a whole number from 0 to {}",
+                jeton::lifecycle::MAX_HISTORY_LIMIT
+            ))
+        })?),
+    })
+}
+
+fn config_get(ctx: &Ctx, config: &ConfigView, key: ConfigKey) -> Result<Exit> {
+    let value = match key {
+        ConfigKey::Contact => json!(config.contact.clone().ok_or_else(|| {
+            Error::NotFound(
+                "no default contact is set (jeton config set contact 'Name <mail>')".into(),
+            )
+        })?),
+        ConfigKey::HistoryLimit => json!(config.history_limit),
+    };
+    if ctx.json {
+        emit(json_line(&value).as_bytes())?;
+    } else {
+        let text = match &value {
+            Value::String(s) => one_line(s),
+            v => v.to_string(),
+        };
+        emit(format!("{text}\n").as_bytes())?;
+    }
+    Ok(Exit::Ok)
+}
