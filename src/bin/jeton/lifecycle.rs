@@ -148,8 +148,14 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
             )?;
             replaced(ctx, r)
         }
-        LifecycleCommand::Disable { name } => status(ctx, LifecycleRequest::Disable { name }),
-        LifecycleCommand::Enable { name } => status(ctx, LifecycleRequest::Enable { name }),
+        LifecycleCommand::Disable { name } => {
+            validate_name(&name)?;
+            status(ctx, LifecycleRequest::Disable { name })
+        }
+        LifecycleCommand::Enable { name } => {
+            validate_name(&name)?;
+            status(ctx, LifecycleRequest::Enable { name })
+        }
         LifecycleCommand::Revoke { name, reason } => {
             validate_name(&name)?;
             prompt::confirm(
