@@ -781,13 +781,17 @@ pub fn log(vault: &Vault, name: Option<&str>) -> Vec<AuditEvent> {
         let Some(subject) = ev.subject.as_deref() else {
             continue;
         };
+        let renamed_from = (ev.action == "rename")
+            .then(|| ev.detail.strip_prefix("renamed from "))
+            .flatten();
         if names.iter().any(|n| n == subject) {
             picked.push(ev.clone());
-            if ev.action == "rename"
-                && let Some(from) = ev.detail.strip_prefix("renamed from ")
-            {
+            if let Some(from) = renamed_from {
                 names.push(from.to_owned());
             }
+        } else if let Some(from) = renamed_from {
+            // Earlier events under `from` belong to the entry renamed away, not to this one.
+            names.retain(|n| n != from);
         }
     }
     picked.reverse();
@@ -884,6 +888,140 @@ mod tests {
         ] {
             assert!(!is_broad_scope(s), "{s}");
         }
+    }
+
+    fn vault_with(name: &str, secret: &str) -> Vault {
+        let cheap = crate::kdf::KdfParams {
+            memory_kib: 8192,
+            iterations: 1,
+            lanes: 1,
+        };
+        let mut v = Vault::create(&crate::secret::Passphrase::new("p".into()), cheap, 100).unwrap();
+        let new = crate::request::NewEntry {
+            name: name.into(),
+            secret: SecretInput::Value(Token::new(secret.into())),
+            scopes: vec!["read".into()],
+            url: None,
+            username: None,
+            issuer: None,
+            contact: Some("Ops".into()),
+            used_by: vec![],
+            tags: vec![],
+            note: None,
+            expires_at: None,
+            rotate_every: None,
+        };
+        crate::request::execute(&mut v, crate::request::Request::Add(Box::new(new)), 100).unwrap();
+        v
+    }
+
+    fn rotate_to(v: &mut Vault, name: &str, secret: &str, now: Time) {
+        let r = LifecycleRequest::Rotate {
+            name: name.into(),
+            secret: SecretInput::Value(Token::new(secret.into())),
+            expires_at: Change::Keep,
+        };
+        execute(v, r, now).unwrap();
+    }
+
+    #[test]
+    fn history_is_capped_and_rollback_loses_nothing() {
+        let mut v = vault_with("a", "s0");
+        v.payload.settings.history_limit = 2;
+        for (i, s) in ["s1", "s2", "s3"].iter().enumerate() {
+            rotate_to(&mut v, "a", s, 200 + i as i64);
+        }
+        let e = v.entry("a").unwrap();
+        let kept: Vec<&str> = e.history.iter().map(|h| h.secret.expose_secret()).collect();
+        assert_eq!(kept, ["s1", "s2"]);
+        assert_eq!(e.last_rotated_at, Some(202));
+        let r = LifecycleRequest::Rollback {
+            name: "a".into(),
+            version: Some(2),
+        };
+        execute(&mut v, r, 300).unwrap();
+        let e = v.entry("a").unwrap();
+        assert_eq!(e.secret.as_ref().unwrap().expose_secret(), "s1");
+        assert_eq!(e.secret_set_at, 200);
+        let kept: Vec<&str> = e.history.iter().map(|h| h.secret.expose_secret()).collect();
+        assert_eq!(kept, ["s2", "s3"]);
+    }
+
+    #[test]
+    fn revoke_wipes_and_asks_for_a_backup_scrub() {
+        let mut v = vault_with("a", "first-secret");
+        rotate_to(&mut v, "a", "second-secret", 200);
+        v.take_scrub_backup();
+        let r = LifecycleRequest::Revoke {
+            name: "a".into(),
+            reason: Some("leak".into()),
+        };
+        execute(&mut v, r, 300).unwrap();
+        assert!(v.take_scrub_backup());
+        let plain = v.payload.encode().unwrap();
+        for s in ["first-secret", "second-secret"] {
+            assert!(!plain.windows(s.len()).any(|w| w == s.as_bytes()));
+        }
+        let err = execute(&mut v, LifecycleRequest::Disable { name: "a".into() }, 301).unwrap_err();
+        assert_eq!(err.exit_code(), 5);
+    }
+
+    #[test]
+    fn revoked_entries_shared_before_revocation_are_reported() {
+        let mut v = vault_with("a", "x");
+        let share = |at| crate::entry::ShareRecord {
+            contact: "bob".into(),
+            bundle_id: "b".into(),
+            at,
+        };
+        v.entry_mut("a").unwrap().shared_with.push(share(150));
+        let r = LifecycleRequest::Revoke {
+            name: "a".into(),
+            reason: None,
+        };
+        execute(&mut v, r, 300).unwrap();
+        let kinds = |v: &Vault| -> Vec<FindingKind> {
+            check(v, DEFAULT_CHECK_WITHIN, 400)
+                .into_iter()
+                .map(|f| f.kind)
+                .filter(|k| *k != FindingKind::WeakKdf)
+                .collect()
+        };
+        assert_eq!(kinds(&v), [FindingKind::RevokedStillHeld]);
+        v.entry_mut("a").unwrap().shared_with.push(share(350));
+        assert_eq!(kinds(&v), []);
+    }
+
+    #[test]
+    fn log_follows_renames() {
+        let mut v = vault_with("a", "x");
+        let rename = crate::request::Request::Rename {
+            from: "a".into(),
+            to: "b".into(),
+        };
+        crate::request::execute(&mut v, rename, 200).unwrap();
+        rotate_to(&mut v, "b", "y", 300);
+        let actions: Vec<String> = log(&v, Some("b")).into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["add", "rename", "rotate"]);
+        rotate_to(&mut v, "b", "z", 350);
+        let new = crate::request::NewEntry {
+            name: "a".into(),
+            secret: SecretInput::Value(Token::new("n".into())),
+            scopes: vec![],
+            url: None,
+            username: None,
+            issuer: None,
+            contact: None,
+            used_by: vec![],
+            tags: vec![],
+            note: None,
+            expires_at: None,
+            rotate_every: None,
+        };
+        crate::request::execute(&mut v, crate::request::Request::Add(Box::new(new)), 400).unwrap();
+        // The new `a` does not inherit the events of the old one, now called `b`.
+        let a: Vec<Time> = log(&v, Some("a")).into_iter().map(|e| e.at).collect();
+        assert_eq!(a, [400]);
     }
 
     #[test]
