@@ -1025,6 +1025,42 @@ mod tests {
     }
 
     #[test]
+    fn requests_round_trip_through_serde() {
+        let requests = [
+            LifecycleRequest::Rotate {
+                name: "a".into(),
+                secret: SecretInput::Value(Token::new("s".into())),
+                expires_at: Change::Set(5),
+            },
+            LifecycleRequest::History {
+                name: "a".into(),
+                reveal: true,
+            },
+            LifecycleRequest::Rollback {
+                name: "a".into(),
+                version: None,
+            },
+            LifecycleRequest::Revoke {
+                name: "a".into(),
+                reason: Some("r".into()),
+            },
+            LifecycleRequest::Check { within: 60 },
+            LifecycleRequest::Log { name: None },
+            LifecycleRequest::ConfigSet(Setting::Contact(Some("Ops".into()))),
+            LifecycleRequest::ConfigSet(Setting::HistoryLimit(3)),
+        ];
+        for r in requests {
+            let bytes = postcard::to_stdvec(&r).unwrap();
+            let back: LifecycleRequest = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(format!("{r:?}"), format!("{back:?}"));
+            let text = serde_json::to_string(&r).unwrap();
+            let back: LifecycleRequest = serde_json::from_str(&text).unwrap();
+            assert_eq!(format!("{r:?}"), format!("{back:?}"));
+            assert_eq!(r.writes(), back.writes());
+        }
+    }
+
+    #[test]
     fn rough_spans() {
         assert_eq!(rough_span(59), "59s");
         assert_eq!(rough_span(-3_600 * 5), "5h");
