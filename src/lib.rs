@@ -13,6 +13,7 @@
 //! * [`store`] reads and writes the file: lock, temp file, fsync, rename, directory fsync, backup.
 //! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
 //! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
+//! * [`share`] is sharing: identity, contacts, signed age bundles.
 //! * [`request`] holds the typed requests every front end executes (the CLI locally, later an agent).
 //!
 //! Only [`harden`] may use `unsafe`-free system calls that change process state; the crate forbids
@@ -30,6 +31,7 @@ pub mod lifecycle;
 pub mod paths;
 pub mod request;
 pub mod secret;
+pub mod share;
 pub mod store;
 pub mod time;
 pub mod vault;

@@ -250,7 +250,8 @@ pub enum Request {
     /// Rotation, history, status changes, `check`, the audit log and settings.
     Lifecycle(crate::lifecycle::LifecycleRequest),
     // == sharing (issue 4): identity, contact, share, import ==
-
+    /// Identity, contacts, bundles (SPEC §6).
+    Sharing(crate::share::SharingRequest),
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
 
     // == migration, recovery, backup (issue 8) ==
@@ -262,6 +263,7 @@ impl Request {
         match self {
             Request::Get { .. } | Request::Show { .. } | Request::List(_) => false,
             Request::Lifecycle(l) => l.writes(),
+            Request::Sharing(s) => s.writes(),
             _ => true,
         }
     }
@@ -301,6 +303,8 @@ pub enum Response {
     Done(String),
     /// The result of a lifecycle request.
     Lifecycle(crate::lifecycle::LifecycleResponse),
+    /// The result of a sharing request.
+    Sharing(crate::share::SharingResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -327,7 +331,12 @@ fn edit_list(list: &mut Vec<String>, add: Vec<String>, rm: &[String]) -> bool {
 
 /// Runs one request against an unlocked vault.
 pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Response> {
+    if request.writes() {
+        // Vaults made before sharing existed get their identity on their next write.
+        crate::share::identity::ensure(vault, now)?;
+    }
     match request {
+        Request::Sharing(r) => crate::share::execute(vault, r, now).map(Response::Sharing),
         Request::Add(new) => add(vault, *new, now),
         Request::Get { name } => {
             let e = vault.entry(&name)?;

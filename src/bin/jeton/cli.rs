@@ -11,7 +11,8 @@ Exit codes:
   3  cannot unlock (wrong passphrase, no passphrase source, bundle not addressed to this vault)
   4  not found (entry, contact, vault)
   5  entry disabled or revoked
-  6  integrity or authenticity failure (corrupt or tampered vault or bundle)
+  6  integrity or authenticity failure (corrupt or tampered vault or bundle, bad or
+     unknown signature, bundle expired, replayed or forwarded)
   7  vault busy (lock timeout)
   8  `check` found problems
   9  already exists / import conflict
@@ -144,7 +145,15 @@ pub enum Command {
     #[command(flatten)]
     Lifecycle(crate::lifecycle::LifecycleCommand),
     // == sharing (issue 4): identity, contact, share, import ==
-
+    /// Print this vault's contact card (one line) and its fingerprint
+    Identity,
+    /// The authorised people: who you share with and accept bundles from
+    #[command(subcommand)]
+    Contact(crate::share::ContactCommand),
+    /// Write a signed bundle of entries, encrypted to contacts (a standard age file)
+    Share(crate::share::ShareArgs),
+    /// Read a bundle from a contact: checks its signature, recipients, expiry, replay
+    Import(crate::share::ImportArgs),
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
 
     // == migration, recovery, backup (issue 8) ==

@@ -332,6 +332,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
         }
         Command::Passwd(a) => passwd(&ctx, a),
         Command::Lifecycle(c) => crate::lifecycle::run(&ctx, c, now),
+        Command::Identity => crate::share::identity(&ctx),
+        Command::Contact(c) => crate::share::contact(&ctx, c),
+        Command::Share(a) => crate::share::share(&ctx, a),
+        Command::Import(a) => crate::share::import(&ctx, a),
         Command::Completions { shell } => {
             use clap_complete::Shell;
             let shell = match shell {
@@ -357,7 +361,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
     }
 }
 
-fn unexpected() -> Error {
+pub fn unexpected() -> Error {
     Error::Other("internal error: unexpected response".into())
 }
 
@@ -427,6 +431,7 @@ fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     }
     let mut vault = Vault::create(&passphrase, kdf, time::now())?;
     drop(passphrase);
+    jeton::share::identity::ensure(&mut vault, time::now())?;
     vault.payload.settings.default_contact = nonempty(a.contact);
     vault.payload.settings.owner = nonempty(a.name);
     let bytes = vault.seal(0)?;

@@ -5,6 +5,7 @@ mod commands;
 mod lifecycle;
 mod output;
 mod prompt;
+mod share;
 
 use clap::Parser;
 
