@@ -614,7 +614,8 @@ fn revocation_notices() {
         4,
     );
 
-    // The original sender can.
+    // The original sender can, after revoking her own copy.
+    alice.ok(&["revoke", "--yes", "svc/token", "--reason", "leaked"], "");
     let notice = share(
         &alice,
         "revoke.age",

@@ -431,7 +431,7 @@ fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     }
     let mut vault = Vault::create(&passphrase, kdf, time::now())?;
     drop(passphrase);
-    jeton::share::identity::ensure(&mut vault, time::now())?;
+    vault.payload.identity = Some(jeton::share::identity::generate(time::now())?);
     vault.payload.settings.default_contact = nonempty(a.contact);
     vault.payload.settings.owner = nonempty(a.name);
     let bytes = vault.seal(0)?;
