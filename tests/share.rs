@@ -632,3 +632,39 @@ fn revocation_notices() {
     );
     refused(&bob, &notice, 6, "already imported");
 }
+
+#[test]
+fn binary_bundles_never_go_to_a_terminal() {
+    let alice = vault("Alice");
+    let bob = vault("Bob");
+    knows(&alice, "bob", &bob);
+    alice.add("a", CANARY, &[]);
+    let before = alice.vault_bytes();
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+    let run = |extra: &[&str]| {
+        let out = alice
+            .cmd_for("python3")
+            .arg(driver)
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_jeton"))
+            .args(["share", "a", "--to", "bob"])
+            .args(extra)
+            .output()
+            .expect("run the pty driver");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("use -o FILE or --armor"), "{text}");
+    assert_eq!(alice.vault_bytes(), before, "nothing recorded");
+    let (code, text) = run(&["--armor"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    assert!(!text.contains(CANARY));
+}
