@@ -859,6 +859,207 @@ fn apply_revocations(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kdf::KdfParams;
+    use crate::secret::Passphrase;
+    use crate::share::contact::ContactKeys;
+    use proptest::prelude::*;
+
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 8192,
+        iterations: 1,
+        lanes: 1,
+    };
+    const NOW: Time = 1_800_000_000;
+
+    fn vault_with(entries: &[(&str, &str)]) -> Vault {
+        let mut v = Vault::create(&Passphrase::new("p".into()), CHEAP, NOW).unwrap();
+        identity::ensure(&mut v, NOW).unwrap();
+        for (name, secret) in entries {
+            let req = crate::request::NewEntry {
+                name: (*name).into(),
+                secret: crate::request::SecretInput::Value(Token::new((*secret).into())),
+                scopes: vec!["read".into()],
+                url: None,
+                username: None,
+                issuer: None,
+                contact: None,
+                used_by: vec![],
+                tags: vec![],
+                note: Some("n".into()),
+                expires_at: None,
+                rotate_every: Some(86_400),
+            };
+            crate::request::execute(&mut v, crate::request::Request::Add(Box::new(req)), NOW)
+                .unwrap();
+        }
+        v
+    }
+
+    fn card_of(v: &Vault) -> String {
+        identity::keys(v).unwrap().card(None).to_line()
+    }
+
+    fn befriend(a: &mut Vault, a_name: &str, b: &mut Vault, b_name: &str) {
+        let (ca, cb) = (card_of(a), card_of(b));
+        contact::add(
+            a,
+            b_name.into(),
+            ContactKeys::from_card(&cb).unwrap(),
+            false,
+            NOW,
+        )
+        .unwrap();
+        contact::add(
+            b,
+            a_name.into(),
+            ContactKeys::from_card(&ca).unwrap(),
+            false,
+            NOW,
+        )
+        .unwrap();
+    }
+
+    fn share_req(names: &[&str], to: &[&str], kind: Kind) -> ShareRequest {
+        ShareRequest {
+            names: names.iter().map(|s| (*s).to_owned()).collect(),
+            to: to.iter().map(|s| (*s).to_owned()).collect(),
+            expires_in: 3600,
+            armor: false,
+            kind,
+        }
+    }
+
+    fn import_req(bundle: Vec<u8>) -> ImportRequest {
+        ImportRequest {
+            bundle,
+            prefix: None,
+            on_conflict: OnConflict::Fail,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn share_import_and_revoke_in_memory() {
+        let mut alice = vault_with(&[("svc/a", "secret-a"), ("svc/b", "secret-b")]);
+        let mut bob = vault_with(&[]);
+        let mut carol = vault_with(&[("svc/a", "carol-a")]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        befriend(&mut carol, "carol", &mut bob, "bob");
+
+        let b = share(
+            &mut alice,
+            share_req(&["svc/a", "svc/b"], &["bob"], Kind::Entries),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(alice.entry("svc/a").unwrap().shared_with[0].bundle_id, b.id);
+        let r = import(&mut bob, import_req(b.bytes.clone()), NOW + 10).unwrap();
+        assert_eq!(r.items.len(), 2);
+        let got = bob.entry("svc/a").unwrap();
+        assert_eq!(got.secret.as_ref().unwrap().expose_secret(), "secret-a");
+        assert_eq!(got.note.as_deref(), Some("n"));
+        assert_eq!(got.rotate_every, Some(86_400));
+        assert_eq!(got.received_from.as_ref().unwrap().from, "alice");
+        // Replay and expiry.
+        assert_eq!(
+            import(&mut bob, import_req(b.bytes.clone()), NOW + 20)
+                .unwrap_err()
+                .exit_code(),
+            6
+        );
+        let late = share(
+            &mut alice,
+            share_req(&["svc/b"], &["bob"], Kind::Entries),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            import(&mut bob, import_req(late.bytes), NOW + 3600)
+                .unwrap_err()
+                .exit_code(),
+            6
+        );
+
+        // Carol shared a same-named entry; her notice cannot touch Alice's copy.
+        share(
+            &mut carol,
+            share_req(&["svc/a"], &["bob"], Kind::Entries),
+            NOW,
+        )
+        .unwrap();
+        let n = share(
+            &mut carol,
+            share_req(&["svc/a"], &["bob"], Kind::Revocation),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            import(&mut bob, import_req(n.bytes), NOW)
+                .unwrap_err()
+                .exit_code(),
+            6
+        );
+        assert!(bob.entry("svc/a").unwrap().secret.is_some());
+
+        let n = share(
+            &mut alice,
+            share_req(&["svc/a"], &["bob"], Kind::Revocation),
+            NOW,
+        )
+        .unwrap();
+        let r = import(&mut bob, import_req(n.bytes), NOW).unwrap();
+        assert_eq!(r.items[0].action, "revoked");
+        let e = bob.entry("svc/a").unwrap();
+        assert!(e.secret.is_none() && e.history.is_empty());
+        assert!(matches!(e.status, Status::Revoked { .. }));
+        assert!(bob.entry("svc/b").unwrap().secret.is_some());
+    }
+
+    #[test]
+    fn renamed_copies_get_distinct_ids_and_are_revoked_too() {
+        let mut alice = vault_with(&[("k", "v1")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        for _ in 0..2 {
+            let b = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
+            let mut req = import_req(b.bytes);
+            req.on_conflict = OnConflict::Rename;
+            import(&mut bob, req, NOW).unwrap();
+        }
+        assert_ne!(bob.entry("k").unwrap().id, bob.entry("k-2").unwrap().id);
+        let n = share(
+            &mut alice,
+            share_req(&["k"], &["bob"], Kind::Revocation),
+            NOW,
+        )
+        .unwrap();
+        let r = import(&mut bob, import_req(n.bytes), NOW).unwrap();
+        assert_eq!(r.items.iter().filter(|i| i.action == "revoked").count(), 2);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn card_lines_round_trip(name in "[ -~]{0,64}") {
+            let keys = identity::Keys::of(&identity::generate(NOW).unwrap()).unwrap();
+            let card = keys.card(Some(&name));
+            let parsed = identity::Card::parse(&card.to_line()).unwrap();
+            prop_assert_eq!(&parsed, &card);
+            prop_assert_eq!(parsed.fingerprint(), card.fingerprint());
+        }
+
+        #[test]
+        fn hex_round_trips(bytes in any::<[u8; 16]>()) {
+            prop_assert_eq!(unhex::<16>(&hex(&bytes)), Some(bytes));
+        }
+
+        #[test]
+        fn arbitrary_bundles_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut v = vault_with(&[]);
+            prop_assert!(import(&mut v, import_req(bytes), NOW).is_err());
+        }
+    }
 
     #[test]
     fn imported_ids_differ_per_bundle() {
