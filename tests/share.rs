@@ -616,11 +616,17 @@ fn revocation_notices() {
 
     // The original sender can, after revoking her own copy.
     alice.ok(&["revoke", "--yes", "svc/token", "--reason", "leaked"], "");
+    let check = alice.run(&["check"], "");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains("still held by bob"), "{report}");
     let notice = share(
         &alice,
         "revoke.age",
         &["--revocation", "svc/token", "--to", "bob"],
     );
+    let check = alice.run(&["check"], "");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(!report.contains("still held"), "notified: {report}");
     let out = bob.ok(&["import", notice.to_str().unwrap()], "");
     assert!(out.contains("revoked svc/token"), "{out}");
     let err = bob.fails(&["get", "svc/token"], "", 5);

@@ -339,17 +339,17 @@ pub fn share(vault: &mut Vault, req: ShareRequest, now: Time) -> Result<BundleOu
 
     let to_list = to.join(", ");
     for name in &names {
+        // A notice is recorded too: a record dated after a revocation is what tells `check`
+        // that the holder was notified.
         let e = vault.entry_mut(name)?;
-        if req.kind == Kind::Entries {
-            for c in &to {
-                e.shared_with.push(ShareRecord {
-                    contact: c.clone(),
-                    bundle_id: id.clone(),
-                    at: now,
-                });
-            }
-            e.revision += 1;
+        for c in &to {
+            e.shared_with.push(ShareRecord {
+                contact: c.clone(),
+                bundle_id: id.clone(),
+                at: now,
+            });
         }
+        e.revision += 1;
         let what = match req.kind {
             Kind::Entries => "shared with",
             Kind::Revocation => "revocation notice sent to",
