@@ -614,7 +614,9 @@ fn revocation_notices() {
         4,
     );
 
-    // The original sender can, after revoking her own copy.
+    // The original sender can, after revoking her own copy (a second after sharing it, since
+    // `check` compares whole-second times).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     alice.ok(&["revoke", "--yes", "svc/token", "--reason", "leaked"], "");
     let check = alice.run(&["check"], "");
     let report = String::from_utf8_lossy(&check.stdout);
