@@ -659,6 +659,12 @@ fn import_entries(
     let mut plan: Vec<(String, &BundleEntry, &'static str)> = Vec::new();
     for be in &body.entries {
         validate_name(&be.name).map_err(|_| tampered("it holds an invalid entry name"))?;
+        if !metadata_is_printable(be) {
+            return Err(tampered(&format!(
+                "entry '{}' holds control characters in its metadata",
+                be.name
+            )));
+        }
         if unhex::<16>(&be.id).is_none()
             || body.entries.iter().filter(|o| o.name == be.name).count() > 1
         {
@@ -770,6 +776,19 @@ fn import_entries(
     Ok(items)
 }
 
+/// Metadata is shown on terminals: a sender must not be able to slip escape sequences into it.
+/// Newlines and tabs are allowed (notes); the secret itself is not checked.
+fn printable_text(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+fn metadata_is_printable(be: &BundleEntry) -> bool {
+    let lists = [&be.scopes, &be.used_by, &be.tags];
+    let opts = [&be.url, &be.username, &be.issuer, &be.contact, &be.note];
+    lists.iter().all(|l| l.iter().all(|s| printable_text(s)))
+        && opts.iter().all(|o| o.as_deref().is_none_or(printable_text))
+}
+
 fn apply_revocations(
     vault: &mut Vault,
     req: &ImportRequest,
@@ -780,6 +799,9 @@ fn apply_revocations(
     let mut targets: Vec<(String, String)> = Vec::new();
     let mut items = Vec::new();
     for r in &body.revocations {
+        if !printable_text(&r.name) || !r.reason.as_deref().is_none_or(printable_text) {
+            return Err(tampered("a revocation holds control characters"));
+        }
         let sender_id = unhex::<16>(&r.id).ok_or_else(|| tampered("bad entry id"))?;
         let mut found = false;
         for b in &r.bundles {
@@ -1035,6 +1057,21 @@ mod tests {
         .unwrap();
         let r = import(&mut bob, import_req(n.bytes), NOW).unwrap();
         assert_eq!(r.items.iter().filter(|i| i.action == "revoked").count(), 2);
+    }
+
+    #[test]
+    fn escape_sequences_in_metadata_are_refused() {
+        let mut alice = vault_with(&[("k", "v")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        alice.entry_mut("k").unwrap().note = Some("line\n\u{1b}[2J".into());
+        let b = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
+        let err = import(&mut bob, import_req(b.bytes), NOW).unwrap_err();
+        assert_eq!(err.exit_code(), 6);
+        assert!(err.to_string().contains("control characters"), "{err}");
+        alice.entry_mut("k").unwrap().note = Some("two\nlines\tok".into());
+        let b = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
+        import(&mut bob, import_req(b.bytes), NOW).unwrap();
     }
 
     proptest! {

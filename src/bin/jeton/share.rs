@@ -55,8 +55,8 @@ pub struct ShareArgs {
     /// Entries to share
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
-    /// Contacts to share with (repeatable)
-    #[arg(long, required = true, value_name = "CONTACT")]
+    /// Contacts to share with (repeatable, or comma-separated)
+    #[arg(long, required = true, value_name = "CONTACT", value_delimiter = ',')]
     pub to: Vec<String>,
     /// Write the bundle to FILE (created 0600) instead of stdout
     #[arg(short, long, value_name = "FILE")]
