@@ -403,7 +403,7 @@ fn age_tool_reads_bundles() {
     alice.add("svc/token", CANARY, &["--scope", "read"]);
 
     for (i, armor) in [false, true].into_iter().enumerate() {
-        let mut args = vec!["svc/token", "--to", "eve", "--to", "sam"];
+        let mut args = vec!["svc/token", "--to", "eve,sam"];
         if armor {
             args.push("--armor");
         }
