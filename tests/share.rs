@@ -112,6 +112,9 @@ fn identity_card_and_contacts() {
     assert_eq!(fp.len(), 24, "{fp}");
     let j = json(&alice.ok(&["--json", "identity"], ""));
     assert_eq!(j["card"], card_line);
+    assert_eq!(j["name"], "Alice Example");
+    assert!(card_line.contains(j["age_recipient"].as_str().unwrap()));
+    assert!(card_line.contains(j["signing_key"].as_str().unwrap()));
     // The card is stable and holds no secret.
     assert_eq!(card(&alice), card_line);
     assert!(!alice.ok(&["identity"], "").contains("AGE-SECRET-KEY"));
@@ -375,6 +378,18 @@ fn share_refuses_existing_files_and_bad_expiry() {
         "",
         2,
     );
+    // Other bad input: exit 2 before anything is read or unlocked.
+    let f = f.to_str().unwrap();
+    alice.fails(&["share", "a", "--to", "bad name", "-o", "y"], "", 2);
+    alice.fails(&["share", "../x", "--to", "bob", "-o", "y"], "", 2);
+    alice.fails(&["share", "a", "-o", "y"], "", 2);
+    alice.fails(&["--json", "share", "a", "--to", "bob"], "", 2);
+    alice.fails(&["import", "--on-conflict", "merge", f], "", 2);
+    alice.fails(&["import", "--prefix", "../p", f], "", 2);
+    alice.fails(&["import"], "", 2);
+    let nobody = TestVault::empty();
+    nobody.fails(&["import", f], "", 4);
+    nobody.fails(&["identity"], "", 4);
 }
 
 #[test]

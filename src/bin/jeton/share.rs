@@ -122,7 +122,17 @@ pub fn identity(ctx: &Ctx) -> Result<Exit> {
         eprintln!("jeton: created this vault's sharing identity");
     }
     if ctx.json {
-        emit(json_line(&json!({"card": card, "fingerprint": fingerprint})).as_bytes())?;
+        let c = jeton::share::identity::Card::parse(&card)?;
+        emit(
+            json_line(&json!({
+                "card": card,
+                "fingerprint": fingerprint,
+                "name": c.name,
+                "age_recipient": c.age_recipient,
+                "signing_key": jeton::share::identity::b64(&c.signing_key),
+            }))
+            .as_bytes(),
+        )?;
     } else if ctx.quiet {
         emit(format!("{card}\n").as_bytes())?;
     } else {
