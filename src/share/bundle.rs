@@ -3,23 +3,20 @@
 //! [`LABEL_BUNDLE_SIGNATURE`] followed by those bytes, so the signature never depends on how a
 //! JSON library re-encodes anything.
 //!
-//! `import` checks, in this order, and stops at the first failure with nothing written: age
-//! decryption with this vault's identity (exit 3 when the bundle is not for us, 6 when it is
-//! damaged), envelope shape, a signature present, a signature by a contact, the body, this vault
-//! in the signed recipient list, the expiry, and the bundle id never imported before.
+//! This module writes bundles (`share`); [`super::import`] reads them.
 
-use super::contact::{self, ContactView};
-use super::identity::{self, Card};
-use super::{LABEL_BUNDLE_SIGNATURE, LABEL_IMPORTED_ENTRY_ID, hex, internal, unhex};
-use crate::entry::{Entry, HistoryItem, Provenance, ShareRecord, Status, validate_name};
+use super::contact;
+use super::identity;
+use super::{LABEL_BUNDLE_SIGNATURE, LABEL_IMPORTED_ENTRY_ID, hex, internal};
+use crate::entry::{Entry, ShareRecord, Status};
 use crate::secret::Token;
-use crate::time::{Time, rfc3339};
-use crate::vault::{Contact, Deletion, SeenBundle, Vault, random_id};
+use crate::time::Time;
+use crate::vault::{Contact, Vault, random_id};
 use crate::{Error, Result};
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Write;
 use zeroize::{Zeroize, Zeroizing};
 
 /// The envelope's `format` value.
@@ -77,71 +74,14 @@ pub struct BundleOut {
     pub expires_at: Time,
 }
 
-/// What to do when an imported name exists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OnConflict {
-    /// Refuse the whole import (exit 9).
-    #[default]
-    Fail,
-    /// Keep the existing entry, import the others.
-    Skip,
-    /// Import under `NAME-2`, `NAME-3`, ...
-    Rename,
-    /// Replace the existing entry; its secret goes to the new entry's history.
-    Overwrite,
-}
-
-/// `import`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ImportRequest {
-    /// The bundle file's bytes (binary or armored).
-    pub bundle: Vec<u8>,
-    /// Path prefix for imported names, e.g. `alice` gives `alice/NAME`.
-    pub prefix: Option<String>,
-    /// Conflict policy.
-    pub on_conflict: OnConflict,
-    /// Check everything, change nothing.
-    pub dry_run: bool,
-}
-
-/// One line of an import report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportItem {
-    /// Name in this vault.
-    pub name: String,
-    /// Name in the sender's vault.
-    pub original: String,
-    /// `added`, `renamed`, `overwritten`, `skipped`, `revoked`, `already-revoked`, `not-held`.
-    pub action: String,
-}
-
-/// What an import did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ImportReport {
-    /// Bundle id.
-    pub bundle_id: String,
-    /// Entries or a revocation notice.
-    pub kind: Kind,
-    /// The signer, as a contact.
-    pub from: ContactView,
-    /// When the sender made it.
-    pub created_at: Time,
-    /// When it expires.
-    pub expires_at: Time,
-    /// Per entry.
-    pub items: Vec<ImportItem>,
-    /// True when nothing was changed on purpose.
-    pub dry_run: bool,
-}
-
 /// The age plaintext. `body` is the exact signed text.
 #[derive(Serialize, Deserialize, Zeroize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
-    format: String,
-    body: String,
+pub(super) struct Envelope {
+    pub(super) format: String,
+    pub(super) body: String,
     #[serde(default)]
-    signature: Option<String>,
+    pub(super) signature: Option<String>,
 }
 
 impl Drop for Envelope {
@@ -153,61 +93,61 @@ impl Drop for Envelope {
 /// The signed body (docs/FORMAT.md "Body").
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Body {
-    version: u32,
-    kind: Kind,
-    id: String,
-    sender: String,
-    recipients: Vec<Recipient>,
+pub(super) struct Body {
+    pub(super) version: u32,
+    pub(super) kind: Kind,
+    pub(super) id: String,
+    pub(super) sender: String,
+    pub(super) recipients: Vec<Recipient>,
     #[serde(with = "rfc3339_serde")]
-    created_at: Time,
+    pub(super) created_at: Time,
     #[serde(with = "rfc3339_serde")]
-    expires_at: Time,
-    entries: Vec<BundleEntry>,
-    revocations: Vec<Revocation>,
+    pub(super) expires_at: Time,
+    pub(super) entries: Vec<BundleEntry>,
+    pub(super) revocations: Vec<Revocation>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Recipient {
-    name: String,
-    age_recipient: Option<String>,
-    ssh_recipient: Option<String>,
+pub(super) struct Recipient {
+    pub(super) name: String,
+    pub(super) age_recipient: Option<String>,
+    pub(super) ssh_recipient: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BundleEntry {
-    id: String,
-    name: String,
+pub(super) struct BundleEntry {
+    pub(super) id: String,
+    pub(super) name: String,
     #[serde(with = "crate::secret::serde_token")]
-    secret: Token,
-    scopes: Vec<String>,
-    url: Option<String>,
-    username: Option<String>,
-    issuer: Option<String>,
-    contact: Option<String>,
-    used_by: Vec<String>,
-    tags: Vec<String>,
-    note: Option<String>,
+    pub(super) secret: Token,
+    pub(super) scopes: Vec<String>,
+    pub(super) url: Option<String>,
+    pub(super) username: Option<String>,
+    pub(super) issuer: Option<String>,
+    pub(super) contact: Option<String>,
+    pub(super) used_by: Vec<String>,
+    pub(super) tags: Vec<String>,
+    pub(super) note: Option<String>,
     #[serde(with = "rfc3339_serde")]
-    created_at: Time,
+    pub(super) created_at: Time,
     #[serde(with = "rfc3339_serde")]
-    secret_set_at: Time,
+    pub(super) secret_set_at: Time,
     #[serde(with = "rfc3339_opt")]
-    expires_at: Option<Time>,
-    rotate_every_seconds: Option<i64>,
+    pub(super) expires_at: Option<Time>,
+    pub(super) rotate_every_seconds: Option<i64>,
     #[serde(with = "rfc3339_opt")]
-    last_rotated_at: Option<Time>,
+    pub(super) last_rotated_at: Option<Time>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Revocation {
-    id: String,
-    name: String,
-    bundles: Vec<String>,
-    reason: Option<String>,
+pub(super) struct Revocation {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) bundles: Vec<String>,
+    pub(super) reason: Option<String>,
 }
 
 mod rfc3339_serde {
@@ -461,43 +401,13 @@ fn encrypt(
     Ok(out)
 }
 
-fn tampered(what: &str) -> Error {
-    Error::Integrity(format!("bundle rejected: {what}; nothing was imported"))
-}
-
-fn decrypt(identity: &age::x25519::Identity, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let damaged = || tampered("it is corrupt or has been tampered with (age decryption failed)");
-    let map = |e: age::DecryptError| match e {
-        age::DecryptError::NoMatchingKeys => Error::Unlock(
-            "this bundle is not addressed to this vault (none of its recipients is this vault's \
-             identity; compare `jeton identity` with the card the sender holds)"
-                .into(),
-        ),
-        _ => damaged(),
-    };
-    let reader = age::armor::ArmoredReader::new(bytes);
-    let decryptor = age::Decryptor::new_buffered(reader).map_err(map)?;
-    let mut stream = decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .map_err(map)?;
-    let mut plain = Zeroizing::new(Vec::new());
-    (&mut stream)
-        .take(MAX_BUNDLE_LEN as u64 + 1)
-        .read_to_end(&mut plain)
-        .map_err(|_| damaged())?;
-    if plain.len() > MAX_BUNDLE_LEN {
-        return Err(tampered("its content is too large"));
-    }
-    Ok(plain)
-}
-
-fn verify(key: &[u8; 32], body: &[u8], sig: &Signature) -> bool {
+pub(super) fn verify(key: &[u8; 32], body: &[u8], sig: &Signature) -> bool {
     VerifyingKey::from_bytes(key).is_ok_and(|k| k.verify_strict(&signed_message(body), sig).is_ok())
 }
 
 /// Derived id of an entry imported from `bundle_id`, sender entry `entry_id`: unique per
 /// bundle and entry, and recomputable by a later revocation notice.
-fn imported_id(bundle_id: &[u8; 16], entry_id: &[u8; 16]) -> [u8; 16] {
+pub(super) fn imported_id(bundle_id: &[u8; 16], entry_id: &[u8; 16]) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(LABEL_IMPORTED_ENTRY_ID);
     h.update(bundle_id);
@@ -508,382 +418,14 @@ fn imported_id(bundle_id: &[u8; 16], entry_id: &[u8; 16]) -> [u8; 16] {
     out
 }
 
-/// A bundle whose every check passed.
-struct Verified {
-    body: Body,
-    signer: Contact,
-}
-
-fn open(vault: &Vault, bytes: &[u8], now: Time) -> Result<Verified> {
-    if bytes.len() > MAX_BUNDLE_LEN {
-        return Err(tampered("the file is too large to be a bundle"));
-    }
-    let keys = identity::keys(vault)?;
-    let plain = decrypt(&keys.age, bytes)?;
-    let envelope: Envelope = serde_json::from_slice(&plain)
-        .map_err(|_| tampered("its envelope is not a jeton bundle envelope"))?;
-    drop(plain);
-    if envelope.format != ENVELOPE_FORMAT {
-        return Err(tampered(&format!(
-            "unknown envelope format (expected {ENVELOPE_FORMAT})"
-        )));
-    }
-    let Some(sig_text) = envelope.signature.as_deref().filter(|s| !s.is_empty()) else {
-        return Err(tampered("it is not signed"));
-    };
-    let sig: [u8; 64] = identity::unb64(sig_text)
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| tampered("its signature is malformed"))?;
-    let sig = Signature::from_bytes(&sig);
-    let body_bytes = envelope.body.as_bytes();
-
-    let signer = vault
-        .payload
-        .contacts
-        .iter()
-        .find(|c| c.signing_key.is_some_and(|k| verify(&k, body_bytes, &sig)))
-        .cloned();
-    let Some(signer) = signer else {
-        let claimed = serde_json::from_slice::<Body>(body_bytes)
-            .ok()
-            .and_then(|b| Card::parse(&b.sender).ok());
-        return Err(match claimed {
-            Some(card) if verify(&card.signing_key, body_bytes, &sig) => tampered(&format!(
-                "it is signed by '{}' (fingerprint {}), who is not one of your contacts; \
-                 check the fingerprint with them, then `jeton contact add NAME CARD`",
-                crate::entry::printable(&card.name),
-                card.fingerprint()
-            )),
-            _ => tampered(
-                "its signature does not verify (the envelope was altered, or was not signed \
-                 by any of your contacts)",
-            ),
-        });
-    };
-    let body: Body =
-        serde_json::from_slice(body_bytes).map_err(|_| tampered("its signed body is malformed"))?;
-    drop(envelope);
-    let sender = Card::parse(&body.sender).map_err(|_| tampered("bad sender card"))?;
-    if Some(sender.signing_key) != signer.signing_key {
-        return Err(tampered("the sender card does not match the signature"));
-    }
-    if body.version != BODY_VERSION || unhex::<16>(&body.id).is_none() {
-        return Err(tampered("unsupported body version or bad bundle id"));
-    }
-    let me = keys.age.to_public().to_string();
-    if !body
-        .recipients
-        .iter()
-        .any(|r| r.age_recipient.as_deref() == Some(me.as_str()))
-    {
-        return Err(tampered(&format!(
-            "this vault is not in its signed recipient list: another recipient re-encrypted \
-             (forwarded) it to you; ask '{}' to share it with you directly",
-            signer.name
-        )));
-    }
-    if body.expires_at <= body.created_at {
-        return Err(tampered("its expiry is before its creation"));
-    }
-    if now >= body.expires_at {
-        return Err(tampered(&format!(
-            "it expired at {}; ask '{}' for a new one",
-            rfc3339(body.expires_at),
-            signer.name
-        )));
-    }
-    if let Some(seen) = vault.payload.seen_bundles.iter().find(|s| s.id == body.id) {
-        return Err(tampered(&format!(
-            "bundle {} was already imported at {} (a replay)",
-            body.id,
-            rfc3339(seen.at)
-        )));
-    }
-    let kind_ok = match body.kind {
-        Kind::Entries => body.revocations.is_empty() && !body.entries.is_empty(),
-        Kind::Revocation => body.entries.is_empty() && !body.revocations.is_empty(),
-    };
-    if !kind_ok {
-        return Err(tampered("its content does not match its kind"));
-    }
-    Ok(Verified { body, signer })
-}
-
-/// `import`: verifies a bundle, then adds its entries or applies its revocation notice.
-pub fn import(vault: &mut Vault, req: ImportRequest, now: Time) -> Result<ImportReport> {
-    if let Some(p) = &req.prefix {
-        validate_name(p)?;
-    }
-    identity::ensure(vault, now)?;
-    let Verified { body, signer } = open(vault, &req.bundle, now)?;
-    let bundle_id = unhex::<16>(&body.id).ok_or_else(|| tampered("bad bundle id"))?;
-    let items = match body.kind {
-        Kind::Entries => import_entries(vault, &req, &body, &signer, bundle_id, now)?,
-        Kind::Revocation => apply_revocations(vault, &req, &body, &signer, now)?,
-    };
-    if !req.dry_run {
-        vault.payload.seen_bundles.push(SeenBundle {
-            id: body.id.clone(),
-            at: now,
-        });
-        let what = match body.kind {
-            Kind::Entries => "entries",
-            Kind::Revocation => "revocation notice",
-        };
-        vault.audit(
-            now,
-            "import",
-            None,
-            format!("{what} from {} (bundle {})", signer.name, body.id),
-        );
-    }
-    Ok(ImportReport {
-        bundle_id: body.id,
-        kind: body.kind,
-        from: contact::view(&signer),
-        created_at: body.created_at,
-        expires_at: body.expires_at,
-        items,
-        dry_run: req.dry_run,
-    })
-}
-
-fn import_entries(
-    vault: &mut Vault,
-    req: &ImportRequest,
-    body: &Body,
-    signer: &Contact,
-    bundle_id: [u8; 16],
-    now: Time,
-) -> Result<Vec<ImportItem>> {
-    let mut plan: Vec<(String, &BundleEntry, &'static str)> = Vec::new();
-    for be in &body.entries {
-        validate_name(&be.name).map_err(|_| tampered("it holds an invalid entry name"))?;
-        if !metadata_is_printable(be) {
-            return Err(tampered(&format!(
-                "entry '{}' holds control characters in its metadata",
-                be.name
-            )));
-        }
-        if unhex::<16>(&be.id).is_none()
-            || body.entries.iter().filter(|o| o.name == be.name).count() > 1
-        {
-            return Err(tampered("it holds a bad or duplicate entry"));
-        }
-        let target = match &req.prefix {
-            Some(p) => format!("{}/{}", p.trim_end_matches('/'), be.name),
-            None => be.name.clone(),
-        };
-        validate_name(&target)?;
-        let taken = |n: &str, plan: &[(String, &BundleEntry, &str)]| {
-            vault.payload.entries.contains_key(n) || plan.iter().any(|(p, ..)| p == n)
-        };
-        if !taken(&target, &plan) {
-            plan.push((target, be, "added"));
-            continue;
-        }
-        match req.on_conflict {
-            OnConflict::Fail => {
-                return Err(Error::Exists(format!(
-                    "an entry named '{target}' already exists; nothing was imported \
-                     (use --on-conflict skip, rename or overwrite, or --prefix)"
-                )));
-            }
-            OnConflict::Skip => plan.push((target, be, "skipped")),
-            OnConflict::Overwrite => plan.push((target, be, "overwritten")),
-            OnConflict::Rename => {
-                let free = (2..1000)
-                    .map(|i| format!("{target}-{i}"))
-                    .find(|n| validate_name(n).is_ok() && !taken(n, &plan))
-                    .ok_or_else(|| Error::Exists(format!("no free name for '{target}'")))?;
-                plan.push((free, be, "renamed"));
-            }
-        }
-    }
-    let items: Vec<ImportItem> = plan
-        .iter()
-        .map(|(name, be, action)| ImportItem {
-            name: name.clone(),
-            original: be.name.clone(),
-            action: (*action).into(),
-        })
-        .collect();
-    if req.dry_run {
-        return Ok(items);
-    }
-    let history_limit = vault.payload.settings.history_limit as usize;
-    for (name, be, action) in plan {
-        if action == "skipped" {
-            continue;
-        }
-        let sender_id = unhex::<16>(&be.id).ok_or_else(|| tampered("bad entry id"))?;
-        let mut entry = Entry {
-            id: imported_id(&bundle_id, &sender_id),
-            revision: 1,
-            name: name.clone(),
-            secret: Some(be.secret.clone()),
-            secret_set_at: be.secret_set_at,
-            scopes: be.scopes.clone(),
-            url: be.url.clone(),
-            username: be.username.clone(),
-            issuer: be.issuer.clone(),
-            contact: be.contact.clone(),
-            used_by: be.used_by.clone(),
-            tags: be.tags.clone(),
-            note: be.note.clone(),
-            created_at: be.created_at,
-            updated_at: now,
-            expires_at: be.expires_at,
-            rotate_every: be.rotate_every_seconds.filter(|s| *s > 0),
-            last_rotated_at: be.last_rotated_at,
-            status: Status::Active,
-            history: Vec::new(),
-            shared_with: Vec::new(),
-            received_from: Some(Provenance {
-                from: signer.name.clone(),
-                reference: body.id.clone(),
-                at: now,
-            }),
-        };
-        if let Some(old) = vault.payload.entries.remove(&name) {
-            entry.history = old.history;
-            if let Some(s) = old.secret {
-                entry.history.push(HistoryItem {
-                    secret: s,
-                    created_at: old.secret_set_at,
-                    retired_at: now,
-                });
-            }
-            let excess = entry.history.len().saturating_sub(history_limit);
-            entry.history.drain(..excess);
-            entry.revision = old.revision + 1;
-            vault.payload.deletions.push(Deletion {
-                id: old.id,
-                at: now,
-            });
-        }
-        vault.payload.entries.insert(name.clone(), entry);
-        vault.audit(
-            now,
-            "import",
-            Some(&name),
-            format!(
-                "{action}: '{}' from {} (bundle {})",
-                be.name, signer.name, body.id
-            ),
-        );
-    }
-    Ok(items)
-}
-
-/// Metadata is shown on terminals: a sender must not be able to slip escape sequences into it.
-/// Newlines and tabs are allowed (notes); the secret itself is not checked.
-fn printable_text(s: &str) -> bool {
-    !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
-}
-
-fn metadata_is_printable(be: &BundleEntry) -> bool {
-    let lists = [&be.scopes, &be.used_by, &be.tags];
-    let opts = [&be.url, &be.username, &be.issuer, &be.contact, &be.note];
-    lists.iter().all(|l| l.iter().all(|s| printable_text(s)))
-        && opts.iter().all(|o| o.as_deref().is_none_or(printable_text))
-}
-
-fn apply_revocations(
-    vault: &mut Vault,
-    req: &ImportRequest,
-    body: &Body,
-    signer: &Contact,
-    now: Time,
-) -> Result<Vec<ImportItem>> {
-    let mut targets: Vec<(String, String)> = Vec::new();
-    let mut items = Vec::new();
-    for r in &body.revocations {
-        if !printable_text(&r.name) || !r.reason.as_deref().is_none_or(printable_text) {
-            return Err(tampered("a revocation holds control characters"));
-        }
-        let sender_id = unhex::<16>(&r.id).ok_or_else(|| tampered("bad entry id"))?;
-        let mut found = false;
-        for b in &r.bundles {
-            let Some(bid) = unhex::<16>(b) else {
-                return Err(tampered("bad bundle id in a revocation"));
-            };
-            let id = imported_id(&bid, &sender_id);
-            let held = vault.payload.entries.values().find(|e| {
-                e.id == id
-                    && e.received_from
-                        .as_ref()
-                        .is_some_and(|p| p.from == signer.name && &p.reference == b)
-            });
-            if let Some(e) = held {
-                found = true;
-                let action = if matches!(e.status, Status::Revoked { .. }) {
-                    "already-revoked"
-                } else {
-                    "revoked"
-                };
-                items.push(ImportItem {
-                    name: e.name.clone(),
-                    original: r.name.clone(),
-                    action: action.into(),
-                });
-                targets.push((e.name.clone(), r.reason.clone().unwrap_or_default()));
-            }
-        }
-        if !found {
-            items.push(ImportItem {
-                name: String::new(),
-                original: r.name.clone(),
-                action: "not-held".into(),
-            });
-        }
-    }
-    if targets.is_empty() {
-        return Err(tampered(&format!(
-            "this revocation notice names no entry you received from '{}'; nothing was changed",
-            signer.name
-        )));
-    }
-    if req.dry_run {
-        return Ok(items);
-    }
-    for (name, reason) in targets {
-        let e = vault.entry_mut(&name)?;
-        if matches!(e.status, Status::Revoked { .. }) {
-            continue;
-        }
-        let reason = if reason.is_empty() {
-            format!("revoked by {}", signer.name)
-        } else {
-            format!("revoked by {}: {reason}", signer.name)
-        };
-        e.status = Status::Revoked {
-            at: now,
-            reason: Some(reason),
-        };
-        e.secret = None;
-        e.history.clear();
-        e.revision += 1;
-        e.updated_at = now;
-        vault.audit(
-            now,
-            "revoke",
-            Some(&name),
-            format!(
-                "revocation notice from {} (bundle {})",
-                signer.name, body.id
-            ),
-        );
-    }
-    Ok(items)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kdf::KdfParams;
     use crate::secret::Passphrase;
     use crate::share::contact::ContactKeys;
+    use crate::share::import::{ImportRequest, OnConflict, import};
+    use crate::share::unhex;
     use proptest::prelude::*;
 
     const CHEAP: KdfParams = KdfParams {

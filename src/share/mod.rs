@@ -6,15 +6,16 @@
 //!
 //! * [`identity`]: this vault's age and Ed25519 keys and its public contact card.
 //! * [`contact`]: the authorised people, the only recipients and the only accepted signers.
-//! * [`bundle`]: writing a bundle (`share`) and the checks that must all pass to read one
-//!   (`import`): signature, known signer, this vault among the signed recipients, not expired,
-//!   not seen before.
+//! * [`bundle`]: the bundle format and writing one (`share`).
+//! * [`import`]: the checks that must all pass to read one: signature, known signer, this vault
+//!   among the signed recipients, not expired, not seen before.
 //!
 //! Every operation is a [`SharingRequest`], run by [`execute`] like any other request.
 
 pub mod bundle;
 pub mod contact;
 pub mod identity;
+pub mod import;
 
 use crate::time::Time;
 use crate::vault::Vault;
@@ -53,7 +54,7 @@ pub enum SharingRequest {
     /// Write a bundle.
     Share(bundle::ShareRequest),
     /// Read a bundle.
-    Import(bundle::ImportRequest),
+    Import(import::ImportRequest),
 }
 
 impl SharingRequest {
@@ -90,7 +91,7 @@ pub enum SharingResponse {
     /// A bundle to write out.
     Bundle(bundle::BundleOut),
     /// What an import did (or would do).
-    Imported(bundle::ImportReport),
+    Imported(import::ImportReport),
 }
 
 /// Runs one sharing request.
@@ -122,7 +123,7 @@ pub fn execute(vault: &mut Vault, request: SharingRequest, now: Time) -> Result<
         }
         SharingRequest::Share(req) => bundle::share(vault, req, now).map(SharingResponse::Bundle),
         SharingRequest::Import(req) => {
-            bundle::import(vault, req, now).map(SharingResponse::Imported)
+            import::import(vault, req, now).map(SharingResponse::Imported)
         }
     }
 }

@@ -4,10 +4,9 @@ use crate::commands::{Ctx, Exit, emit};
 use crate::output::json_line;
 use clap::{Args, Subcommand, ValueEnum};
 use jeton::request::{Request, Response};
-use jeton::share::bundle::{
-    DEFAULT_EXPIRY, ImportReport, ImportRequest, Kind, MAX_BUNDLE_LEN, OnConflict, ShareRequest,
-};
+use jeton::share::bundle::{DEFAULT_EXPIRY, Kind, MAX_BUNDLE_LEN, ShareRequest};
 use jeton::share::contact::{self, ContactKeys, ContactView};
+use jeton::share::import::{ImportReport, ImportRequest, OnConflict};
 use jeton::share::{SharingRequest, SharingResponse};
 use jeton::time::{self, rfc3339};
 use jeton::{Error, Result};
