@@ -148,12 +148,18 @@ fn open(vault: &Vault, bytes: &[u8], now: Time) -> Result<Verified> {
             .ok()
             .and_then(|b| Card::parse(&b.sender).ok());
         return Err(match claimed {
-            Some(card) if verify(&card.signing_key, body_bytes, &sig) => tampered(&format!(
-                "it is signed by '{}' (fingerprint {}), who is not one of your contacts; \
-                 check the fingerprint with them, then `jeton contact add NAME CARD`",
-                crate::entry::printable(&card.name),
-                card.fingerprint()
-            )),
+            Some(card) if verify(&card.signing_key, body_bytes, &sig) => {
+                let who = if card.name.is_empty() {
+                    "a card".to_owned()
+                } else {
+                    format!("'{}'", crate::entry::printable(&card.name))
+                };
+                tampered(&format!(
+                    "it is signed by {who} (fingerprint {}), who is not one of your contacts; \
+                     check the fingerprint with them, then `jeton contact add NAME CARD`",
+                    card.fingerprint()
+                ))
+            }
             _ => tampered(
                 "its signature does not verify (the envelope was altered, or was not signed \
                  by any of your contacts)",
