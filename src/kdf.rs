@@ -124,10 +124,25 @@ pub fn derive_bytes(secret: &[u8], salt: &[u8], params: &KdfParams) -> Result<Ke
             .map_err(|e| Error::Integrity(format!("refusing KDF parameters: {e}")))?,
     );
     let mut out = Zeroizing::new([0u8; 32]);
-    argon
-        .hash_password_into(secret, salt, &mut out[..])
+    hash_into(&argon, secret, salt, &mut out[..])
         .map_err(|e| Error::Other(format!("key derivation failed: {e}")))?;
     Ok(Key::from_bytes(*out))
+}
+
+/// Runs Argon2 in memory backed by huge pages ([`crate::kdf_memory`]), or on the heap through
+/// the crate's own allocation when no such mapping can be made. Both give the same output.
+fn hash_into(
+    argon: &argon2::Argon2<'_>,
+    secret: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    match crate::kdf_memory::BlockMemory::new(argon.params().block_count()) {
+        Some(mut memory) => {
+            argon.hash_password_into_with_memory(secret, salt, out, memory.blocks())
+        }
+        None => argon.hash_password_into(secret, salt, out),
+    }
 }
 
 /// Picks parameters whose derivation takes about `target` on this machine: memory first
@@ -161,6 +176,59 @@ pub fn calibrate(target: Duration, memory_cap_kib: u32, lanes: u32) -> Result<Kd
 mod tests {
     use super::*;
 
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn rfc9106_argon2id_vector_through_mapped_memory() {
+        // RFC 9106 §5.3: Argon2id v0x13, m=32 KiB, t=3, p=4, with secret and associated data.
+        let params = argon2::ParamsBuilder::new()
+            .m_cost(32)
+            .t_cost(3)
+            .p_cost(4)
+            .data(argon2::AssociatedData::new(&[4; 12]).unwrap())
+            .output_len(32)
+            .build()
+            .unwrap();
+        let argon = argon2::Argon2::new_with_secret(
+            &[3; 8],
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        )
+        .unwrap();
+        let mut out = [0u8; 32];
+        hash_into(&argon, &[1; 32], &[2; 16], &mut out).unwrap();
+        assert_eq!(
+            hex(&out),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
+    }
+
+    #[test]
+    fn mapped_memory_matches_the_plain_argon2_path() {
+        for (memory_kib, iterations, lanes) in [(8192, 1, 1), (8192, 2, 4), (9216, 1, 3)] {
+            let p = KdfParams {
+                memory_kib,
+                iterations,
+                lanes,
+            };
+            let salt = [0x5a; SALT_LEN];
+            let ours = derive_bytes(b"pass phrase", &salt, &p).unwrap();
+            let plain = argon2::Argon2::new(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                argon2::Params::new(memory_kib, iterations, lanes, Some(32)).unwrap(),
+            );
+            let mut expected = [0u8; 32];
+            plain
+                .hash_password_into(b"pass phrase", &salt, &mut expected)
+                .unwrap();
+            assert_eq!(ours.expose_secret(), &expected, "{p:?}");
+        }
+    }
+
     #[test]
     fn argon2id_reference_vector() {
         // The reference implementation's Argon2id v1.3 vector: password/somesalt, m=64 MiB, t=2, p=1.
@@ -173,9 +241,8 @@ mod tests {
         argon
             .hash_password_into(b"password", b"somesalt", &mut out)
             .unwrap();
-        let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            hex,
+            hex(&out),
             "09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7"
         );
     }
