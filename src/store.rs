@@ -192,9 +192,12 @@ impl Store {
             let bak = self.backup_path();
             let bak_tmp = sibling(&tmp.with_extension(""), ".bak");
             let _ = fs::remove_file(&bak_tmp);
-            fs::hard_link(&self.path, &bak_tmp)
-                .and_then(|()| fs::rename(&bak_tmp, &bak))
-                .map_err(|e| Error::io("cannot keep the previous vault as", &bak, e))?;
+            let kept =
+                fs::hard_link(&self.path, &bak_tmp).and_then(|()| fs::rename(&bak_tmp, &bak));
+            // rename(2) does nothing when both names already link to one file (a save that
+            // died between keeping the backup and installing the vault), so the link may remain.
+            let _ = fs::remove_file(&bak_tmp);
+            kept.map_err(|e| Error::io("cannot keep the previous vault as", &bak, e))?;
         }
         fs::rename(tmp, &self.path).map_err(|e| Error::io("cannot replace vault", &self.path, e))
     }

@@ -1,0 +1,152 @@
+//! Helpers for the hardening tests: facility checks that fail loudly, vault inspection, a seeded
+//! generator. Used beside `support` (`mod support; mod hardening;`).
+#![allow(dead_code)]
+
+use crate::support::TestVault;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Fails the test with a clear message when a facility it needs is missing. These tests run as
+/// root in CI (.ci/run installs the tools); a missing facility is a broken CI, never a pass.
+pub fn require(what: &str, works: bool) {
+    assert!(
+        works,
+        "required test facility unavailable: {what}. .ci/run installs it and runs as root; \
+         this test refuses to pass without it"
+    );
+}
+
+/// True when the command runs and exits 0.
+pub fn runs(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// strace with syscall fault injection (needs ptrace): an injected EIO must fail `sh -c echo`.
+pub fn require_strace_injection() {
+    let injected = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=write",
+            "-e",
+            "inject=write:error=EIO",
+            "sh",
+            "-c",
+            "echo probe",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| !s.success());
+    require(
+        "strace -e inject=... (apt-get install strace; ptrace allowed)",
+        injected,
+    );
+}
+
+/// Root, and a private mount namespace in which tmpfs can be mounted.
+pub fn require_private_tmpfs() {
+    let ok = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs \"$d\" && umount \"$d\" && rmdir \"$d\"",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    require(
+        "unshare -m and mount -t tmpfs (root with CAP_SYS_ADMIN, util-linux)",
+        ok,
+    );
+}
+
+/// The names of all entries, whatever their status, read through the real binary.
+/// Panics (with the reason) when the vault does not open.
+pub fn entry_names(t: &TestVault) -> BTreeSet<String> {
+    entry_names_with(t, &[])
+}
+
+/// Same, with extra global flags.
+pub fn entry_names_with(t: &TestVault, flags: &[&str]) -> BTreeSet<String> {
+    let args = [flags, &["--json", "list", "--status", "all"][..]].concat();
+    let out = t.run(&args, "");
+    assert!(
+        out.status.success(),
+        "the vault does not open: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list json");
+    v.as_array()
+        .expect("list is an array")
+        .iter()
+        .map(|e| e["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+/// Files in `dir` whose name marks a temporary file of a save.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The process's exit: `Some(code)` or the signal that ended it (as 128 + signal).
+pub fn exit_of(out: &Output) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    out.status
+        .code()
+        .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
+}
+
+/// A small deterministic generator (xorshift64*), so a failing loop can be replayed by seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Runs `args` under strace with `strace_args` before the command; returns the output.
+pub fn under_strace(t: &TestVault, strace_args: &[&str], args: &[&str], stdin: &str) -> Output {
+    let jeton = t.cmd();
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq"]).args(strace_args).arg("--");
+    c.arg(jeton.get_program());
+    c.env_clear();
+    for (k, v) in jeton.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    t.run_with(c, args, stdin)
+}
