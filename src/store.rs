@@ -322,10 +322,13 @@ pub mod rollback {
         let bytes = serde_json::to_vec_pretty(&m).map_err(|e| Error::Other(e.to_string()))?;
         let r: [u8; 8] = crate::vault::random_id()?;
         let tmp = state_dir.join(format!(".{FILE}.{:016x}", u64::from_le_bytes(r)));
-        write_synced(&tmp, &bytes)?;
-        fs::rename(&tmp, state_dir.join(FILE)).map_err(|e| {
+        let saved = write_synced(&tmp, &bytes).and_then(|()| {
+            fs::rename(&tmp, state_dir.join(FILE))
+                .map_err(|e| Error::io("cannot save", state_dir.join(FILE), e))
+        });
+        if saved.is_err() {
             let _ = fs::remove_file(&tmp);
-            Error::io("cannot save", state_dir.join(FILE), e)
-        })
+        }
+        saved
     }
 }

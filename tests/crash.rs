@@ -6,64 +6,10 @@
 mod hardening;
 mod support;
 use hardening::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::*;
-
-/// One system call of a traced run: the call's name, which occurrence of that name it is in its
-/// thread (counting from 1, as strace's `when=` does), and the raw line.
-#[derive(Debug, Clone)]
-struct Call {
-    name: String,
-    nth: u32,
-    line: String,
-}
-
-/// The main thread's system calls of one traced `jeton add`.
-fn trace_add(t: &TestVault, name: &str) -> Vec<Call> {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("trace");
-    let out = under_strace(
-        t,
-        &["-o", log.to_str().unwrap(), "-e", "trace=all"],
-        &["add", name],
-        "traced secret",
-    );
-    assert!(
-        out.status.success(),
-        "traced add failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&log).unwrap();
-    let main_pid = text
-        .split_whitespace()
-        .next()
-        .expect("trace is empty")
-        .to_owned();
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    let mut calls = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(&main_pid).map(str::trim_start) else {
-            continue;
-        };
-        if rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") {
-            continue;
-        }
-        let Some(paren) = rest.find('(') else {
-            continue;
-        };
-        let name = rest[..paren].to_owned();
-        let n = counts.entry(name.clone()).or_default();
-        *n += 1;
-        calls.push(Call {
-            name,
-            nth: *n,
-            line: rest.to_owned(),
-        });
-    }
-    calls
-}
 
 /// The calls from the one that takes the writer lock to the end of the process.
 fn after_lock(calls: &[Call]) -> &[Call] {
