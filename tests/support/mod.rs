@@ -33,12 +33,14 @@ impl TestVault {
 
     /// A HOME with no vault yet.
     pub fn empty() -> TestVault {
-        TestVault {
+        let t = TestVault {
             home: tempfile::Builder::new()
                 .prefix("jeton-test")
                 .tempdir()
                 .expect("tempdir"),
-        }
+        };
+        canary_watch::register(t.home());
+        t
     }
 
     pub fn home(&self) -> &Path {
@@ -71,6 +73,14 @@ impl TestVault {
     /// Runs `jeton ARGS` with `stdin` as standard input.
     pub fn run_with(&self, mut c: Command, args: &[&str], stdin: &str) -> Output {
         use std::io::Write;
+        // A test that puts a secret in argv on purpose (to see it refused) is not a leak.
+        // So is a pty driver that types the secret the way a user would.
+        let deliberate = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .chain(args.iter().map(|a| a.to_string()))
+            .any(|a| a.contains(CANARY) || a.contains(PASS));
+        let _watch = canary_watch::watching(self.home(), deliberate);
         c.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,6 +94,15 @@ impl TestVault {
         let out = child.wait_with_output().expect("wait jeton");
         writer.join().expect("stdin writer");
         assert_no_panic(&out);
+        if !deliberate {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !err.contains(CANARY) && !err.contains(PASS),
+                "jeton {args:?}: a secret on stderr: {err}"
+            );
+        }
+        let hits = canary_watch::hits();
+        assert!(hits.is_empty(), "a secret in a command line: {hits:?}");
         out
     }
 
@@ -121,6 +140,198 @@ impl TestVault {
 
     pub fn vault_bytes(&self) -> Vec<u8> {
         std::fs::read(self.vault_path()).expect("read vault")
+    }
+}
+
+impl Drop for TestVault {
+    fn drop(&mut self) {
+        canary_watch::unregister(self.home());
+        if !std::thread::panicking() {
+            sweep_files_for_secrets(self);
+        }
+    }
+}
+
+/// Fails the test if a file jeton wrote (vault, backup, temporary files, lock, rollback memory,
+/// agent directory) holds the canary or the passphrase in plaintext. Returns how many files it
+/// read.
+pub fn sweep_files_for_secrets(t: &TestVault) -> usize {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                walk(&e.path(), files);
+            } else if ft.is_file() {
+                files.push(e.path());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for d in [".local/share/jeton", ".local/state/jeton", "run/jeton"] {
+        walk(&t.home().join(d), &mut files);
+    }
+    for f in &files {
+        let Ok(bytes) = std::fs::read(f) else {
+            continue;
+        };
+        for secret in [CANARY, PASS] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a secret in plaintext",
+                f.display()
+            );
+        }
+    }
+    files.len()
+}
+
+/// Watches every process's command line while jeton commands run, for the canary or the
+/// passphrase. Only jeton processes and their descendants whose HOME is a live test vault of this
+/// test binary count, so other programs on the machine are not blamed.
+pub mod canary_watch {
+    use super::{CANARY, PASS};
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Mutex, Once};
+    use std::time::Duration;
+
+    static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+    static SWEEPS: AtomicU64 = AtomicU64::new(0);
+    static HOMES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static DELIBERATE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static HITS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static START: Once = Once::new();
+
+    pub fn register(home: &Path) {
+        HOMES.lock().unwrap().push(home.to_owned());
+    }
+
+    pub fn unregister(home: &Path) {
+        HOMES.lock().unwrap().retain(|h| h != home);
+    }
+
+    /// Command lines seen holding a secret since the last call.
+    pub fn hits() -> Vec<String> {
+        std::mem::take(&mut *HITS.lock().unwrap())
+    }
+
+    /// How many /proc scans ran in this test binary.
+    pub fn sweeps() -> u64 {
+        SWEEPS.load(Ordering::Relaxed)
+    }
+
+    /// Scans while the returned guard lives.
+    pub fn watching(home: &Path, deliberate: bool) -> Guard {
+        START.call_once(|| {
+            std::thread::spawn(|| {
+                loop {
+                    if IN_FLIGHT.load(Ordering::Relaxed) > 0 {
+                        sweep();
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+        });
+        if deliberate {
+            DELIBERATE.lock().unwrap().push(home.to_owned());
+        }
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        Guard {
+            home: deliberate.then(|| home.to_owned()),
+        }
+    }
+
+    pub struct Guard {
+        home: Option<PathBuf>,
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+            if let Some(h) = &self.home {
+                let mut d = DELIBERATE.lock().unwrap();
+                if let Some(i) = d.iter().position(|x| x == h) {
+                    d.remove(i);
+                }
+            }
+        }
+    }
+
+    fn holds_secret(bytes: &[u8]) -> bool {
+        [CANARY, PASS]
+            .iter()
+            .any(|s| bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+    }
+
+    fn home_of(pid: &str) -> Option<PathBuf> {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        env.split(|&b| b == 0)
+            .find_map(|v| v.strip_prefix(b"HOME="))
+            .map(|h| PathBuf::from(String::from_utf8_lossy(h).into_owned()))
+    }
+
+    fn is_jeton(cmdline: &[u8]) -> bool {
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+        argv0.rsplit(|&b| b == b'/').next() == Some(&b"jeton"[..])
+    }
+
+    /// Only jeton and what it starts (agent, passphrase command) count: a test's own helper
+    /// (a pty driver typing the secret like a user) is not jeton's doing.
+    fn jeton_or_its_descendant(pid: &str, cmdline: &[u8]) -> bool {
+        if is_jeton(cmdline) {
+            return true;
+        }
+        let mut pid = pid.to_owned();
+        for _ in 0..16 {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(ppid) = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+            else {
+                return false;
+            };
+            if ppid == "0" || ppid == "1" {
+                return false;
+            }
+            pid = ppid.to_owned();
+            if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| is_jeton(&c)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn sweep() {
+        SWEEPS.fetch_add(1, Ordering::Relaxed);
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let pid = name.to_string_lossy();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            if !holds_secret(&cmdline) {
+                continue;
+            }
+            if !jeton_or_its_descendant(&pid, &cmdline) {
+                continue;
+            }
+            let Some(home) = home_of(&pid) else { continue };
+            let ours = HOMES.lock().unwrap().contains(&home);
+            let deliberate = DELIBERATE.lock().unwrap().contains(&home);
+            if ours && !deliberate {
+                let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                HITS.lock().unwrap().push(format!("pid {pid}: {shown}"));
+            }
+        }
     }
 }
 

@@ -1,0 +1,295 @@
+//! Memory hygiene (SPEC §7): a jeton process holding an unlocked vault cannot be dumped. It runs
+//! with RLIMIT_CORE 0 and PR_SET_DUMPABLE 0, so a crash leaves no core file and a same-uid
+//! `gcore` (ptrace) fails; its /proc files belong to root. The canary secret never shows in any
+//! process's command line, in stderr, in the audit log, or in files beside the vault.
+//!
+//! The dump tests run the process as `nobody`: root may ptrace anything, so only a same-uid,
+//! unprivileged attacker shows what PR_SET_DUMPABLE protects against. Each test first shows,
+//! on a control process, that the facility works (a core file appears, gcore succeeds).
+
+mod hardening;
+mod support;
+use hardening::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+const NOBODY: u32 = 65534;
+
+/// A world-readable directory owned by `nobody`, with a copy of the binary in it (the build
+/// directory may not be reachable by `nobody`).
+struct Unprivileged {
+    dir: tempfile::TempDir,
+}
+
+impl Unprivileged {
+    fn new() -> Unprivileged {
+        require(
+            "running as root (to switch to nobody)",
+            rustix::process::geteuid().is_root(),
+        );
+        require("setpriv (util-linux)", runs("setpriv", &["--version"]));
+        let dir = tempfile::Builder::new()
+            .prefix("jeton-nobody")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.path().join("jeton");
+        std::fs::copy(env!("CARGO_BIN_EXE_jeton"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for sub in ["home", "cwd"] {
+            let p = dir.path().join(sub);
+            std::fs::create_dir(&p).unwrap();
+            std::os::unix::fs::chown(&p, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        Unprivileged { dir }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Where crashes happen (a core file would be written here).
+    fn cwd(&self) -> PathBuf {
+        self.dir.path().join("cwd")
+    }
+
+    /// `program args` as nobody, with the test environment and unlimited core size.
+    fn command(&self, program: &Path, args: &[&str]) -> Command {
+        let home = self.home();
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--",
+            "prlimit",
+            "--core=unlimited",
+            "--",
+        ])
+        .arg(program)
+        .args(args)
+        .current_dir(self.cwd())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("JETON_PASSPHRASE", PASS);
+        c
+    }
+
+    fn jeton(&self, args: &[&str], stdin: &[u8]) {
+        let mut child = self
+            .command(&self.dir.path().join("jeton"), args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "jeton {args:?} as nobody: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn core_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.cwd())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("core"))
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// `jeton get` of a large secret into a pipe nobody reads: the process blocks in write(2)
+    /// with the vault unlocked and decrypted in its memory.
+    fn unlocked_process(&self) -> Child {
+        let mut secret = CANARY.as_bytes().to_vec();
+        secret.extend(std::iter::repeat_n(b'x', 256 * 1024));
+        self.jeton(&[&["init"][..], &CHEAP_KDF].concat(), b"");
+        self.jeton(&["add", "big"], &secret);
+        let child = self
+            .command(&self.dir.path().join("jeton"), &["get", "big"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let wchan = format!("/proc/{}/wchan", child.id());
+        for _ in 0..1000 {
+            if std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("pipe_write")) {
+                return child;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("jeton get never blocked writing the secret");
+    }
+}
+
+fn core_pattern_is_a_file() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern")
+        .is_ok_and(|p| !p.trim().is_empty() && !p.starts_with('|') && !p.contains('/'))
+}
+
+#[test]
+fn a_crashing_unlocked_process_leaves_no_core() {
+    let u = Unprivileged::new();
+    require(
+        "kernel.core_pattern naming a plain file in the crashing process's directory",
+        core_pattern_is_a_file(),
+    );
+    // Control: an ordinary process crashing here does leave a core.
+    let control = u
+        .command(Path::new("/bin/sh"), &["-c", "kill -ABRT $$"])
+        .status()
+        .unwrap();
+    require(
+        "core dumps of an ordinary process (the control dumped no core)",
+        control.core_dumped() && !u.core_files().is_empty(),
+    );
+    for f in u.core_files() {
+        std::fs::remove_file(f).unwrap();
+    }
+
+    let child = u.unlocked_process();
+    let pid = child.id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core_line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core_line.split_whitespace().nth(4),
+        Some("0"),
+        "RLIMIT_CORE is not 0: {core_line}"
+    );
+    // PR_SET_DUMPABLE 0: the kernel gives the process's /proc files to root.
+    let owner = std::fs::metadata(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .uid();
+    assert_eq!(
+        owner, 0,
+        "/proc/{pid} still belongs to the process's user: it is dumpable"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(CANARY));
+
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::ABORT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(6), "{:?}", out.status);
+    assert!(!out.status.core_dumped(), "the kernel dumped core");
+    assert!(
+        u.core_files().is_empty(),
+        "core file written: {:?}",
+        u.core_files()
+    );
+}
+
+#[test]
+fn a_same_uid_gcore_of_an_unlocked_process_fails() {
+    let u = Unprivileged::new();
+    require(
+        "gdb's gcore",
+        runs("gcore", &["--version"]) || Path::new("/usr/bin/gcore").exists(),
+    );
+    let gcore = |pid: u32, out: &Path| {
+        u.command(
+            Path::new("gcore"),
+            &["-o", out.to_str().unwrap(), &pid.to_string()],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+    };
+    // Control: the same user can dump an ordinary process of its own.
+    let mut sleeper = u
+        .command(Path::new("sleep"), &["30"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let dumped = gcore(sleeper.id(), &u.cwd().join("control"));
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    require(
+        "same-uid ptrace (gcore of an ordinary process failed: yama ptrace_scope?)",
+        dumped.success() && !u.core_files().is_empty() || {
+            std::fs::read_dir(u.cwd())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("control"))
+        },
+    );
+    for e in std::fs::read_dir(u.cwd()).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+
+    let mut child = u.unlocked_process();
+    let status = gcore(child.id(), &u.cwd().join("jeton"));
+    let leftovers: Vec<_> = std::fs::read_dir(u.cwd())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!status.success(), "gcore dumped an unlocked jeton");
+    assert!(leftovers.is_empty(), "gcore wrote {leftovers:?}");
+}
+
+#[test]
+fn the_canary_stays_out_of_logs_files_and_command_lines() {
+    let t = TestVault::new();
+    t.add(
+        "svc/token",
+        CANARY,
+        &["--scope", "read", "--note", "canary test"],
+    );
+    t.ok(&["rotate", "svc/token"], &format!("{CANARY}-2"));
+    t.ok(&["edit", "svc/token", "--add-scope", "write"], "");
+    t.ok(&["get", "svc/token"], "");
+    t.ok(&["--json", "get", "svc/token"], "");
+    t.ok(&["show", "--reveal", "svc/token"], "");
+    t.ok(&["history", "--reveal", "svc/token"], "");
+    t.ok(&["rollback", "svc/token"], "");
+    t.ok(&["rename", "svc/token", "svc/renamed"], "");
+    for args in [
+        &["log"][..],
+        &["--json", "log"][..],
+        &["list"][..],
+        &["check"][..],
+    ] {
+        let out = t.run(args, "");
+        let text = [out.stdout, out.stderr].concat();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("CANARY"),
+            "jeton {args:?} shows the secret"
+        );
+    }
+    let out = t.run(&["get", "missing"], "");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(CANARY));
+    // Every file jeton wrote: vault, backup, lock, rollback memory. The secret is only inside
+    // the encryption.
+    let swept = support::sweep_files_for_secrets(&t);
+    assert!(swept >= 3, "only {swept} files swept");
+    let hits = support::canary_watch::hits();
+    assert!(hits.is_empty(), "canary in a command line: {hits:?}");
+    eprintln!(
+        "canary sweep: {} /proc scans during this test binary, 0 hits; {swept} files swept",
+        support::canary_watch::sweeps()
+    );
+}
