@@ -117,7 +117,7 @@ impl Unprivileged {
         secret.extend(std::iter::repeat_n(b'x', 256 * 1024));
         self.jeton(&[&["init"][..], &CHEAP_KDF].concat(), b"");
         self.jeton(&["add", "big"], &secret);
-        let child = self
+        let mut child = self
             .command(&self.dir.path().join("jeton"), &["get", "big"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -131,6 +131,8 @@ impl Unprivileged {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("jeton get never blocked writing the secret");
     }
 }
