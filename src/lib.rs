@@ -14,19 +14,25 @@
 //! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
 //! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
 //! * [`share`] is sharing: identity, contacts, signed age bundles.
-//! * [`request`] holds the typed requests every front end executes (the CLI locally, later an agent).
+//! * [`request`] holds the typed requests every front end executes (the CLI locally, or the agent).
+//! * [`agent`] keeps the vault key in a background process and runs the same requests for the CLI:
+//!   `cli -> agent client -> unix socket -> agent server (holds the key, runs the same requests)`.
+//! * [`integrations`] are the scripted front ends: exec, inject, and the git, cargo and docker
+//!   credential helpers.
 //!
-//! Only [`harden`] may use `unsafe`-free system calls that change process state. The crate denies
-//! `unsafe` everywhere but in `kdf_memory`, which maps the Argon2 working memory on huge pages
-//! (`mmap`/`madvise` have no safe wrapper) and says in its docs why each use holds.
+//! The crate denies `unsafe` everywhere but in two places that say in their docs why each use
+//! holds: `kdf_memory`, which maps the Argon2 working memory on huge pages (`mmap`/`madvise` have
+//! no safe wrapper), and one `mlock` call in [`harden`] that pins the agent's key in RAM.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod aead;
+pub mod agent;
 pub mod entry;
 pub mod error;
 pub mod format;
 pub mod harden;
+pub mod integrations;
 pub mod kdf;
 mod kdf_memory;
 pub mod lifecycle;

@@ -7,7 +7,7 @@
 
 use crate::entry::{Entry, Status, validate_name};
 use crate::secret::{Passphrase, Token};
-use crate::store::{Store, rollback};
+use crate::store::{LockGuard, Store, rollback};
 use crate::time::Time;
 use crate::vault::{Vault, not_found, random_id};
 use crate::{Error, Result};
@@ -253,7 +253,8 @@ pub enum Request {
     /// Identity, contacts, bundles (SPEC §6).
     Sharing(crate::share::SharingRequest),
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
-
+    /// Read-only lookups for exec, inject and the credential helpers.
+    Integration(crate::integrations::IntegrationRequest),
     // == migration, recovery, backup (issue 8) ==
 }
 
@@ -261,7 +262,10 @@ impl Request {
     /// True when the request may change the vault (a writer lock is taken).
     pub fn writes(&self) -> bool {
         match self {
-            Request::Get { .. } | Request::Show { .. } | Request::List(_) => false,
+            Request::Get { .. }
+            | Request::Show { .. }
+            | Request::List(_)
+            | Request::Integration(_) => false,
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
             _ => true,
@@ -305,6 +309,8 @@ pub enum Response {
     Lifecycle(crate::lifecycle::LifecycleResponse),
     /// The result of a sharing request.
     Sharing(crate::share::SharingResponse),
+    /// What a lookup for exec, inject or a credential helper found.
+    Integration(crate::integrations::IntegrationResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -397,6 +403,9 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             Ok(Response::Done(format!("removed {name}")))
         }
         Request::Lifecycle(r) => crate::lifecycle::execute(vault, r, now).map(Response::Lifecycle),
+        Request::Integration(r) => {
+            crate::integrations::execute(vault, r).map(Response::Integration)
+        }
     }
 }
 
@@ -526,7 +535,7 @@ pub struct Session {
 }
 
 /// A response and the warnings to print beside it.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Outcome<T> {
     /// The result.
     pub value: T,
@@ -535,6 +544,11 @@ pub struct Outcome<T> {
 }
 
 impl Session {
+    /// Takes the writer lock when the operation writes; readers take none.
+    pub fn lock_for(&self, writes: bool) -> Result<Option<LockGuard>> {
+        writes.then(|| self.store.lock()).transpose()
+    }
+
     /// Opens the vault with a passphrase from `ask` (called only once the file parsed), runs
     /// `op`, and saves if the vault changed.
     pub fn with_vault<T>(
@@ -543,18 +557,27 @@ impl Session {
         ask: impl FnOnce() -> Result<Passphrase>,
         op: impl FnOnce(&mut Vault) -> Result<T>,
     ) -> Result<Outcome<T>> {
-        let guard = if writes {
-            Some(self.store.lock()?)
-        } else {
-            None
-        };
+        let guard = self.lock_for(writes)?;
         let file = self.store.read()?;
-        let mut warnings: Vec<String> = self.store.permission_warning().into_iter().collect();
         let passphrase = ask()?;
         let key = Vault::unlock(&file, &passphrase)?;
         drop(passphrase);
         let mut vault = Vault::open(&file, key)?;
-        let remembered = self.remembered(&vault);
+        self.transact(guard.as_ref(), &mut vault, op)
+    }
+
+    /// What every front end does once it holds an open vault (read under `guard` when the
+    /// operation writes): check for a rollback, run `op`, and when the vault changed, seal it
+    /// with a fresh nonce, replace the file and remember the generation written. The local
+    /// path and the agent share this, so a save means the same thing whoever runs it.
+    pub fn transact<T>(
+        &self,
+        guard: Option<&LockGuard>,
+        vault: &mut Vault,
+        op: impl FnOnce(&mut Vault) -> Result<T>,
+    ) -> Result<Outcome<T>> {
+        let mut warnings: Vec<String> = self.store.permission_warning().into_iter().collect();
+        let remembered = self.remembered(vault);
         let rolled_back = remembered.is_some_and(|g| vault.generation() < g);
         if rolled_back {
             warnings.push(format!(
@@ -564,7 +587,7 @@ impl Session {
                 remembered.unwrap_or_default()
             ));
         }
-        let value = op(&mut vault)?;
+        let value = op(vault)?;
         if vault.is_dirty() {
             let Some(guard) = guard else {
                 return Err(Error::Other(
@@ -577,10 +600,10 @@ impl Session {
                 ));
             }
             let bytes = vault.seal(remembered.unwrap_or(0))?;
-            self.store.replace(&bytes, &guard)?;
+            self.store.replace(&bytes, guard)?;
             if vault.take_scrub_backup() {
                 // The backup now holds the generation before the wipe: write once more.
-                let again = vault.seal(0).and_then(|b| self.store.replace(&b, &guard));
+                let again = vault.seal(0).and_then(|b| self.store.replace(&b, guard));
                 if let Err(e) = again {
                     warnings.push(format!(
                         "the change is saved, but {} may still hold the wiped secrets ({e}); delete it",
@@ -588,7 +611,7 @@ impl Session {
                     ));
                 }
             }
-            self.remember(&vault, &mut warnings);
+            self.remember(vault, &mut warnings);
         }
         Ok(Outcome { value, warnings })
     }

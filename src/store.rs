@@ -48,6 +48,11 @@ impl Store {
         &self.path
     }
 
+    /// How long a writer waits for the lock.
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
     /// The backup of the previous generation.
     pub fn backup_path(&self) -> PathBuf {
         sibling(&self.path, ".bak")

@@ -17,7 +17,7 @@ Exit codes:
   8  `check` found problems
   9  already exists / import conflict
 
-Passphrase sources, first found wins: --passphrase-fd N, $JETON_PASSPHRASE_FILE,
+Passphrase sources, first found wins: a running agent holding the key (`jeton unlock`), --passphrase-fd N, $JETON_PASSPHRASE_FILE,
 $JETON_PASSPHRASE_COMMAND, $JETON_PASSPHRASE (weakest), a hidden prompt on the terminal.";
 
 /// jeton: an encrypted local vault for API access tokens.
@@ -155,7 +155,33 @@ pub enum Command {
     /// Read a bundle from a contact: checks its signature, recipients, expiry, replay
     Import(crate::share::ImportArgs),
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
-
+    /// Start the agent if needed and unlock the vault in it (asks the passphrase once)
+    Unlock(UnlockArgs),
+    /// Make the agent forget every key
+    Lock,
+    /// Start, stop or inspect the background agent
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Run a command with secrets in its environment; its exit code is jeton's
+    Exec(ExecArgs),
+    /// Fill {{ jeton://NAME[#field] }} references in a template
+    Inject(InjectArgs),
+    /// git credential helper: git config --global credential.helper '!jeton git-credential'
+    GitCredential {
+        /// get, store or erase (store and erase change nothing)
+        operation: String,
+    },
+    /// cargo credential provider: credential-provider = ["jeton", "cargo-credential"]
+    CargoCredential {
+        /// Speak cargo's JSON-lines protocol on stdin/stdout (cargo always passes it)
+        #[arg(long)]
+        cargo_plugin: bool,
+    },
+    /// Docker credential helper (the same as running it as docker-credential-jeton)
+    DockerCredential {
+        /// get, store, erase or list (store and erase change nothing)
+        operation: String,
+    },
     // == migration, recovery, backup (issue 8) ==
 }
 
@@ -331,4 +357,54 @@ pub struct PasswdArgs {
     /// Read the new passphrase from this open file descriptor
     #[arg(long, value_name = "N")]
     pub new_passphrase_fd: Option<u32>,
+}
+
+/// `unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Lock again after this long without a command that uses the key
+    #[arg(long, value_name = "SPAN", default_value = "15m")]
+    pub timeout: String,
+    /// Lock again after this long in any case
+    #[arg(long, value_name = "SPAN", default_value = "8h")]
+    pub max: String,
+}
+
+/// `agent ...`.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Start the agent in the background (no effect if it runs)
+    Start,
+    /// Stop the agent (its keys are wiped)
+    Stop,
+    /// Show whether the agent runs and which vaults it holds unlocked
+    Status,
+    /// Run the agent in the foreground (what `start` runs in the background)
+    #[command(hide = true)]
+    Serve,
+}
+
+/// `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Set VAR to an entry's secret, or to one field with NAME#field (repeatable)
+    #[arg(long = "env", value_name = "VAR=NAME[#field]")]
+    pub env: Vec<String>,
+    /// Read VAR=jeton://NAME[#field] lines (other VAR=value lines pass through)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The command and its arguments, after --
+    #[arg(last = true, required = true, value_name = "CMD", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `inject`.
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// Template file [default: stdin]
+    #[arg(short = 'i', long = "in", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Output file, written atomically with mode 0600 [default: stdout]
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

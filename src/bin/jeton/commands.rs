@@ -4,6 +4,7 @@ use crate::cli::{self, Cli, Command};
 use crate::output::{self, OutError, write_stdout};
 use crate::prompt;
 use clap::CommandFactory;
+use jeton::agent::client::Via;
 use jeton::entry::validate_name;
 use jeton::format::SlotKind;
 use jeton::kdf::{self, KdfParams};
@@ -21,7 +22,8 @@ use zeroize::Zeroizing;
 pub enum Exit {
     /// Success.
     Ok,
-    /// A documented non-error exit code, such as 8 when `check` found problems.
+    /// A documented non-error exit code: 8 when `check` found problems, 126/127 from `exec`,
+    /// 1 from a credential helper that found nothing.
     Code(i32),
 }
 
@@ -55,14 +57,24 @@ impl Ctx {
         })
     }
 
-    fn ask(&self) -> impl FnOnce() -> Result<jeton::secret::Passphrase> + use<> {
+    pub fn ask(&self) -> impl FnOnce() -> Result<jeton::secret::Passphrase> + use<> {
         let fd = self.passphrase_fd;
         move || prompt::passphrase(fd)
     }
 
-    /// Runs a request and prints its warnings; returns the response.
+    /// Runs a request and prints its warnings; returns the response. The agent runs it when it
+    /// holds the key of this vault (SPEC §7: the first passphrase source); otherwise it runs
+    /// here, with a passphrase from the other sources.
     pub fn run(&self, request: Request) -> Result<Response> {
-        let outcome = self.session.run(request, self.ask())?;
+        let outcome = match jeton::agent::client::run(&self.session, &request)? {
+            Via::Agent(outcome) => *outcome,
+            Via::Local(dropped) => {
+                if let Some(note) = dropped {
+                    eprintln!("jeton: warning: {note}");
+                }
+                self.session.run(request, self.ask())?
+            }
+        };
         warn_all(&outcome.warnings);
         Ok(outcome.value)
     }
@@ -336,6 +348,20 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Contact(c) => crate::share::contact(&ctx, c),
         Command::Share(a) => crate::share::share(&ctx, a),
         Command::Import(a) => crate::share::import(&ctx, a),
+        Command::Unlock(a) => crate::agent::unlock(&ctx, a),
+        Command::Lock => crate::agent::lock(&ctx),
+        Command::Agent(a) => crate::agent::agent(&ctx, a),
+        Command::Exec(a) => crate::integrations::exec(&ctx, a),
+        Command::Inject(a) => crate::integrations::inject(&ctx, a),
+        Command::GitCredential { operation } => {
+            crate::integrations::git_credential(&ctx, &operation)
+        }
+        Command::CargoCredential { cargo_plugin } => {
+            crate::integrations::cargo_credential(&ctx, cargo_plugin)
+        }
+        Command::DockerCredential { operation } => {
+            crate::integrations::docker_credential(&ctx, &operation)
+        }
         Command::Completions { shell } => {
             use clap_complete::Shell;
             let shell = match shell {

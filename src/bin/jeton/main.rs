@@ -1,7 +1,9 @@
 //! The `jeton` binary. `main` alone owns exit codes (SPEC §5).
 
+mod agent;
 mod cli;
 mod commands;
+mod integrations;
 mod lifecycle;
 mod output;
 mod prompt;
@@ -13,7 +15,7 @@ fn main() {
     for failure in jeton::harden::harden_process() {
         eprintln!("jeton: warning: hardening: {failure}");
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(integrations::invocation(std::env::args_os()));
     let code = match commands::run(cli) {
         Ok(commands::Exit::Ok) => 0,
         Ok(commands::Exit::Code(code)) => code,

@@ -5,8 +5,8 @@ use jeton::{Error, Result};
 use std::io::{BufRead, IsTerminal, Read, Write};
 use zeroize::Zeroizing;
 
-const NO_SOURCE: &str = "no passphrase source and no terminal: use --passphrase-fd N, \
-     JETON_PASSPHRASE_FILE, JETON_PASSPHRASE_COMMAND or JETON_PASSPHRASE";
+const NO_SOURCE: &str = "no passphrase source and no terminal: run `jeton unlock` first, or use \
+     --passphrase-fd N, JETON_PASSPHRASE_FILE, JETON_PASSPHRASE_COMMAND or JETON_PASSPHRASE";
 
 /// Longest passphrase or secret read from a file, fd, command or stdin (1 MiB).
 const MAX_INPUT: u64 = 1 << 20;

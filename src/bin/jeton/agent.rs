@@ -1,0 +1,183 @@
+//! `unlock`, `lock` and `agent start|stop|status|serve` (SPEC §7).
+
+use crate::cli::{AgentCommand, UnlockArgs};
+use crate::commands::{Ctx, Exit, emit};
+use crate::output;
+use crate::prompt;
+use jeton::agent::{self, client, protocol::Status};
+use jeton::time::{self, show_span};
+use jeton::{Error, Result};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long `unlock`/`agent start` wait for a new agent to answer.
+const START_WAIT: Duration = Duration::from_secs(5);
+
+fn span(s: &str, what: &str) -> Result<Duration> {
+    let d = time::parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(Error::Usage(format!("{what} must be at least 1s")));
+    }
+    Ok(d)
+}
+
+fn holds(status: &Status, vault: &std::path::Path) -> bool {
+    let Ok(vault) = std::fs::canonicalize(vault) else {
+        return false;
+    };
+    status.unlocked.iter().any(|h| h.vault == vault)
+}
+
+/// `unlock`: start the agent if needed, then hand it the passphrase once.
+pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<Exit> {
+    let idle = span(&a.timeout, "--timeout")?;
+    let max = span(&a.max, "--max")?;
+    let store = &ctx.session.store;
+    store.read()?;
+    let status = ensure_running()?;
+    if holds(&status, store.path()) {
+        ctx.say(&format!(
+            "{} is already unlocked in the agent",
+            store.path().display()
+        ))?;
+        return Ok(Exit::Ok);
+    }
+    let passphrase = prompt::passphrase(ctx.passphrase_fd)?;
+    client::unlock(store.path(), passphrase, idle, max)?;
+    ctx.say(&format!(
+        "unlocked {} in the agent (locks after {} idle, {} at most)",
+        store.path().display(),
+        show_span(idle.as_secs() as i64),
+        show_span(max.as_secs() as i64)
+    ))?;
+    Ok(Exit::Ok)
+}
+
+/// `lock`: the agent drops every key.
+pub fn lock(ctx: &Ctx) -> Result<Exit> {
+    if client::lock()? {
+        ctx.say("locked: the agent holds no key")?;
+    } else {
+        ctx.say("no agent is running")?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// The running agent's status, starting one in the background if none answers.
+pub fn ensure_running() -> Result<Status> {
+    if let Some(s) = client::status()? {
+        return Ok(s);
+    }
+    agent::prepare_dir(&agent::socket_dir())?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Other(format!("cannot find the jeton executable: {e}")))?;
+    let mut child = Command::new(&exe)
+        .args(["agent", "serve"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir("/")
+        .env_remove("JETON_PASSPHRASE")
+        .env_remove("JETON_PASSPHRASE_FILE")
+        .env_remove("JETON_PASSPHRASE_COMMAND")
+        .env_remove("JETON_NEW_PASSPHRASE_FILE")
+        .spawn()
+        .map_err(|e| Error::Other(format!("cannot start the agent: {e}")))?;
+    let started = std::time::Instant::now();
+    let mut exited = None;
+    while started.elapsed() < START_WAIT {
+        std::thread::sleep(Duration::from_millis(10));
+        if let Some(s) = client::status()? {
+            return Ok(s);
+        }
+        if exited.is_none()
+            && let Ok(Some(code)) = child.try_wait()
+        {
+            // Exit 9: another agent won a start race; wait for it to answer.
+            if code.code() != Some(9) {
+                return Err(Error::Other(format!(
+                    "the agent exited at start ({code}); run `jeton agent serve` to see why"
+                )));
+            }
+            exited = Some(code);
+        }
+    }
+    Err(Error::Other(format!(
+        "the agent did not answer within {}s at {}",
+        START_WAIT.as_secs(),
+        agent::socket_path().display()
+    )))
+}
+
+fn print_status(ctx: &Ctx, status: Option<&Status>) -> Result<()> {
+    if ctx.json {
+        let v = match status {
+            None => serde_json::json!({"running": false, "socket": agent::socket_path()}),
+            Some(s) => serde_json::json!({
+                "running": true,
+                "socket": agent::socket_path(),
+                "pid": s.pid,
+                "version": s.version,
+                "unlocked": s.unlocked,
+            }),
+        };
+        return emit(output::json_line(&v).as_bytes());
+    }
+    let text = match status {
+        None => "no agent is running\n".to_owned(),
+        Some(s) => {
+            let mut t = format!(
+                "agent running (pid {}, jeton {}) at {}\n",
+                s.pid,
+                s.version,
+                agent::socket_path().display()
+            );
+            if s.unlocked.is_empty() {
+                t.push_str("locked: no vault is unlocked\n");
+            }
+            for h in &s.unlocked {
+                t.push_str(&format!(
+                    "unlocked {}: locks in {} (idle) or {} (at most){}\n",
+                    h.vault.display(),
+                    show_span(h.idle_left_secs.max(1) as i64),
+                    show_span(h.max_left_secs.max(1) as i64),
+                    if h.memory_locked {
+                        ""
+                    } else {
+                        "; key not mlocked (RLIMIT_MEMLOCK)"
+                    }
+                ));
+            }
+            t
+        }
+    };
+    emit(text.as_bytes())
+}
+
+/// `agent start|stop|status|serve`.
+pub fn agent(ctx: &Ctx, command: AgentCommand) -> Result<Exit> {
+    match command {
+        AgentCommand::Start => {
+            let s = ensure_running()?;
+            if ctx.json {
+                print_status(ctx, Some(&s))?;
+            } else {
+                ctx.say(&format!("agent running (pid {})", s.pid))?;
+            }
+        }
+        AgentCommand::Stop => {
+            if client::stop()? {
+                ctx.say("agent stopped")?;
+            } else {
+                ctx.say("no agent is running")?;
+            }
+        }
+        AgentCommand::Status => print_status(ctx, client::status()?.as_ref())?,
+        AgentCommand::Serve => {
+            // A session of its own, so closing the terminal that started it does not end it.
+            let _ = rustix::process::setsid();
+            agent::server::serve(&agent::socket_dir())?;
+        }
+    }
+    Ok(Exit::Ok)
+}

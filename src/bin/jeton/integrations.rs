@@ -1,0 +1,303 @@
+//! `exec`, `inject`, and the git, cargo and docker credential helpers (SPEC §8).
+
+use crate::cli::{ExecArgs, InjectArgs};
+use crate::commands::{Ctx, Exit, emit, unexpected};
+use jeton::integrations::exec::{self as jexec, EnvValue};
+use jeton::integrations::{
+    Credential, CredentialQuery, IntegrationRequest, IntegrationResponse, Reference, Resolved,
+    cargo, docker, git_credential, inject as jinject,
+};
+use jeton::request::{Request, Response};
+use jeton::{Error, Result};
+use std::ffi::OsString;
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Largest template or env file read.
+const MAX_TEMPLATE: u64 = 16 << 20;
+/// Largest input a credential helper reads from its tool.
+const MAX_HELPER_INPUT: u64 = 1 << 20;
+
+/// Rewrites the ways other tools start jeton into ordinary subcommands: `jeton --cargo-plugin`
+/// and the names `docker-credential-jeton` / `cargo-credential-jeton` (links to jeton).
+pub fn invocation(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.collect();
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let insert = |args: &mut Vec<OsString>, sub: &str| {
+        if args.is_empty() {
+            args.push("jeton".into());
+        }
+        args.insert(1, sub.into());
+    };
+    if name == "docker-credential-jeton" {
+        insert(&mut args, "docker-credential");
+    } else if name == "cargo-credential-jeton" || args.get(1).is_some_and(|a| a == "--cargo-plugin")
+    {
+        insert(&mut args, "cargo-credential");
+        if !args.iter().any(|a| a == "--cargo-plugin") {
+            args.push("--cargo-plugin".into());
+        }
+    }
+    args
+}
+
+fn lookup(ctx: &Ctx, request: IntegrationRequest) -> Result<IntegrationResponse> {
+    match ctx.run(Request::Integration(request))? {
+        Response::Integration(r) => Ok(r),
+        _ => Err(unexpected()),
+    }
+}
+
+fn resolve(ctx: &Ctx, refs: Vec<Reference>) -> Result<Vec<Resolved>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    match lookup(ctx, IntegrationRequest::Resolve(refs))? {
+        IntegrationResponse::Values(v) => Ok(v),
+        _ => Err(unexpected()),
+    }
+}
+
+fn find(ctx: &Ctx, query: CredentialQuery) -> Result<Credential> {
+    match lookup(ctx, IntegrationRequest::FindCredential(query))? {
+        IntegrationResponse::Credential(c) => Ok(c),
+        _ => Err(unexpected()),
+    }
+}
+
+fn read_capped(r: impl Read, cap: u64, what: &str) -> Result<Zeroizing<String>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    r.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Other(format!("cannot read {what}: {e}")))?;
+    if buf.len() as u64 > cap {
+        return Err(Error::Usage(format!(
+            "{what} is larger than {} MiB",
+            cap >> 20
+        )));
+    }
+    String::from_utf8(std::mem::take(&mut *buf))
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            let mut b = e.into_bytes();
+            zeroize::Zeroize::zeroize(&mut b);
+            Error::Usage(format!("{what} is not valid UTF-8"))
+        })
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>> {
+    let f = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound(format!("no {what} at {}", path.display()))
+        } else {
+            Error::io(format!("cannot read {what}"), path, e)
+        }
+    })?;
+    read_capped(f, MAX_TEMPLATE, what)
+}
+
+/// `exec`: resolve everything, then become the command.
+pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<Exit> {
+    let mut vars: Vec<(String, EnvValue)> = match &a.env_file {
+        Some(p) => jexec::parse_env_file(&read_file(p, "env file")?)?,
+        None => Vec::new(),
+    };
+    for spec in &a.env {
+        let (var, r) = jexec::parse_env_flag(spec)?;
+        vars.push((var, EnvValue::Reference(r)));
+    }
+    let Some((program, args)) = a.command.split_first() else {
+        return Err(Error::Usage("exec needs a command after --".into()));
+    };
+    let mut refs: Vec<Reference> = Vec::new();
+    for (_, v) in &vars {
+        if let EnvValue::Reference(r) = v
+            && !refs.contains(r)
+        {
+            refs.push(r.clone());
+        }
+    }
+    let values = resolve(ctx, refs)?;
+    let mut env: Vec<(String, Zeroizing<String>)> = Vec::with_capacity(vars.len());
+    for (var, v) in vars {
+        let value = match v {
+            EnvValue::Literal(s) => Zeroizing::new(s),
+            EnvValue::Reference(r) => values
+                .iter()
+                .find(|x| x.reference == r)
+                .map(|x| Zeroizing::new(x.value.expose_secret().to_owned()))
+                .ok_or_else(unexpected)?,
+        };
+        env.push((var, value));
+    }
+    drop(values);
+    let failure = jexec::exec(program, args, &env);
+    eprintln!("jeton: error: {}", failure.message);
+    Ok(Exit::Code(failure.code))
+}
+
+/// `inject`: fill a template; nothing is written unless every reference resolves.
+pub fn inject(ctx: &Ctx, a: InjectArgs) -> Result<Exit> {
+    let template = match &a.input {
+        Some(p) => read_file(p, "template")?,
+        None => read_capped(
+            std::io::stdin().lock(),
+            MAX_TEMPLATE,
+            "the template on stdin",
+        )?,
+    };
+    let pieces = jinject::parse(&template)?;
+    let values = resolve(ctx, jinject::references(&pieces))?;
+    let text = jinject::render(&pieces, &values)?;
+    drop(values);
+    match &a.output {
+        None => emit(text.as_bytes())?,
+        Some(out) => write_atomic(out, text.as_bytes())?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// Writes `bytes` to a new 0600 file beside `path`, fsyncs it and renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("-o {}: not a file name", path.display())))?;
+    let r: [u8; 8] = jeton::vault::random_id()?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{:016x}",
+        name.to_string_lossy(),
+        u64::from_le_bytes(r)
+    ));
+    jeton::store::write_synced(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// `git-credential get|store|erase`. Never fails git: with nothing to say it says nothing and
+/// exits 0, so git falls back to its other helpers or its own prompt.
+pub fn git_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
+    let input = read_capped(std::io::stdin().lock(), MAX_HELPER_INPUT, "git's request")?;
+    if operation != "get" {
+        return Ok(Exit::Ok);
+    }
+    let input = git_credential::parse_input(&input);
+    let Some(query) = input.query() else {
+        return Ok(Exit::Ok);
+    };
+    match find(ctx, query).and_then(|c| git_credential::answer(&c, &input)) {
+        Ok(answer) => emit(answer.as_bytes())?,
+        Err(Error::NotFound(_)) => {}
+        Err(e) => eprintln!("jeton: git-credential: {e}"),
+    }
+    Ok(Exit::Ok)
+}
+
+/// `cargo-credential --cargo-plugin`: cargo's JSON-lines protocol until stdin closes.
+pub fn cargo_credential(ctx: &Ctx, cargo_plugin: bool) -> Result<Exit> {
+    if !cargo_plugin {
+        return Err(Error::Usage(
+            "this is cargo's credential provider; cargo runs it with --cargo-plugin \
+             (configure: credential-provider = [\"jeton\", \"cargo-credential\"])"
+                .into(),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: &str| {
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::Other(format!("cannot answer cargo: {e}")))
+    };
+    say(cargo::HELLO)?;
+    let stdin = std::io::stdin().lock();
+    for line in stdin.take(MAX_HELPER_INPUT).lines() {
+        let line = Zeroizing::new(
+            line.map_err(|e| Error::Other(format!("cannot read cargo's request: {e}")))?,
+        );
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: cargo::CargoRequest = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                say(&cargo::error(
+                    "other",
+                    &format!("jeton cannot read this request: {e}"),
+                ))?;
+                continue;
+            }
+        };
+        if request.v != cargo::VERSION {
+            say(&cargo::error(
+                "other",
+                "jeton speaks version 1 of the protocol only",
+            ))?;
+            continue;
+        }
+        if request.kind != "get" {
+            say(&cargo::error(
+                "operation-not-supported",
+                "jeton is read-only for cargo: add the token with `jeton add NAME --url INDEX-URL`",
+            ))?;
+            continue;
+        }
+        match find(ctx, request.query()) {
+            Ok(cred) => say(&cargo::get_ok(&cred))?,
+            Err(Error::NotFound(m)) => say(&cargo::error("not-found", &m))?,
+            Err(e) => say(&cargo::error("other", &e.to_string()))?,
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `docker-credential get|store|erase|list`.
+pub fn docker_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
+    let input = read_capped(
+        std::io::stdin().lock(),
+        MAX_HELPER_INPUT,
+        "docker's request",
+    )?;
+    match operation {
+        "get" => {
+            let server = input.trim();
+            match find(ctx, docker::query(server)) {
+                Ok(cred) => emit(docker::get_ok(server, &cred).as_bytes())?,
+                Err(Error::NotFound(_)) => {
+                    emit(format!("{}\n", docker::NOT_FOUND).as_bytes())?;
+                    return Ok(Exit::Code(1));
+                }
+                Err(e) => {
+                    emit(format!("{e}\n").as_bytes())?;
+                    return Ok(Exit::Code(1));
+                }
+            }
+        }
+        "list" => match lookup(ctx, IntegrationRequest::ListCredentials)? {
+            IntegrationResponse::Credentials(c) => emit(docker::list(&c).as_bytes())?,
+            _ => return Err(unexpected()),
+        },
+        "store" | "erase" => {}
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown docker credential operation '{}' (get, store, erase, list)",
+                jeton::entry::printable(other)
+            )));
+        }
+    }
+    Ok(Exit::Ok)
+}

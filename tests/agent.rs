@@ -1,0 +1,379 @@
+//! The agent through the real binary: unlock once then no prompt, lock, idle timeout, socket
+//! modes, peer uid check, capped frames, writes seen by other processes, reload after an
+//! outside write, and no writes with a stale key after `passwd`.
+
+mod support;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// An unlocked agent for one test vault; stopped (and killed if needed) on drop.
+struct Agent<'a> {
+    t: &'a TestVault,
+    pid: Option<u32>,
+}
+
+impl Drop for Agent<'_> {
+    fn drop(&mut self) {
+        let _ = self.t.run(&["agent", "stop"], "");
+        if let Some(pid) = self.pid {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && PathBuf::from(format!("/proc/{pid}")).exists() {
+                if std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+fn status(t: &TestVault) -> serde_json::Value {
+    serde_json::from_str(&t.ok(&["--json", "agent", "status"], "")).expect("status json")
+}
+
+fn unlock<'a>(t: &'a TestVault, flags: &[&str]) -> Agent<'a> {
+    let mut agent = Agent { t, pid: None };
+    let out = t.run(&[&["unlock"][..], flags].concat(), "");
+    agent.pid = status(t)["pid"].as_u64().map(|p| p as u32);
+    assert!(
+        out.status.success(),
+        "unlock: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    agent
+}
+
+/// A command with no passphrase source at all: only the agent can open the vault.
+fn no_pass(t: &TestVault) -> Command {
+    let mut c = t.cmd();
+    c.env_remove("JETON_PASSPHRASE");
+    c
+}
+
+fn run_no_pass(t: &TestVault, args: &[&str], stdin: &str) -> std::process::Output {
+    t.run_with(no_pass(t), args, stdin)
+}
+
+fn socket(t: &TestVault) -> PathBuf {
+    t.home().join("run/jeton/agent.sock")
+}
+
+#[test]
+fn unlock_once_then_no_prompt_and_lock() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    let out = run_no_pass(&t, &["get", "svc/a"], "");
+    assert_eq!(out.status.code(), Some(3));
+    let _agent = unlock(&t, &[]);
+
+    let out = run_no_pass(&t, &["get", "svc/a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{CANARY}\n"));
+
+    let dir = t.home().join("run/jeton");
+    assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::symlink_metadata(socket(&t)).unwrap().mode() & 0o777,
+        0o600
+    );
+    let s = status(&t);
+    assert_eq!(s["running"], true);
+    assert_eq!(s["unlocked"].as_array().unwrap().len(), 1);
+    assert!(!s.to_string().contains(CANARY));
+
+    // A second unlock does not ask again.
+    let out = run_no_pass(&t, &["unlock"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    t.ok(&["lock"], "");
+    let err = String::from_utf8_lossy(&run_no_pass(&t, &["get", "svc/a"], "").stderr).into_owned();
+    assert!(err.contains("jeton unlock"), "{err}");
+    assert_eq!(
+        run_no_pass(&t, &["get", "svc/a"], "").status.code(),
+        Some(3)
+    );
+    assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn wrong_passphrase_does_not_unlock() {
+    let t = TestVault::new();
+    let mut c = t.cmd();
+    c.env("JETON_PASSPHRASE", "not the passphrase");
+    let mut agent = Agent { t: &t, pid: None };
+    let out = t.run_with(c, &["unlock"], "");
+    agent.pid = status(&t)["pid"].as_u64().map(|p| p as u32);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn idle_timeout_locks() {
+    let t = TestVault::new();
+    t.add("a", CANARY, &[]);
+    let _agent = unlock(&t, &["--timeout", "1s"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !status(&t)["unlocked"].as_array().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the idle timeout never locked");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(run_no_pass(&t, &["get", "a"], "").status.code(), Some(3));
+}
+
+#[test]
+fn writes_through_the_agent_land_in_the_file_and_outside_writes_are_reloaded() {
+    let t = TestVault::new();
+    let _agent = unlock(&t, &[]);
+    let out = run_no_pass(&t, &["add", "via/agent"], CANARY);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_no_pass(&t, &["edit", "via/agent", "--add-scope", "read"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Another process without the agent (its own runtime dir) sees the write.
+    let mut local = t.cmd();
+    local.env("XDG_RUNTIME_DIR", t.home().join("other-run"));
+    let out = t.run_with(local, &["--json", "get", "via/agent"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["secret"], CANARY);
+    assert_eq!(v["scopes"][0], "read");
+
+    // ... and writes itself; the agent notices the new file.
+    let mut local = t.cmd();
+    local.env("XDG_RUNTIME_DIR", t.home().join("other-run"));
+    t.run_with(local, &["add", "outside"], "outside-secret");
+    let out = run_no_pass(&t, &["get", "outside"], "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "outside-secret\n");
+    let out = run_no_pass(&t, &["rm", "--yes", "outside"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.fails(&["get", "outside"], "", 4);
+}
+
+#[test]
+fn passwd_while_unlocked_leaves_the_agent_unable_to_write() {
+    let t = TestVault::new();
+    t.add("a", CANARY, &[]);
+    let _agent = unlock(&t, &[]);
+    let newpass = t.home().join("newpass");
+    std::fs::write(&newpass, "a brand new passphrase for the vault\n").unwrap();
+    let mut c = t.cmd();
+    c.env("JETON_NEW_PASSPHRASE_FILE", &newpass);
+    let out = t.run_with(c, &["passwd"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = t.vault_bytes();
+
+    let out = run_no_pass(&t, &["add", "b"], "x");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dropped the key"));
+    assert_eq!(
+        t.vault_bytes(),
+        before,
+        "the vault was written with a stale key"
+    );
+    assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 0);
+
+    // Unlocking again with the new passphrase works.
+    let mut c = t.cmd();
+    c.env("JETON_PASSPHRASE_FILE", &newpass)
+        .env_remove("JETON_PASSPHRASE");
+    let out = t.run_with(c, &["unlock"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run_no_pass(&t, &["add", "b"], "x").status.success());
+}
+
+fn raw_exchange(path: &std::path::Path, bytes: &[u8]) -> Vec<u8> {
+    let mut s = UnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+#[test]
+fn huge_or_bad_frames_are_refused_without_hurting_other_clients() {
+    let t = TestVault::new();
+    t.add("a", CANARY, &[]);
+    let _agent = unlock(&t, &[]);
+    // A client that connects and says nothing does not block anyone.
+    let idle = UnixStream::connect(socket(&t)).unwrap();
+
+    let reply = raw_exchange(&socket(&t), &[0xff, 0xff, 0xff, 0xff, 0, 0]);
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("limit"), "{text}");
+    let body = br#"{"v":99,"msg":"Status"}"#;
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    let text = String::from_utf8_lossy(&raw_exchange(&socket(&t), &frame)).into_owned();
+    assert!(text.contains("protocol version 99"), "{text}");
+    let body = br#"{"v":1,"msg":{"Run":{"nonsense":true}}}"#;
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    assert!(String::from_utf8_lossy(&raw_exchange(&socket(&t), &frame)).contains("malformed"));
+
+    let out = run_no_pass(&t, &["get", "a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(idle);
+}
+
+#[test]
+fn the_agent_refuses_unsafe_socket_directories() {
+    let t = TestVault::new();
+    let run = t.home().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let elsewhere = t.home().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, run.join("jeton")).unwrap();
+    let err = t.fails(&["agent", "start"], "", 1);
+    assert!(err.contains("symbolic link"), "{err}");
+    std::fs::remove_file(run.join("jeton")).unwrap();
+    std::fs::create_dir(run.join("jeton")).unwrap();
+    std::fs::set_permissions(run.join("jeton"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = t.fails(&["agent", "start"], "", 1);
+    assert!(err.contains("may write"), "{err}");
+    assert!(!socket(&t).exists());
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_client_of_another_uid_is_refused() {
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !is_root || !have("setpriv") || !std::path::Path::new("/usr/bin/python3").exists() {
+        eprintln!("skipped: needs root, setpriv and /usr/bin/python3");
+        return;
+    }
+    let t = TestVault::new();
+    t.add("a", CANARY, &[]);
+    let _agent = unlock(&t, &[]);
+    // Open the way to the socket, as a careless chmod would: only SO_PEERCRED stands between
+    // another user and the key now.
+    for p in [
+        t.home().to_path_buf(),
+        t.home().join("run"),
+        t.home().join("run/jeton"),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(socket(&t), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let body = format!(
+        r#"{{"v":1,"msg":{{"Run":{{"session":{{"vault":"{}","state_dir":null,"accept_rollback":false,"lock_timeout_ms":1000}},"request":{{"Get":{{"name":"a"}}}}}}}}}}"#,
+        t.vault_path().display()
+    );
+    let script = "import socket,struct,sys\n\
+        s=socket.socket(socket.AF_UNIX)\n\
+        s.connect(sys.argv[1])\n\
+        b=sys.argv[2].encode()\n\
+        s.sendall(struct.pack('>I',len(b))+b)\n\
+        out=b''\n\
+        while True:\n\
+        \x20   d=s.recv(65536)\n\
+        \x20   if not d: break\n\
+        \x20   out+=d\n\
+        sys.stdout.write(out[4:].decode())\n";
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .arg(socket(&t))
+        .arg(&body)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("refuses uid 65534"), "{text}");
+    assert!(!text.contains(CANARY));
+
+    // The same request from the owner works, so the refusal was the uid check.
+    let ours = raw_exchange(&socket(&t), &{
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body.as_bytes());
+        f
+    });
+    assert!(String::from_utf8_lossy(&ours).contains(CANARY));
+
+    // jeton itself, run as another user, refuses to talk to an agent that is not its own.
+    let exe = env!("CARGO_BIN_EXE_jeton");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            exe,
+            "agent",
+            "status",
+        ])
+        .env("XDG_RUNTIME_DIR", t.home().join("run"))
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&out.stderr).contains("failed to execute") {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("not by you"), "{err}");
+    }
+}
