@@ -2,7 +2,10 @@
 //! modes, peer uid check, capped frames, writes seen by other processes, reload after an
 //! outside write, and no writes with a stale key after `passwd`.
 
+#[path = "support/agent.rs"]
+mod agent_support;
 mod support;
+use agent_support::*;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -10,57 +13,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
-
-/// An unlocked agent for one test vault; stopped (and killed if needed) on drop.
-struct Agent<'a> {
-    t: &'a TestVault,
-    pid: Option<u32>,
-}
-
-impl Drop for Agent<'_> {
-    fn drop(&mut self) {
-        let _ = self.t.run(&["agent", "stop"], "");
-        if let Some(pid) = self.pid {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && PathBuf::from(format!("/proc/{pid}")).exists() {
-                if std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|s| s.contains(") Z "))
-                {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-}
-
-fn status(t: &TestVault) -> serde_json::Value {
-    serde_json::from_str(&t.ok(&["--json", "agent", "status"], "")).expect("status json")
-}
-
-fn unlock<'a>(t: &'a TestVault, flags: &[&str]) -> Agent<'a> {
-    let mut agent = Agent { t, pid: None };
-    let out = t.run(&[&["unlock"][..], flags].concat(), "");
-    agent.pid = status(t)["pid"].as_u64().map(|p| p as u32);
-    assert!(
-        out.status.success(),
-        "unlock: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    agent
-}
-
-/// A command with no passphrase source at all: only the agent can open the vault.
-fn no_pass(t: &TestVault) -> Command {
-    let mut c = t.cmd();
-    c.env_remove("JETON_PASSPHRASE");
-    c
-}
-
-fn run_no_pass(t: &TestVault, args: &[&str], stdin: &str) -> std::process::Output {
-    t.run_with(no_pass(t), args, stdin)
-}
 
 fn socket(t: &TestVault) -> PathBuf {
     t.home().join("run/jeton/agent.sock")

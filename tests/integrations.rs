@@ -1,0 +1,468 @@
+//! exec, inject, and the git, cargo and docker credential helpers through the real binary.
+
+#[path = "support/agent.rs"]
+mod agent_support;
+mod support;
+use agent_support::*;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use support::*;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn exec_sets_variables_and_passes_exit_codes() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &["--username", "bob"]);
+    let out = t.run(
+        &[
+            "exec",
+            "--env",
+            "TOKEN=svc/a",
+            "--env",
+            "WHO=svc/a#username",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s %s %s' "$TOKEN" "$WHO" "$KEEP"; exit 7"#,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    // KEEP is unset in the test environment: only the requested variables were added.
+    assert_eq!(stdout(&out), format!("{CANARY} bob "));
+
+    // Secrets override inherited variables; PATH and HOME are left alone.
+    let mut c = t.cmd();
+    c.env("TOKEN", "inherited");
+    let out = t.run_with(
+        c,
+        &[
+            "exec",
+            "--env",
+            "TOKEN=svc/a",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s|%s|%s' "$TOKEN" "$HOME" "$PATH""#,
+        ],
+        "",
+    );
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{CANARY}|{}|{}",
+            t.home().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    );
+
+    // An env file: references resolved, other lines passed through.
+    let env_file = t.home().join("app.env");
+    std::fs::write(
+        &env_file,
+        "# app\nexport API=jeton://svc/a\nMODE=plain value\n",
+    )
+    .unwrap();
+    let out = t.run(
+        &[
+            "exec",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s/%s' "$API" "$MODE""#,
+        ],
+        "",
+    );
+    assert_eq!(stdout(&out), format!("{CANARY}/plain value"));
+
+    // The command's signals are its own: killed by SIGTERM, as if it ran alone.
+    let out = t.run(&["exec", "--", "sh", "-c", "kill -TERM $$"], "");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(15));
+
+    let err = t.fails(&["exec", "--", "no-such-command-jeton"], "", 127);
+    assert!(err.contains("not found"), "{err}");
+    let not_exec = t.home().join("not-executable");
+    std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&not_exec, std::fs::Permissions::from_mode(0o600)).unwrap();
+    t.fails(&["exec", "--", not_exec.to_str().unwrap()], "", 126);
+    t.fails(&["exec", "--env", "1BAD=svc/a", "--", "true"], "", 2);
+}
+
+#[test]
+fn exec_refuses_disabled_and_unknown_entries_before_the_command_runs() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    t.ok(&["disable", "svc/a"], "");
+    let marker = t.home().join("ran");
+    let script = format!("touch {}", marker.display());
+    t.fails(
+        &["exec", "--env", "T=svc/a", "--", "sh", "-c", &script],
+        "",
+        5,
+    );
+    t.fails(
+        &["exec", "--env", "T=svc/none", "--", "sh", "-c", &script],
+        "",
+        4,
+    );
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
+fn inject_fills_templates_and_writes_nothing_on_unknown_references() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &["--username", "bob"]);
+    let tpl = "token: {{ jeton://svc/a }}\nuser: {{jeton://svc/a#username}}\nkeep: {{ other }}\n";
+    assert_eq!(
+        t.ok(&["inject"], tpl),
+        format!("token: {CANARY}\nuser: bob\nkeep: {{{{ other }}}}\n")
+    );
+    let input = t.home().join("config.tpl");
+    let output = t.home().join("config.yml");
+    std::fs::write(&input, tpl).unwrap();
+    t.ok(
+        &[
+            "inject",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(std::fs::read_to_string(&output).unwrap().contains(CANARY));
+    assert_eq!(
+        std::fs::metadata(&output).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let fresh = t.home().join("fresh.yml");
+    let bad = "a: {{ jeton://svc/a }}\nb: {{ jeton://svc/missing }}\n";
+    t.fails(&["inject", "-o", fresh.to_str().unwrap()], bad, 4);
+    assert!(!fresh.exists());
+    t.fails(&["inject"], "x: {{ jeton://svc/a", 2);
+}
+
+/// A child process killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(t: &TestVault, dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = Command::new("git");
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", t.home())
+        .env("XDG_RUNTIME_DIR", t.home().join("run"))
+        .env("XDG_DATA_HOME", t.home().join(".local/share"))
+        .env("XDG_STATE_HOME", t.home().join(".local/state"))
+        .env("XDG_CONFIG_HOME", t.home().join(".config"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null());
+    c.output().expect("run git")
+}
+
+fn have_git_http_backend() -> bool {
+    Command::new("git")
+        .args(["http-backend"])
+        .env("REQUEST_METHOD", "GET")
+        .env("GIT_PROJECT_ROOT", "/nonexistent")
+        .env("PATH_INFO", "/x/info/refs")
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty())
+}
+
+#[test]
+fn git_clone_over_http_takes_the_token_from_jeton() {
+    if !have_git_http_backend() || Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: needs git http-backend and python3");
+        return;
+    }
+    let t = TestVault::new();
+    let root = t.home().join("srv");
+    std::fs::create_dir(&root).unwrap();
+    let ok = |o: std::process::Output| assert!(o.status.success(), "{}", stderr(&o));
+    ok(git(
+        &t,
+        &root,
+        &["init", "-q", "--bare", "-b", "main", "repo.git"],
+    ));
+    let work = t.home().join("work");
+    std::fs::create_dir(&work).unwrap();
+    ok(git(&t, &work, &["init", "-q", "-b", "main"]));
+    std::fs::write(work.join("README"), "hello from the test repository\n").unwrap();
+    ok(git(&t, &work, &["add", "README"]));
+    ok(git(
+        &t,
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ));
+    ok(git(
+        &t,
+        &work,
+        &[
+            "push",
+            "-q",
+            root.join("repo.git").to_str().unwrap(),
+            "main",
+        ],
+    ));
+
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/git_http_server.py"))
+        .arg(&root)
+        .arg("tester")
+        .arg(CANARY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the HTTP server");
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let _server = Server(child);
+    let port = port.trim().to_owned();
+    assert!(!port.is_empty(), "the server did not start");
+    let url = format!("http://127.0.0.1:{port}/repo.git");
+
+    t.add(
+        "git/local",
+        CANARY,
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--username",
+            "tester",
+        ],
+    );
+    let _agent = unlock(&t, &[]);
+    let log = t.home().join("helper.log");
+    let helper = format!(
+        "!f() {{ echo \"$1\" >> {}; {} git-credential \"$1\"; }}; f",
+        log.display(),
+        env!("CARGO_BIN_EXE_jeton")
+    );
+    let clone = |dest: &str| {
+        git(
+            &t,
+            t.home(),
+            &[
+                "-c",
+                "credential.helper=",
+                "-c",
+                &format!("credential.helper={helper}"),
+                "clone",
+                "-q",
+                &url,
+                dest,
+            ],
+        )
+    };
+
+    let out = clone("one");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(t.home().join("one/README").exists());
+
+    t.ok(&["disable", "git/local"], "");
+    let out = clone("two");
+    assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
+    t.ok(&["enable", "git/local"], "");
+
+    // A wrong token: git reports the failure with `erase`, and the entry survives it.
+    t.ok(&["rotate", "git/local"], "wrong-token");
+    std::fs::write(&log, "").unwrap();
+    let out = clone("three");
+    assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
+    let ops = std::fs::read_to_string(&log).unwrap();
+    assert!(ops.contains("erase"), "git never sent erase: {ops}");
+    assert_eq!(t.ok(&["get", "git/local"], ""), "wrong-token\n");
+}
+
+#[test]
+fn git_credential_protocol_details() {
+    let t = TestVault::new();
+    t.add(
+        "git/host",
+        "host-token",
+        &[
+            "--url",
+            "https://git.example.com",
+            "--username",
+            "hostuser",
+            "--expires",
+            "2030-01-01",
+        ],
+    );
+    t.add(
+        "git/repo",
+        "repo-token",
+        &["--url", "https://git.example.com/org/repo.git"],
+    );
+    let host = t.ok(
+        &["git-credential", "get"],
+        "protocol=https\nhost=git.example.com\n\n",
+    );
+    assert_eq!(
+        host,
+        "username=hostuser\npassword=host-token\npassword_expiry_utc=1893456000\n"
+    );
+    let repo = t.ok(
+        &["git-credential", "get"],
+        "protocol=https\nhost=git.example.com\npath=org/repo.git\nusername=me\n\n",
+    );
+    assert_eq!(repo, "username=me\npassword=repo-token\n");
+    assert_eq!(
+        t.ok(
+            &["git-credential", "get"],
+            "protocol=https\nhost=other.example\n\n"
+        ),
+        ""
+    );
+    for op in ["store", "erase"] {
+        t.ok(
+            &["git-credential", op],
+            "protocol=https\nhost=git.example.com\nusername=hostuser\npassword=host-token\n\n",
+        );
+    }
+    assert_eq!(t.ok(&["get", "git/host"], ""), "host-token\n");
+    // No agent, no passphrase source, no terminal: nothing on stdout, exit 0, git falls back.
+    let out = run_no_pass(
+        &t,
+        &["git-credential", "get"],
+        "protocol=https\nhost=git.example.com\n\n",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn cargo_credential_provider_protocol() {
+    let t = TestVault::new();
+    t.add(
+        "cargo/local",
+        CANARY,
+        &["--url", "http://127.0.0.1:8/index"],
+    );
+    let mut c = t.cmd();
+    c.arg("--cargo-plugin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(line, "{\"v\":[1]}\n");
+    // What cargo 1.95 sends, one request per line, on one process.
+    let requests = [
+        r#"{"v":1,"registry":{"index-url":"sparse+http://127.0.0.1:8/index/","name":"local","headers":["WWW-Authenticate: Cargo login_url=\"x\""]},"kind":"get","operation":"read","args":[]}"#,
+        r#"{"v":1,"registry":{"index-url":"sparse+http://127.0.0.1:8/index/","name":"local"},"kind":"get","operation":"publish","name":"demo","vers":"0.1.0","cksum":"00","args":[]}"#,
+        r#"{"v":1,"registry":{"index-url":"sparse+https://elsewhere.example/index/","name":"other"},"kind":"get","operation":"read","args":[]}"#,
+        r#"{"v":1,"registry":{"index-url":"sparse+http://127.0.0.1:8/index/","name":"local"},"kind":"login","token":"new","args":[]}"#,
+    ];
+    let mut answers = Vec::new();
+    for r in requests {
+        writeln!(input, "{r}").unwrap();
+        input.flush().unwrap();
+        let mut a = String::new();
+        output.read_line(&mut a).unwrap();
+        answers.push(serde_json::from_str::<serde_json::Value>(&a).unwrap());
+    }
+    drop(input);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(answers[0]["Ok"]["token"], CANARY);
+    assert_eq!(answers[0]["Ok"]["kind"], "get");
+    assert_eq!(answers[0]["Ok"]["cache"], "session");
+    assert_eq!(answers[1]["Ok"]["token"], CANARY);
+    assert_eq!(answers[2]["Err"]["kind"], "not-found");
+    assert_eq!(answers[3]["Err"]["kind"], "operation-not-supported");
+    assert_eq!(t.ok(&["get", "cargo/local"], ""), format!("{CANARY}\n"));
+}
+
+#[test]
+fn docker_credential_helper_protocol() {
+    let t = TestVault::new();
+    t.add(
+        "docker/registry",
+        CANARY,
+        &[
+            "--url",
+            "https://registry.example.com:5000",
+            "--username",
+            "ci",
+        ],
+    );
+    // Docker runs `docker-credential-jeton`: a link to jeton under that name.
+    let bin = t.home().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let link = bin.join("docker-credential-jeton");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_jeton"), &link).unwrap();
+    let helper = |op: &str, input: &str| {
+        let mut c = Command::new(&link);
+        c.env_clear()
+            .env("HOME", t.home())
+            .env("XDG_DATA_HOME", t.home().join(".local/share"))
+            .env("XDG_STATE_HOME", t.home().join(".local/state"))
+            .env("XDG_RUNTIME_DIR", t.home().join("run"))
+            .env("JETON_PASSPHRASE", PASS);
+        t.run_with(c, &[op], input)
+    };
+    let out = helper("get", "registry.example.com:5000");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Secret"], CANARY);
+    assert_eq!(v["Username"], "ci");
+    assert_eq!(v["ServerURL"], "registry.example.com:5000");
+
+    let out = helper("get", "https://index.docker.io/v1/");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).trim(),
+        "credentials not found in native keychain"
+    );
+
+    let out = helper("list", "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["https://registry.example.com:5000"], "ci");
+    assert!(!stdout(&out).contains(CANARY));
+
+    let store = r#"{"ServerURL":"registry.example.com:5000","Username":"x","Secret":"other"}"#;
+    assert!(helper("store", store).status.success());
+    assert!(
+        helper("erase", "registry.example.com:5000")
+            .status
+            .success()
+    );
+    assert_eq!(t.ok(&["get", "docker/registry"], ""), format!("{CANARY}\n"));
+}
