@@ -466,3 +466,94 @@ fn docker_credential_helper_protocol() {
     );
     assert_eq!(t.ok(&["get", "docker/registry"], ""), format!("{CANARY}\n"));
 }
+
+#[test]
+fn cargo_resolves_from_a_registry_that_requires_the_token_from_jeton() {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        eprintln!("skipped: CARGO is not set");
+        return;
+    };
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: needs python3");
+        return;
+    }
+    let t = TestVault::new();
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cargo_registry_server.py"))
+        .arg(CANARY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the registry");
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let _server = Server(child);
+    let port = port.trim().to_owned();
+    assert!(!port.is_empty(), "the registry did not start");
+    t.add(
+        "cargo/local",
+        CANARY,
+        &["--url", &format!("http://127.0.0.1:{port}")],
+    );
+
+    let cargo_home = t.home().join("cargo-home");
+    let app = t.home().join("app");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        format!(
+            "[registries.local]\nindex = \"sparse+http://127.0.0.1:{port}/index/\"\n\
+             credential-provider = [\"{}\", \"cargo-credential\"]\n",
+            env!("CARGO_BIN_EXE_jeton")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\ndemo = { version = \"0.1\", registry = \"local\" }\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("src/lib.rs"), "").unwrap();
+    let rustup_home = std::env::var_os("RUSTUP_HOME").unwrap_or_else(|| {
+        Path::new(&std::env::var_os("HOME").unwrap_or_default())
+            .join(".rustup")
+            .into_os_string()
+    });
+    let resolve = || {
+        let mut c = t.cmd();
+        c.env("CARGO_HOME", &cargo_home)
+            .env("RUSTUP_HOME", &rustup_home)
+            .env("CARGO_NET_OFFLINE", "false")
+            .current_dir(&app);
+        if let Some(tc) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+            c.env("RUSTUP_TOOLCHAIN", tc);
+        }
+        let mut c2 = Command::new(&cargo);
+        c2.env_clear();
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                c2.env(k, v);
+            }
+        }
+        c2.current_dir(&app)
+            .args(["generate-lockfile"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cargo")
+    };
+    let out = resolve();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = std::fs::read_to_string(app.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"demo\""), "{lock}");
+
+    t.ok(&["disable", "cargo/local"], "");
+    std::fs::remove_file(app.join("Cargo.lock")).unwrap();
+    let out = resolve();
+    assert!(!out.status.success(), "cargo resolved without the token");
+    assert!(stderr(&out).contains("disabled"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(CANARY));
+}
