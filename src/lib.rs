@@ -19,6 +19,8 @@
 //!   `cli -> agent client -> unix socket -> agent server (holds the key, runs the same requests)`.
 //! * [`integrations`] are the scripted front ends: exec, inject, and the git, cargo and docker
 //!   credential helpers.
+//! * [`migrate`] reads other tools' stores; [`recovery`] is the recovery key slot; [`backup`]
+//!   writes and checks backups.
 //!
 //! The crate denies `unsafe` everywhere but in two places that say in their docs why each use
 //! holds: `kdf_memory`, which maps the Argon2 working memory on huge pages (`mmap`/`madvise` have
@@ -28,6 +30,7 @@
 
 pub mod aead;
 pub mod agent;
+pub mod backup;
 pub mod entry;
 pub mod error;
 pub mod format;
@@ -36,7 +39,9 @@ pub mod integrations;
 pub mod kdf;
 mod kdf_memory;
 pub mod lifecycle;
+pub mod migrate;
 pub mod paths;
+pub mod recovery;
 pub mod request;
 pub mod secret;
 pub mod share;

@@ -190,6 +190,8 @@ pub enum FindingKind {
     WeakKdf,
     /// Group or others can read (or replace) the vault or its backup.
     LoosePermissions,
+    /// No recovery key opens the vault: a forgotten passphrase loses everything.
+    NoRecoveryKey,
 }
 
 impl FindingKind {
@@ -206,6 +208,7 @@ impl FindingKind {
             FindingKind::RevokedStillHeld => "revoked_still_held",
             FindingKind::WeakKdf => "weak_kdf",
             FindingKind::LoosePermissions => "loose_permissions",
+            FindingKind::NoRecoveryKey => "no_recovery_key",
         }
     }
 }
@@ -708,6 +711,15 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Vec<Finding> {
             );
         }
     }
+    if !crate::recovery::has_slot(vault) {
+        out.push(Finding {
+            entry: None,
+            kind: FindingKind::NoRecoveryKey,
+            reason: "no recovery key: if the passphrase is forgotten, the vault is lost".into(),
+            fix: "`jeton recovery new`, then write the key down and keep it apart from the vault"
+                .into(),
+        });
+    }
     for slot in vault.header().slots.iter() {
         if slot.kind == SlotKind::Passphrase && slot.kdf.is_weak() {
             out.push(Finding {
@@ -984,7 +996,7 @@ mod tests {
             check(v, DEFAULT_CHECK_WITHIN, 400)
                 .into_iter()
                 .map(|f| f.kind)
-                .filter(|k| *k != FindingKind::WeakKdf)
+                .filter(|k| !matches!(k, FindingKind::WeakKdf | FindingKind::NoRecoveryKey))
                 .collect()
         };
         assert_eq!(kinds(&v), [FindingKind::RevokedStillHeld]);

@@ -256,6 +256,12 @@ pub enum Request {
     /// Read-only lookups for exec, inject and the credential helpers.
     Integration(crate::integrations::IntegrationRequest),
     // == migration, recovery, backup (issue 8) ==
+    /// Entries read from another tool's store, added together.
+    Migrate(Box<crate::migrate::MigrateRequest>),
+    /// The recovery key slot.
+    Recovery(crate::recovery::RecoveryRequest),
+    /// Backup summaries and age-encrypted exports.
+    Backup(crate::backup::BackupRequest),
 }
 
 impl Request {
@@ -268,6 +274,9 @@ impl Request {
             | Request::Integration(_) => false,
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
+            Request::Migrate(m) => !m.dry_run,
+            Request::Recovery(r) => r.writes(),
+            Request::Backup(b) => b.writes(),
             _ => true,
         }
     }
@@ -311,6 +320,12 @@ pub enum Response {
     Sharing(crate::share::SharingResponse),
     /// What a lookup for exec, inject or a credential helper found.
     Integration(crate::integrations::IntegrationResponse),
+    /// What a migration did.
+    Migrated(crate::migrate::MigrateReport),
+    /// The result of a recovery request.
+    Recovery(crate::recovery::RecoveryResponse),
+    /// The result of a backup request.
+    Backup(crate::backup::BackupResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -406,6 +421,9 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Integration(r) => {
             crate::integrations::execute(vault, r).map(Response::Integration)
         }
+        Request::Migrate(r) => crate::migrate::execute(vault, *r, now).map(Response::Migrated),
+        Request::Recovery(r) => crate::recovery::execute(vault, r, now).map(Response::Recovery),
+        Request::Backup(r) => crate::backup::execute(vault, r, now).map(Response::Backup),
     }
 }
 
@@ -557,11 +575,24 @@ impl Session {
         ask: impl FnOnce() -> Result<Passphrase>,
         op: impl FnOnce(&mut Vault) -> Result<T>,
     ) -> Result<Outcome<T>> {
+        let unlock = |file: &crate::format::VaultFile| {
+            let passphrase = ask()?;
+            Vault::unlock(file, &passphrase)
+        };
+        self.with_vault_key(writes, unlock, op)
+    }
+
+    /// Like [`Session::with_vault`], with the vault key found by `unlock` from the parsed file
+    /// (a recovery key opens its own slot this way).
+    pub fn with_vault_key<T>(
+        &self,
+        writes: bool,
+        unlock: impl FnOnce(&crate::format::VaultFile) -> Result<crate::secret::Key>,
+        op: impl FnOnce(&mut Vault) -> Result<T>,
+    ) -> Result<Outcome<T>> {
         let guard = self.lock_for(writes)?;
         let file = self.store.read()?;
-        let passphrase = ask()?;
-        let key = Vault::unlock(&file, &passphrase)?;
-        drop(passphrase);
+        let key = unlock(&file)?;
         let mut vault = Vault::open(&file, key)?;
         self.transact(guard.as_ref(), &mut vault, op)
     }

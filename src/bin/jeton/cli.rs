@@ -183,6 +183,15 @@ pub enum Command {
         operation: String,
     },
     // == migration, recovery, backup (issue 8) ==
+    /// Bring tokens in from pass, gopass, KeePassXC, Bitwarden or a .env file
+    Migrate(crate::migrate::MigrateArgs),
+    /// The recovery key: `recovery new` makes one (the previous one stops working)
+    #[command(subcommand)]
+    Recovery(crate::recovery::RecoveryCommand),
+    /// Open the vault with the recovery key and set a new passphrase
+    Recover(crate::recovery::RecoverArgs),
+    /// Write a consistent backup of the vault (`backup verify FILE` checks one)
+    Backup(crate::backup::BackupArgs),
 }
 
 /// KDF cost flags shared by `init` and `passwd`.
@@ -213,6 +222,9 @@ pub struct InitArgs {
     /// Your name, shown on your contact card
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Do not make a recovery key (make one later with `jeton recovery new`)
+    #[arg(long)]
+    pub no_recovery_key: bool,
 }
 
 /// `add`.

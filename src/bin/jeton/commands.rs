@@ -362,6 +362,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::DockerCredential { operation } => {
             crate::integrations::docker_credential(&ctx, &operation)
         }
+        Command::Migrate(a) => crate::migrate::run(&ctx, a),
+        Command::Recovery(c) => crate::recovery::run(&ctx, c),
+        Command::Recover(a) => crate::recovery::recover(&ctx, a),
+        Command::Backup(a) => crate::backup::run(&ctx, a),
         Command::Completions { shell } => {
             use clap_complete::Shell;
             let shell = match shell {
@@ -460,6 +464,13 @@ fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     vault.payload.identity = Some(jeton::share::identity::generate(time::now())?);
     vault.payload.settings.default_contact = nonempty(a.contact);
     vault.payload.settings.owner = nonempty(a.name);
+    let recovery_key = if a.no_recovery_key {
+        None
+    } else {
+        let key = jeton::recovery::RecoveryKey::generate()?;
+        jeton::recovery::install(&mut vault, &key)?;
+        Some(key.display())
+    };
     let bytes = vault.seal(0)?;
     store.create_dir()?;
     let guard = store.lock()?;
@@ -467,11 +478,15 @@ fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     let mut warnings = Vec::new();
     ctx.session.remember(&vault, &mut warnings);
     warn_all(&warnings);
-    ctx.say(&format!(
+    let msg = format!(
         "created {} ({})",
         store.path().display(),
         describe_kdf(&kdf)
-    ))?;
+    );
+    match recovery_key {
+        Some(key) => crate::recovery::show_key(ctx, &key, &msg)?,
+        None => ctx.say(&msg)?,
+    }
     Ok(Exit::Ok)
 }
 
@@ -496,7 +511,9 @@ fn passwd(ctx: &Ctx, a: cli::PasswdArgs) -> Result<Exit> {
     warn_all(&outcome.warnings);
     let (kdf, dropped) = outcome.value;
     if dropped > 0 {
-        eprintln!("jeton: warning: the recovery key no longer opens this vault; make a new one");
+        eprintln!(
+            "jeton: warning: the recovery key no longer opens this vault (it wrapped the old vault key); make a new one with `jeton recovery new`"
+        );
     }
     ctx.say(&format!(
         "passphrase changed; vault re-keyed ({})",

@@ -1,12 +1,15 @@
 //! The `jeton` binary. `main` alone owns exit codes (SPEC §5).
 
 mod agent;
+mod backup;
 mod cli;
 mod commands;
 mod integrations;
 mod lifecycle;
+mod migrate;
 mod output;
 mod prompt;
+mod recovery;
 mod share;
 
 use clap::Parser;

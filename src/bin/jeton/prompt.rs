@@ -226,3 +226,21 @@ pub fn confirm(question: &str, yes: bool) -> Result<()> {
         Err(Error::Other("cancelled; nothing was changed".into()))
     }
 }
+
+/// A recovery key being typed back: `--recovery-key-fd N`, `$JETON_RECOVERY_KEY_FILE`, or a
+/// hidden prompt on the terminal.
+pub fn recovery_key(fd: Option<u32>) -> Result<jeton::recovery::RecoveryKey> {
+    let text = if let Some(fd) = fd {
+        read_fd(fd, "recovery key")?
+    } else if let Some(p) = std::env::var_os("JETON_RECOVERY_KEY_FILE").filter(|v| !v.is_empty()) {
+        read_file(&p, "recovery key")?
+    } else if have_tty() {
+        prompt_hidden("recovery key: ")?
+    } else {
+        return Err(Error::Unlock(
+            "no recovery key source and no terminal: use --recovery-key-fd N or JETON_RECOVERY_KEY_FILE"
+                .into(),
+        ));
+    };
+    jeton::recovery::RecoveryKey::parse(&text)
+}

@@ -1,0 +1,108 @@
+//! `recovery new` and `recover`: the recovery key slot (docs/FORMAT.md "Recovery slot").
+
+use crate::commands::{Ctx, Exit, emit, unexpected, warn_all};
+use crate::output;
+use crate::prompt;
+use clap::{Args, Subcommand};
+use jeton::recovery::{self, RecoveryRequest, RecoveryResponse};
+use jeton::request::{Request, Response};
+use jeton::secret::Token;
+use jeton::{Result, time};
+
+/// `recovery`.
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Make a new recovery key and show it once; the previous one stops working
+    New,
+    /// Say whether a recovery key opens this vault
+    Status,
+}
+
+/// `recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Read the recovery key from this open file descriptor
+    #[arg(long, value_name = "N")]
+    pub recovery_key_fd: Option<u32>,
+    /// Read the new passphrase from this open file descriptor
+    #[arg(long, value_name = "N")]
+    pub new_passphrase_fd: Option<u32>,
+}
+
+/// Shows a new recovery key: the only time it is ever printed.
+pub fn show_key(ctx: &Ctx, key: &Token, message: &str) -> Result<()> {
+    if ctx.json {
+        let v = serde_json::json!({
+            "ok": true,
+            "message": message,
+            "recovery_key": key.expose_secret(),
+        });
+        return emit(output::json_line(&v).as_bytes());
+    }
+    if ctx.quiet {
+        return emit(format!("{}\n", key.expose_secret()).as_bytes());
+    }
+    let text = zeroize::Zeroizing::new(format!(
+        "{message}\n\
+         \n\
+         Recovery key (shown only this once; write it down and keep it apart from the vault):\n\
+         \n    {}\n\n\
+         It opens this vault if the passphrase is lost: `jeton recover`.\n",
+        key.expose_secret()
+    ));
+    emit(text.as_bytes())
+}
+
+pub fn run(ctx: &Ctx, c: RecoveryCommand) -> Result<Exit> {
+    match c {
+        RecoveryCommand::New => {
+            let Response::Recovery(RecoveryResponse::NewKey { key, replaced }) =
+                ctx.run(Request::Recovery(RecoveryRequest::New))?
+            else {
+                return Err(unexpected());
+            };
+            let msg = if replaced {
+                "new recovery key made; the previous one no longer opens the vault"
+            } else {
+                "recovery key made"
+            };
+            show_key(ctx, &key, msg)?;
+        }
+        RecoveryCommand::Status => {
+            let Response::Recovery(RecoveryResponse::Status { present }) =
+                ctx.run(Request::Recovery(RecoveryRequest::Status))?
+            else {
+                return Err(unexpected());
+            };
+            if ctx.json {
+                emit(
+                    output::json_line(&serde_json::json!({ "recovery_key": present })).as_bytes(),
+                )?;
+            } else if present {
+                ctx.say("a recovery key opens this vault")?;
+            } else {
+                ctx.say("no recovery key: make one with `jeton recovery new`")?;
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<Exit> {
+    let key = prompt::recovery_key(a.recovery_key_fd)?;
+    let source = prompt::new_passphrase_source(a.new_passphrase_fd)?;
+    let outcome = ctx.session.with_vault_key(
+        true,
+        |file| recovery::unlock(file, &key),
+        |vault| {
+            let new = prompt::new_passphrase(source, "new passphrase")?;
+            if let Some(w) = prompt::weak_passphrase_warning(&new) {
+                eprintln!("jeton: warning: {w}");
+            }
+            recovery::recover_with(vault, &key, &new, time::now())
+        },
+    )?;
+    warn_all(&outcome.warnings);
+    ctx.say("new passphrase set; the vault was re-keyed and the recovery key still opens it (make a new one with `jeton recovery new` if it may have been seen)")?;
+    Ok(Exit::Ok)
+}

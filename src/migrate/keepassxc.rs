@@ -1,0 +1,173 @@
+//! KeePassXC's XML export (`keepassxc-cli export --format xml`), read with `roxmltree`.
+//!
+//! The XML export is used rather than the CSV one because only the XML carries tags, expiry
+//! times and custom attributes. roxmltree is a small read-only XML tree with no dependencies
+//! that refuses DTDs (so no entity expansion), which is all an import needs.
+//!
+//! Per entry: Password is the secret, URL, UserName, Notes and Tags map to their fields, the
+//! expiry time is kept when "Expires" is set, and the group path (below the root group) is the
+//! name prefix. Other unprotected attributes go to the note; protected ones are secrets and
+//! become their own entries, `ENTRY/ATTRIBUTE`. The recycle bin and entry history are skipped.
+
+use super::{MigratedEntry, Parsed, clean_name, nonempty, parse_error, read_source, split_tags};
+use crate::Result;
+use crate::secret::Token;
+use roxmltree::{Document, Node};
+use std::path::Path;
+
+const STANDARD: &[&str] = &["Title", "Password", "UserName", "URL", "Notes"];
+
+fn child<'a, 'i>(n: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
+    n.children().find(|c| c.has_tag_name(tag))
+}
+
+fn child_text<'a>(n: Node<'a, '_>, tag: &str) -> Option<&'a str> {
+    child(n, tag).and_then(|c| c.text())
+}
+
+/// Parses a KeePassXC XML export.
+pub fn parse(path: &Path) -> Result<Parsed> {
+    let bytes = read_source(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| parse_error(path, None, "not UTF-8"))?;
+    let doc = Document::parse(text).map_err(|e| {
+        parse_error(
+            path,
+            Some(e.pos().row as usize),
+            "invalid XML (use the XML that `keepassxc-cli export --format xml` writes)",
+        )
+    })?;
+    let root = doc.root_element();
+    let top = (root.has_tag_name("KeePassFile"))
+        .then(|| child(root, "Root"))
+        .flatten()
+        .and_then(|r| child(r, "Group"))
+        .ok_or_else(|| {
+            parse_error(
+                path,
+                None,
+                "not a KeePass XML export (no KeePassFile/Root/Group)",
+            )
+        })?;
+    let recycle_bin = child(root, "Meta").and_then(|m| child_text(m, "RecycleBinUUID"));
+    let mut parsed = Parsed::default();
+    walk(path, &doc, top, &mut Vec::new(), recycle_bin, &mut parsed)?;
+    Ok(parsed)
+}
+
+fn walk<'a>(
+    path: &Path,
+    doc: &Document,
+    group: Node<'a, '_>,
+    prefix: &mut Vec<&'a str>,
+    recycle_bin: Option<&str>,
+    parsed: &mut Parsed,
+) -> Result<()> {
+    for node in group.children().filter(|n| n.is_element()) {
+        if node.has_tag_name("Entry") {
+            entry(path, doc, node, prefix, parsed)?;
+        } else if node.has_tag_name("Group") {
+            let uuid = child_text(node, "UUID");
+            if uuid.is_some() && uuid == recycle_bin {
+                continue;
+            }
+            prefix.push(child_text(node, "Name").unwrap_or("_"));
+            walk(path, doc, node, prefix, recycle_bin, parsed)?;
+            prefix.pop();
+        }
+    }
+    Ok(())
+}
+
+fn entry(
+    path: &Path,
+    doc: &Document,
+    node: Node<'_, '_>,
+    prefix: &[&str],
+    parsed: &mut Parsed,
+) -> Result<()> {
+    let strings: Vec<(&str, &str, bool)> = node
+        .children()
+        .filter(|c| c.has_tag_name("String"))
+        .filter_map(|s| {
+            let key = child_text(s, "Key")?;
+            let value = child(s, "Value")?;
+            let protected = value.attribute("ProtectInMemory") == Some("True");
+            Some((key, value.text().unwrap_or(""), protected))
+        })
+        .collect();
+    let get = |k: &str| strings.iter().find(|(key, ..)| *key == k).map(|s| s.1);
+    let title = get("Title").map(str::trim).filter(|t| !t.is_empty());
+    let title = title.unwrap_or("untitled");
+    let mut segments: Vec<&str> = prefix.to_vec();
+    segments.push(title);
+    let original = segments.join("/");
+    let reference = format!(
+        "{}#{}",
+        path.display(),
+        child_text(node, "UUID").unwrap_or(title)
+    );
+    let times = child(node, "Times");
+    let expires = times.and_then(|t| child_text(t, "Expires")) == Some("True");
+    let expires_at = match times.and_then(|t| child(t, "ExpiryTime")) {
+        Some(t) if expires => {
+            let when = t.text().unwrap_or("").trim();
+            let parsed_time = when
+                .parse::<jiff::Timestamp>()
+                .map_err(|_| {
+                    let row = doc.text_pos_at(t.range().start).row as usize;
+                    parse_error(path, Some(row), "unreadable ExpiryTime")
+                })?
+                .as_second();
+            Some(parsed_time)
+        }
+        _ => None,
+    };
+    let url = nonempty(get("URL"));
+    let username = nonempty(get("UserName"));
+    let tags = child_text(node, "Tags").map(split_tags).unwrap_or_default();
+    let mut note_lines: Vec<String> = nonempty(get("Notes")).into_iter().collect();
+    for (k, v, _) in strings
+        .iter()
+        .filter(|(k, _, p)| !p && !STANDARD.contains(k))
+    {
+        note_lines.push(format!("{k}: {v}"));
+    }
+    let mut made = 0;
+    if let Some(p) = get("Password").filter(|p| !p.is_empty()) {
+        parsed.push(MigratedEntry {
+            name: clean_name(segments.iter().copied()),
+            original: original.clone(),
+            secret: Token::new(p.to_owned()),
+            url: url.clone(),
+            username: username.clone(),
+            tags: tags.clone(),
+            note: (!note_lines.is_empty()).then(|| note_lines.join("\n")),
+            expires_at,
+            reference: reference.clone(),
+        });
+        made += 1;
+    }
+    for (k, v, _) in strings
+        .iter()
+        .filter(|(k, v, p)| *p && !STANDARD.contains(k) && !v.is_empty())
+    {
+        let mut segs = segments.clone();
+        segs.push(k);
+        parsed.push(MigratedEntry {
+            name: clean_name(segs.iter().copied()),
+            original: format!("{original} ({k})"),
+            secret: Token::new((*v).to_owned()),
+            url: url.clone(),
+            username: username.clone(),
+            tags: tags.clone(),
+            note: Some(format!("attribute '{k}' of '{original}'")),
+            expires_at,
+            reference: format!("{reference}#{k}"),
+        });
+        made += 1;
+    }
+    if made == 0 {
+        parsed.skip(original, "no password");
+    }
+    Ok(())
+}
