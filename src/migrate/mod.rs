@@ -16,7 +16,7 @@ pub mod pass;
 
 use crate::entry::{Entry, HistoryItem, Provenance, Status, validate_name};
 use crate::secret::Token;
-use crate::share::bundle::OnConflict;
+use crate::share::import::OnConflict;
 use crate::time::Time;
 use crate::vault::{Deletion, Vault, random_id};
 use crate::{Error, Result};

@@ -7,7 +7,7 @@ use crate::share::OnConflictArg;
 use clap::{Args, ValueEnum};
 use jeton::migrate::{self, Format, MigrateReport, MigrateRequest};
 use jeton::request::{Request, Response};
-use jeton::share::bundle::OnConflict;
+use jeton::share::import::OnConflict;
 use jeton::{Error, Result};
 use std::path::PathBuf;
 
