@@ -230,6 +230,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn shown_keys_parse_back(bytes in proptest::prelude::any::<[u8; KEY_LEN]>()) {
+            let k = RecoveryKey(Zeroizing::new(bytes));
+            let shown = k.display();
+            let back = RecoveryKey::parse(shown.expose_secret()).unwrap();
+            proptest::prop_assert_eq!(back.expose_secret(), &bytes);
+        }
+
+        #[test]
+        fn parse_never_panics(text in ".{0,80}") {
+            let _ = RecoveryKey::parse(&text);
+        }
+    }
+
     #[test]
     fn recovery_survives_recover_but_not_replacement() {
         let mut v = Vault::create(&Passphrase::new("old".into()), CHEAP, 1).unwrap();
