@@ -402,3 +402,31 @@ fn dotenv_values_equal_what_python_dotenv_reads() {
     assert_eq!(t.vault_bytes(), before);
     t.fails(&["migrate", "dotenv", "/no/such/file"], "", 4);
 }
+
+#[test]
+fn bad_sources_and_flags_are_refused_before_writing() {
+    let t = TestVault::new();
+    let before = t.vault_bytes();
+    let env = t.home().join("ok.env");
+    std::fs::write(&env, "A=1\n").unwrap();
+    let e = env.to_string_lossy().into_owned();
+    t.fails(&["migrate", "dotenv", &e, "--prefix", "../x"], "", 2);
+    t.fails(&["migrate", "pass", &e], "", 2);
+    t.fails(&["migrate", "pass", "/no/such/store"], "", 4);
+    t.fails(&["migrate", "keepassxc", &e], "", 2);
+    t.fails(&["migrate", "bitwarden", &e], "", 2);
+    t.fails(&["migrate", "nosuchformat", &e], "", 2);
+    let empty = t.home().join("empty.env");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    t.fails(&["migrate", "dotenv", &empty.to_string_lossy()], "", 2);
+    assert_eq!(t.vault_bytes(), before);
+    // Without a vault: exit 4 once the source parsed.
+    let none = TestVault::empty();
+    none.fails(&["migrate", "dotenv", &e], "", 4);
+    // recover with no recovery key source and no terminal: exit 3, naming the options.
+    let mut c = t.cmd();
+    c.env_remove("JETON_PASSPHRASE");
+    let out = t.run_with(c, &["recover"], "");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JETON_RECOVERY_KEY_FILE"));
+}
