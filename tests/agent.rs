@@ -140,8 +140,10 @@ fn passwd_while_unlocked_leaves_the_agent_unable_to_write() {
     let _agent = unlock(&t, &[]);
     let newpass = t.home().join("newpass");
     std::fs::write(&newpass, "a brand new passphrase for the vault\n").unwrap();
+    // passwd from another session (it does not know this agent): the agent's key goes stale.
     let mut c = t.cmd();
-    c.env("JETON_NEW_PASSPHRASE_FILE", &newpass);
+    c.env("JETON_NEW_PASSPHRASE_FILE", &newpass)
+        .env("XDG_RUNTIME_DIR", t.home().join("other-run"));
     let out = t.run_with(c, &["passwd"], "");
     assert!(
         out.status.success(),
@@ -176,6 +178,21 @@ fn passwd_while_unlocked_leaves_the_agent_unable_to_write() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(run_no_pass(&t, &["add", "b"], "x").status.success());
+
+    // passwd in this session makes the agent forget the key at once.
+    let again = t.home().join("again");
+    std::fs::write(&again, "yet another passphrase for this vault\n").unwrap();
+    let mut c = t.cmd();
+    c.env("JETON_PASSPHRASE_FILE", &newpass)
+        .env("JETON_NEW_PASSPHRASE_FILE", &again)
+        .env_remove("JETON_PASSPHRASE");
+    let out = t.run_with(c, &["passwd"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 0);
 }
 
 fn raw_exchange(path: &std::path::Path, bytes: &[u8]) -> Vec<u8> {

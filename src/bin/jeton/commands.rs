@@ -519,5 +519,10 @@ fn passwd(ctx: &Ctx, a: cli::PasswdArgs) -> Result<Exit> {
         "passphrase changed; vault re-keyed ({})",
         describe_kdf(&kdf)
     ))?;
+    // The agent's key is now stale (it would refuse to use it anyway): make it forget it now,
+    // so `jeton unlock` asks for the new passphrase.
+    if let Ok(true) = jeton::agent::client::lock() {
+        ctx.say("the agent forgot the old key; run `jeton unlock` again")?;
+    }
     Ok(Exit::Ok)
 }
