@@ -5,6 +5,8 @@
 //! `cargo test --test fuzz_corpus -- --ignored write_payload_seeds` regenerates the payload
 //! seeds from vaults built through the real binary.
 
+#[path = "../fuzz/common/bundle.rs"]
+mod bundle_target;
 mod support;
 use jeton::format::VaultFile;
 use jeton::secret::Passphrase;
@@ -96,6 +98,11 @@ fn payload_corpus_replays_cleanly() {
     replay("payload", payload_target);
 }
 
+#[test]
+fn bundle_corpus_replays_cleanly() {
+    replay("bundle", bundle_target::run);
+}
+
 /// A vault with every kind of payload content the CLI can produce today.
 fn rich_vault() -> TestVault {
     let t = TestVault::new();
@@ -153,4 +160,118 @@ fn write_payload_seeds() {
     )
     .unwrap();
     std::fs::write(out.join("vault_file/seed-rich"), &bytes).unwrap();
+}
+
+#[test]
+#[ignore = "writes seeds into fuzz/corpus; run by hand"]
+fn write_bundle_seeds() {
+    use jeton::share::bundle::{DEFAULT_EXPIRY, Kind, ShareRequest};
+    use jeton::share::{SharingRequest, SharingResponse, contact, identity};
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/bundle");
+    let w = bundle_target::world();
+    let now = bundle_target::NOW - 60;
+    // A sender sharing one entry to the fuzzing world's vault. In mode 2 the fuzz target signs
+    // the body with its own sender key, so the sender's card becomes a placeholder.
+    let cheap = jeton::kdf::KdfParams {
+        memory_kib: 8192,
+        iterations: 1,
+        lanes: 1,
+    };
+    let mut sender = Vault::create(&Passphrase::new("seed".into()), cheap, now).unwrap();
+    identity::ensure(&mut sender, now).unwrap();
+    let recipient = w.recipient.to_string();
+    let keys = contact::ContactKeys::from_age(&recipient).unwrap();
+    jeton::share::execute(
+        &mut sender,
+        SharingRequest::ContactAdd {
+            name: "me".into(),
+            keys,
+            replace: false,
+        },
+        now,
+    )
+    .unwrap();
+    jeton::request::execute(
+        &mut sender,
+        jeton::request::Request::Add(Box::new(jeton::request::NewEntry {
+            name: "svc/token".into(),
+            secret: jeton::request::SecretInput::Value(jeton::secret::Token::new(CANARY.into())),
+            scopes: vec!["read".into()],
+            url: Some("https://svc.example".into()),
+            username: None,
+            issuer: None,
+            contact: Some("Ops <ops@example.com>".into()),
+            used_by: vec![],
+            tags: vec!["t".into()],
+            note: None,
+            expires_at: None,
+            rotate_every: None,
+        })),
+        now,
+    )
+    .unwrap();
+    let SharingResponse::Bundle(b) = jeton::share::execute(
+        &mut sender,
+        SharingRequest::Share(ShareRequest {
+            names: vec!["svc/token".into()],
+            to: vec!["me".into()],
+            expires_in: DEFAULT_EXPIRY,
+            armor: false,
+            kind: Kind::Entries,
+        }),
+        now,
+    )
+    .unwrap() else {
+        panic!("expected a bundle")
+    };
+    std::fs::write(out.join("seed-raw-bundle"), [&[0u8][..], &b.bytes].concat()).unwrap();
+    // The envelope and the body, decrypted with the world's identity.
+    let me = Vault::open(&w.file, w.key.clone()).unwrap();
+    let ident = identity::keys(&me).unwrap().age;
+    let dec = age::Decryptor::new_buffered(&b.bytes[..]).unwrap();
+    let mut plain = Vec::new();
+    use std::io::Read;
+    dec.decrypt(std::iter::once(&ident as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    std::fs::write(out.join("seed-envelope"), [&[1u8][..], &plain].concat()).unwrap();
+    let env: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    let body = env["body"].as_str().unwrap();
+    let sender_card = identity::keys(&sender)
+        .unwrap()
+        .card(sender.payload.settings.owner.as_deref())
+        .to_line();
+    let body = body
+        .replace(&sender_card, "@SENDER@")
+        .replace(&recipient, "@RECIPIENT@");
+    assert!(
+        body.contains("@SENDER@") && body.contains("@RECIPIENT@"),
+        "{body}"
+    );
+    std::fs::write(
+        out.join("seed-body"),
+        [&[2u8][..], body.as_bytes()].concat(),
+    )
+    .unwrap();
+    // The same body as revocation notice.
+    let SharingResponse::Bundle(r) = jeton::share::execute(
+        &mut sender,
+        SharingRequest::Share(ShareRequest {
+            names: vec!["svc/token".into()],
+            to: vec!["me".into()],
+            expires_in: DEFAULT_EXPIRY,
+            armor: true,
+            kind: Kind::Revocation,
+        }),
+        now,
+    )
+    .unwrap() else {
+        panic!("expected a bundle")
+    };
+    std::fs::write(
+        out.join("seed-armored-revocation"),
+        [&[0u8][..], &r.bytes].concat(),
+    )
+    .unwrap();
 }
