@@ -5,6 +5,8 @@
 //! `cargo test --test fuzz_corpus -- --ignored write_payload_seeds` regenerates the payload
 //! seeds from vaults built through the real binary.
 
+#[path = "../fuzz/common/agent_frame.rs"]
+mod agent_frame_target;
 #[path = "../fuzz/common/bundle.rs"]
 mod bundle_target;
 mod support;
@@ -96,6 +98,11 @@ fn vault_file_corpus_replays_cleanly() {
 #[test]
 fn payload_corpus_replays_cleanly() {
     replay("payload", payload_target);
+}
+
+#[test]
+fn agent_frame_corpus_replays_cleanly() {
+    replay("agent_frame", |d| agent_frame_target::run(d) > 0);
 }
 
 #[test]
@@ -274,4 +281,52 @@ fn write_bundle_seeds() {
         [&[0u8][..], &r.bytes].concat(),
     )
     .unwrap();
+}
+
+#[test]
+#[ignore = "writes seeds into fuzz/corpus; run by hand"]
+fn write_agent_frame_seeds() {
+    use jeton::agent::protocol::{FromAgent, SessionSpec, ToAgent, write_frame};
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/agent_frame");
+    std::fs::create_dir_all(&out).unwrap();
+    let session = || SessionSpec {
+        vault: "/home/u/.local/share/jeton/vault.jeton".into(),
+        state_dir: Some("/home/u/.local/state/jeton".into()),
+        accept_rollback: false,
+        lock_timeout_ms: 10_000,
+    };
+    let to_agent = [
+        ToAgent::Status,
+        ToAgent::Lock,
+        ToAgent::Stop,
+        ToAgent::Unlock {
+            vault: "/v".into(),
+            passphrase: Passphrase::new("seed passphrase".into()),
+            idle_secs: 900,
+            max_secs: 28_800,
+        },
+        ToAgent::Run {
+            session: session(),
+            request: jeton::request::Request::Get { name: "a/b".into() },
+        },
+    ];
+    let mut all = vec![0u8];
+    for (i, m) in to_agent.iter().enumerate() {
+        let mut frame = vec![0u8];
+        write_frame(&mut frame, m).unwrap();
+        all.extend_from_slice(&frame[1..]);
+        std::fs::write(out.join(format!("seed-to-agent-{i}")), frame).unwrap();
+    }
+    std::fs::write(out.join("seed-to-agent-all"), all).unwrap();
+    let from_agent = [
+        FromAgent::Done,
+        FromAgent::Locked {
+            dropped: Some("re-keyed".into()),
+        },
+    ];
+    for (i, m) in from_agent.iter().enumerate() {
+        let mut frame = vec![1u8];
+        write_frame(&mut frame, m).unwrap();
+        std::fs::write(out.join(format!("seed-from-agent-{i}")), frame).unwrap();
+    }
 }

@@ -83,11 +83,16 @@ impl Unprivileged {
         c
     }
 
-    fn jeton(&self, args: &[&str], stdin: &[u8]) {
+    fn jeton(&self, args: &[&str], stdin: &[u8]) -> String {
+        self.run(&self.dir.path().join("jeton"), args, stdin)
+    }
+
+    /// Runs `program args` as nobody; asserts success; returns stdout and stderr.
+    fn run(&self, program: &Path, args: &[&str], stdin: &[u8]) -> String {
         let mut child = self
-            .command(&self.dir.path().join("jeton"), args)
+            .command(program, args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -96,9 +101,10 @@ impl Unprivileged {
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
-            "jeton {args:?} as nobody: {}",
+            "{args:?} as nobody: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned()
     }
 
     fn core_files(&self) -> Vec<PathBuf> {
@@ -294,4 +300,78 @@ fn the_canary_stays_out_of_logs_files_and_command_lines() {
         "canary sweep: {} /proc scans during this test binary, 0 hits; {swept} files swept",
         support::canary_watch::sweeps()
     );
+}
+
+#[test]
+fn the_agent_is_not_dumpable_and_runs_without_mlock() {
+    let u = Unprivileged::new();
+    require("gdb's gcore", Path::new("/usr/bin/gcore").exists());
+    let jeton = u.dir.path().join("jeton");
+    u.jeton(&[&["init"][..], &CHEAP_KDF].concat(), b"");
+    u.jeton(&["add", "svc/token"], CANARY.as_bytes());
+    // No memory may be locked: the agent warns and keeps working (SPEC §7: mlock where allowed).
+    let unlock = u.run(
+        Path::new("prlimit"),
+        &["--memlock=0", "--", jeton.to_str().unwrap(), "unlock"],
+        b"",
+    );
+    assert!(!unlock.contains(CANARY), "{unlock}");
+    let status: serde_json::Value =
+        serde_json::from_str(&u.jeton(&["--json", "agent", "status"], b"")).unwrap();
+    let pid = status["pid"].as_u64().expect("agent pid") as u32;
+    let stop = || {
+        let _ = u
+            .command(&jeton, &["agent", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    let checks = std::panic::catch_unwind(|| {
+        assert_eq!(
+            status["unlocked"][0]["memory_locked"], false,
+            "mlock succeeded with RLIMIT_MEMLOCK 0: {status}"
+        );
+        let human = u.jeton(&["agent", "status"], b"");
+        assert!(human.contains("not mlocked"), "no warning: {human}");
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        for (name, want) in [("Max core file size", "0"), ("Max locked memory", "0")] {
+            let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+            assert_eq!(line.split_whitespace().nth(4), Some(want), "{line}");
+        }
+        let owner = std::fs::metadata(format!("/proc/{pid}/environ"))
+            .unwrap()
+            .uid();
+        assert_eq!(owner, 0, "the agent is dumpable");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(!String::from_utf8_lossy(&cmdline).contains(CANARY));
+        let dumped = u
+            .command(
+                Path::new("gcore"),
+                &[
+                    "-o",
+                    u.cwd().join("agent").to_str().unwrap(),
+                    &pid.to_string(),
+                ],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!dumped.success(), "gcore dumped the agent");
+        // The agent still serves, without a passphrase.
+        let mut c = u.command(&jeton, &["get", "-n", "svc/token"]);
+        c.env_remove("JETON_PASSPHRASE");
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), CANARY);
+    });
+    stop();
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(u.cwd())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "gcore wrote {leftovers:?}");
 }
