@@ -145,6 +145,28 @@ impl VaultFile {
 
     /// Parses a vault file strictly. Any malformation is an integrity error (exit 6).
     pub fn parse(bytes: &[u8]) -> Result<VaultFile> {
+        let (header, header_len) = Self::parse_header(bytes)?;
+        Ok(VaultFile {
+            header,
+            header_bytes: bytes[..header_len].to_vec(),
+            ciphertext: bytes[header_len..].to_vec(),
+        })
+    }
+
+    /// [`VaultFile::parse`], keeping the file's own buffer as the ciphertext instead of copying it.
+    pub fn parse_owned(mut bytes: Vec<u8>) -> Result<VaultFile> {
+        let (header, header_len) = Self::parse_header(&bytes)?;
+        let header_bytes = bytes[..header_len].to_vec();
+        bytes.drain(..header_len);
+        Ok(VaultFile {
+            header,
+            header_bytes,
+            ciphertext: bytes,
+        })
+    }
+
+    /// The header and the length of its bytes; checks that the payload fills the rest exactly.
+    fn parse_header(bytes: &[u8]) -> Result<(Header, usize)> {
         let mut r = Reader { bytes, pos: 0 };
         if r.take(MAGIC.len())? != MAGIC {
             return Err(Error::Integrity(
@@ -196,8 +218,8 @@ impl VaultFile {
         if payload_len > MAX_PAYLOAD_LEN || payload_len < TAG_LEN as u64 {
             return Err(malformed("payload length out of range"));
         }
-        let header_bytes = bytes[..r.pos].to_vec();
-        let ciphertext = r.take(payload_len as usize)?.to_vec();
+        let header_len = r.pos;
+        r.take(payload_len as usize)?;
         if r.pos != bytes.len() {
             return Err(malformed("trailing bytes after the payload"));
         }
@@ -208,11 +230,7 @@ impl VaultFile {
             payload_nonce,
             commitment,
         };
-        Ok(VaultFile {
-            header,
-            header_bytes,
-            ciphertext,
-        })
+        Ok((header, header_len))
     }
 }
 
@@ -293,6 +311,9 @@ mod tests {
             let parsed = VaultFile::parse(&f.to_bytes()).unwrap();
             prop_assert_eq!(&parsed.header, &h);
             prop_assert_eq!(parsed.to_bytes(), f.to_bytes());
+            let owned = VaultFile::parse_owned(f.to_bytes()).unwrap();
+            prop_assert_eq!(&owned.header_bytes, &parsed.header_bytes);
+            prop_assert_eq!(&owned.ciphertext, &parsed.ciphertext);
         }
 
         #[test]
@@ -309,8 +330,10 @@ mod tests {
         assert!(VaultFile::parse(&bytes).is_ok());
         for cut in 0..bytes.len() {
             assert!(VaultFile::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(VaultFile::parse_owned(bytes[..cut].to_vec()).is_err());
         }
         bytes.push(0);
         assert!(VaultFile::parse(&bytes).is_err());
+        assert!(VaultFile::parse_owned(bytes).is_err());
     }
 }

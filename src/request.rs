@@ -593,7 +593,7 @@ impl Session {
         let guard = self.lock_for(writes)?;
         let file = self.store.read()?;
         let key = unlock(&file)?;
-        let mut vault = Vault::open(&file, key)?;
+        let mut vault = Vault::open_owned(file, key)?;
         self.transact(guard.as_ref(), &mut vault, op)
     }
 

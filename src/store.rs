@@ -90,7 +90,7 @@ impl Store {
         let mut bytes = Vec::with_capacity(len as usize);
         f.read_to_end(&mut bytes)
             .map_err(|e| Error::io("reading vault", &self.path, e))?;
-        VaultFile::parse(&bytes)
+        VaultFile::parse_owned(bytes)
     }
 
     fn open_error(&self, e: std::io::Error) -> Error {

@@ -258,24 +258,30 @@ impl Vault {
 
     /// Decrypts the payload with an unwrapped vault key (no KDF: the agent calls this).
     pub fn open(file: &VaultFile, key: Key) -> Result<Vault> {
-        let h = &file.header;
-        let expected = commitment(&key, &h.vault_id);
-        if !bool::from(expected.ct_eq(&h.commitment)) {
+        Self::open_owned(file.clone(), key)
+    }
+
+    /// [`Vault::open`], decrypting the file's ciphertext in its own buffer: no copy of a large
+    /// payload is made, and the plaintext buffer is wiped once decoded.
+    pub fn open_owned(file: VaultFile, key: Key) -> Result<Vault> {
+        let VaultFile {
+            header,
+            header_bytes,
+            ciphertext,
+        } = file;
+        let expected = commitment(&key, &header.vault_id);
+        if !bool::from(expected.ct_eq(&header.commitment)) {
             return Err(Error::Unlock(
                 "the vault key does not match this vault (it was re-keyed: unlock again)".into(),
             ));
         }
-        let pkey = aead::subkey(&key, &h.vault_id, LABEL_PAYLOAD_KEY);
-        let plain = aead::open(
-            &pkey,
-            &h.payload_nonce,
-            &file.header_bytes,
-            &file.ciphertext,
-        )
-        .ok_or_else(Error::corrupt_vault)?;
+        let pkey = aead::subkey(&key, &header.vault_id, LABEL_PAYLOAD_KEY);
+        let plain = aead::open_in_place(&pkey, &header.payload_nonce, &header_bytes, ciphertext)
+            .ok_or_else(Error::corrupt_vault)?;
         let payload = Payload::decode(&plain)?;
+        drop(plain);
         Ok(Vault {
-            header: h.clone(),
+            header,
             key,
             payload,
             dirty: false,
@@ -285,21 +291,43 @@ impl Vault {
 
     /// Encrypts the payload under a fresh nonce with the generation bumped past `at_least`,
     /// and returns the whole file.
+    ///
+    /// The file is built in one buffer of its exact final size: header, payload encoded in
+    /// place, encrypted in place, tag. Sizing it first means the plaintext is never left behind
+    /// in a buffer that a growing `Vec` gave up.
     pub fn seal(&mut self, at_least: u64) -> Result<Vec<u8>> {
+        let encode_error =
+            |e: postcard::Error| Error::Other(format!("could not encode the vault: {e}"));
         self.header.generation = self.header.generation.max(at_least).saturating_add(1);
         self.header.payload_nonce = aead::random_nonce()?;
-        let plain = self.payload.encode()?;
-        let payload_len = (plain.len() + aead::TAG_LEN) as u64;
+        let plain_len = postcard::serialize_with_flavor::<_, _, usize>(
+            &self.payload,
+            postcard::ser_flavors::Size::default(),
+        )
+        .map_err(encode_error)?;
+        let payload_len = (plain_len + aead::TAG_LEN) as u64;
         let header_bytes = self.header.encode(payload_len);
-        let pkey = aead::subkey(&self.key, &self.header.vault_id, LABEL_PAYLOAD_KEY);
-        let ct = aead::seal(&pkey, &self.header.payload_nonce, &header_bytes, &plain)?;
-        self.dirty = false;
-        Ok(VaultFile {
-            header: self.header.clone(),
-            header_bytes,
-            ciphertext: ct,
+        let header_len = header_bytes.len();
+        let total = header_len + plain_len + aead::TAG_LEN;
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(&header_bytes);
+        let mut out =
+            Zeroizing::new(postcard::to_extend(&self.payload, out).map_err(encode_error)?);
+        if out.len() != header_len + plain_len {
+            return Err(Error::Other(
+                "internal error: the vault encoding changed size".into(),
+            ));
         }
-        .to_bytes())
+        let pkey = aead::subkey(&self.key, &self.header.vault_id, LABEL_PAYLOAD_KEY);
+        let tag = aead::seal_in_place(
+            &pkey,
+            &self.header.payload_nonce,
+            &header_bytes,
+            &mut out[header_len..],
+        )?;
+        out.extend_from_slice(&tag);
+        self.dirty = false;
+        Ok(std::mem::take(&mut *out))
     }
 
     /// Replaces the passphrase: a new vault key, a new salt, and a new passphrase slot. Other
