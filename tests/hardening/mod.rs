@@ -187,7 +187,18 @@ pub fn trace_add(t: &TestVault, name: &str) -> Vec<Call> {
         let Some(rest) = line.strip_prefix(&main_pid).map(str::trim_start) else {
             continue;
         };
-        if rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") {
+        // Another thread's call can split one of ours into "<unfinished ...>" and
+        // "<... NAME resumed>REST": join them back into one line.
+        if let Some(resumed) = rest.strip_prefix("<... ") {
+            if let Some((name, tail)) = resumed.split_once(" resumed>")
+                && let Some(call) = calls.iter_mut().rev().find(|c: &&mut Call| c.name == name)
+                && let Some(head) = call.line.strip_suffix(" <unfinished ...>")
+            {
+                call.line = format!("{head}{tail}");
+            }
+            continue;
+        }
+        if rest.starts_with("+++") || rest.starts_with("---") {
             continue;
         }
         let Some(paren) = rest.find('(') else {
