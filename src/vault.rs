@@ -412,6 +412,38 @@ impl Vault {
         std::mem::take(&mut self.scrub_backup)
     }
 
+    /// Inserts `entry` under its name. An entry already there is replaced: its current secret
+    /// joins its history (cut to the history limit, wiping the backup too when that cut
+    /// anything), the new entry continues its revision count, and a deletion record keeps the
+    /// old id (import and migrate `--on-conflict overwrite`).
+    pub fn insert_replacing(&mut self, mut entry: Entry, now: Time) {
+        if let Some(old) = self.payload.entries.remove(&entry.name) {
+            entry.history = old.history;
+            if let Some(secret) = old.secret {
+                entry.history.push(crate::entry::HistoryItem {
+                    secret,
+                    created_at: old.secret_set_at,
+                    retired_at: now,
+                });
+            }
+            let excess = entry
+                .history
+                .len()
+                .saturating_sub(self.payload.settings.history_limit as usize);
+            if excess > 0 {
+                entry.history.drain(..excess);
+                self.scrub_backup_on_save();
+            }
+            entry.revision = old.revision + 1;
+            self.payload.deletions.push(Deletion {
+                id: old.id,
+                at: now,
+            });
+        }
+        self.dirty = true;
+        self.payload.entries.insert(entry.name.clone(), entry);
+    }
+
     /// Appends an audit event, dropping the oldest past [`AUDIT_CAP`].
     pub fn audit(
         &mut self,
@@ -502,6 +534,53 @@ mod tests {
         assert!(Vault::open(&new_file, old_key).is_err());
         let k = Vault::unlock(&new_file, &pass("new")).unwrap();
         assert!(Vault::open(&new_file, k).is_ok());
+    }
+
+    #[test]
+    fn insert_replacing_keeps_history_to_the_limit_and_scrubs_the_backup() {
+        use crate::request::{NewEntry, Request, SecretInput, execute};
+        let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
+        v.payload.settings.history_limit = 1;
+        let add = |v: &mut Vault, s: &str| {
+            let mut e = v.payload.entries.get("a").cloned();
+            if e.is_none() {
+                let new = NewEntry {
+                    name: "a".into(),
+                    secret: SecretInput::Value(Token::new(s.into())),
+                    scopes: vec![],
+                    url: None,
+                    username: None,
+                    issuer: None,
+                    contact: None,
+                    used_by: vec![],
+                    tags: vec![],
+                    note: None,
+                    expires_at: None,
+                    rotate_every: None,
+                };
+                execute(v, Request::Add(Box::new(new)), 1).unwrap();
+                return;
+            }
+            let e = e.as_mut().unwrap();
+            e.secret = Some(Token::new(s.into()));
+            e.history.clear();
+            e.id = [9; 16];
+            v.insert_replacing(e.clone(), 2);
+        };
+        add(&mut v, "one");
+        add(&mut v, "two");
+        assert!(!v.take_scrub_backup(), "nothing was cut yet");
+        add(&mut v, "three");
+        let e = &v.payload.entries["a"];
+        assert_eq!(e.secret.as_ref().unwrap().expose_secret(), "three");
+        assert_eq!(e.history.len(), 1);
+        assert_eq!(e.history[0].secret.expose_secret(), "two");
+        assert_eq!(e.revision, 3);
+        assert_eq!(v.payload.deletions.len(), 2);
+        assert!(
+            v.take_scrub_backup(),
+            "a cut secret must be scrubbed from the backup"
+        );
     }
 
     #[test]

@@ -14,11 +14,11 @@ pub mod dotenv;
 pub mod keepassxc;
 pub mod pass;
 
-use crate::entry::{Entry, HistoryItem, Provenance, Status, validate_name};
+use crate::entry::{Entry, Provenance, Status, validate_name};
 use crate::secret::Token;
 use crate::share::import::OnConflict;
 use crate::time::Time;
-use crate::vault::{Deletion, Vault, random_id};
+use crate::vault::{Vault, random_id};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -333,14 +333,13 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
     if req.dry_run {
         return Ok(report);
     }
-    let history_limit = vault.payload.settings.history_limit as usize;
     let from = req.format.label();
     for (name, i, action) in plan {
         if action == "skipped" {
             continue;
         }
         let m = &req.parsed.entries[i];
-        let mut entry = Entry {
+        let entry = Entry {
             id: random_id()?,
             revision: 1,
             name: name.clone(),
@@ -368,24 +367,7 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
                 at: now,
             }),
         };
-        if let Some(old) = vault.payload.entries.remove(&name) {
-            entry.history = old.history;
-            if let Some(s) = old.secret {
-                entry.history.push(HistoryItem {
-                    secret: s,
-                    created_at: old.secret_set_at,
-                    retired_at: now,
-                });
-            }
-            let excess = entry.history.len().saturating_sub(history_limit);
-            entry.history.drain(..excess);
-            entry.revision = old.revision + 1;
-            vault.payload.deletions.push(Deletion {
-                id: old.id,
-                at: now,
-            });
-        }
-        vault.payload.entries.insert(name.clone(), entry);
+        vault.insert_replacing(entry, now);
         vault.audit(
             now,
             "migrate",

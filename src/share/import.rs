@@ -12,9 +12,9 @@ use super::bundle::{
 use super::contact::{self, ContactView};
 use super::identity::{self, Card};
 use super::unhex;
-use crate::entry::{Entry, HistoryItem, Provenance, Status, validate_name};
+use crate::entry::{Entry, Provenance, Status, validate_name};
 use crate::time::{Time, rfc3339};
-use crate::vault::{Contact, Deletion, SeenBundle, Vault};
+use crate::vault::{Contact, SeenBundle, Vault};
 use crate::{Error, Result};
 use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
@@ -317,13 +317,12 @@ fn import_entries(
     if req.dry_run {
         return Ok(items);
     }
-    let history_limit = vault.payload.settings.history_limit as usize;
     for (name, be, action) in plan {
         if action == "skipped" {
             continue;
         }
         let sender_id = unhex::<16>(&be.id).ok_or_else(|| tampered("bad entry id"))?;
-        let mut entry = Entry {
+        let entry = Entry {
             id: imported_id(&bundle_id, &sender_id),
             revision: 1,
             name: name.clone(),
@@ -351,24 +350,7 @@ fn import_entries(
                 at: now,
             }),
         };
-        if let Some(old) = vault.payload.entries.remove(&name) {
-            entry.history = old.history;
-            if let Some(s) = old.secret {
-                entry.history.push(HistoryItem {
-                    secret: s,
-                    created_at: old.secret_set_at,
-                    retired_at: now,
-                });
-            }
-            let excess = entry.history.len().saturating_sub(history_limit);
-            entry.history.drain(..excess);
-            entry.revision = old.revision + 1;
-            vault.payload.deletions.push(Deletion {
-                id: old.id,
-                at: now,
-            });
-        }
-        vault.payload.entries.insert(name.clone(), entry);
+        vault.insert_replacing(entry, now);
         vault.audit(
             now,
             "import",
