@@ -29,7 +29,7 @@ fn cold_paths(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("open_decrypt_decode", n), &n, |b, _| {
             b.iter(|| {
                 let file = store.read().expect("read");
-                black_box(jeton::vault::Vault::open(&file, key.clone()).expect("open"))
+                black_box(jeton::vault::Vault::open_owned(file, key.clone()).expect("open"))
             });
         });
 

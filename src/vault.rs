@@ -105,7 +105,9 @@ pub struct SeenBundle {
 pub struct Payload {
     /// Settings.
     pub settings: Settings,
-    /// Entries by name.
+    /// Entries by name. Decoded strictly in ascending name order (the order every writer
+    /// produces) and built in bulk: see [`sorted_entries`].
+    #[serde(deserialize_with = "sorted_entries::deserialize")]
     pub entries: BTreeMap<String, Entry>,
     /// Deletion records.
     pub deletions: Vec<Deletion>,
@@ -117,6 +119,54 @@ pub struct Payload {
     pub seen_bundles: Vec<SeenBundle>,
     /// Audit log, oldest first.
     pub audit: Vec<AuditEvent>,
+}
+
+/// Decoding of the entry map. A `BTreeMap` is written as its length and its pairs in ascending
+/// key order; serde's own visitor inserts them one by one, which costs a search per entry and
+/// leaves the tree's nodes half full. Here the pairs are collected, required to be strictly
+/// ascending (so a duplicate or out-of-order name, which no writer produces, is refused rather
+/// than silently merged), and the tree is built in one pass.
+mod sorted_entries {
+    use super::Entry;
+    use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    /// Largest number of pairs reserved up front, whatever length the input claims (the
+    /// payload is authenticated, but its decoder must still hold against any bytes). A
+    /// reservation costs address space, not memory, until it is filled; above this the vector
+    /// grows by doubling.
+    const MAX_RESERVE: usize = 1 << 16;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Entry>, D::Error> {
+        d.deserialize_map(SortedVisitor)
+    }
+
+    struct SortedVisitor;
+
+    impl<'de> Visitor<'de> for SortedVisitor {
+        type Value = BTreeMap<String, Entry>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("entries in ascending name order")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut pairs: Vec<(String, Entry)> =
+                Vec::with_capacity(map.size_hint().unwrap_or(0).min(MAX_RESERVE));
+            while let Some((name, entry)) = map.next_entry::<String, Entry>()? {
+                if pairs.last().is_some_and(|(last, _)| *last >= name) {
+                    return Err(A::Error::custom("entries out of order"));
+                }
+                pairs.push((name, entry));
+            }
+            // Already sorted and unique: `from_iter`'s stable sort is one linear pass, and the
+            // tree is then built bottom-up with full nodes.
+            Ok(pairs.into_iter().collect())
+        }
+    }
 }
 
 impl Payload {
@@ -581,6 +631,64 @@ mod tests {
             v.take_scrub_backup(),
             "a cut secret must be scrubbed from the backup"
         );
+    }
+
+    #[test]
+    fn decode_refuses_entries_out_of_order_or_repeated() {
+        use crate::request::{NewEntry, Request, SecretInput, execute};
+        let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
+        for name in ["b", "a", "c"] {
+            let new = NewEntry {
+                name: name.into(),
+                secret: SecretInput::Value(Token::new(format!("secret-{name}"))),
+                scopes: vec![],
+                url: None,
+                username: None,
+                issuer: None,
+                contact: None,
+                used_by: vec![],
+                tags: vec![],
+                note: None,
+                expires_at: None,
+                rotate_every: None,
+            };
+            execute(&mut v, Request::Add(Box::new(new)), 1).unwrap();
+        }
+        let p = &v.payload;
+        // The payload, composed by hand from its parts with the entry pairs in a chosen order.
+        let compose = |order: &[&str]| {
+            let mut out = postcard::to_stdvec(&p.settings).unwrap();
+            out.extend(postcard::to_stdvec(&order.len()).unwrap());
+            for name in order {
+                out.extend(postcard::to_stdvec(&(*name, &p.entries[*name])).unwrap());
+            }
+            let rest = (
+                &p.deletions,
+                &p.contacts,
+                &p.identity,
+                &p.seen_bundles,
+                &p.audit,
+            );
+            out.extend(postcard::to_stdvec(&rest).unwrap());
+            out
+        };
+        let sorted = compose(&["a", "b", "c"]);
+        assert_eq!(
+            sorted,
+            *p.encode().unwrap(),
+            "the composition is the encoding"
+        );
+        let back = Payload::decode(&sorted).unwrap();
+        assert_eq!(back.entries.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        for order in [
+            &["b", "a", "c"][..],
+            &["a", "c", "b"],
+            &["a", "a", "b"],
+            &["a", "b", "b"],
+        ] {
+            let err = Payload::decode(&compose(order)).unwrap_err();
+            assert_eq!(err.exit_code(), 6, "{order:?}");
+        }
     }
 
     #[test]

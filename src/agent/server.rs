@@ -280,7 +280,7 @@ fn unlock(vault: &Path, passphrase: &Passphrase) -> Result<(PathBuf, Box<Key>, C
     let stamp = Stamp::of(vault);
     let file = store.read()?;
     let key = Box::new(Vault::unlock(&file, passphrase)?);
-    let opened = Box::new(Vault::open(&file, (*key).clone())?);
+    let opened = Box::new(Vault::open_owned(file, (*key).clone())?);
     let path = std::fs::canonicalize(vault).map_err(|e| Error::io("cannot resolve", vault, e))?;
     let stamp = stamp.ok_or_else(|| Error::NotFound(format!("{} vanished", vault.display())))?;
     Ok((
@@ -339,7 +339,7 @@ fn run_unlocked(
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
-        let vault = match Vault::open(&file, (*u.key).clone()) {
+        let vault = match Vault::open_owned(file, (*u.key).clone()) {
             Ok(v) => Box::new(v),
             Err(Error::Unlock(_)) => return Err(Stale),
             Err(e) => return Ok(Err(e)),
