@@ -470,7 +470,7 @@ fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
         shared_with: Vec::new(),
         received_from: None,
     };
-    vault.payload.entries.insert(name.clone(), entry);
+    vault.payload.entries.insert(name.clone(), Box::new(entry));
     vault.audit(now, "add", Some(&name), "entry added");
     Ok(Response::Done(format!("added {name}")))
 }

@@ -108,7 +108,7 @@ pub struct Payload {
     /// Entries by name. Decoded strictly in ascending name order (the order every writer
     /// produces) and built in bulk: see [`sorted_entries`].
     #[serde(deserialize_with = "sorted_entries::deserialize")]
-    pub entries: BTreeMap<String, Entry>,
+    pub entries: BTreeMap<String, Box<Entry>>,
     /// Deletion records.
     pub deletions: Vec<Deletion>,
     /// Authorised contacts.
@@ -125,7 +125,8 @@ pub struct Payload {
 /// key order; serde's own visitor inserts them one by one, which costs a search per entry and
 /// leaves the tree's nodes half full. Here the pairs are collected, required to be strictly
 /// ascending (so a duplicate or out-of-order name, which no writer produces, is refused rather
-/// than silently merged), and the tree is built in one pass.
+/// than silently merged), and the tree is built in one pass. Each entry lives in its own box, so
+/// building the tree moves a name and a pointer per entry, not the whole entry.
 mod sorted_entries {
     use super::Entry;
     use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
@@ -140,23 +141,23 @@ mod sorted_entries {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<BTreeMap<String, Entry>, D::Error> {
+    ) -> Result<BTreeMap<String, Box<Entry>>, D::Error> {
         d.deserialize_map(SortedVisitor)
     }
 
     struct SortedVisitor;
 
     impl<'de> Visitor<'de> for SortedVisitor {
-        type Value = BTreeMap<String, Entry>;
+        type Value = BTreeMap<String, Box<Entry>>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("entries in ascending name order")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut pairs: Vec<(String, Entry)> =
+            let mut pairs: Vec<(String, Box<Entry>)> =
                 Vec::with_capacity(map.size_hint().unwrap_or(0).min(MAX_RESERVE));
-            while let Some((name, entry)) = map.next_entry::<String, Entry>()? {
+            while let Some((name, entry)) = map.next_entry::<String, Box<Entry>>()? {
                 if pairs.last().is_some_and(|(last, _)| *last >= name) {
                     return Err(A::Error::custom("entries out of order"));
                 }
@@ -491,7 +492,9 @@ impl Vault {
             });
         }
         self.dirty = true;
-        self.payload.entries.insert(entry.name.clone(), entry);
+        self.payload
+            .entries
+            .insert(entry.name.clone(), Box::new(entry));
     }
 
     /// Appends an audit event, dropping the oldest past [`AUDIT_CAP`].
@@ -521,6 +524,7 @@ impl Vault {
         self.payload
             .entries
             .get(name)
+            .map(|e| &**e)
             .ok_or_else(|| not_found(name))
     }
 
@@ -530,6 +534,7 @@ impl Vault {
         self.payload
             .entries
             .get_mut(name)
+            .map(|e| &mut **e)
             .ok_or_else(|| not_found(name))
     }
 }
@@ -615,7 +620,7 @@ mod tests {
             e.secret = Some(Token::new(s.into()));
             e.history.clear();
             e.id = [9; 16];
-            v.insert_replacing(e.clone(), 2);
+            v.insert_replacing((**e).clone(), 2);
         };
         add(&mut v, "one");
         add(&mut v, "two");

@@ -60,7 +60,7 @@ prop_compose! {
                  contacts in proptest::collection::vec((text(), opt_text(), opt_text(), proptest::option::of(any::<[u8; 32]>()), any::<i64>()), 0..3),
                  identity in proptest::option::of((text(), any::<[u8; 32]>(), any::<i64>())), owner in opt_text(), limit in any::<u32>()) -> Payload {
         let mut p = Payload::default();
-        for e in entries { p.entries.insert(e.name.clone(), e); }
+        for e in entries { p.entries.insert(e.name.clone(), Box::new(e)); }
         p.audit = audit.into_iter().map(|(at, action, subject, detail)| AuditEvent { at, action, subject, detail }).collect();
         p.contacts = contacts.into_iter().map(|(name, age_recipient, ssh_recipient, signing_key, added_at)| Contact { name, age_recipient, ssh_recipient, signing_key, added_at }).collect();
         p.identity = identity.map(|(s, k, at)| Identity { age_secret: Token::new(s), signing_key: Key::from_bytes(k), created_at: at });
