@@ -90,21 +90,26 @@ pub struct ExportDoc {
     pub payload: Payload,
 }
 
-fn summarise(vault_id: &[u8], generation: u64, payload: &Payload, recovery: bool) -> Summary {
-    let last_entry = payload.entries.values().map(|e| e.updated_at).max();
+fn summarise(
+    vault_id: &[u8],
+    generation: u64,
+    payload: &Payload,
+    recovery: bool,
+) -> Result<Summary> {
+    let last_entry = payload.entries.values()?.map(|e| e.updated_at).max();
     let last_audit = payload.audit.iter().map(|a| a.at).max();
-    Summary {
+    Ok(Summary {
         vault_id: crate::share::hex(vault_id),
         generation,
         entries: payload.entries.len(),
         active: payload
             .entries
-            .values()
+            .values()?
             .filter(|e| e.status == crate::entry::Status::Active)
             .count(),
         last_change: last_entry.max(last_audit),
         recovery_slot: recovery,
-    }
+    })
 }
 
 /// Runs one backup request.
@@ -114,7 +119,7 @@ pub fn execute(vault: &mut Vault, request: BackupRequest, now: Time) -> Result<B
         vault.generation(),
         &vault.payload,
         crate::recovery::has_slot(vault),
-    );
+    )?;
     match request {
         BackupRequest::Summary => Ok(BackupResponse::Summary(summary)),
         BackupRequest::Export { recipients } => {
@@ -224,5 +229,5 @@ pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
         ));
     }
     let id = crate::share::unhex::<16>(&doc.vault_id).ok_or_else(damaged)?;
-    Ok(summarise(&id, doc.generation, &doc.payload, false))
+    summarise(&id, doc.generation, &doc.payload, false)
 }

@@ -31,6 +31,7 @@
 pub mod aead;
 pub mod agent;
 pub mod backup;
+pub mod entries;
 pub mod entry;
 pub mod error;
 pub mod format;

@@ -316,7 +316,7 @@ pub fn execute(
         LifecycleRequest::Revoke { name, reason } => revoke(vault, &name, reason, now),
         LifecycleRequest::Check { within } => Ok(LifecycleResponse::Findings {
             checked: vault.payload.entries.len(),
-            findings: check(vault, within, now),
+            findings: check(vault, within, now)?,
         }),
         LifecycleRequest::Log { name } => Ok(LifecycleResponse::Log(log(vault, name.as_deref()))),
         LifecycleRequest::ConfigGet => Ok(LifecycleResponse::Config {
@@ -608,11 +608,11 @@ fn when(t: Time, now: Time) -> String {
 }
 
 /// The findings about entries and the key slot (SPEC §5 `check`), in name order.
-pub fn check(vault: &Vault, within: i64, now: Time) -> Vec<Finding> {
+pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
     let horizon = now.saturating_add(within);
     let default_contact = vault.payload.settings.default_contact.is_some();
     let mut out = Vec::new();
-    for e in vault.payload.entries.values() {
+    for e in vault.payload.entries.values()? {
         let mut found = |kind, reason: String, fix: String| {
             out.push(Finding {
                 entry: Some(e.name.clone()),
@@ -734,7 +734,7 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Vec<Finding> {
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// Loose permissions on the vault file, its backup and its directory (SPEC §2: files 0600,
@@ -844,7 +844,7 @@ fn config_set(vault: &mut Vault, setting: Setting, now: Time) -> Result<Lifecycl
                 None
             } else {
                 vault.payload.settings.history_limit = n;
-                for e in vault.payload.entries.values_mut() {
+                for e in vault.payload.entries.values_mut()? {
                     let cut = trim_history(e, n);
                     if cut > 0 {
                         wiped += cut;
@@ -994,6 +994,7 @@ mod tests {
         execute(&mut v, r, 300).unwrap();
         let kinds = |v: &Vault| -> Vec<FindingKind> {
             check(v, DEFAULT_CHECK_WITHIN, 400)
+                .unwrap()
                 .into_iter()
                 .map(|f| f.kind)
                 .filter(|k| !matches!(k, FindingKind::WeakKdf | FindingKind::NoRecoveryKey))

@@ -382,7 +382,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             let e = vault.entry(&name)?.clone();
             Ok(entry_response(vault, e))
         }
-        Request::List(f) => Ok(Response::List(list(vault, &f, now))),
+        Request::List(f) => Ok(Response::List(list(vault, &f, now)?)),
         Request::Edit(edit) => self::edit(vault, *edit, now),
         Request::Rename { from, to } => {
             validate_name(&to)?;
@@ -395,12 +395,12 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             let mut e = vault
                 .payload
                 .entries
-                .remove(&from)
+                .remove(&from)?
                 .ok_or_else(|| not_found(&from))?;
             e.name.clone_from(&to);
             e.revision += 1;
             e.updated_at = now;
-            vault.payload.entries.insert(to.clone(), e);
+            vault.payload.entries.insert(e);
             vault.audit(now, "rename", Some(&to), format!("renamed from {from}"));
             Ok(Response::Done(format!("renamed {from} to {to}")))
         }
@@ -408,7 +408,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             let e = vault
                 .payload
                 .entries
-                .remove(&name)
+                .remove(&name)?
                 .ok_or_else(|| not_found(&name))?;
             vault
                 .payload
@@ -436,7 +436,7 @@ fn entry_response(vault: &Vault, e: Entry) -> Response {
 
 fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
     validate_name(&new.name)?;
-    if let Some(existing) = vault.payload.entries.get(&new.name) {
+    if let Some(existing) = vault.payload.entries.get(&new.name)? {
         let what = if matches!(existing.status, Status::Revoked { .. }) {
             "a revoked entry (tombstone) with that name exists; remove it first with `jeton rm`"
         } else {
@@ -470,7 +470,7 @@ fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
         shared_with: Vec::new(),
         received_from: None,
     };
-    vault.payload.entries.insert(name.clone(), Box::new(entry));
+    vault.payload.entries.insert(Box::new(entry));
     vault.audit(now, "add", Some(&name), "entry added");
     Ok(Response::Done(format!("added {name}")))
 }
@@ -510,10 +510,12 @@ fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
     Ok(Response::Done(format!("{name}: {detail}")))
 }
 
-fn list(vault: &Vault, f: &ListFilter, now: Time) -> Vec<Summary> {
-    let entries = vault.payload.entries.values();
-    entries
-        .filter(|e| f.prefix.as_deref().is_none_or(|p| e.name.starts_with(p)))
+fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {
+    let entries = vault
+        .payload
+        .entries
+        .values_with_prefix(f.prefix.as_deref().unwrap_or(""))?;
+    Ok(entries
         .filter(|e| f.scope.as_ref().is_none_or(|s| e.scopes.contains(s)))
         .filter(|e| f.tag.as_ref().is_none_or(|t| e.tags.contains(t)))
         .filter(|e| match f.status {
@@ -537,7 +539,7 @@ fn list(vault: &Vault, f: &ListFilter, now: Time) -> Vec<Summary> {
             expires_at: e.expires_at,
             rotation_due_at: e.rotation_due_at(),
         })
-        .collect()
+        .collect())
 }
 
 /// How a front end that unlocks the vault itself runs requests: read, unlock, check for a

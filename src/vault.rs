@@ -6,6 +6,7 @@
 //! any other failure after parsing is one integrity error (exit 6).
 
 use crate::aead::{self, LABEL_COMMITMENT, LABEL_PAYLOAD_KEY};
+use crate::entries::{self, Entries};
 use crate::entry::{DEFAULT_HISTORY_LIMIT, Entry, EntryId};
 use crate::format::{COMMITMENT_LEN, Header, Slot, SlotKind, VAULT_ID_LEN, VaultFile};
 use crate::kdf::{self, KdfParams};
@@ -13,7 +14,6 @@ use crate::secret::{Key, Passphrase, Token};
 use crate::time::Time;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -105,10 +105,8 @@ pub struct SeenBundle {
 pub struct Payload {
     /// Settings.
     pub settings: Settings,
-    /// Entries by name. Decoded strictly in ascending name order (the order every writer
-    /// produces) and built in bulk: see [`sorted_entries`].
-    #[serde(deserialize_with = "sorted_entries::deserialize")]
-    pub entries: BTreeMap<String, Box<Entry>>,
+    /// Entries by name, decoded on demand: see [`Entries`].
+    pub entries: Entries,
     /// Deletion records.
     pub deletions: Vec<Deletion>,
     /// Authorised contacts.
@@ -121,71 +119,79 @@ pub struct Payload {
     pub audit: Vec<AuditEvent>,
 }
 
-/// Decoding of the entry map. A `BTreeMap` is written as its length and its pairs in ascending
-/// key order; serde's own visitor inserts them one by one, which costs a search per entry and
-/// leaves the tree's nodes half full. Here the pairs are collected, required to be strictly
-/// ascending (so a duplicate or out-of-order name, which no writer produces, is refused rather
-/// than silently merged), and the tree is built in one pass. Each entry lives in its own box, so
-/// building the tree moves a name and a pointer per entry, not the whole entry.
-mod sorted_entries {
-    use super::Entry;
-    use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
-    use std::collections::BTreeMap;
-    use std::fmt;
-
-    /// Largest number of pairs reserved up front, whatever length the input claims (the
-    /// payload is authenticated, but its decoder must still hold against any bytes). A
-    /// reservation costs address space, not memory, until it is filled; above this the vector
-    /// grows by doubling.
-    const MAX_RESERVE: usize = 1 << 16;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<String, Box<Entry>>, D::Error> {
-        d.deserialize_map(SortedVisitor)
-    }
-
-    struct SortedVisitor;
-
-    impl<'de> Visitor<'de> for SortedVisitor {
-        type Value = BTreeMap<String, Box<Entry>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("entries in ascending name order")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut pairs: Vec<(String, Box<Entry>)> =
-                Vec::with_capacity(map.size_hint().unwrap_or(0).min(MAX_RESERVE));
-            while let Some((name, entry)) = map.next_entry::<String, Box<Entry>>()? {
-                if pairs.last().is_some_and(|(last, _)| *last >= name) {
-                    return Err(A::Error::custom("entries out of order"));
-                }
-                pairs.push((name, entry));
-            }
-            // Already sorted and unique: `from_iter`'s stable sort is one linear pass, and the
-            // tree is then built bottom-up with full nodes.
-            Ok(pairs.into_iter().collect())
-        }
-    }
-}
+/// The payload's fields after the entry map, in file order (postcard encodes a tuple and a
+/// struct alike: the fields one after another).
+type Tail = (
+    Vec<Deletion>,
+    Vec<Contact>,
+    Option<Identity>,
+    Vec<SeenBundle>,
+    Vec<AuditEvent>,
+);
 
 impl Payload {
-    /// postcard encoding, in a buffer that is wiped on drop.
+    /// The fields after the entry map, borrowed, for encoding.
+    fn tail(&self) -> impl Serialize + '_ {
+        (
+            &self.deletions,
+            &self.contacts,
+            &self.identity,
+            &self.seen_bundles,
+            &self.audit,
+        )
+    }
+
+    /// The length of the postcard encoding.
+    pub fn encoded_len(&self) -> Result<usize> {
+        Ok(entries::encoded_len(&self.settings)?
+            + self.entries.encoded_len()?
+            + entries::encoded_len(&self.tail())?)
+    }
+
+    /// Appends the postcard encoding to `out`: postcard's encoding of the whole struct, built
+    /// from its parts so that entries never decoded are copied as they were read.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        entries::encode_to(&self.settings, out)?;
+        self.entries.encode_into(out)?;
+        entries::encode_to(&self.tail(), out)
+    }
+
+    /// postcard encoding, in a buffer of its exact size that is wiped on drop.
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
-        postcard::to_stdvec(self)
-            .map(Zeroizing::new)
-            .map_err(|e| Error::Other(format!("could not encode the vault: {e}")))
+        let mut out = Zeroizing::new(Vec::with_capacity(self.encoded_len()?));
+        self.encode_into(&mut out)?;
+        Ok(out)
     }
 
     /// Strict postcard decoding: trailing bytes and inconsistent maps are refused.
     pub fn decode(bytes: &[u8]) -> Result<Payload> {
-        let (payload, rest): (Payload, _) =
-            postcard::take_from_bytes(bytes).map_err(|_| Error::corrupt_vault())?;
-        if !rest.is_empty() || payload.entries.iter().any(|(k, e)| *k != e.name) {
+        Self::decode_owned(Zeroizing::new(bytes.to_vec()))
+    }
+
+    /// [`Payload::decode`], keeping `plain` for the entries to be decoded from on demand.
+    pub fn decode_owned(plain: Zeroizing<Vec<u8>>) -> Result<Payload> {
+        let corrupt = |_| Error::corrupt_vault();
+        let (settings, rest) = postcard::take_from_bytes::<Settings>(&plain).map_err(corrupt)?;
+        let at = plain.len() - rest.len();
+        let (entries, end) = Entries::decode(plain, at)?;
+        let tail = entries
+            .bytes()
+            .get(end..)
+            .ok_or_else(Error::corrupt_vault)?;
+        let ((deletions, contacts, identity, seen_bundles, audit), rest) =
+            postcard::take_from_bytes::<Tail>(tail).map_err(corrupt)?;
+        if !rest.is_empty() {
             return Err(Error::corrupt_vault());
         }
-        Ok(payload)
+        Ok(Payload {
+            settings,
+            entries,
+            deletions,
+            contacts,
+            identity,
+            seen_bundles,
+            audit,
+        })
     }
 }
 
@@ -329,8 +335,7 @@ impl Vault {
         let pkey = aead::subkey(&key, &header.vault_id, LABEL_PAYLOAD_KEY);
         let plain = aead::open_in_place(&pkey, &header.payload_nonce, &header_bytes, ciphertext)
             .ok_or_else(Error::corrupt_vault)?;
-        let payload = Payload::decode(&plain)?;
-        drop(plain);
+        let payload = Payload::decode_owned(plain)?;
         Ok(Vault {
             header,
             key,
@@ -347,23 +352,15 @@ impl Vault {
     /// place, encrypted in place, tag. Sizing it first means the plaintext is never left behind
     /// in a buffer that a growing `Vec` gave up.
     pub fn seal(&mut self, at_least: u64) -> Result<Vec<u8>> {
-        let encode_error =
-            |e: postcard::Error| Error::Other(format!("could not encode the vault: {e}"));
         self.header.generation = self.header.generation.max(at_least).saturating_add(1);
         self.header.payload_nonce = aead::random_nonce()?;
-        let plain_len = postcard::serialize_with_flavor::<_, _, usize>(
-            &self.payload,
-            postcard::ser_flavors::Size::default(),
-        )
-        .map_err(encode_error)?;
+        let plain_len = self.payload.encoded_len()?;
         let payload_len = (plain_len + aead::TAG_LEN) as u64;
         let header_bytes = self.header.encode(payload_len);
         let header_len = header_bytes.len();
-        let total = header_len + plain_len + aead::TAG_LEN;
-        let mut out = Vec::with_capacity(total);
+        let mut out = Zeroizing::new(Vec::with_capacity(header_len + plain_len + aead::TAG_LEN));
         out.extend_from_slice(&header_bytes);
-        let mut out =
-            Zeroizing::new(postcard::to_extend(&self.payload, out).map_err(encode_error)?);
+        self.payload.encode_into(&mut out)?;
         if out.len() != header_len + plain_len {
             return Err(Error::Other(
                 "internal error: the vault encoding changed size".into(),
@@ -467,8 +464,8 @@ impl Vault {
     /// joins its history (cut to the history limit, wiping the backup too when that cut
     /// anything), the new entry continues its revision count, and a deletion record keeps the
     /// old id (import and migrate `--on-conflict overwrite`).
-    pub fn insert_replacing(&mut self, mut entry: Entry, now: Time) {
-        if let Some(old) = self.payload.entries.remove(&entry.name) {
+    pub fn insert_replacing(&mut self, mut entry: Entry, now: Time) -> Result<()> {
+        if let Some(old) = self.payload.entries.remove(&entry.name)? {
             entry.history = old.history;
             if let Some(secret) = old.secret {
                 entry.history.push(crate::entry::HistoryItem {
@@ -492,9 +489,8 @@ impl Vault {
             });
         }
         self.dirty = true;
-        self.payload
-            .entries
-            .insert(entry.name.clone(), Box::new(entry));
+        self.payload.entries.insert(Box::new(entry));
+        Ok(())
     }
 
     /// Appends an audit event, dropping the oldest past [`AUDIT_CAP`].
@@ -523,8 +519,7 @@ impl Vault {
     pub fn entry(&self, name: &str) -> Result<&Entry> {
         self.payload
             .entries
-            .get(name)
-            .map(|e| &**e)
+            .get(name)?
             .ok_or_else(|| not_found(name))
     }
 
@@ -533,8 +528,7 @@ impl Vault {
         self.dirty = true;
         self.payload
             .entries
-            .get_mut(name)
-            .map(|e| &mut **e)
+            .get_mut(name)?
             .ok_or_else(|| not_found(name))
     }
 }
@@ -597,7 +591,7 @@ mod tests {
         let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
         v.payload.settings.history_limit = 1;
         let add = |v: &mut Vault, s: &str| {
-            let mut e = v.payload.entries.get("a").cloned();
+            let mut e = v.payload.entries.get("a").unwrap().cloned().map(Box::new);
             if e.is_none() {
                 let new = NewEntry {
                     name: "a".into(),
@@ -620,13 +614,13 @@ mod tests {
             e.secret = Some(Token::new(s.into()));
             e.history.clear();
             e.id = [9; 16];
-            v.insert_replacing((**e).clone(), 2);
+            v.insert_replacing((**e).clone(), 2).unwrap();
         };
         add(&mut v, "one");
         add(&mut v, "two");
         assert!(!v.take_scrub_backup(), "nothing was cut yet");
         add(&mut v, "three");
-        let e = &v.payload.entries["a"];
+        let e = v.payload.entries.get("a").unwrap().unwrap();
         assert_eq!(e.secret.as_ref().unwrap().expose_secret(), "three");
         assert_eq!(e.history.len(), 1);
         assert_eq!(e.history[0].secret.expose_secret(), "two");
@@ -665,7 +659,8 @@ mod tests {
             let mut out = postcard::to_stdvec(&p.settings).unwrap();
             out.extend(postcard::to_stdvec(&order.len()).unwrap());
             for name in order {
-                out.extend(postcard::to_stdvec(&(*name, &p.entries[*name])).unwrap());
+                let e = p.entries.get(name).unwrap().unwrap();
+                out.extend(postcard::to_stdvec(&(*name, e)).unwrap());
             }
             let rest = (
                 &p.deletions,
@@ -684,7 +679,8 @@ mod tests {
             "the composition is the encoding"
         );
         let back = Payload::decode(&sorted).unwrap();
-        assert_eq!(back.entries.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        let names: Vec<_> = back.entries.values().unwrap().map(|e| &e.name).collect();
+        assert_eq!(names, ["a", "b", "c"]);
         for order in [
             &["b", "a", "c"][..],
             &["a", "c", "b"],

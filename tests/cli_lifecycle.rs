@@ -245,7 +245,7 @@ fn revoke_wipes_secret_and_history_from_vault_and_backup() {
         assert!(contains(&plain, "keep-me"));
     }
     let v = open(&t.vault_bytes());
-    let e = &v.payload.entries["svc/leaked"];
+    let e = v.payload.entries.get("svc/leaked").unwrap().unwrap();
     assert!(e.secret.is_none() && e.history.is_empty());
     assert!(matches!(
         &e.status,
@@ -294,6 +294,7 @@ fn rotate_and_revoke_name_the_contacts_holding_copies() {
         p.entries
             .get_mut("shared/tok")
             .unwrap()
+            .unwrap()
             .shared_with
             .push(share_record("bob", 1_700_000_000));
     });
@@ -309,6 +310,7 @@ fn rotate_and_revoke_name_the_contacts_holding_copies() {
     edit_payload(&t, |p| {
         p.entries
             .get_mut("shared/tok")
+            .unwrap()
             .unwrap()
             .shared_with
             .push(share_record("bob", 4_000_000_000));
@@ -402,7 +404,7 @@ fn check_reports_each_finding_kind() {
     t.add("off", "10", &[&ok[..], &["--expires=-1d"]].concat());
     t.ok(&["disable", "off"], "");
     edit_payload(&t, |p| {
-        let e = p.entries.get_mut("overdue").unwrap();
+        let e = p.entries.get_mut("overdue").unwrap().unwrap();
         e.secret_set_at -= 40 * 86_400;
     });
     let c = json(&t.run_json_check(&[]));

@@ -54,10 +54,14 @@ fn v1_basic_content() {
     );
     assert_eq!(p.settings.history_limit, 10);
     assert_eq!(
-        p.entries.keys().collect::<Vec<_>>(),
+        p.entries
+            .values()
+            .unwrap()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
         ["aws/prod-eu", "github/ci-deploy"]
     );
-    let gh = &p.entries["github/ci-deploy"];
+    let gh = p.entries.get("github/ci-deploy").unwrap().unwrap();
     assert_eq!(
         gh.secret.as_ref().unwrap().expose_secret(),
         "ghp_vector_0123456789abcdefghijklmnopqrstuv"
@@ -73,7 +77,7 @@ fn v1_basic_content() {
     assert_eq!(gh.rotate_every, Some(90 * 86_400));
     assert_eq!(gh.status, Status::Active);
     assert_eq!(gh.revision, 1);
-    let aws = &p.entries["aws/prod-eu"];
+    let aws = p.entries.get("aws/prod-eu").unwrap().unwrap();
     assert_eq!(
         aws.secret.as_ref().unwrap().expose_secret(),
         "line one\nline two"

@@ -7,6 +7,7 @@ use jeton::request::{NewEntry, Request, Response, SecretInput};
 use jeton::secret::{Key, Passphrase, Token};
 use jeton::vault::{AuditEvent, Contact, Identity, Payload, Vault};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const CANARY: &str = "CANARY-tok-7f3a9c1e5b";
 const CHEAP: KdfParams = KdfParams {
@@ -60,7 +61,7 @@ prop_compose! {
                  contacts in proptest::collection::vec((text(), opt_text(), opt_text(), proptest::option::of(any::<[u8; 32]>()), any::<i64>()), 0..3),
                  identity in proptest::option::of((text(), any::<[u8; 32]>(), any::<i64>())), owner in opt_text(), limit in any::<u32>()) -> Payload {
         let mut p = Payload::default();
-        for e in entries { p.entries.insert(e.name.clone(), Box::new(e)); }
+        for e in entries { p.entries.insert(Box::new(e)); }
         p.audit = audit.into_iter().map(|(at, action, subject, detail)| AuditEvent { at, action, subject, detail }).collect();
         p.contacts = contacts.into_iter().map(|(name, age_recipient, ssh_recipient, signing_key, added_at)| Contact { name, age_recipient, ssh_recipient, signing_key, added_at }).collect();
         p.identity = identity.map(|(s, k, at)| Identity { age_secret: Token::new(s), signing_key: Key::from_bytes(k), created_at: at });
@@ -70,23 +71,108 @@ prop_compose! {
     }
 }
 
-/// Payload equality through its canonical encoding (secrets have no PartialEq-visible Debug).
-fn same(a: &Payload, b: &Payload) -> bool {
-    *a.encode().unwrap() == *b.encode().unwrap()
+/// postcard's encoding of the payload as declared, every entry decoded: the entry map as a
+/// plain `BTreeMap`, the other fields around it. The oracle for [`Payload::encode`], which copies
+/// the bytes of entries never decoded.
+fn reference(p: &Payload) -> Vec<u8> {
+    let map: BTreeMap<&str, &Entry> = p
+        .entries
+        .values()
+        .unwrap()
+        .map(|e| (e.name.as_str(), e))
+        .collect();
+    reference_with(p, &map)
+}
+
+fn reference_with(p: &Payload, map: &BTreeMap<&str, &Entry>) -> Vec<u8> {
+    postcard::to_stdvec(&(
+        &p.settings,
+        map,
+        &p.deletions,
+        &p.contacts,
+        &p.identity,
+        &p.seen_bundles,
+        &p.audit,
+    ))
+    .unwrap()
+}
+
+/// A change to one entry of a decoded payload, by position.
+#[derive(Clone, Debug)]
+enum Change {
+    Read(usize),
+    Edit(usize),
+    Remove(usize),
+    Insert(Box<Entry>),
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        any::<usize>().prop_map(Change::Read),
+        any::<usize>().prop_map(Change::Edit),
+        any::<usize>().prop_map(Change::Remove),
+        entry().prop_map(|e| Change::Insert(Box::new(e))),
+    ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
+    fn payload_encode_is_postcards_encoding(p in payload()) {
+        prop_assert_eq!(&*p.encode().unwrap(), &reference(&p)[..]);
+        prop_assert_eq!(p.encoded_len().unwrap(), reference(&p).len());
+        prop_assert_eq!(postcard::to_stdvec(&p).unwrap(), reference(&p));
+    }
+
+    #[test]
     fn payload_encode_decode_round_trips(p in payload()) {
         let bytes = p.encode().unwrap();
         let back = Payload::decode(&bytes).unwrap();
-        prop_assert!(same(&p, &back));
-        for e in p.entries.values() {
-            let b = &back.entries[&e.name];
+        prop_assert_eq!(&*back.encode().unwrap(), &*bytes, "untouched entries are copied");
+        prop_assert_eq!(&reference(&back)[..], &*bytes, "every entry decoded and encoded again");
+        prop_assert_eq!(back.entries.len(), p.entries.len());
+        for e in p.entries.values().unwrap() {
+            let b = back.entries.get(&e.name).unwrap().unwrap();
             prop_assert_eq!(e.secret.as_ref().map(|s| s.expose_secret()), b.secret.as_ref().map(|s| s.expose_secret()));
         }
+    }
+
+    #[test]
+    fn decoded_payload_changed_in_part_encodes_like_the_whole_map(p in payload(), changes in proptest::collection::vec(change(), 0..6)) {
+        let bytes = p.encode().unwrap();
+        let mut lazy = Payload::decode(&bytes).unwrap();
+        let mut model: BTreeMap<String, Entry> = p.entries.values().unwrap().map(|e| (e.name.clone(), e.clone())).collect();
+        for c in changes {
+            let nth = |i: usize| model.keys().nth(i % model.len().max(1)).cloned();
+            match c {
+                Change::Read(i) => if let Some(n) = nth(i) {
+                    let e = lazy.entries.get(&n).unwrap().unwrap();
+                    prop_assert_eq!(&e.name, &n);
+                },
+                Change::Edit(i) => if let Some(n) = nth(i) {
+                    lazy.entries.get_mut(&n).unwrap().unwrap().revision ^= 1;
+                    model.get_mut(&n).unwrap().revision ^= 1;
+                },
+                Change::Remove(i) => if let Some(n) = nth(i) {
+                    let gone = lazy.entries.remove(&n).unwrap().unwrap();
+                    prop_assert_eq!(&gone.name, &n);
+                    prop_assert!(lazy.entries.get(&n).unwrap().is_none());
+                    model.remove(&n);
+                },
+                Change::Insert(e) => {
+                    model.insert(e.name.clone(), (*e).clone());
+                    lazy.entries.insert(e);
+                }
+            }
+            prop_assert_eq!(lazy.entries.len(), model.len());
+        }
+        let map: BTreeMap<&str, &Entry> = model.iter().map(|(n, e)| (n.as_str(), e)).collect();
+        let expected = reference_with(&lazy, &map);
+        prop_assert_eq!(lazy.encoded_len().unwrap(), expected.len());
+        prop_assert_eq!(&*lazy.encode().unwrap(), &expected[..]);
+        let again = Payload::decode(&expected).unwrap();
+        prop_assert_eq!(&reference(&again), &expected);
     }
 
     #[test]
@@ -126,7 +212,7 @@ proptest! {
         let f = VaultFile::parse(&bytes).unwrap();
         let key = Vault::unlock(&f, &Passphrase::new(pass)).unwrap();
         let back = Vault::open(&f, key).unwrap();
-        prop_assert!(same(&v.payload, &back.payload));
+        prop_assert_eq!(reference(&back.payload), reference(&v.payload));
     }
 }
 

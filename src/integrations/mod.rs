@@ -165,7 +165,7 @@ pub fn execute(vault: &Vault, request: IntegrationRequest) -> Result<Integration
             vault
                 .payload
                 .entries
-                .values()
+                .values()?
                 .filter(|e| e.status == Status::Active)
                 .filter_map(|e| {
                     Some(CredentialInfo {
@@ -206,7 +206,7 @@ fn find_credential(vault: &Vault, q: &CredentialQuery) -> Result<Credential> {
         .ok_or_else(|| Error::Usage(format!("cannot understand the URL '{}'", q.url)))?;
     let mut best: Option<(u32, &Entry)> = None;
     let mut best_inactive: Option<(u32, &Entry)> = None;
-    for e in vault.payload.entries.values() {
+    for e in vault.payload.entries.values()? {
         let Some(score) = e.url.as_deref().and_then(|u| {
             target.score(
                 u,

@@ -367,7 +367,7 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
                 at: now,
             }),
         };
-        vault.insert_replacing(entry, now);
+        vault.insert_replacing(entry, now)?;
         vault.audit(
             now,
             "migrate",

@@ -350,7 +350,7 @@ fn import_entries(
                 at: now,
             }),
         };
-        vault.insert_replacing(entry, now);
+        vault.insert_replacing(entry, now)?;
         vault.audit(
             now,
             "import",
@@ -397,7 +397,7 @@ fn apply_revocations(
                 return Err(tampered("bad bundle id in a revocation"));
             };
             let id = imported_id(&bid, &sender_id);
-            let held = vault.payload.entries.values().find(|e| {
+            let held = vault.payload.entries.values()?.find(|e| {
                 e.id == id
                     && e.received_from
                         .as_ref()
