@@ -96,17 +96,18 @@ fn summarise(
     payload: &Payload,
     recovery: bool,
 ) -> Result<Summary> {
-    let last_entry = payload.entries.values()?.map(|e| e.updated_at).max();
+    let (mut last_entry, mut active) = (None, 0);
+    payload.entries.scan(|e| {
+        last_entry = last_entry.max(Some(e.updated_at));
+        active += usize::from(e.status == crate::entry::Status::Active);
+        Ok(())
+    })?;
     let last_audit = payload.audit.iter().map(|a| a.at).max();
     Ok(Summary {
         vault_id: crate::share::hex(vault_id),
         generation,
         entries: payload.entries.len(),
-        active: payload
-            .entries
-            .values()?
-            .filter(|e| e.status == crate::entry::Status::Active)
-            .count(),
+        active,
         last_change: last_entry.max(last_audit),
         recovery_slot: recovery,
     })

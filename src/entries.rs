@@ -433,19 +433,28 @@ impl Entries {
         }))
     }
 
-    /// The entries whose names start with `prefix`, in name order (decodes only those).
-    pub fn values_with_prefix(&self, prefix: &str) -> Result<impl Iterator<Item = &Entry>> {
+    /// Calls `f` on every entry, in name order. An entry not decoded yet is decoded into a
+    /// temporary and dropped after the call, so a scan of a large vault holds one entry at a
+    /// time rather than all of them.
+    pub fn scan(&self, f: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+        self.scan_prefix("", f)
+    }
+
+    /// [`Entries::scan`] of the entries whose names start with `prefix` (visits only those).
+    pub fn scan_prefix(&self, prefix: &str, mut f: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
         let p = prefix.as_bytes();
         let from = self.slots.partition_point(|s| self.name(s) < p);
         let len = self.slots[from..].partition_point(|s| self.name(s).starts_with(p));
-        let range = &self.slots[from..from + len];
-        for slot in range {
-            self.load(slot)?;
+        for slot in &self.slots[from..from + len] {
+            match slot {
+                Slot::New(e) => f(e)?,
+                Slot::Read { at, entry } => match entry.get() {
+                    Some(e) => f(e)?,
+                    None => f(&decode_entry(self.read(at.entry())?)?)?,
+                },
+            }
         }
-        Ok(range.iter().filter_map(|slot| match slot {
-            Slot::New(e) => Some(&**e),
-            Slot::Read { entry, .. } => entry.get().map(|e| &**e),
-        }))
+        Ok(())
     }
 
     /// Every entry, in name order, for changing (decodes them all first). Names must not change.

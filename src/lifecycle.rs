@@ -612,7 +612,7 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
     let horizon = now.saturating_add(within);
     let default_contact = vault.payload.settings.default_contact.is_some();
     let mut out = Vec::new();
-    for e in vault.payload.entries.values()? {
+    vault.payload.entries.scan(|e| {
         let mut found = |kind, reason: String, fix: String| {
             out.push(Finding {
                 entry: Some(e.name.clone()),
@@ -643,7 +643,7 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
                     ),
                 );
             }
-            continue;
+            return Ok(());
         }
         if e.status == Status::Active {
             if let Some(t) = e.expires_at {
@@ -710,7 +710,8 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
                 "issue a token with only the scopes it needs, then `jeton rotate` and `jeton edit --rm-scope`".into(),
             );
         }
-    }
+        Ok(())
+    })?;
     if !crate::recovery::has_slot(vault) {
         out.push(Finding {
             entry: None,

@@ -511,35 +511,37 @@ fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
 }
 
 fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {
-    let entries = vault
-        .payload
-        .entries
-        .values_with_prefix(f.prefix.as_deref().unwrap_or(""))?;
-    Ok(entries
-        .filter(|e| f.scope.as_ref().is_none_or(|s| e.scopes.contains(s)))
-        .filter(|e| f.tag.as_ref().is_none_or(|t| e.tags.contains(t)))
-        .filter(|e| match f.status {
-            StatusFilter::All => true,
-            StatusFilter::Active => e.status == Status::Active,
-            StatusFilter::Disabled => matches!(e.status, Status::Disabled { .. }),
-            StatusFilter::Revoked => matches!(e.status, Status::Revoked { .. }),
-        })
-        .filter(|e| {
-            f.due_within.is_none_or(|w| {
+    let wanted = |e: &Entry| {
+        f.scope.as_ref().is_none_or(|s| e.scopes.contains(s))
+            && f.tag.as_ref().is_none_or(|t| e.tags.contains(t))
+            && match f.status {
+                StatusFilter::All => true,
+                StatusFilter::Active => e.status == Status::Active,
+                StatusFilter::Disabled => matches!(e.status, Status::Disabled { .. }),
+                StatusFilter::Revoked => matches!(e.status, Status::Revoked { .. }),
+            }
+            && f.due_within.is_none_or(|w| {
                 let horizon = now.saturating_add(w);
                 e.expires_at.is_some_and(|t| t <= horizon)
                     || e.rotation_due_at().is_some_and(|t| t <= horizon)
             })
-        })
-        .map(|e| Summary {
-            name: e.name.clone(),
-            status: e.status.label().into(),
-            scopes: e.scopes.clone(),
-            tags: e.tags.clone(),
-            expires_at: e.expires_at,
-            rotation_due_at: e.rotation_due_at(),
-        })
-        .collect())
+    };
+    let mut out = Vec::new();
+    let prefix = f.prefix.as_deref().unwrap_or("");
+    vault.payload.entries.scan_prefix(prefix, |e| {
+        if wanted(e) {
+            out.push(Summary {
+                name: e.name.clone(),
+                status: e.status.label().into(),
+                scopes: e.scopes.clone(),
+                tags: e.tags.clone(),
+                expires_at: e.expires_at,
+                rotation_due_at: e.rotation_due_at(),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// How a front end that unlocks the vault itself runs requests: read, unlock, check for a

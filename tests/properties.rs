@@ -167,6 +167,10 @@ proptest! {
             }
             prop_assert_eq!(lazy.entries.len(), model.len());
         }
+        let mut scanned = Vec::new();
+        lazy.entries.scan(|e| { scanned.push((e.name.clone(), e.revision)); Ok(()) }).unwrap();
+        let expected: Vec<_> = model.values().map(|e| (e.name.clone(), e.revision)).collect();
+        prop_assert_eq!(scanned, expected);
         let map: BTreeMap<&str, &Entry> = model.iter().map(|(n, e)| (n.as_str(), e)).collect();
         let expected = reference_with(&lazy, &map);
         prop_assert_eq!(lazy.encoded_len().unwrap(), expected.len());
