@@ -541,3 +541,14 @@ impl<'de> Visitor<'de> for SortedVisitor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_slot_stays_small() {
+        // docs/PERFORMANCE.md counts 40 bytes of index per entry.
+        assert!(size_of::<Slot>() <= 40, "{}", size_of::<Slot>());
+    }
+}

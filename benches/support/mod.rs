@@ -8,10 +8,6 @@ use jeton::request::{self, Charset, NewEntry, Request, SecretInput};
 use jeton::secret::{Key, Passphrase};
 use jeton::vault::Vault;
 
-/// The allocator the `jeton` binary uses, so that the benches measure what the binary does.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The passphrase of every bench vault.
 pub const PASS: &str = "bench passphrase: correct horse battery staple";
 

@@ -14,9 +14,6 @@ mod share;
 
 use clap::Parser;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     for failure in jeton::harden::harden_process() {
         eprintln!("jeton: warning: hardening: {failure}");
