@@ -5,7 +5,7 @@
 #
 #   benches/peers.sh                 # everything
 #   ROUNDS=21 benches/peers.sh       # more rounds (default 11)
-#   HYPERFINE=1 benches/peers.sh     # also hyperfine's own (not interleaved) view of the warm get
+#   HYPERFINE=0 benches/peers.sh     # skip hyperfine's own (not interleaved) view of the warm get
 #   ONLY=unlock benches/peers.sh     # one section: unlock, cold, agent
 #
 # Needs: cargo, and as root apt-get (installs argon2, pass, gnupg, hyperfine if missing).
@@ -185,12 +185,18 @@ if [ "$ONLY" = all ] || [ "$ONLY" = agent ]; then
     pass_show() { pass show team-00/service-000500; }
     warm_1k() { jrun "$work/a1k" get team-00/service-000500; }
     warm_100k() { jrun "$work/a100k" get team-00/service-050000; }
+    floor() { /bin/true; }
     interleave "pass show (warm gpg-agent), 1,000 entries" pass_show \
       "jeton get (agent unlocked), 1,000 entries" warm_1k \
-      "jeton get (agent unlocked), 100,000 entries" warm_100k
-    if [ "${HYPERFINE:-0}" = 1 ]; then
-      hyperfine -N --warmup 5 'pass show team-00/service-000500' \
-        "env HOME=$work/a1k XDG_STATE_HOME=$work/a1k/state XDG_RUNTIME_DIR=$work/a1k/run JETON_VAULT=$work/a1k/vault.jeton $JETON get team-00/service-000500"
+      "jeton get (agent unlocked), 100,000 entries" warm_100k \
+      "/bin/true (what starting any command costs)" floor
+    # The same two, each started directly by hyperfine (no shell around either), in one
+    # environment: pass reads only GNUPGHOME and PASSWORD_STORE_DIR, jeton the rest.
+    if [ "${HYPERFINE:-1}" = 1 ]; then
+      HOME=$work/a1k XDG_STATE_HOME=$work/a1k/state XDG_RUNTIME_DIR=$work/a1k/run \
+        JETON_VAULT=$work/a1k/vault.jeton hyperfine -N --warmup 10 --runs "$((ROUNDS * 20))" \
+        'pass show team-00/service-000500' "$JETON get team-00/service-000500" 2>&1 |
+        grep -E 'Benchmark|Time|faster|±' | sed 's/^/  /'
     fi
   fi
 fi
