@@ -1,10 +1,11 @@
 //! The entry map of an open vault, decoded on demand.
 //!
 //! Opening a vault walks every entry once, to check it decodes and to note where its bytes lie
-//! in the decrypted payload, but keeps none of the decoded values: an entry is decoded again,
-//! and kept, only when it is read. Saving copies the bytes of every entry never read verbatim
-//! and encodes the others. A `get` on a vault of 100,000 entries thus builds one entry, not
-//! 100,000, and holds the payload once, not twice (docs/PERFORMANCE.md).
+//! in the decrypted payload, but builds nothing. An entry looked up by name is decoded then and
+//! kept; a scan ([`Entries::scan`]) decodes each entry into a temporary. Saving copies the bytes
+//! of every entry not kept decoded as they were read, and encodes the others. A `get` on a vault
+//! of 100,000 entries thus builds one entry, not 100,000, and holds the payload once, not twice
+//! (docs/PERFORMANCE.md).
 //!
 //! The bytes are postcard's encoding of a `BTreeMap<String, Entry>`, unchanged: the length,
 //! then each name and entry in ascending name order (docs/FORMAT.md). [`Entries::decode`] and
@@ -225,9 +226,10 @@ fn decode_entry(bytes: &[u8]) -> Result<Entry> {
 
 impl Entries {
     /// Reads the entry map at the start of `plain[at..]`, checking that every entry decodes
-    /// (walking its borrowed shape, which builds nothing), that names are strictly ascending (so a repeated or misplaced name, which no writer
-    /// produces, is refused rather than merged) and that each entry carries its own name.
-    /// Returns the map and the offset just past it; `plain` is kept, not copied.
+    /// (walking its borrowed shape, which builds nothing), that names are strictly ascending
+    /// (so a repeated or misplaced name, which no writer produces, is refused rather than
+    /// merged) and that each entry carries its own name. Returns the map and the offset just
+    /// past it; `plain` is kept, not copied.
     pub(crate) fn decode(plain: Zeroizing<Vec<u8>>, at: usize) -> Result<(Entries, usize)> {
         fn corrupt<E>(_: E) -> Error {
             Error::corrupt_vault()
