@@ -59,8 +59,15 @@ fn vault_file_target(data: &[u8]) -> bool {
 fn payload_target(data: &[u8]) -> bool {
     match Payload::decode(data) {
         Ok(p) => {
+            // Untouched, entries are copied as read; the copy decodes.
+            let copied = p.encode().unwrap();
+            Payload::decode(&copied).unwrap();
+            // Every entry the open-time walk accepted decodes in full, and once decoded each
+            // is encoded from its value: that encoding is a fixed point.
+            assert_eq!(p.entries.values().unwrap().count(), p.entries.len());
             let once = p.encode().unwrap();
             let again = Payload::decode(&once).unwrap();
+            assert_eq!(again.entries.values().unwrap().count(), again.entries.len());
             assert_eq!(*again.encode().unwrap(), *once);
             true
         }
