@@ -108,17 +108,17 @@ pub enum ShellArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new vault (refuses to overwrite one)
-    Init(InitArgs),
+    Init(Deferred<InitArgs>),
     /// Add an entry; the secret comes from a prompt, stdin, or --generate
-    Add(AddArgs),
+    Add(Deferred<AddArgs>),
     /// Print an entry's secret (or one field)
-    Get(GetArgs),
+    Get(Deferred<GetArgs>),
     /// Show an entry's metadata (secret masked unless --reveal)
-    Show(ShowArgs),
+    Show(Deferred<ShowArgs>),
     /// List entries, one line each; never secrets
-    List(ListArgs),
+    List(Deferred<ListArgs>),
     /// Change an entry's metadata (an empty value clears a field)
-    Edit(EditArgs),
+    Edit(Deferred<EditArgs>),
     /// Rename an entry
     Rename {
         /// Current name
@@ -132,7 +132,7 @@ pub enum Command {
         name: String,
     },
     /// Change the passphrase (new salt and new vault key)
-    Passwd(PasswdArgs),
+    Passwd(Deferred<PasswdArgs>),
     /// Print shell completions
     Completions {
         /// Target shell
@@ -151,21 +151,21 @@ pub enum Command {
     #[command(subcommand)]
     Contact(crate::share::ContactCommand),
     /// Write a signed bundle of entries, encrypted to contacts (a standard age file)
-    Share(crate::share::ShareArgs),
+    Share(Deferred<crate::share::ShareArgs>),
     /// Read a bundle from a contact: checks its signature, recipients, expiry, replay
-    Import(crate::share::ImportArgs),
+    Import(Deferred<crate::share::ImportArgs>),
     // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
     /// Start the agent if needed and unlock the vault in it (asks the passphrase once)
-    Unlock(UnlockArgs),
+    Unlock(Deferred<UnlockArgs>),
     /// Make the agent forget every key
     Lock,
     /// Start, stop or inspect the background agent
     #[command(subcommand)]
     Agent(AgentCommand),
     /// Run a command with secrets in its environment; its exit code is jeton's
-    Exec(ExecArgs),
+    Exec(Deferred<ExecArgs>),
     /// Fill {{ jeton://NAME[#field] }} references in a template
-    Inject(InjectArgs),
+    Inject(Deferred<InjectArgs>),
     /// git credential helper: git config --global credential.helper '!jeton git-credential'
     GitCredential {
         /// get, store or erase (store and erase change nothing)
@@ -184,14 +184,68 @@ pub enum Command {
     },
     // == migration, recovery, backup (issue 8) ==
     /// Bring tokens in from pass, gopass, KeePassXC, Bitwarden or a .env file
-    Migrate(crate::migrate::MigrateArgs),
+    Migrate(Deferred<crate::migrate::MigrateArgs>),
     /// The recovery key: `recovery new` makes one (the previous one stops working)
     #[command(subcommand)]
     Recovery(crate::recovery::RecoveryCommand),
     /// Open the vault with the recovery key and set a new passphrase
-    Recover(crate::recovery::RecoverArgs),
+    Recover(Deferred<crate::recovery::RecoverArgs>),
     /// Write a consistent backup of the vault (`backup verify FILE` checks one)
-    Backup(crate::backup::BackupArgs),
+    Backup(Deferred<crate::backup::BackupArgs>),
+}
+
+/// A subcommand's arguments, added to the command only when that subcommand is the one run
+/// (`clap::Command::defer`): `jeton get` does not build the arguments of thirty other
+/// subcommands first. Help, completions and the man page build them all as before.
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(augment_later::<T>)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(augment_for_update_later::<T>)
+    }
+}
+
+/// The deferred step: `T`'s arguments, keeping the description the subcommand's declaration
+/// gave it (by then already set), which `T`'s own doc comment would otherwise replace.
+fn augment_later<T: Args>(cmd: clap::Command) -> clap::Command {
+    keep_descriptions(cmd, T::augment_args)
+}
+
+fn augment_for_update_later<T: Args>(cmd: clap::Command) -> clap::Command {
+    keep_descriptions(cmd, T::augment_args_for_update)
+}
+
+fn keep_descriptions(
+    cmd: clap::Command,
+    augment: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = augment(cmd);
+    match (about, long_about) {
+        (None, _) => cmd,
+        (Some(about), None) => cmd.about(about).long_about(None::<&str>),
+        (Some(about), Some(long)) => cmd.about(about).long_about(long),
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Deferred)
+    }
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Deferred)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
 }
 
 /// KDF cost flags shared by `init` and `passwd`.

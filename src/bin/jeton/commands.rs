@@ -1,6 +1,6 @@
 //! Arguments -> request -> output. Flags are validated into a request before any I/O.
 
-use crate::cli::{self, Cli, Command};
+use crate::cli::{self, Cli, Command, Deferred};
 use crate::output::{self, OutError, write_stdout};
 use crate::prompt;
 use clap::CommandFactory;
@@ -225,8 +225,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
     let ctx = Ctx::from_cli(&cli)?;
     let now = time::now();
     match cli.command {
-        Command::Init(a) => init(&ctx, a),
-        Command::Add(a) => {
+        Command::Init(Deferred(a)) => init(&ctx, a),
+        Command::Add(Deferred(a)) => {
             validate_name(&a.name)?;
             let m = a.meta;
             let expires_at = m
@@ -257,8 +257,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
             let r = ctx.run(Request::Add(Box::new(req)))?;
             ctx.done(r)
         }
-        Command::Get(a) => get(&ctx, a, now),
-        Command::Show(a) => {
+        Command::Get(Deferred(a)) => get(&ctx, a, now),
+        Command::Show(Deferred(a)) => {
             let Response::Entry {
                 entry,
                 default_contact,
@@ -275,7 +275,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             emit(text.as_bytes())?;
             Ok(Exit::Ok)
         }
-        Command::List(a) => {
+        Command::List(Deferred(a)) => {
             let status = match a.status {
                 cli::StatusArg::Active => StatusFilter::Active,
                 cli::StatusArg::Disabled => StatusFilter::Disabled,
@@ -306,7 +306,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             }
             Ok(Exit::Ok)
         }
-        Command::Edit(a) => {
+        Command::Edit(Deferred(a)) => {
             let edit = EntryEdit {
                 name: a.name,
                 url: change(a.url),
@@ -342,17 +342,17 @@ pub fn run(cli: Cli) -> Result<Exit> {
             let r = ctx.run(Request::Remove { name })?;
             ctx.done(r)
         }
-        Command::Passwd(a) => passwd(&ctx, a),
+        Command::Passwd(Deferred(a)) => passwd(&ctx, a),
         Command::Lifecycle(c) => crate::lifecycle::run(&ctx, c, now),
         Command::Identity => crate::share::identity(&ctx),
         Command::Contact(c) => crate::share::contact(&ctx, c),
-        Command::Share(a) => crate::share::share(&ctx, a),
-        Command::Import(a) => crate::share::import(&ctx, a),
-        Command::Unlock(a) => crate::agent::unlock(&ctx, a),
+        Command::Share(Deferred(a)) => crate::share::share(&ctx, a),
+        Command::Import(Deferred(a)) => crate::share::import(&ctx, a),
+        Command::Unlock(Deferred(a)) => crate::agent::unlock(&ctx, a),
         Command::Lock => crate::agent::lock(&ctx),
         Command::Agent(a) => crate::agent::agent(&ctx, a),
-        Command::Exec(a) => crate::integrations::exec(&ctx, a),
-        Command::Inject(a) => crate::integrations::inject(&ctx, a),
+        Command::Exec(Deferred(a)) => crate::integrations::exec(&ctx, a),
+        Command::Inject(Deferred(a)) => crate::integrations::inject(&ctx, a),
         Command::GitCredential { operation } => {
             crate::integrations::git_credential(&ctx, &operation)
         }
@@ -362,10 +362,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::DockerCredential { operation } => {
             crate::integrations::docker_credential(&ctx, &operation)
         }
-        Command::Migrate(a) => crate::migrate::run(&ctx, a),
+        Command::Migrate(Deferred(a)) => crate::migrate::run(&ctx, a),
         Command::Recovery(c) => crate::recovery::run(&ctx, c),
-        Command::Recover(a) => crate::recovery::recover(&ctx, a),
-        Command::Backup(a) => crate::backup::run(&ctx, a),
+        Command::Recover(Deferred(a)) => crate::recovery::recover(&ctx, a),
+        Command::Backup(Deferred(a)) => crate::backup::run(&ctx, a),
         Command::Completions { shell } => {
             use clap_complete::Shell;
             let shell = match shell {

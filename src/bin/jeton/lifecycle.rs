@@ -1,7 +1,7 @@
 //! The lifecycle commands: rotate, history, rollback, disable, enable, revoke, check, log and
 //! config. Arguments -> [`LifecycleRequest`] -> output; the work happens in `jeton::lifecycle`.
 
-use crate::cli::GenerateArgs;
+use crate::cli::{Deferred, GenerateArgs};
 use crate::commands::{Ctx, Exit, emit, secret_input};
 use crate::output::json_line;
 use crate::prompt;
@@ -25,7 +25,7 @@ pub const EXIT_FINDINGS: i32 = 8;
 #[derive(Debug, Subcommand)]
 pub enum LifecycleCommand {
     /// Replace an entry's secret (prompt, stdin or --generate); the old one goes to history
-    Rotate(RotateArgs),
+    Rotate(Deferred<RotateArgs>),
     /// Show an entry's previous secrets (masked unless --reveal)
     History {
         /// Entry name
@@ -73,7 +73,7 @@ pub enum LifecycleCommand {
         name: Option<String>,
     },
     /// Vault settings: the default technical contact and the history limit
-    Config(ConfigArgs),
+    Config(Deferred<ConfigArgs>),
 }
 
 /// `rotate`.
@@ -135,7 +135,7 @@ pub enum ConfigKey {
 /// Runs one lifecycle command.
 pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
     match cmd {
-        LifecycleCommand::Rotate(a) => rotate(ctx, a, now),
+        LifecycleCommand::Rotate(Deferred(a)) => rotate(ctx, a, now),
         LifecycleCommand::History { name, reveal } => history(ctx, name, reveal),
         LifecycleCommand::Rollback { name, version } => {
             validate_name(&name)?;
@@ -172,7 +172,9 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
         }
         LifecycleCommand::Check { within } => check(ctx, &within, now),
         LifecycleCommand::Log { name } => log(ctx, name),
-        LifecycleCommand::Config(c) => config(ctx, c.command.unwrap_or(ConfigCommand::List)),
+        LifecycleCommand::Config(Deferred(c)) => {
+            config(ctx, c.command.unwrap_or(ConfigCommand::List))
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Sharing commands: identity, contact, share, import. Arguments -> request -> output.
 
+use crate::cli::Deferred;
 use crate::commands::{Ctx, Exit, emit};
 use crate::output::json_line;
 use clap::{Args, Subcommand, ValueEnum};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub enum ContactCommand {
     /// Authorise a person: from their card (`jeton identity` on their side), an age
     /// recipient, or an ssh-ed25519 public key
-    Add(ContactAddArgs),
+    Add(Deferred<ContactAddArgs>),
     /// List contacts with their fingerprints
     List,
     /// Remove a contact (entries already shared stay with them)
@@ -155,7 +156,7 @@ fn contact_json(c: &ContactView) -> serde_json::Value {
 /// `contact ...`.
 pub fn contact(ctx: &Ctx, cmd: ContactCommand) -> Result<Exit> {
     match cmd {
-        ContactCommand::Add(a) => {
+        ContactCommand::Add(Deferred(a)) => {
             contact::validate_name(&a.name)?;
             let keys = match (&a.card, &a.age, &a.ssh_key) {
                 (Some(c), None, None) => ContactKeys::from_card(c)?,
