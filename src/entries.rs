@@ -239,9 +239,9 @@ impl Entries {
         let mut rest = plain.get(at..).ok_or_else(Error::corrupt_vault)?;
         let (count, after) = postcard::take_from_bytes::<usize>(rest).map_err(corrupt)?;
         rest = after;
-        // Every pair takes at least two bytes, so a claimed count beyond that is a lie; the
-        // reservation is capped by the input's own size.
-        let mut slots = Vec::with_capacity(count.min(rest.len() / 2));
+        // A claimed count is only believed as far as the input could hold that many pairs, and
+        // the reservation is capped: beyond that the vector grows as pairs are actually read.
+        let mut slots = Vec::with_capacity(count.min(rest.len() / MIN_PAIR_LEN).min(MAX_RESERVE));
         let mut last: Option<&str> = None;
         for _ in 0..count {
             let start = offset(rest)?;
@@ -501,10 +501,13 @@ impl Serialize for Entries {
     }
 }
 
-/// Largest number of entries reserved up front when decoding through serde, whatever length
-/// the input claims. A reservation costs address space, not memory, until it is filled; above
-/// this the vector grows by doubling.
-const MAX_RESERVE: usize = 1 << 16;
+/// Largest number of entries reserved up front when decoding, whatever count the input claims
+/// (a million index slots are 40 MB); above this the vector grows by doubling.
+const MAX_RESERVE: usize = 1 << 20;
+
+/// The fewest bytes a name and entry pair can take: the 16-byte id, one byte for each of the
+/// entry's 21 other fields at their emptiest, and a one-byte name length (checked by a test).
+const MIN_PAIR_LEN: usize = 38;
 
 /// A map from name to entry, strictly ascending, each entry carrying its own name (the
 /// export's JSON). The vault file itself goes through [`Entries::decode`].
@@ -547,6 +550,36 @@ impl<'de> Visitor<'de> for SortedVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_pair_is_shorter_than_min_pair_len() {
+        let e = Entry {
+            id: [0; 16],
+            revision: 0,
+            name: String::new(),
+            secret: None,
+            secret_set_at: 0,
+            scopes: vec![],
+            url: None,
+            username: None,
+            issuer: None,
+            contact: None,
+            used_by: vec![],
+            tags: vec![],
+            note: None,
+            created_at: 0,
+            updated_at: 0,
+            expires_at: None,
+            rotate_every: None,
+            last_rotated_at: None,
+            status: crate::entry::Status::Active,
+            history: vec![],
+            shared_with: vec![],
+            received_from: None,
+        };
+        let pair = postcard::to_stdvec(&(&e.name, &e)).unwrap();
+        assert_eq!(pair.len(), MIN_PAIR_LEN);
+    }
 
     #[test]
     fn an_index_slot_stays_small() {
