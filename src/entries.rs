@@ -41,6 +41,29 @@ enum Slot {
     New(Box<Entry>),
 }
 
+/// What a slot holds now: its entry decoded (inserted, or read and kept), or only the place of
+/// its bytes in `plain`.
+enum Held<'a> {
+    Decoded(&'a Entry),
+    Bytes(Span),
+}
+
+impl Slot {
+    fn held(&self) -> Held<'_> {
+        match self {
+            Slot::New(e) => Held::Decoded(e),
+            Slot::Read { at, entry } => entry.get().map_or(Held::Bytes(*at), |e| Held::Decoded(e)),
+        }
+    }
+
+    fn decoded_mut(&mut self) -> Option<&mut Entry> {
+        match self {
+            Slot::New(e) => Some(e),
+            Slot::Read { entry, .. } => entry.get_mut().map(|e| &mut **e),
+        }
+    }
+}
+
 /// Where one name and entry pair lies in `plain`: `start..name_end` is the name with its
 /// length prefix, `name_start..name_end` its text, `name_end..end` the entry.
 #[derive(Clone, Copy)]
@@ -69,12 +92,6 @@ struct Sink<'a>(&'a mut Vec<u8>);
 
 impl Extend<u8> for Sink<'_> {
     fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
-        self.0.extend(iter);
-    }
-}
-
-impl<'a> Extend<&'a u8> for Sink<'_> {
-    fn extend<I: IntoIterator<Item = &'a u8>>(&mut self, iter: I) {
         self.0.extend(iter);
     }
 }
@@ -284,12 +301,9 @@ impl Entries {
     pub(crate) fn encoded_len(&self) -> Result<usize> {
         let mut len = encoded_len(&self.slots.len())?;
         for slot in &self.slots {
-            len += match slot {
-                Slot::Read { at, entry } => match entry.get() {
-                    None => at.pair().len(),
-                    Some(e) => encoded_len(&(&e.name, e))?,
-                },
-                Slot::New(e) => encoded_len(&(&e.name, e))?,
+            len += match slot.held() {
+                Held::Decoded(e) => encoded_len(&(&e.name, e))?,
+                Held::Bytes(at) => at.pair().len(),
             };
         }
         Ok(len)
@@ -308,24 +322,17 @@ impl Entries {
                 ));
             }
             last = Some(name);
-            match slot {
-                Slot::Read { at, entry } => match entry.get() {
-                    None => out.extend_from_slice(self.read(at.pair())?),
-                    Some(e) => self.encode_pair(name, e, out)?,
-                },
-                Slot::New(e) => self.encode_pair(name, e, out)?,
+            match slot.held() {
+                Held::Decoded(e) if e.name.as_bytes() != name => {
+                    return Err(Error::Other(
+                        "internal error: an entry was renamed in place".into(),
+                    ));
+                }
+                Held::Decoded(e) => encode_to(&(&e.name, e), out)?,
+                Held::Bytes(at) => out.extend_from_slice(self.read(at.pair())?),
             }
         }
         Ok(())
-    }
-
-    fn encode_pair(&self, name: &[u8], e: &Entry, out: &mut Vec<u8>) -> Result<()> {
-        if e.name.as_bytes() != name {
-            return Err(Error::Other(
-                "internal error: an entry was renamed in place".into(),
-            ));
-        }
-        encode_to(&(&e.name, e), out)
     }
 
     /// The bytes at `range` of the payload.
@@ -352,13 +359,13 @@ impl Entries {
     fn load<'a>(&'a self, slot: &'a Slot) -> Result<&'a Entry> {
         match slot {
             Slot::New(e) => Ok(e),
-            Slot::Read { at, entry } => {
-                if let Some(e) = entry.get() {
-                    return Ok(e);
+            Slot::Read { at, entry } => match entry.get() {
+                Some(e) => Ok(e),
+                None => {
+                    let e = decode_entry(self.read(at.entry())?)?;
+                    Ok(entry.get_or_init(|| Box::new(e)))
                 }
-                let e = decode_entry(self.read(at.entry())?)?;
-                Ok(entry.get_or_init(|| Box::new(e)))
-            }
+            },
         }
     }
 
@@ -400,10 +407,7 @@ impl Entries {
             return Ok(None);
         };
         self.load(&self.slots[i])?;
-        Ok(match &mut self.slots[i] {
-            Slot::New(e) => Some(e),
-            Slot::Read { entry, .. } => entry.get_mut().map(|e| &mut **e),
-        })
+        Ok(self.slots[i].decoded_mut())
     }
 
     /// Inserts `entry` under its name, replacing an entry of that name.
@@ -429,9 +433,9 @@ impl Entries {
     /// Every entry, in name order (decodes them all first).
     pub fn values(&self) -> Result<impl Iterator<Item = &Entry>> {
         self.load_all()?;
-        Ok(self.slots.iter().filter_map(|slot| match slot {
-            Slot::New(e) => Some(&**e),
-            Slot::Read { entry, .. } => entry.get().map(|e| &**e),
+        Ok(self.slots.iter().filter_map(|slot| match slot.held() {
+            Held::Decoded(e) => Some(e),
+            Held::Bytes(_) => None,
         }))
     }
 
@@ -448,12 +452,9 @@ impl Entries {
         let from = self.slots.partition_point(|s| self.name(s) < p);
         let len = self.slots[from..].partition_point(|s| self.name(s).starts_with(p));
         for slot in &self.slots[from..from + len] {
-            match slot {
-                Slot::New(e) => f(e)?,
-                Slot::Read { at, entry } => match entry.get() {
-                    Some(e) => f(e)?,
-                    None => f(&decode_entry(self.read(at.entry())?)?)?,
-                },
+            match slot.held() {
+                Held::Decoded(e) => f(e)?,
+                Held::Bytes(at) => f(&decode_entry(self.read(at.entry())?)?)?,
             }
         }
         Ok(())
@@ -462,10 +463,7 @@ impl Entries {
     /// Every entry, in name order, for changing (decodes them all first). Names must not change.
     pub fn values_mut(&mut self) -> Result<impl Iterator<Item = &mut Entry>> {
         self.load_all()?;
-        Ok(self.slots.iter_mut().filter_map(|slot| match slot {
-            Slot::New(e) => Some(&mut **e),
-            Slot::Read { entry, .. } => entry.get_mut().map(|e| &mut **e),
-        }))
+        Ok(self.slots.iter_mut().filter_map(Slot::decoded_mut))
     }
 }
 

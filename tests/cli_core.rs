@@ -322,6 +322,33 @@ fn completions_and_man() {
     assert!(help.contains("Exit codes") && help.contains("7  vault busy"));
 }
 
+/// Subcommand arguments are built only for the subcommand that runs (`Deferred` in
+/// src/bin/jeton/cli.rs); help, the man page and completions still show each one's own
+/// description and options, not its arguments struct's doc comment.
+#[test]
+fn deferred_subcommands_keep_their_help() {
+    let t = TestVault::empty();
+    for (cmd, about, option) in [
+        (
+            &["get"][..],
+            "Print an entry's secret (or one field)\n",
+            "--field",
+        ),
+        (&["rotate"], "Replace an entry's secret", "--expires"),
+        (&["contact", "add"], "Authorise a person", "--ssh-key"),
+        (&["config"], "Vault settings", "  set "),
+        (&["backup"], "Write a consistent backup", "--output"),
+    ] {
+        let help = t.ok(&[cmd, &["--help"]].concat(), "");
+        assert!(help.starts_with(about), "{cmd:?}: {help}");
+        assert!(help.contains(option), "{cmd:?}: {help}");
+    }
+    let man = t.ok(&["man"], "");
+    assert!(man.contains("Create a new vault (refuses to overwrite one)"));
+    let bash = t.ok(&["completions", "bash"], "");
+    assert!(bash.contains("--ssh-key") && bash.contains("--field"));
+}
+
 #[test]
 fn lock_held_gives_exit_7() {
     let t = TestVault::new();
