@@ -24,29 +24,56 @@ $JETON_PASSPHRASE_COMMAND, $JETON_PASSPHRASE (weakest), a hidden prompt on the t
 #[derive(Debug, Parser)]
 #[command(name = "jeton", version, about, after_help = EXIT_CODES, disable_help_subcommand = true)]
 pub struct Cli {
-    /// Vault file [default: $JETON_VAULT, else $XDG_DATA_HOME/jeton/vault.jeton]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub vault: Option<PathBuf>,
-    /// Machine-readable output on stdout (stable field names, RFC 3339 UTC times)
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Print nothing but requested data and errors
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-    /// Do not ask for confirmation
-    #[arg(long, global = true)]
-    pub yes: bool,
-    /// How long a writer waits for another one to finish
-    #[arg(long, global = true, value_name = "SPAN", default_value = "10s")]
-    pub lock_timeout: String,
-    /// Read the passphrase from this open file descriptor
-    #[arg(long, global = true, value_name = "N")]
-    pub passphrase_fd: Option<u32>,
-    /// Allow writing to a vault older than the last generation written here
-    #[arg(long, global = true)]
-    pub accept_rollback: bool,
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+// The options every subcommand takes, before or after its name (`jeton --json list` and
+// `jeton list --json` alike). The root command declares them once; a subcommand gets them from
+// `with_globals` only when it is built, that is when it is the one that runs, or for help,
+// completions and the man page. Declaring them `global` on the root instead would make clap copy
+// all seven into each of the forty subcommands on every start, a third of what parsing `jeton
+// get` costs. (A plain comment: a doc comment here would become the root command's about.)
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Vault file [default: $JETON_VAULT, else $XDG_DATA_HOME/jeton/vault.jeton]
+    #[arg(long, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+    /// Machine-readable output on stdout (stable field names, RFC 3339 UTC times)
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but requested data and errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// How long a writer waits for another one to finish
+    #[arg(long, value_name = "SPAN", default_value = "10s")]
+    pub lock_timeout: String,
+    /// Read the passphrase from this open file descriptor
+    #[arg(long, value_name = "N")]
+    pub passphrase_fd: Option<u32>,
+    /// Allow writing to a vault older than the last generation written here
+    #[arg(long)]
+    pub accept_rollback: bool,
+}
+
+/// Adds the options of [`GlobalArgs`] to a subcommand as clap global arguments, so that its own
+/// subcommands take them too and clap hands a value given at any level to every level, the root
+/// included. Skips an option the subcommand has already (from its parent's propagation). Every
+/// subcommand runs this when built: [`Deferred`] does, and the others name it with
+/// `#[command(defer(crate::cli::with_globals))]` (a test checks that none is left out).
+pub fn with_globals(mut cmd: clap::Command) -> clap::Command {
+    let template = GlobalArgs::augment_args(clap::Command::new("jeton"));
+    for arg in template.get_arguments() {
+        if cmd.get_arguments().all(|a| a.get_id() != arg.get_id()) {
+            cmd = cmd.arg(arg.clone().global(true));
+        }
+    }
+    cmd
 }
 
 /// How to generate a secret instead of reading one.
@@ -120,6 +147,7 @@ pub enum Command {
     /// Change an entry's metadata (an empty value clears a field)
     Edit(Deferred<EditArgs>),
     /// Rename an entry
+    #[command(defer(crate::cli::with_globals))]
     Rename {
         /// Current name
         old: String,
@@ -127,6 +155,7 @@ pub enum Command {
         new: String,
     },
     /// Delete an entry entirely (asks on a terminal, else needs --yes)
+    #[command(defer(crate::cli::with_globals))]
     Rm {
         /// Entry name
         name: String,
@@ -134,21 +163,25 @@ pub enum Command {
     /// Change the passphrase (new salt and new vault key)
     Passwd(Deferred<PasswdArgs>),
     /// Print shell completions
+    #[command(defer(crate::cli::with_globals))]
     Completions {
         /// Target shell
         #[arg(value_enum)]
         shell: ShellArg,
     },
     /// Print the man page (roff)
+    #[command(defer(crate::cli::with_globals))]
     Man,
     // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
     #[command(flatten)]
     Lifecycle(crate::lifecycle::LifecycleCommand),
     // == sharing (issue 4): identity, contact, share, import ==
     /// Print this vault's contact card (one line) and its fingerprint
+    #[command(defer(crate::cli::with_globals))]
     Identity,
     /// The authorised people: who you share with and accept bundles from
     #[command(subcommand)]
+    #[command(defer(crate::cli::with_globals))]
     Contact(crate::share::ContactCommand),
     /// Write a signed bundle of entries, encrypted to contacts (a standard age file)
     Share(Deferred<crate::share::ShareArgs>),
@@ -158,26 +191,31 @@ pub enum Command {
     /// Start the agent if needed and unlock the vault in it (asks the passphrase once)
     Unlock(Deferred<UnlockArgs>),
     /// Make the agent forget every key
+    #[command(defer(crate::cli::with_globals))]
     Lock,
     /// Start, stop or inspect the background agent
     #[command(subcommand)]
+    #[command(defer(crate::cli::with_globals))]
     Agent(AgentCommand),
     /// Run a command with secrets in its environment; its exit code is jeton's
     Exec(Deferred<ExecArgs>),
     /// Fill {{ jeton://NAME[#field] }} references in a template
     Inject(Deferred<InjectArgs>),
     /// git credential helper: git config --global credential.helper '!jeton git-credential'
+    #[command(defer(crate::cli::with_globals))]
     GitCredential {
         /// get, store or erase (store and erase change nothing)
         operation: String,
     },
     /// cargo credential provider: credential-provider = ["jeton", "cargo-credential"]
+    #[command(defer(crate::cli::with_globals))]
     CargoCredential {
         /// Speak cargo's JSON-lines protocol on stdin/stdout (cargo always passes it)
         #[arg(long)]
         cargo_plugin: bool,
     },
     /// Docker credential helper (the same as running it as docker-credential-jeton)
+    #[command(defer(crate::cli::with_globals))]
     DockerCredential {
         /// get, store, erase or list (store and erase change nothing)
         operation: String,
@@ -187,6 +225,7 @@ pub enum Command {
     Migrate(Deferred<crate::migrate::MigrateArgs>),
     /// The recovery key: `recovery new` makes one (the previous one stops working)
     #[command(subcommand)]
+    #[command(defer(crate::cli::with_globals))]
     Recovery(crate::recovery::RecoveryCommand),
     /// Open the vault with the recovery key and set a new passphrase
     Recover(Deferred<crate::recovery::RecoverArgs>),
@@ -212,11 +251,11 @@ impl<T: Args> Args for Deferred<T> {
 /// The deferred step: `T`'s arguments, keeping the description the subcommand's declaration
 /// gave it (by then already set), which `T`'s own doc comment would otherwise replace.
 fn augment_later<T: Args>(cmd: clap::Command) -> clap::Command {
-    keep_descriptions(cmd, T::augment_args)
+    with_globals(keep_descriptions(cmd, T::augment_args))
 }
 
 fn augment_for_update_later<T: Args>(cmd: clap::Command) -> clap::Command {
-    keep_descriptions(cmd, T::augment_args_for_update)
+    with_globals(keep_descriptions(cmd, T::augment_args_for_update))
 }
 
 fn keep_descriptions(
@@ -473,4 +512,70 @@ pub struct InjectArgs {
     /// Output file, written atomically with mode 0600 [default: stdout]
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn clap_accepts_the_definition() {
+        Cli::command().debug_assert();
+    }
+
+    fn global_ids() -> Vec<String> {
+        GlobalArgs::augment_args(clap::Command::new("jeton"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_subcommand_takes_the_global_options() {
+        fn walk(cmd: &clap::Command, path: &str, ids: &[String], seen: &mut usize) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                for id in ids {
+                    assert!(
+                        sub.get_arguments().any(|a| a.get_id() == id.as_str()),
+                        "`{path}` has no --{id}: its variant needs #[command(defer(crate::cli::with_globals))]"
+                    );
+                }
+                *seen += 1;
+                walk(sub, &path, ids, seen);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut seen = 0;
+        walk(&cmd, "jeton", &global_ids(), &mut seen);
+        assert!(seen > 40, "only {seen} subcommands seen");
+    }
+
+    #[test]
+    fn a_global_option_counts_wherever_it_is_given() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["jeton"][..], args].concat()).unwrap();
+        let cli = parse(&["contact", "list", "--vault", "/v", "--json"]);
+        assert_eq!(cli.global.vault, Some(PathBuf::from("/v")));
+        assert!(cli.global.json && !cli.global.quiet);
+        let cli = parse(&["--lock-timeout", "5s", "-q", "get", "a"]);
+        assert_eq!(cli.global.lock_timeout, "5s");
+        assert!(cli.global.quiet);
+        let cli = parse(&["get", "a"]);
+        assert_eq!(cli.global.lock_timeout, "10s");
+        // Given twice, the later (the subcommand's) wins, as it did with clap's own globals.
+        let cli = parse(&[
+            "--vault",
+            "/a",
+            "config",
+            "set",
+            "history-limit",
+            "3",
+            "--vault",
+            "/b",
+        ]);
+        assert_eq!(cli.global.vault, Some(PathBuf::from("/b")));
+        assert!(Cli::try_parse_from(["jeton", "get", "a", "--bogus"]).is_err());
+    }
 }

@@ -38,21 +38,21 @@ pub struct Ctx {
 
 impl Ctx {
     fn from_cli(cli: &Cli) -> Result<Ctx> {
-        let lock_timeout = time::parse_duration(&cli.lock_timeout)?;
-        let path = jeton::paths::vault_path(cli.vault.clone()).ok_or_else(|| {
+        let lock_timeout = time::parse_duration(&cli.global.lock_timeout)?;
+        let path = jeton::paths::vault_path(cli.global.vault.clone()).ok_or_else(|| {
             Error::NotFound(
                 "cannot find the vault: set --vault, JETON_VAULT, XDG_DATA_HOME or HOME".into(),
             )
         })?;
         Ok(Ctx {
-            json: cli.json,
-            quiet: cli.quiet,
-            yes: cli.yes,
-            passphrase_fd: cli.passphrase_fd,
+            json: cli.global.json,
+            quiet: cli.global.quiet,
+            yes: cli.global.yes,
+            passphrase_fd: cli.global.passphrase_fd,
             session: Session {
                 store: Store::new(path, lock_timeout),
                 state_dir: jeton::paths::state_dir(),
-                accept_rollback: cli.accept_rollback,
+                accept_rollback: cli.global.accept_rollback,
             },
         })
     }

@@ -27,6 +27,7 @@ pub enum LifecycleCommand {
     /// Replace an entry's secret (prompt, stdin or --generate); the old one goes to history
     Rotate(Deferred<RotateArgs>),
     /// Show an entry's previous secrets (masked unless --reveal)
+    #[command(defer(crate::cli::with_globals))]
     History {
         /// Entry name
         name: String,
@@ -35,6 +36,7 @@ pub enum LifecycleCommand {
         reveal: bool,
     },
     /// Make a previous secret current again (the current one goes to history)
+    #[command(defer(crate::cli::with_globals))]
     Rollback {
         /// Entry name
         name: String,
@@ -43,16 +45,19 @@ pub enum LifecycleCommand {
         version: usize,
     },
     /// Refuse `get` and `exec` of an entry until it is enabled
+    #[command(defer(crate::cli::with_globals))]
     Disable {
         /// Entry name
         name: String,
     },
     /// Allow a disabled entry again
+    #[command(defer(crate::cli::with_globals))]
     Enable {
         /// Entry name
         name: String,
     },
     /// Revoke an entry for good: wipe its secret and history, keep a tombstone
+    #[command(defer(crate::cli::with_globals))]
     Revoke {
         /// Entry name
         name: String,
@@ -62,12 +67,14 @@ pub enum LifecycleCommand {
     },
     /// Report expired, expiring or unrotated tokens, missing contacts and scopes, over-broad
     /// scopes, weak KDF and loose permissions; exit 8 if anything is found
+    #[command(defer(crate::cli::with_globals))]
     Check {
         /// Look this far ahead for expiry and rotation
         #[arg(long, value_name = "SPAN", default_value = "14d")]
         within: String,
     },
     /// The audit log of every change, oldest first
+    #[command(defer(crate::cli::with_globals))]
     Log {
         /// Only this entry (following its renames)
         name: Option<String>,
