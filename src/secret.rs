@@ -134,6 +134,63 @@ pub mod serde_key {
     }
 }
 
+/// Text holding a secret on its way out: what `get`, `show --reveal` and `history --reveal`
+/// print. A `String` that grows hands its old buffer back to the allocator as it was, secret
+/// included; this one moves its text into a larger buffer and wipes the old one, so no copy is
+/// freed unwiped, and the last buffer is wiped on drop. Bytes in, bytes out: it is written to a
+/// file descriptor, never parsed.
+#[derive(Default)]
+pub struct SecretText(Zeroizing<Vec<u8>>);
+
+impl SecretText {
+    /// An empty text with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        SecretText(Zeroizing::new(Vec::with_capacity(n)))
+    }
+    /// Appends `s`.
+    pub fn push_str(&mut self, s: &str) {
+        self.extend(s.as_bytes());
+    }
+    /// The text so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn extend(&mut self, bytes: &[u8]) {
+        let need = self.0.len().saturating_add(bytes.len());
+        if need > self.0.capacity() {
+            let room = need.max(self.0.capacity().saturating_mul(2));
+            let mut grown = Zeroizing::new(Vec::with_capacity(room));
+            grown.extend_from_slice(&self.0);
+            // The old buffer is dropped here, and wiped (its spare capacity too).
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+impl std::io::Write for SecretText {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.extend(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Write for SecretText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretText(<redacted, {} bytes>)", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +207,29 @@ mod tests {
         assert!(!shown.contains(canary), "{shown}");
         assert!(!shown.contains("AAAA"), "{shown}");
         assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn secret_text_keeps_every_byte_as_it_grows() {
+        use std::fmt::Write as _;
+        let mut t = SecretText::with_capacity(3);
+        let mut expected = String::new();
+        for i in 0..200 {
+            let piece = format!("piece-{i};");
+            if i % 2 == 0 {
+                t.push_str(&piece);
+            } else {
+                write!(t, "{piece}").unwrap();
+            }
+            expected.push_str(&piece);
+        }
+        std::io::Write::write_all(&mut t, b"CANARY").unwrap();
+        expected.push_str("CANARY");
+        assert_eq!(t.as_bytes(), expected.as_bytes());
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("CANARY") && shown.contains("redacted"),
+            "{shown}"
+        );
     }
 }

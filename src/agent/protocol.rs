@@ -233,7 +233,9 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<T, 
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = Zeroizing::new(Vec::with_capacity((len as usize).min(64 * 1024)));
+    // Exactly the announced length (bounded by MAX_FRAME, from a peer of our own uid): a buffer
+    // that grew while reading would leave its earlier copies to the allocator unwiped.
+    let mut body = Zeroizing::new(Vec::with_capacity(len as usize));
     r.take(u64::from(len))
         .read_to_end(&mut body)
         .map_err(FrameError::Io)?;

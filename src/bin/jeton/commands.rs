@@ -12,6 +12,7 @@ use jeton::request::{
     Change, Charset, EntryEdit, ListFilter, NewEntry, Request, Response, SecretInput, Session,
     StatusFilter,
 };
+use jeton::secret::SecretText;
 use jeton::store::Store;
 use jeton::time::{self, Time};
 use jeton::vault::Vault;
@@ -268,9 +269,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
             };
             let dc = default_contact.as_deref();
             let text = if ctx.json {
-                Zeroizing::new(output::json_line(&output::entry_json(&entry, dc, a.reveal)))
+                output::secret_json_line(output::entry_json(&entry, dc, a.reveal))
             } else {
-                Zeroizing::new(output::entry_text(&entry, dc, a.reveal))
+                output::entry_text(&entry, dc, a.reveal)
             };
             emit(text.as_bytes())?;
             Ok(Exit::Ok)
@@ -414,25 +415,25 @@ fn get(ctx: &Ctx, a: cli::GetArgs, now: Time) -> Result<Exit> {
             entry.name
         );
     }
-    let mut text = if ctx.json {
-        Zeroizing::new(output::json_line(&output::entry_json(
-            &entry,
-            default_contact.as_deref(),
-            true,
-        )))
+    let text = if ctx.json {
+        output::secret_json_line(output::entry_json(&entry, default_contact.as_deref(), true))
     } else {
         let field = a.field.as_deref().unwrap_or("secret");
         let value = match field {
             "contact" => entry.contact.clone().or(default_contact),
             f => entry.field(f)?,
         };
-        let value = value
-            .ok_or_else(|| Error::NotFound(format!("entry '{}' has no {field}", entry.name)))?;
-        Zeroizing::new(value)
+        let value =
+            Zeroizing::new(value.ok_or_else(|| {
+                Error::NotFound(format!("entry '{}' has no {field}", entry.name))
+            })?);
+        let mut text = SecretText::with_capacity(value.len() + 1);
+        text.push_str(&value);
+        if !a.no_newline {
+            text.push_str("\n");
+        }
+        text
     };
-    if !ctx.json && !a.no_newline {
-        text.push('\n');
-    }
     emit(text.as_bytes())?;
     Ok(Exit::Ok)
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::{Deferred, GenerateArgs};
 use crate::commands::{Ctx, Exit, emit, secret_input};
-use crate::output::json_line;
+use crate::output::{json_line, secret_json_line};
 use crate::prompt;
 use clap::{Args, Subcommand, ValueEnum};
 use jeton::entry::{Status, printable, validate_name};
@@ -12,11 +12,11 @@ use jeton::lifecycle::{
     Setting, Version,
 };
 use jeton::request::{Change, Request, Response};
+use jeton::secret::SecretText;
 use jeton::time::{self, Time, rfc3339};
 use jeton::vault::AuditEvent;
 use jeton::{Error, Result};
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
 /// Exit code of `check` when it found something (SPEC §5).
 pub const EXIT_FINDINGS: i32 = 8;
@@ -347,26 +347,26 @@ fn history(ctx: &Ctx, name: String, reveal: bool) -> Result<Exit> {
     };
     let text = if ctx.json {
         let list: Vec<Value> = versions.iter().map(version_json).collect();
-        Zeroizing::new(json_line(&json!({"name": name, "versions": list})))
+        secret_json_line(json!({"name": name, "versions": list}))
     } else {
-        let mut t = Zeroizing::new(String::from(
-            "VERSION  SET                   RETIRED               SECRET\n",
-        ));
+        let mut t = SecretText::default();
+        t.push_str("VERSION  SET                   RETIRED               SECRET\n");
         for v in &versions {
             let label = if v.number == 0 {
                 "current".to_owned()
             } else {
                 v.number.to_string()
             };
-            let secret = match &v.secret {
-                Some(s) => s.expose_secret().to_owned(),
-                None => format!("******** ({} characters)", v.length),
-            };
             t.push_str(&format!(
-                "{label:<7}  {:<20}  {:<20}  {secret}\n",
+                "{label:<7}  {:<20}  {:<20}  ",
                 rfc3339(v.created_at),
                 v.retired_at.map(rfc3339).unwrap_or_else(|| "-".into()),
             ));
+            match &v.secret {
+                Some(s) => t.push_str(s.expose_secret()),
+                None => t.push_str(&format!("******** ({} characters)", v.length)),
+            }
+            t.push_str("\n");
         }
         if versions.is_empty() {
             t.push_str("(no secrets: the entry was revoked)\n");

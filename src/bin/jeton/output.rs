@@ -3,10 +3,12 @@
 
 use jeton::entry::{Entry, Status};
 use jeton::request::Summary;
+use jeton::secret::SecretText;
 use jeton::time::{rfc3339, show_span};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
+use zeroize::Zeroize;
 
 /// Output failures. A closed pipe is not an error (`jeton get x | head -c1`).
 pub enum OutError {
@@ -16,18 +18,28 @@ pub enum OutError {
     Failed(std::io::Error),
 }
 
-/// Writes to stdout, mapping a closed pipe to [`OutError::Closed`].
-pub fn write_stdout(bytes: &[u8]) -> Result<(), OutError> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                OutError::Closed
-            } else {
-                OutError::Failed(e)
-            }
-        })
+/// Writes to stdout, mapping a closed pipe to [`OutError::Closed`]. Straight to the file
+/// descriptor, after flushing anything printed before: `std::io::Stdout` would copy a short
+/// text (a token) into its buffer, which lives as long as the process and is never wiped.
+pub fn write_stdout(mut bytes: &[u8]) -> Result<(), OutError> {
+    std::io::stdout().flush().map_err(classify)?;
+    while !bytes.is_empty() {
+        match rustix::io::write(rustix::stdio::stdout(), bytes) {
+            Ok(0) => return Err(OutError::Failed(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(classify(e.into())),
+        }
+    }
+    Ok(())
+}
+
+fn classify(e: std::io::Error) -> OutError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        OutError::Closed
+    } else {
+        OutError::Failed(e)
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -81,8 +93,9 @@ pub fn entry_json(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Val
     v
 }
 
-/// Human view of an entry, one `key: value` per line.
-pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> String {
+/// Human view of an entry, one `key: value` per line. With `reveal`, the secret is written
+/// straight into the returned text and nowhere else.
+pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> SecretText {
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut put = |k: &str, v: String| lines.push((k.to_owned(), v));
     put("name", e.name.clone());
@@ -103,7 +116,8 @@ pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Str
     put("status", status);
     let secret = match &e.secret {
         None => "(wiped)".to_owned(),
-        Some(s) if reveal => s.expose_secret().to_owned(),
+        // Filled in below, when the text is written.
+        Some(_) if reveal => String::new(),
         Some(s) => format!("******** ({} characters; --reveal to show)", s.char_len()),
     };
     put("secret", secret);
@@ -164,10 +178,23 @@ pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Str
         );
     }
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    lines
-        .iter()
-        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
-        .collect()
+    let revealed = e.secret.as_ref().filter(|_| reveal);
+    let mut out = SecretText::with_capacity(
+        lines
+            .iter()
+            .map(|(k, v)| width + k.len() + v.len() + 3)
+            .sum::<usize>()
+            + revealed.map_or(0, |s| s.expose_secret().len()),
+    );
+    for (k, v) in &lines {
+        out.push_str(&format!("{k:<width$}  "));
+        match revealed {
+            Some(s) if k == "secret" => out.push_str(s.expose_secret()),
+            _ => out.push_str(v),
+        }
+        out.push_str("\n");
+    }
+    out
 }
 
 /// JSON for a list.
@@ -227,6 +254,28 @@ pub fn list_text(items: &[Summary]) -> String {
             format!("{}\n", cells.join("  ").trim_end())
         })
         .collect()
+}
+
+/// [`json_line`] for a value that holds secrets: the text goes into a [`SecretText`], and every
+/// string in `v` is wiped once written.
+pub fn secret_json_line(mut v: Value) -> SecretText {
+    let mut out = SecretText::with_capacity(1024);
+    if serde_json::to_writer_pretty(&mut out, &v).is_err() {
+        out = SecretText::default();
+        out.push_str("null");
+    }
+    out.push_str("\n");
+    wipe_strings(&mut v);
+    out
+}
+
+fn wipe_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe_strings),
+        Value::Object(map) => map.values_mut().for_each(wipe_strings),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Pretty JSON plus a newline.

@@ -6,7 +6,7 @@ use crate::prompt;
 use clap::{Args, Subcommand};
 use jeton::recovery::{self, RecoveryRequest, RecoveryResponse};
 use jeton::request::{Request, Response};
-use jeton::secret::Token;
+use jeton::secret::{SecretText, Token};
 use jeton::{Result, time};
 
 /// `recovery`.
@@ -37,19 +37,20 @@ pub fn show_key(ctx: &Ctx, key: &Token, message: &str) -> Result<()> {
             "message": message,
             "recovery_key": key.expose_secret(),
         });
-        return emit(output::json_line(&v).as_bytes());
+        return emit(output::secret_json_line(v).as_bytes());
     }
-    if ctx.quiet {
-        return emit(format!("{}\n", key.expose_secret()).as_bytes());
+    let mut text = SecretText::default();
+    if !ctx.quiet {
+        text.push_str(&format!(
+            "{message}\n\nRecovery key (shown only this once; write it down and keep it apart \
+             from the vault):\n\n    "
+        ));
     }
-    let text = zeroize::Zeroizing::new(format!(
-        "{message}\n\
-         \n\
-         Recovery key (shown only this once; write it down and keep it apart from the vault):\n\
-         \n    {}\n\n\
-         It opens this vault if the passphrase is lost: `jeton recover`.\n",
-        key.expose_secret()
-    ));
+    text.push_str(key.expose_secret());
+    if !ctx.quiet {
+        text.push_str("\n\nIt opens this vault if the passphrase is lost: `jeton recover`.");
+    }
+    text.push_str("\n");
     emit(text.as_bytes())
 }
 
