@@ -1,5 +1,6 @@
 //! Times commands side by side for `benches/peers.sh`, without a shell around any of them:
-//! round r starts every command once, in turn, so a load that comes and goes hits all alike.
+//! round r starts every command once, in turn (beginning with command r mod n), so a load that
+//! comes and goes hits all alike and no command always follows the same one.
 //! Prints the median of each (with its interquartile range) and its ratio to the first.
 //!
 //! `cargo bench --bench interleave -- --rounds 31 LABEL 'CMD ARGS' LABEL 'CMD ARGS' ...`
@@ -88,8 +89,12 @@ fn main() {
     for t in &mut timed {
         run(t);
     }
-    for _ in 0..args.rounds {
-        for t in &mut timed {
+    // Round r starts with command r (mod n), so that no command always runs right after the
+    // same other one, whose leftovers in the caches it would otherwise always pay for.
+    let n = timed.len();
+    for round in 0..args.rounds {
+        for k in 0..n {
+            let t = &mut timed[(round + k) % n];
             let took = run(t);
             t.times.push(took);
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # jeton beside the tools a user would otherwise run (SPEC §9), as ratios of medians of
-# interleaved runs: round r runs every command once, in turn, so a load that comes and goes
-# hits all of them alike. docs/PERFORMANCE.md explains each line and holds the latest figures.
+# interleaved runs: round r runs every command once, in turn, beginning with command r mod n,
+# so a load that comes and goes hits all of them alike and none always follows the same one. docs/PERFORMANCE.md explains each line and holds the latest figures.
 # Runs of 17 ms and more are timed from bash; the warm get, at about 2 ms, by
 # benches/interleave.rs, which starts each command directly (so $TMPDIR must have no spaces).
 #
@@ -54,7 +54,7 @@ mkvault() { (cd "$root" && cargo bench --locked -q --bench mkvault -- "$@" >/dev
 native=${ARGON2_NATIVE:-}
 if [ -z "$native" ] && { [ "$ONLY" = all ] || [ "$ONLY" = unlock ]; }; then
   say "building the C reference with -march=native"
-  if (cd "$work" && python3 -m pip download -q --no-deps --no-build-isolation --no-binary :all: \
+  if (cd "$work" && python3 -m pip download -q --no-deps --no-binary :all: \
         argon2-cffi-bindings==21.2.0 -d . >/dev/null 2>&1 \
       && tar xzf argon2-cffi-bindings-21.2.0.tar.gz \
       && make -s -C argon2-cffi-bindings-21.2.0/extras/libargon2 argon2 OPTTARGET=native >/dev/null 2>&1); then
@@ -66,15 +66,18 @@ if [ -z "$native" ] && { [ "$ONLY" = all ] || [ "$ONLY" = unlock ]; }; then
 fi
 
 # --- timing ---------------------------------------------------------------------------------
-# interleave LABEL FUNCTION [LABEL FUNCTION]...: runs each function once per round, in turn,
-# after one untimed warm-up run each; prints the median of each and its ratio to the first.
+# interleave LABEL FUNCTION [LABEL FUNCTION]...: runs each function once per round, in turn
+# (round r beginning with function r mod n), after one untimed warm-up run each; prints the
+# median of each and its ratio to the first.
 interleave() {
   local labels=() fns=() i r s e
   while [ $# -gt 0 ]; do labels+=("$1"); fns+=("$2"); shift 2; done
   local -a times
   for i in "${!fns[@]}"; do "${fns[$i]}" >/dev/null 2>&1; times[$i]=""; done
+  local count=${#fns[@]} k
   for ((r = 0; r < ROUNDS; r++)); do
-    for i in "${!fns[@]}"; do
+    for ((k = 0; k < count; k++)); do
+      i=$(((r + k) % count)) # round r begins with command r, so none always follows the same one
       s=$EPOCHREALTIME
       "${fns[$i]}" >/dev/null 2>&1
       e=$EPOCHREALTIME
