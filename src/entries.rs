@@ -8,8 +8,8 @@
 //! (docs/PERFORMANCE.md).
 //!
 //! The bytes are postcard's encoding of a `BTreeMap<String, Entry>`, unchanged: the length,
-//! then each name and entry in ascending name order (docs/FORMAT.md). [`Entries::decode`] and
-//! [`Entries::encode_into`] compose postcard's own encodings of the parts; the test suite checks
+//! then each name and entry in ascending name order (docs/FORMAT.md). `Entries::decode` and
+//! `Entries::encode_into` compose postcard's own encodings of the parts; the test suite checks
 //! them byte for byte against postcard's encoding of the whole map.
 
 use crate::entry::Entry;
@@ -508,7 +508,7 @@ const MAX_RESERVE: usize = 1 << 20;
 const MIN_PAIR_LEN: usize = 38;
 
 /// A map from name to entry, strictly ascending, each entry carrying its own name (the
-/// export's JSON). The vault file itself goes through [`Entries::decode`].
+/// export's JSON). The vault file itself goes through `Entries::decode`.
 impl<'de> Deserialize<'de> for Entries {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         d.deserialize_map(SortedVisitor)

@@ -1,0 +1,282 @@
+//! What `jeton check` finds: expired, expiring or unrotated tokens, missing contacts and scopes,
+//! over-broad scopes, revoked tokens still held by others, weak KDF and loose permissions.
+
+use super::{BROAD_SCOPES, Finding, FindingKind, Holders};
+use crate::Result;
+use crate::entry::Status;
+use crate::format::SlotKind;
+use crate::store::Store;
+use crate::time::{Time, rfc3339};
+use crate::vault::Vault;
+
+/// True for a scope that grants too much: a wildcard, or one of [`BROAD_SCOPES`] as the whole
+/// scope or as a segment between `:`, `/` and `.` (`admin:org`, `write:*`, `*:*`).
+pub fn is_broad_scope(scope: &str) -> bool {
+    let s = scope.trim().to_ascii_lowercase();
+    s.contains('*')
+        || BROAD_SCOPES.contains(&s.as_str())
+        || s.split([':', '/', '.'])
+            .any(|seg| BROAD_SCOPES.contains(&seg))
+}
+
+/// A rough, human span: `3d`, `5h`, `12m`, `40s`.
+pub fn rough_span(secs: i64) -> String {
+    let s = secs.unsigned_abs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3_600 => format!("{}m", s / 60),
+        3_600..86_400 => format!("{}h", s / 3_600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn when(t: Time, now: Time) -> String {
+    if t <= now {
+        format!("{} ({} ago)", rfc3339(t), rough_span(now - t))
+    } else {
+        format!("{} (in {})", rfc3339(t), rough_span(t - now))
+    }
+}
+
+/// The findings about entries and the key slot (SPEC §5 `check`), in name order.
+pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
+    let horizon = now.saturating_add(within);
+    let default_contact = vault.payload.settings.default_contact.is_some();
+    let mut out = Vec::new();
+    vault.payload.entries.scan(|e| {
+        let mut found = |kind, reason: String, fix: String| {
+            out.push(Finding {
+                entry: Some(e.name.clone()),
+                kind,
+                reason,
+                fix,
+            });
+        };
+        let n = &e.name;
+        if let Status::Revoked { at, .. } = e.status {
+            let holders = Holders::of(e);
+            let unnotified: Vec<&str> = holders
+                .shared_with
+                .iter()
+                .filter(|(_, shared)| *shared < at)
+                .map(|(c, _)| c.as_str())
+                .collect();
+            if !unnotified.is_empty() {
+                found(
+                    FindingKind::RevokedStillHeld,
+                    format!(
+                        "revoked {} but still held by {}",
+                        rfc3339(at),
+                        unnotified.join(", ")
+                    ),
+                    format!(
+                        "send a revocation notice (`jeton share --revocation {n} --to CONTACT`), or drop the tombstone with `jeton rm {n}`"
+                    ),
+                );
+            }
+            return Ok(());
+        }
+        if e.status == Status::Active {
+            if let Some(t) = e.expires_at {
+                if t <= now {
+                    found(
+                        FindingKind::Expired,
+                        format!("expired {}", when(t, now)),
+                        format!("get a new token and `jeton rotate {n} --expires WHEN`"),
+                    );
+                } else if t <= horizon {
+                    found(
+                        FindingKind::Expiring,
+                        format!("expires {}", when(t, now)),
+                        format!("get a new token and `jeton rotate {n} --expires WHEN`"),
+                    );
+                }
+            }
+            if let Some(t) = e.rotation_due_at() {
+                let every = e
+                    .rotate_every
+                    .map(crate::time::show_span)
+                    .unwrap_or_default();
+                if t <= now {
+                    found(
+                        FindingKind::RotationOverdue,
+                        format!("rotation every {every} was due {}", when(t, now)),
+                        format!("`jeton rotate {n}` and update what uses it"),
+                    );
+                } else if t <= horizon {
+                    found(
+                        FindingKind::RotationDue,
+                        format!("rotation every {every} is due {}", when(t, now)),
+                        format!("`jeton rotate {n}` and update what uses it"),
+                    );
+                }
+            }
+        }
+        if e.contact.is_none() && !default_contact {
+            found(
+                FindingKind::NoContact,
+                "no technical contact and no vault default".into(),
+                format!(
+                    "`jeton edit {n} --contact 'Name <mail>'`, or `jeton config set contact 'Name <mail>'`"
+                ),
+            );
+        }
+        if e.scopes.is_empty() {
+            found(
+                FindingKind::NoScopes,
+                "no scopes recorded".into(),
+                format!("record what it may do: `jeton edit {n} --add-scope S`"),
+            );
+        }
+        let broad: Vec<&str> = e
+            .scopes
+            .iter()
+            .filter(|s| is_broad_scope(s))
+            .map(String::as_str)
+            .collect();
+        if !broad.is_empty() {
+            found(
+                FindingKind::BroadScope,
+                format!("over-broad scope: {}", broad.join(", ")),
+                "issue a token with only the scopes it needs, then `jeton rotate` and `jeton edit --rm-scope`".into(),
+            );
+        }
+        Ok(())
+    })?;
+    if !crate::recovery::has_slot(vault) {
+        out.push(Finding {
+            entry: None,
+            kind: FindingKind::NoRecoveryKey,
+            reason: "no recovery key: if the passphrase is forgotten, the vault is lost".into(),
+            fix: "`jeton recovery new`, then write the key down and keep it apart from the vault"
+                .into(),
+        });
+    }
+    for slot in vault.header().slots.iter() {
+        if slot.kind == SlotKind::Passphrase && slot.kdf.is_weak() {
+            out.push(Finding {
+                entry: None,
+                kind: FindingKind::WeakKdf,
+                reason: format!(
+                    "passphrase KDF Argon2id m={}MiB t={} is under RFC 9106's recommendation (64 MiB, t=3)",
+                    slot.kdf.memory_kib / 1024,
+                    slot.kdf.iterations
+                ),
+                fix: "`jeton passwd` (defaults: 256 MiB, t=3), or `jeton passwd --kdf-target 1s`".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Loose permissions on the vault file, its backup and its directory (SPEC §2: files 0600,
+/// directory 0700). The front end that owns the file adds these to [`check`]'s findings.
+pub fn file_findings(store: &Store) -> Vec<Finding> {
+    use std::os::unix::fs::MetadataExt;
+    let loose = |reason: String, fix: String| Finding {
+        entry: None,
+        kind: FindingKind::LoosePermissions,
+        reason,
+        fix,
+    };
+    let mut out: Vec<Finding> = store
+        .permission_warning()
+        .map(|w| loose(w, format!("chmod 600 {}", store.path().display())))
+        .into_iter()
+        .collect();
+    let bak = store.backup_path();
+    if let Ok(m) = std::fs::metadata(&bak)
+        && m.mode() & 0o077 != 0
+    {
+        out.push(loose(
+            format!(
+                "{} is readable by other users (mode {:o})",
+                bak.display(),
+                m.mode() & 0o777
+            ),
+            format!("chmod 600 {}", bak.display()),
+        ));
+    }
+    if let Some(dir) = store.path().parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(m) = std::fs::metadata(dir)
+        && m.mode() & 0o022 != 0
+    {
+        out.push(loose(
+            format!(
+                "{} is writable by other users (mode {:o}): they could replace the vault",
+                dir.display(),
+                m.mode() & 0o777
+            ),
+            format!("chmod 700 {}", dir.display()),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::testing::vault_with;
+    use crate::lifecycle::{DEFAULT_CHECK_WITHIN, LifecycleRequest, execute};
+
+    #[test]
+    fn broad_scopes() {
+        for s in [
+            "*",
+            "admin",
+            "ALL",
+            "root",
+            "*:*",
+            "write:*",
+            "admin:org",
+            "repo.*",
+            "full_access",
+        ] {
+            assert!(is_broad_scope(s), "{s}");
+        }
+        for s in [
+            "repo",
+            "read:org",
+            "read_api",
+            "workflow",
+            "administrator-read",
+            "packages:read",
+        ] {
+            assert!(!is_broad_scope(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn revoked_entries_shared_before_revocation_are_reported() {
+        let mut v = vault_with("a", "x");
+        let share = |at| crate::entry::ShareRecord {
+            contact: "bob".into(),
+            bundle_id: "b".into(),
+            at,
+        };
+        v.entry_mut("a").unwrap().shared_with.push(share(150));
+        let r = LifecycleRequest::Revoke {
+            name: "a".into(),
+            reason: None,
+        };
+        execute(&mut v, r, 300).unwrap();
+        let kinds = |v: &Vault| -> Vec<FindingKind> {
+            check(v, DEFAULT_CHECK_WITHIN, 400)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.kind)
+                .filter(|k| !matches!(k, FindingKind::WeakKdf | FindingKind::NoRecoveryKey))
+                .collect()
+        };
+        assert_eq!(kinds(&v), [FindingKind::RevokedStillHeld]);
+        v.entry_mut("a").unwrap().shared_with.push(share(350));
+        assert_eq!(kinds(&v), []);
+    }
+
+    #[test]
+    fn rough_spans() {
+        assert_eq!(rough_span(59), "59s");
+        assert_eq!(rough_span(-3_600 * 5), "5h");
+        assert_eq!(rough_span(86_400 * 3 + 5), "3d");
+    }
+}
