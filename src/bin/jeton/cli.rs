@@ -233,9 +233,10 @@ pub enum Command {
     Backup(Deferred<crate::backup::BackupArgs>),
 }
 
-/// A subcommand's arguments, added to the command only when that subcommand is the one run
-/// (`clap::Command::defer`): `jeton get` does not build the arguments of thirty other
-/// subcommands first. Help, completions and the man page build them all as before.
+/// A subcommand's arguments, and the global options ([`with_globals`]), added to the command
+/// only when that subcommand is the one run (`clap::Command::defer`): `jeton get` does not build
+/// the arguments of thirty other subcommands first. Help, completions and the man page build
+/// them all as before.
 #[derive(Debug)]
 pub struct Deferred<T>(pub T);
 
