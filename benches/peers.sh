@@ -9,6 +9,7 @@
 #   ROUNDS=21 benches/peers.sh       # more rounds (default 11)
 #   HYPERFINE=0 benches/peers.sh     # skip hyperfine's own (not interleaved) view of the warm get
 #   ONLY=unlock benches/peers.sh     # one section: unlock, cold, agent
+#   STATIC=1 benches/peers.sh        # measure a static-pie build (docs/PERFORMANCE.md) instead
 #
 # Needs: cargo, and as root apt-get (installs argon2, pass, gnupg, hyperfine if missing).
 # The C reference built with -march=native comes from the phc-winner-argon2 sources that the
@@ -49,6 +50,13 @@ say "building jeton (release)"
 (cd "$root" && cargo build --release --locked -q &&
   cargo bench --locked -q --bench mkvault --bench interleave --no-run 2>/dev/null)
 JETON=$root/target/release/jeton
+if [ "${STATIC:-0}" = 1 ]; then
+  say "building jeton (release, static-pie)"
+  triple=$(rustc -vV | sed -n 's/^host: //p')
+  (cd "$root" && RUSTFLAGS='-C target-feature=+crt-static' \
+    cargo build --release --locked -q --target "$triple" --target-dir target/static)
+  JETON=$root/target/static/$triple/release/jeton
+fi
 mkvault() { (cd "$root" && cargo bench --locked -q --bench mkvault -- "$@" >/dev/null); }
 
 native=${ARGON2_NATIVE:-}
