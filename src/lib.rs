@@ -9,7 +9,7 @@
 //! * [`kdf`] turns a passphrase into a key-encryption key (Argon2id), refusing costs out of bounds
 //!   before paying them.
 //! * [`aead`] seals and opens with AES-256-GCM and derives the per-purpose subkeys.
-//! * [`format`] is the on-disk layout: a strict parser and a canonical writer.
+//! * [`format`](mod@format) is the on-disk layout: a strict parser and a canonical writer.
 //! * [`store`] reads and writes the file: lock, temp file, fsync, rename, directory fsync, backup.
 //! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
 //! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
