@@ -155,6 +155,23 @@ impl SecretText {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+    /// `v` as JSON (pretty or compact), after which every string in `v` is wiped: for answers
+    /// that carry a secret (`get --json`, the credential helpers).
+    pub fn json(mut v: serde_json::Value, pretty: bool) -> SecretText {
+        let mut out = SecretText::with_capacity(512);
+        let written = if pretty {
+            serde_json::to_writer_pretty(&mut out, &v)
+        } else {
+            serde_json::to_writer(&mut out, &v)
+        };
+        if written.is_err() {
+            // Writing a `Value` to memory does not fail; never hand out half a document.
+            out = SecretText::default();
+            out.push_str("null");
+        }
+        wipe_strings(&mut v);
+        out
+    }
     fn extend(&mut self, bytes: &[u8]) {
         let need = self.0.len().saturating_add(bytes.len());
         if need > self.0.capacity() {
@@ -165,6 +182,16 @@ impl SecretText {
             self.0 = grown;
         }
         self.0.extend_from_slice(bytes);
+    }
+}
+
+fn wipe_strings(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe_strings),
+        Value::Object(map) => map.values_mut().for_each(wipe_strings),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -231,5 +258,25 @@ mod tests {
             !shown.contains("CANARY") && shown.contains("redacted"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn secret_text_json_matches_serde_json_and_wipes_the_value() {
+        let v = serde_json::json!({"name": "a", "secret": "CANARY", "list": [1, "x", null]});
+        let compact = SecretText::json(v.clone(), false);
+        assert_eq!(
+            compact.as_bytes(),
+            serde_json::to_string(&v).unwrap().as_bytes()
+        );
+        let pretty = SecretText::json(v.clone(), true);
+        assert_eq!(
+            pretty.as_bytes(),
+            serde_json::to_string_pretty(&v).unwrap().as_bytes()
+        );
+        let mut w = v.clone();
+        wipe_strings(&mut w);
+        assert_eq!(w["secret"], "");
+        assert_eq!(w["list"][1], "");
+        assert_eq!(w["list"][0], 1);
     }
 }

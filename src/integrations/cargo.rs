@@ -5,9 +5,9 @@
 //! registry's index URL; `login` and `logout` are refused as unsupported (read-only).
 
 use super::{Credential, CredentialQuery};
+use crate::secret::SecretText;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use zeroize::Zeroizing;
 
 /// The hello line.
 pub const HELLO: &str = r#"{"v":[1]}"#;
@@ -57,7 +57,7 @@ impl CargoRequest {
 }
 
 /// The success line for `get`.
-pub fn get_ok(cred: &Credential) -> Zeroizing<String> {
+pub fn get_ok(cred: &Credential) -> SecretText {
     let mut ok = json!({
         "kind": "get",
         "token": cred.secret.expose_secret(),
@@ -68,11 +68,10 @@ pub fn get_ok(cred: &Credential) -> Zeroizing<String> {
         ok["cache"] = json!("expires");
         ok["expiration"] = json!(t);
     }
-    let line = Zeroizing::new(json!({ "Ok": ok }).to_string());
-    if let Some(serde_json::Value::String(s)) = ok.get_mut("token") {
-        zeroize::Zeroize::zeroize(s);
-    }
-    line
+    // Moved in, not copied: `json!({"Ok": ok})` would serialise a second copy of the token.
+    let mut line = json!({ "Ok": null });
+    line["Ok"] = ok;
+    SecretText::json(line, false)
 }
 
 /// An error line: `kind` is `not-found`, `operation-not-supported`, `url-not-supported` or `other`.
@@ -101,7 +100,7 @@ mod tests {
             secret: Token::new("tok".into()),
             expires_at: None,
         };
-        let v: serde_json::Value = serde_json::from_str(&get_ok(&cred)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(get_ok(&cred).as_bytes()).unwrap();
         assert_eq!(v["Ok"]["token"], "tok");
         assert_eq!(v["Ok"]["cache"], "session");
         let e: serde_json::Value = serde_json::from_str(&error("not-found", "x")).unwrap();

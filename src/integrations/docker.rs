@@ -7,8 +7,8 @@
 //! `~/.docker/config.json`, with `docker-credential-jeton` (a link to `jeton`) on PATH.
 
 use super::{Credential, CredentialInfo, CredentialQuery};
+use crate::secret::SecretText;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 /// What Docker expects on stdout when a credential is missing.
 pub const NOT_FOUND: &str = "credentials not found in native keychain";
@@ -29,17 +29,13 @@ pub fn query(server_url: &str) -> CredentialQuery {
 }
 
 /// The `get` answer.
-pub fn get_ok(server_url: &str, cred: &Credential) -> Zeroizing<String> {
-    let mut v = json!({
+pub fn get_ok(server_url: &str, cred: &Credential) -> SecretText {
+    let v = json!({
         "ServerURL": server_url.trim(),
         "Username": cred.username.clone().unwrap_or_default(),
         "Secret": cred.secret.expose_secret(),
     });
-    let line = Zeroizing::new(v.to_string());
-    if let Some(serde_json::Value::String(s)) = v.get_mut("Secret") {
-        zeroize::Zeroize::zeroize(s);
-    }
-    line
+    SecretText::json(v, false)
 }
 
 /// The `list` answer: server URL to username.

@@ -7,8 +7,8 @@
 //! after any failed authentication, and that must never delete a token.
 
 use super::{Credential, CredentialQuery};
+use crate::secret::SecretText;
 use crate::{Error, Result};
-use zeroize::Zeroizing;
 
 /// What git said about the credential it wants.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl GitInput {
 
 /// The answer lines for a found credential. Refuses values git would misread (a newline or NUL
 /// would let a token inject attributes).
-pub fn answer(cred: &Credential, input: &GitInput) -> Result<Zeroizing<String>> {
+pub fn answer(cred: &Credential, input: &GitInput) -> Result<SecretText> {
     let secret = cred.secret.expose_secret();
     let username = cred.username.as_deref().or(input.username.as_deref());
     let bad = |s: &str| s.contains(['\n', '\0']);
@@ -78,15 +78,15 @@ pub fn answer(cred: &Credential, input: &GitInput) -> Result<Zeroizing<String>> 
             cred.name
         )));
     }
-    let mut out = Zeroizing::new(String::with_capacity(secret.len() + 128));
+    let mut out = SecretText::with_capacity(secret.len() + username.map_or(0, str::len) + 96);
     if let Some(u) = username {
         out.push_str("username=");
         out.push_str(u);
-        out.push('\n');
+        out.push_str("\n");
     }
     out.push_str("password=");
     out.push_str(secret);
-    out.push('\n');
+    out.push_str("\n");
     if let Some(t) = cred.expires_at {
         out.push_str(&format!("password_expiry_utc={t}\n"));
     }
@@ -116,8 +116,8 @@ mod tests {
             expires_at: Some(1_800_000_000),
         };
         assert_eq!(
-            answer(&cred, &i).unwrap().as_str(),
-            "username=alice\npassword=s3cret\npassword_expiry_utc=1800000000\n"
+            answer(&cred, &i).unwrap().as_bytes(),
+            b"username=alice\npassword=s3cret\npassword_expiry_utc=1800000000\n"
         );
         let evil = Credential {
             secret: Token::new("x\nusername=evil".into()),

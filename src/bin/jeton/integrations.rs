@@ -2,6 +2,7 @@
 
 use crate::cli::{ExecArgs, InjectArgs};
 use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::output::{OutError, write_stdout};
 use jeton::integrations::exec::{self as jexec, EnvValue};
 use jeton::integrations::{
     Credential, CredentialQuery, IntegrationRequest, IntegrationResponse, Reference, Resolved,
@@ -10,7 +11,7 @@ use jeton::integrations::{
 use jeton::request::{Request, Response};
 use jeton::{Error, Result};
 use std::ffi::OsString;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -216,14 +217,17 @@ pub fn cargo_credential(ctx: &Ctx, cargo_plugin: bool) -> Result<Exit> {
                 .into(),
         ));
     }
-    let mut out = std::io::stdout().lock();
-    let mut say = |line: &str| {
-        out.write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::Other(format!("cannot answer cargo: {e}")))
+    // Straight to the file descriptor (`write_stdout`): a token must not linger in the buffer
+    // of `std::io::Stdout`.
+    let say = |line: &[u8]| {
+        write_stdout(line)
+            .and_then(|()| write_stdout(b"\n"))
+            .map_err(|e| match e {
+                OutError::Closed => Error::Other("cannot answer cargo: it closed the pipe".into()),
+                OutError::Failed(e) => Error::Other(format!("cannot answer cargo: {e}")),
+            })
     };
-    say(cargo::HELLO)?;
+    say(cargo::HELLO.as_bytes())?;
     let stdin = std::io::stdin().lock();
     for line in stdin.take(MAX_HELPER_INPUT).lines() {
         let line = Zeroizing::new(
@@ -235,31 +239,29 @@ pub fn cargo_credential(ctx: &Ctx, cargo_plugin: bool) -> Result<Exit> {
         let request: cargo::CargoRequest = match serde_json::from_str(&line) {
             Ok(r) => r,
             Err(e) => {
-                say(&cargo::error(
-                    "other",
-                    &format!("jeton cannot read this request: {e}"),
-                ))?;
+                say(
+                    cargo::error("other", &format!("jeton cannot read this request: {e}"))
+                        .as_bytes(),
+                )?;
                 continue;
             }
         };
         if request.v != cargo::VERSION {
-            say(&cargo::error(
-                "other",
-                "jeton speaks version 1 of the protocol only",
-            ))?;
+            say(cargo::error("other", "jeton speaks version 1 of the protocol only").as_bytes())?;
             continue;
         }
         if request.kind != "get" {
-            say(&cargo::error(
+            say(cargo::error(
                 "operation-not-supported",
                 "jeton is read-only for cargo: add the token with `jeton add NAME --url INDEX-URL`",
-            ))?;
+            )
+            .as_bytes())?;
             continue;
         }
         match find(ctx, request.query()) {
-            Ok(cred) => say(&cargo::get_ok(&cred))?,
-            Err(Error::NotFound(m)) => say(&cargo::error("not-found", &m))?,
-            Err(e) => say(&cargo::error("other", &e.to_string()))?,
+            Ok(cred) => say(cargo::get_ok(&cred).as_bytes())?,
+            Err(Error::NotFound(m)) => say(cargo::error("not-found", &m).as_bytes())?,
+            Err(e) => say(cargo::error("other", &e.to_string()).as_bytes())?,
         }
     }
     Ok(Exit::Ok)

@@ -8,7 +8,6 @@ use jeton::time::{rfc3339, show_span};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
-use zeroize::Zeroize;
 
 /// Output failures. A closed pipe is not an error (`jeton get x | head -c1`).
 pub enum OutError {
@@ -258,24 +257,10 @@ pub fn list_text(items: &[Summary]) -> String {
 
 /// [`json_line`] for a value that holds secrets: the text goes into a [`SecretText`], and every
 /// string in `v` is wiped once written.
-pub fn secret_json_line(mut v: Value) -> SecretText {
-    let mut out = SecretText::with_capacity(1024);
-    if serde_json::to_writer_pretty(&mut out, &v).is_err() {
-        out = SecretText::default();
-        out.push_str("null");
-    }
+pub fn secret_json_line(v: Value) -> SecretText {
+    let mut out = SecretText::json(v, true);
     out.push_str("\n");
-    wipe_strings(&mut v);
     out
-}
-
-fn wipe_strings(v: &mut Value) {
-    match v {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(wipe_strings),
-        Value::Object(map) => map.values_mut().for_each(wipe_strings),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
 }
 
 /// Pretty JSON plus a newline.
