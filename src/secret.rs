@@ -134,8 +134,8 @@ pub mod serde_key {
     }
 }
 
-/// Text holding a secret on its way out: what `get`, `show --reveal` and `history --reveal`
-/// print. A `String` that grows hands its old buffer back to the allocator as it was, secret
+/// Text holding a secret on its way out: what `get`, `show --reveal`, `history --reveal` and
+/// the credential helpers print. A `String` that grows hands its old buffer back to the allocator as it was, secret
 /// included; this one moves its text into a larger buffer and wipes the old one, so no copy is
 /// freed unwiped, and the last buffer is wiped on drop. Bytes in, bytes out: it is written to a
 /// file descriptor, never parsed.
