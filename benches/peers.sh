@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # jeton beside the tools a user would otherwise run (SPEC §9), as ratios of medians of
 # interleaved runs: round r runs every command once, in turn, beginning with command r mod n,
-# so a load that comes and goes hits all of them alike and none always follows the same one. docs/PERFORMANCE.md explains each line and holds the latest figures.
+# so a load that comes and goes hits all of them alike and none always follows the same one.
+# docs/PERFORMANCE.md explains each line and holds the latest figures.
 # Runs of 17 ms and more are timed from bash; the warm get, at about 2 ms, by
 # benches/interleave.rs, which starts each command directly (so $TMPDIR must have no spaces).
 #

@@ -369,21 +369,30 @@ mod testing {
         };
         let mut v = Vault::create(&crate::secret::Passphrase::new("p".into()), cheap, 100).unwrap();
         let new = crate::request::NewEntry {
+            scopes: vec!["read".into()],
+            contact: Some("Ops".into()),
+            ..new_entry(name, secret)
+        };
+        crate::request::execute(&mut v, crate::request::Request::Add(Box::new(new)), 100).unwrap();
+        v
+    }
+
+    /// An entry with a name and a secret and nothing else.
+    pub fn new_entry(name: &str, secret: &str) -> crate::request::NewEntry {
+        crate::request::NewEntry {
             name: name.into(),
             secret: SecretInput::Value(Token::new(secret.into())),
-            scopes: vec!["read".into()],
+            scopes: vec![],
             url: None,
             username: None,
             issuer: None,
-            contact: Some("Ops".into()),
+            contact: None,
             used_by: vec![],
             tags: vec![],
             note: None,
             expires_at: None,
             rotate_every: None,
-        };
-        crate::request::execute(&mut v, crate::request::Request::Add(Box::new(new)), 100).unwrap();
-        v
+        }
     }
 
     pub fn rotate_to(v: &mut Vault, name: &str, secret: &str, now: Time) {

@@ -102,9 +102,7 @@ pub(super) fn config_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::testing::{rotate_to, vault_with};
-    use crate::request::SecretInput;
-    use crate::secret::Token;
+    use crate::lifecycle::testing::{new_entry, rotate_to, vault_with};
 
     #[test]
     fn log_follows_renames() {
@@ -118,21 +116,8 @@ mod tests {
         let actions: Vec<String> = log(&v, Some("b")).into_iter().map(|e| e.action).collect();
         assert_eq!(actions, ["add", "rename", "rotate"]);
         rotate_to(&mut v, "b", "z", 350);
-        let new = crate::request::NewEntry {
-            name: "a".into(),
-            secret: SecretInput::Value(Token::new("n".into())),
-            scopes: vec![],
-            url: None,
-            username: None,
-            issuer: None,
-            contact: None,
-            used_by: vec![],
-            tags: vec![],
-            note: None,
-            expires_at: None,
-            rotate_every: None,
-        };
-        crate::request::execute(&mut v, crate::request::Request::Add(Box::new(new)), 400).unwrap();
+        let new = Box::new(new_entry("a", "n"));
+        crate::request::execute(&mut v, crate::request::Request::Add(new), 400).unwrap();
         // The new `a` does not inherit the events of the old one, now called `b`.
         let a: Vec<Time> = log(&v, Some("a")).into_iter().map(|e| e.at).collect();
         assert_eq!(a, [400]);

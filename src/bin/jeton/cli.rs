@@ -67,13 +67,17 @@ pub struct GlobalArgs {
 /// subcommand runs this when built: [`Deferred`] does, and the others name it with
 /// `#[command(defer(crate::cli::with_globals))]` (a test checks that none is left out).
 pub fn with_globals(mut cmd: clap::Command) -> clap::Command {
-    let template = GlobalArgs::augment_args(clap::Command::new("jeton"));
-    for arg in template.get_arguments() {
+    for arg in global_options().get_arguments() {
         if cmd.get_arguments().all(|a| a.get_id() != arg.get_id()) {
             cmd = cmd.arg(arg.clone().global(true));
         }
     }
     cmd
+}
+
+/// A command holding just the options of [`GlobalArgs`].
+fn global_options() -> clap::Command {
+    GlobalArgs::augment_args(clap::Command::new("jeton"))
 }
 
 /// How to generate a secret instead of reading one.
@@ -526,7 +530,7 @@ mod tests {
     }
 
     fn global_ids() -> Vec<String> {
-        GlobalArgs::augment_args(clap::Command::new("jeton"))
+        global_options()
             .get_arguments()
             .map(|a| a.get_id().to_string())
             .collect()

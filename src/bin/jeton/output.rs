@@ -178,13 +178,7 @@ pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Sec
     }
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let revealed = e.secret.as_ref().filter(|_| reveal);
-    let mut out = SecretText::with_capacity(
-        lines
-            .iter()
-            .map(|(k, v)| width + k.len() + v.len() + 3)
-            .sum::<usize>()
-            + revealed.map_or(0, |s| s.expose_secret().len()),
-    );
+    let mut out = SecretText::default();
     for (k, v) in &lines {
         out.push_str(&format!("{k:<width$}  "));
         match revealed {
