@@ -124,6 +124,27 @@ pub struct NewEntry {
     pub rotate_every: Option<i64>,
 }
 
+#[cfg(test)]
+impl NewEntry {
+    /// For tests: an entry with a name and a secret and nothing else.
+    pub(crate) fn bare(name: &str, secret: &str) -> NewEntry {
+        NewEntry {
+            name: name.into(),
+            secret: SecretInput::Value(crate::secret::Token::new(secret.into())),
+            scopes: vec![],
+            url: None,
+            username: None,
+            issuer: None,
+            contact: None,
+            used_by: vec![],
+            tags: vec![],
+            note: None,
+            expires_at: None,
+            rotate_every: None,
+        }
+    }
+}
+
 /// A change to one optional field: keep, set, or clear.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change<T> {

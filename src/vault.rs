@@ -587,26 +587,13 @@ mod tests {
 
     #[test]
     fn insert_replacing_keeps_history_to_the_limit_and_scrubs_the_backup() {
-        use crate::request::{NewEntry, Request, SecretInput, execute};
+        use crate::request::{NewEntry, Request, execute};
         let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
         v.payload.settings.history_limit = 1;
         let add = |v: &mut Vault, s: &str| {
             let mut e = v.payload.entries.get("a").unwrap().cloned().map(Box::new);
             if e.is_none() {
-                let new = NewEntry {
-                    name: "a".into(),
-                    secret: SecretInput::Value(Token::new(s.into())),
-                    scopes: vec![],
-                    url: None,
-                    username: None,
-                    issuer: None,
-                    contact: None,
-                    used_by: vec![],
-                    tags: vec![],
-                    note: None,
-                    expires_at: None,
-                    rotate_every: None,
-                };
+                let new = NewEntry::bare("a", s);
                 execute(v, Request::Add(Box::new(new)), 1).unwrap();
                 return;
             }

@@ -371,28 +371,10 @@ mod testing {
         let new = crate::request::NewEntry {
             scopes: vec!["read".into()],
             contact: Some("Ops".into()),
-            ..new_entry(name, secret)
+            ..crate::request::NewEntry::bare(name, secret)
         };
         crate::request::execute(&mut v, crate::request::Request::Add(Box::new(new)), 100).unwrap();
         v
-    }
-
-    /// An entry with a name and a secret and nothing else.
-    pub fn new_entry(name: &str, secret: &str) -> crate::request::NewEntry {
-        crate::request::NewEntry {
-            name: name.into(),
-            secret: SecretInput::Value(Token::new(secret.into())),
-            scopes: vec![],
-            url: None,
-            username: None,
-            issuer: None,
-            contact: None,
-            used_by: vec![],
-            tags: vec![],
-            note: None,
-            expires_at: None,
-            rotate_every: None,
-        }
     }
 
     pub fn rotate_to(v: &mut Vault, name: &str, secret: &str, now: Time) {

@@ -102,7 +102,7 @@ pub(super) fn config_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::testing::{new_entry, rotate_to, vault_with};
+    use crate::lifecycle::testing::{rotate_to, vault_with};
 
     #[test]
     fn log_follows_renames() {
@@ -116,7 +116,7 @@ mod tests {
         let actions: Vec<String> = log(&v, Some("b")).into_iter().map(|e| e.action).collect();
         assert_eq!(actions, ["add", "rename", "rotate"]);
         rotate_to(&mut v, "b", "z", 350);
-        let new = Box::new(new_entry("a", "n"));
+        let new = Box::new(crate::request::NewEntry::bare("a", "n"));
         crate::request::execute(&mut v, crate::request::Request::Add(new), 400).unwrap();
         // The new `a` does not inherit the events of the old one, now called `b`.
         let a: Vec<Time> = log(&v, Some("a")).into_iter().map(|e| e.at).collect();

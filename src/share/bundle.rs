@@ -440,18 +440,10 @@ mod tests {
         identity::ensure(&mut v, NOW).unwrap();
         for (name, secret) in entries {
             let req = crate::request::NewEntry {
-                name: (*name).into(),
-                secret: crate::request::SecretInput::Value(Token::new((*secret).into())),
                 scopes: vec!["read".into()],
-                url: None,
-                username: None,
-                issuer: None,
-                contact: None,
-                used_by: vec![],
-                tags: vec![],
                 note: Some("n".into()),
-                expires_at: None,
                 rotate_every: Some(86_400),
+                ..crate::request::NewEntry::bare(name, secret)
             };
             crate::request::execute(&mut v, crate::request::Request::Add(Box::new(req)), NOW)
                 .unwrap();
