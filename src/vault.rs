@@ -621,23 +621,10 @@ mod tests {
 
     #[test]
     fn decode_refuses_entries_out_of_order_or_repeated() {
-        use crate::request::{NewEntry, Request, SecretInput, execute};
+        use crate::request::{NewEntry, Request, execute};
         let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
         for name in ["b", "a", "c"] {
-            let new = NewEntry {
-                name: name.into(),
-                secret: SecretInput::Value(Token::new(format!("secret-{name}"))),
-                scopes: vec![],
-                url: None,
-                username: None,
-                issuer: None,
-                contact: None,
-                used_by: vec![],
-                tags: vec![],
-                note: None,
-                expires_at: None,
-                rotate_every: None,
-            };
+            let new = NewEntry::bare(name, &format!("secret-{name}"));
             execute(&mut v, Request::Add(Box::new(new)), 1).unwrap();
         }
         let p = &v.payload;
