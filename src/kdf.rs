@@ -4,6 +4,7 @@
 //! work. [`KdfParams::check`] refuses anything outside [`BOUNDS`] before any memory is
 //! allocated (compare rage's `ExcessiveWork`).
 
+use crate::kdf_avx512::{self, Inputs, Kernel, TAG_LEN};
 use crate::secret::{Key, Passphrase};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -117,32 +118,61 @@ pub fn derive(passphrase: &Passphrase, salt: &[u8], params: &KdfParams) -> Resul
 /// Derives a 256-bit key from raw secret bytes (a passphrase or a recovery key).
 pub fn derive_bytes(secret: &[u8], salt: &[u8], params: &KdfParams) -> Result<Key> {
     params.check(salt.len())?;
-    let argon = argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        argon2::Params::new(params.memory_kib, params.iterations, params.lanes, Some(32))
-            .map_err(|e| Error::Integrity(format!("refusing KDF parameters: {e}")))?,
-    );
-    let mut out = Zeroizing::new([0u8; 32]);
-    hash_into(&argon, secret, salt, &mut out[..])
-        .map_err(|e| Error::Other(format!("key derivation failed: {e}")))?;
+    let inputs = Inputs {
+        memory_kib: params.memory_kib,
+        iterations: params.iterations,
+        lanes: params.lanes,
+        password: secret,
+        salt,
+        secret: &[],
+        associated: &[],
+    };
+    let mut out = Zeroizing::new([0u8; TAG_LEN]);
+    hash_into(&inputs, &mut out)?;
     Ok(Key::from_bytes(*out))
 }
 
-/// Runs Argon2 in memory backed by huge pages ([`crate::kdf_memory`]), or on the heap through
-/// the crate's own allocation when no such mapping can be made. Both give the same output.
-fn hash_into(
-    argon: &argon2::Argon2<'_>,
-    secret: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> argon2::Result<()> {
-    match crate::kdf_memory::BlockMemory::new(argon.params().block_count()) {
-        Some(mut memory) => {
-            argon.hash_password_into_with_memory(secret, salt, out, memory.blocks())
-        }
-        None => argon.hash_password_into(secret, salt, out),
+/// Runs Argon2id in memory backed by huge pages ([`crate::kdf_memory`]): filled by the
+/// AVX-512 block function ([`crate::kdf_avx512`]) where the processor has it, otherwise by the
+/// `argon2` crate, which also takes over on its own heap allocation when no such mapping can be
+/// made. All of them give the same output.
+fn hash_into(inputs: &Inputs<'_>, out: &mut [u8; TAG_LEN]) -> Result<()> {
+    let refused =
+        |e: &dyn std::fmt::Display| Error::Integrity(format!("refusing KDF parameters: {e}"));
+    let failed = |e: &dyn std::fmt::Display| Error::Other(format!("key derivation failed: {e}"));
+    let count = kdf_avx512::block_count(inputs).map_err(|e| refused(&format!("{e:?}")))?;
+    let mut memory = crate::kdf_memory::BlockMemory::new(count);
+    if let (Some(kernel), Some(memory)) = (Kernel::fastest(), memory.as_mut()) {
+        return kdf_avx512::hash_into(inputs, kernel, memory.blocks(), out)
+            .map_err(|e| failed(&format!("{e:?}")));
     }
+    let mut params = argon2::ParamsBuilder::new();
+    params
+        .m_cost(inputs.memory_kib)
+        .t_cost(inputs.iterations)
+        .p_cost(inputs.lanes)
+        .output_len(TAG_LEN);
+    if !inputs.associated.is_empty() {
+        params.data(argon2::AssociatedData::new(inputs.associated).map_err(|e| refused(&e))?);
+    }
+    let params = params.build().map_err(|e| refused(&e))?;
+    let argon = argon2::Argon2::new_with_secret(
+        inputs.secret,
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params,
+    )
+    .map_err(|e| refused(&e))?;
+    match memory.as_mut() {
+        Some(memory) => argon.hash_password_into_with_memory(
+            inputs.password,
+            inputs.salt,
+            &mut out[..],
+            memory.blocks(),
+        ),
+        None => argon.hash_password_into(inputs.password, inputs.salt, &mut out[..]),
+    }
+    .map_err(|e| failed(&e))
 }
 
 /// Picks parameters whose derivation takes about `target` on this machine: memory first
@@ -182,24 +212,19 @@ mod tests {
 
     #[test]
     fn rfc9106_argon2id_vector_through_mapped_memory() {
-        // RFC 9106 §5.3: Argon2id v0x13, m=32 KiB, t=3, p=4, with secret and associated data.
-        let params = argon2::ParamsBuilder::new()
-            .m_cost(32)
-            .t_cost(3)
-            .p_cost(4)
-            .data(argon2::AssociatedData::new(&[4; 12]).unwrap())
-            .output_len(32)
-            .build()
-            .unwrap();
-        let argon = argon2::Argon2::new_with_secret(
-            &[3; 8],
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            params,
-        )
-        .unwrap();
-        let mut out = [0u8; 32];
-        hash_into(&argon, &[1; 32], &[2; 16], &mut out).unwrap();
+        // RFC 9106 §5.3: Argon2id v0x13, m=32 KiB, t=3, p=4, with secret and associated data,
+        // through whichever path `derive_bytes` takes on this machine.
+        let inputs = Inputs {
+            memory_kib: 32,
+            iterations: 3,
+            lanes: 4,
+            password: &[1; 32],
+            salt: &[2; 16],
+            secret: &[3; 8],
+            associated: &[4; 12],
+        };
+        let mut out = [0u8; TAG_LEN];
+        hash_into(&inputs, &mut out).unwrap();
         assert_eq!(
             hex(&out),
             "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"

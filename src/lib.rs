@@ -38,6 +38,7 @@ pub mod format;
 pub mod harden;
 pub mod integrations;
 pub mod kdf;
+mod kdf_avx512;
 mod kdf_memory;
 pub mod lifecycle;
 pub mod migrate;
