@@ -4,7 +4,8 @@
 //! work. [`KdfParams::check`] refuses anything outside [`BOUNDS`] before any memory is
 //! allocated (compare rage's `ExcessiveWork`).
 
-use crate::kdf_avx512::{self, Inputs, Kernel, TAG_LEN};
+pub use crate::kdf_vector::Kernel;
+use crate::kdf_vector::{self, Inputs, TAG_LEN};
 use crate::secret::{Key, Passphrase};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -117,6 +118,17 @@ pub fn derive(passphrase: &Passphrase, salt: &[u8], params: &KdfParams) -> Resul
 
 /// Derives a 256-bit key from raw secret bytes (a passphrase or a recovery key).
 pub fn derive_bytes(secret: &[u8], salt: &[u8], params: &KdfParams) -> Result<Key> {
+    derive_bytes_with(secret, salt, params, Kernel::fastest())
+}
+
+/// [`derive_bytes`] with the block function chosen: one of this crate's [`Kernel`]s, or `None`
+/// for the `argon2` crate's. Every choice gives the same key; benchmarks compare them.
+pub fn derive_bytes_with(
+    secret: &[u8],
+    salt: &[u8],
+    params: &KdfParams,
+    kernel: Option<Kernel>,
+) -> Result<Key> {
     params.check(salt.len())?;
     let inputs = Inputs {
         memory_kib: params.memory_kib,
@@ -128,18 +140,18 @@ pub fn derive_bytes(secret: &[u8], salt: &[u8], params: &KdfParams) -> Result<Ke
         associated: &[],
     };
     let mut out = Zeroizing::new([0u8; TAG_LEN]);
-    hash_into(&inputs, &mut out)?;
+    hash_into(&inputs, kernel, &mut out)?;
     Ok(Key::from_bytes(*out))
 }
 
-/// Runs Argon2id in memory backed by huge pages ([`crate::kdf_memory`]), filled by the AVX-512
-/// block function ([`crate::kdf_avx512`]) where the processor has it, otherwise by the `argon2`
-/// crate. Both give the same output.
-fn hash_into(inputs: &Inputs<'_>, out: &mut [u8; TAG_LEN]) -> Result<()> {
-    let count = kdf_avx512::block_count(inputs).map_err(|e| refused(&format!("{e:?}")))?;
+/// Runs Argon2id in memory backed by huge pages ([`crate::kdf_memory`]), filled by `kernel`
+/// ([`crate::kdf_vector`]) or, for `None`, by the `argon2` crate, which also takes over on its
+/// own heap allocation when no mapping can be made. All of them give the same output.
+fn hash_into(inputs: &Inputs<'_>, kernel: Option<Kernel>, out: &mut [u8; TAG_LEN]) -> Result<()> {
+    let count = kdf_vector::block_count(inputs).map_err(|e| refused(&format!("{e:?}")))?;
     let mut memory = crate::kdf_memory::BlockMemory::new(count);
-    match (Kernel::fastest(), memory.as_mut()) {
-        (Some(kernel), Some(memory)) => kdf_avx512::hash_into(inputs, kernel, memory.blocks(), out)
+    match (kernel, memory.as_mut()) {
+        (Some(kernel), Some(memory)) => kdf_vector::hash_into(inputs, kernel, memory.blocks(), out)
             .map_err(|e| failed(&format!("{e:?}"))),
         (_, memory) => hash_with_crate(inputs, memory, out),
     }
@@ -239,11 +251,11 @@ mod tests {
         };
         let expected = "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659";
         let mut out = [0u8; TAG_LEN];
-        hash_into(&inputs, &mut out).unwrap();
+        hash_into(&inputs, Kernel::fastest(), &mut out).unwrap();
         assert_eq!(hex(&out), expected);
         // The `argon2` crate's path, taken on processors without AVX-512: in mapped memory,
         // and on the heap.
-        let count = kdf_avx512::block_count(&inputs).unwrap();
+        let count = kdf_vector::block_count(&inputs).unwrap();
         let mut memory = crate::kdf_memory::BlockMemory::new(count).unwrap();
         for memory in [Some(&mut memory), None] {
             let mut out = [0u8; TAG_LEN];

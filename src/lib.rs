@@ -24,7 +24,7 @@
 //!
 //! The crate denies `unsafe` everywhere but in three places that say in their docs why each use
 //! holds: `kdf_memory`, which maps the Argon2 working memory on huge pages (`mmap`/`madvise` have
-//! no safe wrapper); `kdf_avx512`, Argon2id's block function in AVX-512 vector loads and stores,
+//! no safe wrapper); `kdf_vector`, Argon2id's block function in AVX-512 vector loads and stores,
 //! checked bit for bit against the `argon2` crate and RFC 9106 on every test run; and one `mlock`
 //! call in [`harden`] that pins the agent's key in RAM.
 #![deny(unsafe_code)]
@@ -40,8 +40,8 @@ pub mod format;
 pub mod harden;
 pub mod integrations;
 pub mod kdf;
-mod kdf_avx512;
 mod kdf_memory;
+mod kdf_vector;
 pub mod lifecycle;
 pub mod migrate;
 pub mod paths;
