@@ -18,10 +18,14 @@ use argon2::Block;
 use rustix::mm::{self, Advice, MapFlags, ProtFlags};
 use std::ffi::c_void;
 use std::ptr::NonNull;
+use std::sync::{Mutex, PoisonError};
 use zeroize::Zeroize;
 
 /// Size of a transparent huge page on x86-64 and most aarch64 kernels.
 const HUGE_PAGE: usize = 2 << 20;
+
+/// Below this many blocks (16 MiB) starting a thread to share the wipe costs more than it saves.
+const WIPE_ALONE_BLOCKS: usize = 16 * 1024;
 
 /// Argon2 blocks in a private anonymous mapping, wiped and unmapped on drop.
 pub struct BlockMemory {
@@ -90,13 +94,37 @@ impl Drop for BlockMemory {
     fn drop(&mut self) {
         // The blocks of the last pass determine the derived key: wipe them, as the reference
         // implementation does, before the pages go back to the kernel.
-        for block in self.blocks() {
-            block.zeroize();
-        }
+        wipe(self.blocks());
         // SAFETY: `map`/`map_len` is exactly the mapping made in `new`, and the borrow above has
         // ended, so no reference into it remains.
         let _ = unsafe { mm::munmap(self.map.as_ptr(), self.map_len) };
     }
+}
+
+/// Zeroizes `blocks`. At the default cost that is 256 MiB, so a second thread takes half of a
+/// large memory where it can be started.
+fn wipe(blocks: &mut [Block]) {
+    let zeroize = |blocks: &mut [Block]| blocks.iter_mut().for_each(Zeroize::zeroize);
+    let (first, second) = blocks.split_at_mut(blocks.len() / 2);
+    let share = second.len() >= WIPE_ALONE_BLOCKS;
+    // Whoever takes the second half wipes it: the helper thread, or this thread when the helper
+    // could not start or has not started by the time the first half is done.
+    let second = Mutex::new(Some(second));
+    let take = || second.lock().unwrap_or_else(PoisonError::into_inner).take();
+    std::thread::scope(|scope| {
+        if share {
+            let helper = || {
+                if let Some(half) = take() {
+                    zeroize(half);
+                }
+            };
+            let _ = std::thread::Builder::new().spawn_scoped(scope, helper);
+        }
+        zeroize(first);
+        if let Some(half) = take() {
+            zeroize(half);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -112,6 +140,21 @@ mod tests {
         assert!(blocks.iter().all(|b| b.as_ref().iter().all(|&w| w == 0)));
         blocks[3 * 1024 + 4].as_mut()[127] = 7;
         assert_eq!(blocks[3 * 1024 + 4].as_ref()[127], 7);
+    }
+
+    #[test]
+    fn wipe_clears_every_block_small_or_shared() {
+        for count in [1, 3, WIPE_ALONE_BLOCKS * 2 - 1, WIPE_ALONE_BLOCKS * 2 + 1] {
+            let mut blocks = vec![Block::new(); count];
+            for block in &mut blocks {
+                block.as_mut().fill(u64::MAX);
+            }
+            wipe(&mut blocks);
+            assert!(
+                blocks.iter().all(|b| b.as_ref().iter().all(|&w| w == 0)),
+                "{count} blocks"
+            );
+        }
     }
 
     #[test]
