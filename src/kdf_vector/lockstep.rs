@@ -118,13 +118,14 @@ unsafe fn fill_segments<V: Vector, const N: usize>(memory: &Memory, at: [Segment
             Some(addresses) => addresses.get(index, next_address),
             None => unsafe { V::first_word(state) },
         };
-        let block = memory.block(shape.reference(at[k], index, rand));
-        unsafe { V::prefetch(block) };
-        block
+        memory
+            .block(shape.reference(at[k], index, rand))
+            .cast_const()
     };
     let mut references = [std::ptr::null(); N];
     for k in 0..N {
-        references[k] = reference(k, first, &states[k]).cast_const();
+        references[k] = reference(k, first, &states[k]);
+        unsafe { V::prefetch(references[k]) };
     }
     for index in first..shape.segment_length {
         for k in 0..N {
@@ -146,7 +147,9 @@ unsafe fn fill_segments<V: Vector, const N: usize>(memory: &Memory, at: [Segment
             }
             current[k] += 1;
             if index + 1 < shape.segment_length {
-                references[k] = reference(k, index + 1, &states[k]).cast_const();
+                references[k] = reference(k, index + 1, &states[k]);
+                // SAFETY: the caller vouches for the instruction set.
+                unsafe { V::prefetch(references[k]) };
             }
         }
     }
