@@ -111,20 +111,11 @@ unsafe fn fill_segments<V: Vector, const N: usize>(memory: &Memory, at: [Segment
     // this slice (see `Memory`); blocks are 64-byte aligned (`Block` is `align(64)`).
     let mut states = previous.map(|block| unsafe { V::load(memory.block(block)) });
     let mut addresses = at.map(|at| Addresses::new(shape, at));
-    // SAFETY (this and every block below): the caller vouches for the instruction set.
-    let next_address = |input: &Block| unsafe { compress_zero::<V>(&compress_zero::<V>(input)) };
-    let mut reference = |k: usize, index: usize, state: &V::State| {
-        let rand = match &mut addresses[k] {
-            Some(addresses) => addresses.get(index, next_address),
-            None => unsafe { V::first_word(state) },
-        };
-        memory
-            .block(shape.reference(at[k], index, rand))
-            .cast_const()
-    };
     let mut references = [std::ptr::null(); N];
     for k in 0..N {
-        references[k] = reference(k, first, &states[k]);
+        // SAFETY (this and every block below): passed on from the caller.
+        references[k] =
+            unsafe { reference::<V>(memory, at[k], first, &states[k], &mut addresses[k]) };
         unsafe { V::prefetch(references[k]) };
     }
     for index in first..shape.segment_length {
@@ -147,10 +138,36 @@ unsafe fn fill_segments<V: Vector, const N: usize>(memory: &Memory, at: [Segment
             }
             current[k] += 1;
             if index + 1 < shape.segment_length {
-                references[k] = reference(k, index + 1, &states[k]);
-                // SAFETY: the caller vouches for the instruction set.
+                references[k] = unsafe {
+                    reference::<V>(memory, at[k], index + 1, &states[k], &mut addresses[k])
+                };
                 unsafe { V::prefetch(references[k]) };
             }
         }
     }
+}
+
+/// The block that block `index` of segment `at` refers to: chosen by the first word of the
+/// block before it (`state`), or by the address block in data-independent segments.
+///
+/// # Safety
+/// The instruction set of `V` is present.
+#[inline(always)]
+unsafe fn reference<V: Vector>(
+    memory: &Memory,
+    at: Segment,
+    index: usize,
+    state: &V::State,
+    addresses: &mut Option<Addresses>,
+) -> *const u64 {
+    let rand = match addresses {
+        // SAFETY (both): passed on from the caller.
+        Some(addresses) => addresses.get(index, |input| unsafe {
+            compress_zero::<V>(&compress_zero::<V>(input))
+        }),
+        None => unsafe { V::first_word(state) },
+    };
+    memory
+        .block(memory.shape.reference(at, index, rand))
+        .cast_const()
 }
