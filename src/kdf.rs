@@ -144,24 +144,33 @@ pub fn derive_bytes_with(
     Ok(Key::from_bytes(*out))
 }
 
-/// Runs Argon2id in memory backed by huge pages ([`crate::kdf_memory`]), filled by `kernel`
-/// ([`crate::kdf_vector`]) or, for `None`, by the `argon2` crate, which also takes over on its
-/// own heap allocation when no mapping can be made. All of them give the same output.
+/// Runs Argon2id in memory backed by huge pages ([`crate::kdf_memory`]), or on the heap when
+/// no such mapping can be made, filled by `kernel` ([`crate::kdf_vector`]) or, for `None`, by
+/// the `argon2` crate. All of them give the same output, and the memory is wiped either way.
 fn hash_into(inputs: &Inputs<'_>, kernel: Option<Kernel>, out: &mut [u8; TAG_LEN]) -> Result<()> {
     let count = kdf_vector::block_count(inputs).map_err(|e| refused(&format!("{e:?}")))?;
-    let mut memory = crate::kdf_memory::BlockMemory::new(count);
-    match (kernel, memory.as_mut()) {
-        (Some(kernel), Some(memory)) => kdf_vector::hash_into(inputs, kernel, memory.blocks(), out)
+    let mut mapped = crate::kdf_memory::BlockMemory::new(count);
+    let mut heap = Zeroizing::new(Vec::new());
+    let blocks = match mapped.as_mut() {
+        Some(mapped) => mapped.blocks(),
+        None => {
+            heap.try_reserve_exact(count)
+                .map_err(|_| failed(&format_args!("cannot allocate {count} KiB")))?;
+            heap.resize(count, argon2::Block::new());
+            &mut heap[..]
+        }
+    };
+    match kernel {
+        Some(kernel) => kdf_vector::hash_into(inputs, kernel, blocks, out)
             .map_err(|e| failed(&format!("{e:?}"))),
-        (_, memory) => hash_with_crate(inputs, memory, out),
+        None => hash_with_crate(inputs, blocks, out),
     }
 }
 
-/// Runs the `argon2` crate in `memory`, or on its own heap allocation when no mapping could
-/// be made.
+/// Runs the `argon2` crate in `blocks`.
 fn hash_with_crate(
     inputs: &Inputs<'_>,
-    memory: Option<&mut crate::kdf_memory::BlockMemory>,
+    blocks: &mut [argon2::Block],
     out: &mut [u8; TAG_LEN],
 ) -> Result<()> {
     let mut params = argon2::ParamsBuilder::new();
@@ -181,16 +190,9 @@ fn hash_with_crate(
         params,
     )
     .map_err(|e| refused(&e))?;
-    match memory {
-        Some(memory) => argon.hash_password_into_with_memory(
-            inputs.password,
-            inputs.salt,
-            &mut out[..],
-            memory.blocks(),
-        ),
-        None => argon.hash_password_into(inputs.password, inputs.salt, &mut out[..]),
-    }
-    .map_err(|e| failed(&e))
+    argon
+        .hash_password_into_with_memory(inputs.password, inputs.salt, &mut out[..], blocks)
+        .map_err(|e| failed(&e))
 }
 
 fn refused(e: &dyn std::fmt::Display) -> Error {
@@ -243,13 +245,14 @@ mod tests {
         let mut out = [0u8; TAG_LEN];
         hash_into(&inputs, Kernel::fastest(), &mut out).unwrap();
         assert_eq!(hex(&out), expected);
-        // The `argon2` crate's path, taken on processors without AVX-512: in mapped memory,
-        // and on the heap.
+        // The `argon2` crate's block function, taken on processors with neither AVX-512 nor
+        // AVX2, in mapped memory and on the heap (where no mapping can be made).
         let count = kdf_vector::block_count(&inputs).unwrap();
-        let mut memory = crate::kdf_memory::BlockMemory::new(count).unwrap();
-        for memory in [Some(&mut memory), None] {
+        let mut mapped = crate::kdf_memory::BlockMemory::new(count).unwrap();
+        let mut heap = vec![argon2::Block::new(); count];
+        for blocks in [mapped.blocks(), &mut heap[..]] {
             let mut out = [0u8; TAG_LEN];
-            hash_with_crate(&inputs, memory, &mut out).unwrap();
+            hash_with_crate(&inputs, blocks, &mut out).unwrap();
             assert_eq!(hex(&out), expected);
         }
     }

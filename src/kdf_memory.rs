@@ -9,8 +9,8 @@
 //! the derived key is bit-identical to the plain `argon2` path (checked by the tests in
 //! [`crate::kdf`] against RFC 9106 §5.3 and against `Argon2::hash_password_into`).
 //!
-//! This module is the crate's one exception to `forbid(unsafe_code)`: `mmap`, `madvise` and
-//! `munmap` have no safe wrapper, and turning the mapping into a `&mut [Block]` needs
+//! This module is one of the crate's three exceptions to `deny(unsafe_code)`: `mmap`, `madvise`
+//! and `munmap` have no safe wrapper, and turning the mapping into a `&mut [Block]` needs
 //! `from_raw_parts_mut`. Each `unsafe` block states why it holds.
 #![allow(unsafe_code)]
 

@@ -145,6 +145,13 @@ unsafe fn fill_segments<V: Vector, const N: usize>(memory: &Memory, at: [Segment
             }
         }
     }
+    // Each state is the last block of its segment; after the last pass it is part of the key's
+    // preimage. Copies the compiler spilled to the stack are not reached (neither the reference
+    // implementation nor the `argon2` crate wipes those).
+    for state in &mut states {
+        // SAFETY: `state` is a valid, aligned place; XOR with itself gives an all-zero state.
+        unsafe { std::ptr::write_volatile(state, V::xor(state, state)) };
+    }
 }
 
 /// The block that block `index` of segment `at` refers to: chosen by the first word of the

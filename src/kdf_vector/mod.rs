@@ -1,13 +1,14 @@
 //! Argon2id (RFC 9106, version 0x13) with block functions written for AVX-512 and AVX2.
 //!
 //! The `argon2` crate computes its block function G from portable Rust that the compiler
-//! vectorises for AVX2 at best, and fills one lane at a time; at the default cost that function
-//! was two thirds of a cold unlock (docs/PERFORMANCE.md), and once it was vectorised by hand
-//! most of what remained was waiting for memory. Here each thread fills two lanes in lockstep
-//! ([`lockstep`]): while it computes a block of one lane, the random reference block the other
-//! lane needs next is already on its way into the cache. With AVX-512 a whole 1 KiB block fits
-//! in 16 of the 32 vector registers, and the rotations and 32-bit multiplications are single
-//! instructions on eight words at once ([`avx512`]); AVX2 does four words at once ([`avx2`]).
+//! vectorises for AVX2 at best; at the default cost that function was two thirds of a cold
+//! unlock (docs/PERFORMANCE.md), and once it was vectorised by hand most of what remained was
+//! waiting for memory. Here a thread with more than one lane in a slice (4 lanes on 2 cores, the
+//! default cost on a small machine) fills two of them in lockstep ([`lockstep`]): while it
+//! computes a block of one lane, the random reference block the other lane needs next is
+//! already on its way into the cache. With AVX-512 a whole 1 KiB block fits in 16 of the 32
+//! vector registers, and the rotations and 32-bit multiplications are single instructions on
+//! eight words at once ([`avx512`]); AVX2 does four words at once ([`avx2`]).
 //! The layouts of the permutation follow the reference implementation's vector code
 //! (phc-winner-argon2, `blamka-round-opt.h`).
 //!
@@ -18,9 +19,12 @@
 //! else and on processors with neither instruction set.
 //!
 //! The same loop also runs with a portable block function ([`Kernel::Portable`]), so the tests
-//! check the indexing, the lockstep and the prefetching on every machine: each kernel against
-//! the `argon2` crate for several shapes, against RFC 9106 §5.3's test vector, and block by
-//! block against the portable one (the vector kernels where the processor has them).
+//! check the indexing, the address blocks and the lockstep on every machine (on one, two and
+//! three threads, so lanes are filled both in pairs and alone): each kernel against the
+//! `argon2` crate for several shapes, against RFC 9106 §5.3's test vector, and block by block
+//! against the portable one. A vector kernel is checked only where the processor has its
+//! instructions (the machine of docs/PERFORMANCE.md has both); its prefetches are hints that
+//! cannot change a result, and the portable kernel's do nothing.
 //!
 //! This module opts out of the crate's `deny(unsafe_code)`: the vector loads and stores take
 //! raw pointers, functions compiled for an instruction set may only run where it exists, and
@@ -125,12 +129,26 @@ pub enum Refused {
 }
 
 /// Computes the 32-byte Argon2id tag of `inputs` into `out`, using `blocks` (at least the
-/// block count of `inputs`, see [`block_count`]) as the working memory.
+/// block count of `inputs`, see [`block_count`]) as the working memory, with one thread per
+/// lane up to the number of cores.
 pub fn hash_into(
     inputs: &Inputs<'_>,
     kernel: Kernel,
     blocks: &mut [Block],
     out: &mut [u8; TAG_LEN],
+) -> Result<(), Refused> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    hash_into_threads(inputs, kernel, blocks, out, cores)
+}
+
+/// [`hash_into`] on at most `threads` threads (at least one). With fewer threads than lanes a
+/// thread fills two lanes in lockstep ([`lockstep`]).
+fn hash_into_threads(
+    inputs: &Inputs<'_>,
+    kernel: Kernel,
+    blocks: &mut [Block],
+    out: &mut [u8; TAG_LEN],
+    threads: usize,
 ) -> Result<(), Refused> {
     if !kernel.available() {
         return Err(Refused::Kernel);
@@ -160,9 +178,7 @@ pub fn hash_into(
         words: blocks.as_mut_ptr().cast::<u64>(),
         shape,
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(shape.lanes);
+    let threads = threads.clamp(1, shape.lanes);
     for pass in 0..shape.passes {
         for slice in 0..SLICES {
             fill_slice(&memory, kernel, pass, slice, threads);
@@ -182,7 +198,7 @@ pub fn hash_into(
     }
     let mut tag = Blake2b256::new()
         .chain_update((TAG_LEN as u32).to_le_bytes())
-        .chain_update(bytes)
+        .chain_update(bytes.as_slice())
         .finalize();
     out.copy_from_slice(&tag);
     tag.as_mut_slice().zeroize();
@@ -242,7 +258,7 @@ fn long_hash(parts: &[&[u8]], out: &mut [u8; WORDS * 8]) {
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at_mut(32);
         chunk.copy_from_slice(&link[..32]);
-        let next = Blake2b512::digest(link);
+        let next = Blake2b512::digest(link.as_slice());
         link.as_mut_slice().zeroize();
         link = next;
         rest = tail;
@@ -322,12 +338,11 @@ struct Segment {
 
 /// The working memory, shared by the threads that fill one slice.
 ///
-/// Within a slice each thread writes only the segments of its own lanes, and reads blocks of
-/// its own lane before the one it writes, or blocks of other lanes outside the current slice
-/// (RFC 9106 §3.4.1.2 excludes the segment being filled from other lanes' reference sets). So
-/// no block is written by one thread while another reads or writes it, and the end of each
-/// slice is a join of all threads, which orders the writes of one slice before the reads of
-/// the next.
+/// Within a slice each thread writes only the current segments of its own lanes, and reads
+/// any block of its own lanes, or blocks of other lanes outside the current slice (RFC 9106
+/// §3.4.1.2 keeps the segment being filled out of other lanes' reference sets). So no block is
+/// written by one thread while another reads or writes it, and the end of each slice is a join
+/// of all threads, which orders the writes of one slice before the reads of the next.
 struct Memory {
     words: *mut u64,
     shape: Shape,
@@ -338,12 +353,11 @@ struct Memory {
 unsafe impl Sync for Memory {}
 
 impl Memory {
-    /// The first word of block `index`; `index` is below the block count.
+    /// The first word of block `index`. Only an `index` below the block count (which
+    /// [`Shape::reference`] and [`segment_start`] always give) points into the memory.
     fn block(&self, index: usize) -> *mut u64 {
         debug_assert!(index < self.shape.block_count());
-        // SAFETY: `index` is below the block count, so the offset stays inside the memory
-        // handed to `hash_into`, which holds at least that many blocks.
-        unsafe { self.words.add(index * WORDS) }
+        self.words.wrapping_add(index * WORDS)
     }
 }
 
@@ -417,8 +431,9 @@ impl Addresses {
     }
 
     /// The random bits for block `index` of the segment; `next` computes G(0, G(0, input)).
-    /// Asking again for the same index, or for the next one, is allowed: the address block
-    /// for a run of 128 indices is computed once, as the counter in the input block requires.
+    /// Indices must not decrease from one call to the next (the same one twice is allowed): the
+    /// address block for each run of 128 indices is computed once, as the counter in the input
+    /// block requires.
     #[inline(always)]
     fn get(&mut self, index: usize, next: impl Fn(&Block) -> Block) -> u64 {
         while self.input.as_ref()[6] <= (index / ADDRESSES) as u64 {
@@ -482,10 +497,10 @@ mod tests {
             .collect()
     }
 
-    fn ours(inputs: &Inputs<'_>, kernel: Kernel) -> [u8; TAG_LEN] {
+    fn ours(inputs: &Inputs<'_>, kernel: Kernel, threads: usize) -> [u8; TAG_LEN] {
         let mut blocks = vec![Block::new(); block_count(inputs).unwrap()];
         let mut out = [0u8; TAG_LEN];
-        hash_into(inputs, kernel, &mut blocks, &mut out).unwrap();
+        hash_into_threads(inputs, kernel, &mut blocks, &mut out, threads).unwrap();
         out
     }
 
@@ -510,7 +525,7 @@ mod tests {
     fn rfc9106_argon2id_vector() {
         let (vector, expected) = rfc9106::vector();
         for kernel in kernels() {
-            let tag = ours(&vector, kernel);
+            let tag = ours(&vector, kernel, 2);
             let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(hex, expected, "{kernel:?}");
         }
@@ -519,7 +534,9 @@ mod tests {
     #[test]
     fn every_kernel_matches_the_argon2_crate() {
         // Shapes with one and many lanes, lanes that do not divide the thread count, memory
-        // that is not a multiple of 4p, and segments longer than one address block (128).
+        // that is not a multiple of 4p, and segments longer than one address block (128); on
+        // one, two and three threads, so that lanes are filled in pairs and alone whatever the
+        // number of cores.
         for (memory_kib, iterations, lanes) in [
             (8, 1, 1),
             (64, 2, 1),
@@ -532,11 +549,13 @@ mod tests {
             let inputs = inputs(memory_kib, iterations, lanes, b"pass phrase");
             let expected = crate_tag(&inputs);
             for kernel in kernels() {
-                assert_eq!(
-                    ours(&inputs, kernel),
-                    expected,
-                    "{kernel:?} m={memory_kib} t={iterations} p={lanes}"
-                );
+                for threads in 1..=3 {
+                    assert_eq!(
+                        ours(&inputs, kernel, threads),
+                        expected,
+                        "{kernel:?} m={memory_kib} t={iterations} p={lanes}, {threads} threads"
+                    );
+                }
             }
         }
     }
@@ -547,7 +566,14 @@ mod tests {
         let count = block_count(&inputs).unwrap();
         let mut expected = vec![Block::new(); count];
         let mut expected_tag = [0u8; TAG_LEN];
-        hash_into(&inputs, Kernel::Portable, &mut expected, &mut expected_tag).unwrap();
+        hash_into_threads(
+            &inputs,
+            Kernel::Portable,
+            &mut expected,
+            &mut expected_tag,
+            1,
+        )
+        .unwrap();
         for kernel in kernels() {
             let mut blocks = vec![Block::new(); count];
             let mut tag = [0u8; TAG_LEN];
