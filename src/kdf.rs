@@ -155,7 +155,7 @@ fn hash_into(inputs: &Inputs<'_>, kernel: Option<Kernel>, out: &mut [u8; TAG_LEN
         Some(mapped) => mapped.blocks(),
         None => {
             heap.try_reserve_exact(count)
-                .map_err(|_| failed(&format_args!("cannot allocate {count} KiB")))?;
+                .map_err(|_| failed(&format_args!("out of memory ({count} KiB)")))?;
             heap.resize(count, argon2::Block::new());
             &mut heap[..]
         }
