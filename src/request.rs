@@ -124,13 +124,13 @@ pub struct NewEntry {
     pub rotate_every: Option<i64>,
 }
 
-#[cfg(test)]
 impl NewEntry {
-    /// For tests: an entry with a name and a secret and nothing else.
-    pub(crate) fn bare(name: &str, secret: &str) -> NewEntry {
+    /// An entry with a name and a secret and no metadata; set the rest with struct update
+    /// syntax (`NewEntry { scopes, ..NewEntry::new(name, secret) }`).
+    pub fn new(name: impl Into<String>, secret: SecretInput) -> NewEntry {
         NewEntry {
             name: name.into(),
-            secret: SecretInput::Value(crate::secret::Token::new(secret.into())),
+            secret,
             scopes: vec![],
             url: None,
             username: None,
@@ -142,6 +142,15 @@ impl NewEntry {
             expires_at: None,
             rotate_every: None,
         }
+    }
+
+    /// For tests: [`NewEntry::new`] with a given secret.
+    #[cfg(test)]
+    pub(crate) fn bare(name: &str, secret: &str) -> NewEntry {
+        NewEntry::new(
+            name,
+            SecretInput::Value(crate::secret::Token::new(secret.into())),
+        )
     }
 }
 

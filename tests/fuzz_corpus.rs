@@ -208,18 +208,14 @@ fn write_bundle_seeds() {
     jeton::request::execute(
         &mut sender,
         jeton::request::Request::Add(Box::new(jeton::request::NewEntry {
-            name: "svc/token".into(),
-            secret: jeton::request::SecretInput::Value(jeton::secret::Token::new(CANARY.into())),
             scopes: vec!["read".into()],
             url: Some("https://svc.example".into()),
-            username: None,
-            issuer: None,
             contact: Some("Ops <ops@example.com>".into()),
-            used_by: vec![],
             tags: vec!["t".into()],
-            note: None,
-            expires_at: None,
-            rotate_every: None,
+            ..jeton::request::NewEntry::new(
+                "svc/token",
+                jeton::request::SecretInput::Value(jeton::secret::Token::new(CANARY.into())),
+            )
         })),
         now,
     )

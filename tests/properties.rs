@@ -194,9 +194,8 @@ proptest! {
     #[test]
     fn request_json_round_trips(e in entry()) {
         let req = Request::Add(Box::new(NewEntry {
-            name: e.name.clone(), secret: SecretInput::Value(Token::new(CANARY.into())), scopes: e.scopes.clone(),
-            url: e.url.clone(), username: None, issuer: None, contact: None, used_by: vec![], tags: vec![],
-            note: None, expires_at: e.expires_at, rotate_every: None,
+            scopes: e.scopes.clone(), url: e.url.clone(), expires_at: e.expires_at,
+            ..NewEntry::new(e.name.clone(), SecretInput::Value(Token::new(CANARY.into())))
         }));
         let json = serde_json::to_string(&req).unwrap();
         let back: Request = serde_json::from_str(&json).unwrap();
@@ -225,20 +224,10 @@ fn debug_and_display_never_show_secrets() {
     let mut v = Vault::create(&Passphrase::new(CANARY.into()), CHEAP, 0).unwrap();
     let mut e = jeton::request::execute(
         &mut v,
-        Request::Add(Box::new(NewEntry {
-            name: "a".into(),
-            secret: SecretInput::Value(Token::new(CANARY.into())),
-            scopes: vec![],
-            url: None,
-            username: None,
-            issuer: None,
-            contact: None,
-            used_by: vec![],
-            tags: vec![],
-            note: None,
-            expires_at: None,
-            rotate_every: None,
-        })),
+        Request::Add(Box::new(NewEntry::new(
+            "a",
+            SecretInput::Value(Token::new(CANARY.into())),
+        ))),
         0,
     )
     .map(|r| format!("{r:?}"))
