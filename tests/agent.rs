@@ -195,6 +195,21 @@ fn passwd_while_unlocked_leaves_the_agent_unable_to_write() {
     assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 0);
 }
 
+/// The body of a `Run` message asking for entry `name`, as `jeton get` sends it.
+fn get_body(t: &TestVault, name: &str) -> String {
+    format!(
+        r#"{{"v":1,"msg":{{"Run":{{"session":{{"vault":"{}","state_dir":null,"accept_rollback":false,"lock_timeout_ms":1000}},"request":{{"Get":{{"name":"{name}"}}}}}}}}}}"#,
+        t.vault_path().display()
+    )
+}
+
+/// `body` with its length before it.
+fn frame(body: &str) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body.as_bytes());
+    f
+}
+
 fn raw_exchange(path: &std::path::Path, bytes: &[u8]) -> Vec<u8> {
     let mut s = UnixStream::connect(path).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -232,6 +247,49 @@ fn huge_or_bad_frames_are_refused_without_hurting_other_clients() {
         String::from_utf8_lossy(&out.stderr)
     );
     drop(idle);
+}
+
+#[test]
+fn clients_slow_to_send_or_to_read_keep_no_one_waiting() {
+    let t = TestVault::new();
+    t.add("a", CANARY, &[]);
+    // An answer far larger than a socket's buffer.
+    let long: String = (0..1 << 20)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    t.add("long", &long, &[]);
+    let _agent = unlock(&t, &[]);
+    // The agent answers a request that has arrived whole on the thread that accepts
+    // connections; these two must not hold that thread.
+    let request = frame(&get_body(&t, "a"));
+    let (head, tail) = request.split_at(request.len() / 2);
+    let mut slow_sender = UnixStream::connect(socket(&t)).unwrap();
+    slow_sender.write_all(head).unwrap();
+    let mut slow_reader = UnixStream::connect(socket(&t)).unwrap();
+    slow_reader
+        .write_all(&frame(&get_body(&t, "long")))
+        .unwrap();
+
+    let out = run_no_pass(&t, &["get", "a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), CANARY);
+
+    // Both still get whole answers: the rest of a request is awaited, and the rest of an
+    // answer written as the client reads it.
+    slow_sender.write_all(tail).unwrap();
+    let mut answer = Vec::new();
+    slow_sender.read_to_end(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains(CANARY));
+    let mut answer = Vec::new();
+    slow_reader.read_to_end(&mut answer).unwrap();
+    assert!(answer.len() > long.len(), "{} bytes", answer.len());
+    let announced = u32::from_be_bytes(answer[..4].try_into().unwrap()) as usize;
+    assert_eq!(announced, answer.len() - 4);
+    assert!(String::from_utf8_lossy(&answer).contains(&long));
 }
 
 #[test]
@@ -281,10 +339,7 @@ fn a_client_of_another_uid_is_refused() {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(socket(&t), std::fs::Permissions::from_mode(0o666)).unwrap();
-    let body = format!(
-        r#"{{"v":1,"msg":{{"Run":{{"session":{{"vault":"{}","state_dir":null,"accept_rollback":false,"lock_timeout_ms":1000}},"request":{{"Get":{{"name":"a"}}}}}}}}}}"#,
-        t.vault_path().display()
-    );
+    let body = get_body(&t, "a");
     let script = "import socket,struct,sys\n\
         s=socket.socket(socket.AF_UNIX)\n\
         s.connect(sys.argv[1])\n\
@@ -319,11 +374,7 @@ fn a_client_of_another_uid_is_refused() {
     assert!(!text.contains(CANARY));
 
     // The same request from the owner works, so the refusal was the uid check.
-    let ours = raw_exchange(&socket(&t), &{
-        let mut f = (body.len() as u32).to_be_bytes().to_vec();
-        f.extend_from_slice(body.as_bytes());
-        f
-    });
+    let ours = raw_exchange(&socket(&t), &frame(&body));
     assert!(String::from_utf8_lossy(&ours).contains(CANARY));
 
     // jeton itself, run as another user, refuses to talk to an agent that is not its own.

@@ -173,7 +173,7 @@ impl Write for Counter {
     }
 }
 
-fn encode<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>> {
+pub(super) fn encode<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>> {
     let env = EnvelopeOut { v: VERSION, msg };
     let bad = |e: serde_json::Error| Error::Other(format!("cannot encode an agent message: {e}"));
     let mut counter = Counter(0);

@@ -16,11 +16,13 @@ use crate::vault::Vault;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::fs::OpenOptions;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// How long a client may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -148,8 +150,7 @@ pub fn serve(dir: &Path) -> Result<()> {
     }
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let state = Arc::clone(&state);
-        std::thread::spawn(move || handle(conn, &state));
+        accept(conn, &state);
     }
     drop(lock_file);
     Ok(())
@@ -161,40 +162,110 @@ fn shutdown(state: &Mutex<State>) -> ! {
     std::process::exit(0)
 }
 
+/// Serves one connection. A request that is already here whole and quick to answer (a read on
+/// the cached vault, `status`, `lock`, `stop`) is answered on this thread: handing it to a new
+/// thread costs more than answering it (docs/PERFORMANCE.md). Anything that could make others
+/// wait (a client still sending, an unlock running the KDF, a write, a refusal that drains what
+/// the client sends, an answer the client is slow to read) gets a thread of its own.
+fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
+    if let Err((code, message)) = check_peer(&conn) {
+        std::thread::spawn(move || refuse(conn, code, message));
+        return;
+    }
+    let state = Arc::clone(state);
+    let msg = match queued_request(&conn) {
+        None => {
+            std::thread::spawn(move || handle(conn, &state));
+            return;
+        }
+        Some(Err(e)) => {
+            if let Some(message) = frame_refusal(e) {
+                std::thread::spawn(move || refuse(conn, 2, message));
+            }
+            return;
+        }
+        Some(Ok(msg)) => msg,
+    };
+    let quick = match &msg {
+        ToAgent::Unlock { .. } => false,
+        ToAgent::Run { request, .. } => !request.writes(),
+        ToAgent::Status | ToAgent::Lock | ToAgent::Stop => true,
+    };
+    if !quick || matches!(msg, ToAgent::Stop) {
+        std::thread::spawn(move || answer(conn, msg, &state));
+        return;
+    }
+    let reply = dispatch(msg, &state);
+    let Ok(frame) = protocol::encode(&reply) else {
+        return;
+    };
+    drop(reply);
+    send_or_hand_off(conn, frame);
+}
+
+/// How long [`accept`] waits for the first bytes of a request before leaving the connection to
+/// a thread of its own. A client sends its request as soon as it has connected.
+const PROMPT: Duration = Duration::from_millis(10);
+/// The largest request [`accept`] reads itself.
+const QUICK_FRAME: u32 = 64 << 10;
+
+/// The request on `conn` if the client has sent all of it (so reading it cannot block), after
+/// waiting up to [`PROMPT`] for it to start arriving; `None` when it is not all there yet.
+fn queued_request(conn: &UnixStream) -> Option<Result<ToAgent, FrameError>> {
+    conn.set_read_timeout(Some(PROMPT)).ok()?;
+    let mut len = [0u8; 4];
+    let (peeked, _) = rustix::net::recv(conn, &mut len, rustix::net::RecvFlags::PEEK).ok()?;
+    if peeked < len.len() {
+        return None;
+    }
+    let len = u32::from_be_bytes(len);
+    let queued = rustix::io::ioctl_fionread(conn).ok()?;
+    if len > QUICK_FRAME || queued < 4 + u64::from(len) {
+        return None;
+    }
+    Some(protocol::read_frame(&mut &*conn))
+}
+
+/// Writes what fits in the socket's buffer now; a thread writes the rest as the client reads it.
+fn send_or_hand_off(conn: UnixStream, frame: Zeroizing<Vec<u8>>) {
+    if conn.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut sent = 0;
+    while sent < frame.len() {
+        match (&conn).write(&frame[sent..]) {
+            Ok(0) => return,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::spawn(move || {
+                    let _ = conn.set_nonblocking(false);
+                    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+                    let _ = (&conn).write_all(&frame[sent..]);
+                });
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Serves a connection on its own thread, from reading the request on.
 fn handle(mut conn: UnixStream, state: &Mutex<State>) {
     let _ = conn.set_read_timeout(Some(READ_TIMEOUT));
-    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
-    // Answer, then read (a bounded amount of) what the client still sends before closing, so
-    // the answer is not lost to a connection reset.
-    let refuse = |conn: &mut UnixStream, code: i32, message: String| {
-        let _ = protocol::write_frame(conn, &FromAgent::Failed(WireError { code, message }));
-        let _ = conn.shutdown(std::net::Shutdown::Write);
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
-        let _ = std::io::copy(
-            &mut std::io::Read::take(&mut *conn, 1 << 20),
-            &mut std::io::sink(),
-        );
-    };
-    match rustix::net::sockopt::socket_peercred(&conn) {
-        Ok(cred) if cred.uid.as_raw() == uid() => {}
-        Ok(cred) => {
-            return refuse(
-                &mut conn,
-                3,
-                format!(
-                    "the agent refuses uid {}: it serves uid {} only",
-                    cred.uid.as_raw(),
-                    uid()
-                ),
-            );
+    match protocol::read_frame(&mut conn) {
+        Ok(msg) => answer(conn, msg, state),
+        Err(e) => {
+            if let Some(message) = frame_refusal(e) {
+                refuse(conn, 2, message);
+            }
         }
-        Err(e) => return refuse(&mut conn, 1, format!("cannot check the peer: {e}")),
     }
-    let msg: ToAgent = match protocol::read_frame(&mut conn) {
-        Ok(m) => m,
-        Err(FrameError::Io(_)) => return,
-        Err(e) => return refuse(&mut conn, 2, format!("agent: {e}")),
-    };
+}
+
+/// Runs a request and writes the answer, on the connection's own thread.
+fn answer(mut conn: UnixStream, msg: ToAgent, state: &Mutex<State>) {
+    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
     let stop = matches!(msg, ToAgent::Stop);
     let reply = dispatch(msg, state);
     let _ = protocol::write_frame(&mut conn, &reply);
@@ -202,6 +273,43 @@ fn handle(mut conn: UnixStream, state: &Mutex<State>) {
         drop(conn);
         shutdown(state);
     }
+}
+
+/// The uid check: only processes of the agent's own user are served.
+fn check_peer(conn: &UnixStream) -> Result<(), (i32, String)> {
+    match rustix::net::sockopt::socket_peercred(conn) {
+        Ok(cred) if cred.uid.as_raw() == uid() => Ok(()),
+        Ok(cred) => Err((
+            3,
+            format!(
+                "the agent refuses uid {}: it serves uid {} only",
+                cred.uid.as_raw(),
+                uid()
+            ),
+        )),
+        Err(e) => Err((1, format!("cannot check the peer: {e}"))),
+    }
+}
+
+/// What to tell a client whose frame could not be read; `None` when it is gone.
+fn frame_refusal(e: FrameError) -> Option<String> {
+    match e {
+        FrameError::Io(_) => None,
+        e => Some(format!("agent: {e}")),
+    }
+}
+
+/// Answers with an error, then reads (a bounded amount of) what the client still sends before
+/// closing, so the answer is not lost to a connection reset.
+fn refuse(mut conn: UnixStream, code: i32, message: String) {
+    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = protocol::write_frame(&mut conn, &FromAgent::Failed(WireError { code, message }));
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = std::io::copy(
+        &mut std::io::Read::take(&mut conn, 1 << 20),
+        &mut std::io::sink(),
+    );
 }
 
 fn status(state: &mut State) -> Status {
