@@ -186,20 +186,26 @@ fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
         }
         Some(Ok(msg)) => msg,
     };
+    // An unlock runs the KDF, a write may wait for the writer lock and fsyncs, and `Stop` exits
+    // once it has answered: each gets a thread.
     let quick = match &msg {
-        ToAgent::Unlock { .. } => false,
         ToAgent::Run { request, .. } => !request.writes(),
-        ToAgent::Status | ToAgent::Lock | ToAgent::Stop => true,
+        ToAgent::Status | ToAgent::Lock => true,
+        ToAgent::Unlock { .. } | ToAgent::Stop => false,
     };
-    if !quick || matches!(msg, ToAgent::Stop) {
+    if !quick {
         std::thread::spawn(move || answer(conn, msg, &state));
         return;
     }
-    let reply = dispatch(msg, &state);
-    let Ok(frame) = protocol::encode(&reply) else {
+    // A bug that panics here must cost this connection only, as it would on a thread of its own,
+    // not the thread that accepts every connection.
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let reply = dispatch(msg, &state);
+        protocol::encode(&reply)
+    }));
+    let Ok(Ok(frame)) = answered else {
         return;
     };
-    drop(reply);
     send_or_hand_off(conn, frame);
 }
 
