@@ -163,10 +163,11 @@ fn shutdown(state: &Mutex<State>) -> ! {
 }
 
 /// Serves one connection. A request that is already here whole and quick to answer (a read on
-/// the cached vault, `status`, `lock`, `stop`) is answered on this thread: handing it to a new
-/// thread costs more than answering it (docs/PERFORMANCE.md). Anything that could make others
-/// wait (a client still sending, an unlock running the KDF, a write, a refusal that drains what
-/// the client sends, an answer the client is slow to read) gets a thread of its own.
+/// the vault, `Status`, `Lock`) is answered on this thread: handing it to a new thread costs
+/// more than answering it (docs/PERFORMANCE.md). Anything that could make others wait (a client
+/// still sending, an unlock running the KDF, a write, a refusal that drains what the client
+/// sends, the part of an answer the client is slow to read) and `Stop` get a thread of their own.
+/// Requests that touch a vault run one at a time under the state's lock either way.
 fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
     if let Err((code, message)) = check_peer(&conn) {
         std::thread::spawn(move || refuse(conn, code, message));
