@@ -1,6 +1,7 @@
 //! Times commands side by side for `benches/peers.sh`, without a shell around any of them:
-//! round r starts every command once, in turn (beginning with command r mod n), so a load that
-//! comes and goes hits all alike and no command always follows the same one.
+//! every round starts every command once, in an order that changes from round to round (see
+//! `order`), so a load that comes and goes hits all alike and no command always follows the
+//! same one.
 //! Prints the median of each (with its interquartile range) and its ratio to the first.
 //!
 //! `cargo bench --bench interleave -- --rounds 31 LABEL 'CMD ARGS' LABEL 'CMD ARGS' ...`
@@ -72,6 +73,28 @@ fn quantile(v: &[Duration], q: f64) -> f64 {
     v[i].as_secs_f64() * 1e3
 }
 
+/// The order of the commands in round `round`: the rows of a balanced Latin square (a Williams
+/// design) and then of its mirror image, so that over every 2n rounds each command runs first
+/// equally often and right after each other command equally often. A command therefore does not
+/// always pay for the same predecessor's leftovers (in the caches, or a daemon still busy after
+/// it: `pass` leaves gpg-agent working). Rotating one fixed order would not do: command k would
+/// follow command k-1 in all but one round in n.
+fn order(n: usize, round: usize) -> Vec<usize> {
+    // First row 0, 1, n-1, 2, n-2, ...; row r adds r to each (mod n).
+    let first = (0..n).map(|j| {
+        if j % 2 == 1 {
+            j.div_ceil(2)
+        } else {
+            (n - j / 2) % n
+        }
+    });
+    let mut row: Vec<usize> = first.map(|c| (c + round) % n).collect();
+    if (round / n) % 2 == 1 {
+        row.reverse();
+    }
+    row
+}
+
 fn main() {
     let args = Args::parse();
     if args.pairs.len() % 2 != 0 || args.rounds == 0 {
@@ -89,12 +112,10 @@ fn main() {
     for t in &mut timed {
         run(t);
     }
-    // Round r starts with command r (mod n), so that no command always runs right after the
-    // same other one, whose leftovers in the caches it would otherwise always pay for.
     let n = timed.len();
     for round in 0..args.rounds {
-        for k in 0..n {
-            let t = &mut timed[(round + k) % n];
+        for i in order(n, round) {
+            let t = &mut timed[i];
             let took = run(t);
             t.times.push(took);
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # jeton beside the tools a user would otherwise run (SPEC §9), as ratios of medians of
-# interleaved runs: round r runs every command once, in turn, beginning with command r mod n,
-# so a load that comes and goes hits all of them alike and none always follows the same one.
+# interleaved runs: every round runs every command once, in an order that changes from round to
+# round, so a load that comes and goes hits all of them alike and none always follows the same one.
 # docs/PERFORMANCE.md explains each line and holds the latest figures.
 # Runs of 17 ms and more are timed from bash; the warm get, at about 2 ms, by
 # benches/interleave.rs, which starts each command directly (so $TMPDIR must have no spaces).
@@ -51,6 +51,17 @@ say "building jeton (release)"
 (cd "$root" && cargo build --release --locked -q &&
   cargo bench --locked -q --bench mkvault --bench interleave --no-run 2>/dev/null)
 JETON=$root/target/release/jeton
+# The timing harness runs as it is, not under `cargo bench`: cargo would give every command it
+# starts an LD_LIBRARY_PATH of five directories, which the dynamic loader searches before the
+# system's for every library (docs/PERFORMANCE.md, "How do I reproduce the figures?").
+INTERLEAVE=$(cd "$root" && cargo bench --locked -q --bench interleave --no-run \
+  --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "interleave" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$INTERLEAVE" ] || { say "cannot find the interleave bench's executable"; exit 1; }
 if [ "${STATIC:-0}" = 1 ]; then
   say "building jeton (release, static-pie)"
   triple=$(rustc -vV | sed -n 's/^host: //p')
@@ -75,18 +86,33 @@ if [ -z "$native" ] && { [ "$ONLY" = all ] || [ "$ONLY" = unlock ]; }; then
 fi
 
 # --- timing ---------------------------------------------------------------------------------
-# interleave LABEL FUNCTION [LABEL FUNCTION]...: runs each function once per round, in turn
-# (round r beginning with function r mod n), after one untimed warm-up run each; prints the
-# median of each and its ratio to the first.
+# order N R: the order of round R over N commands, as `order` in benches/interleave.rs (the rows
+# of a Williams design, then of its mirror image): over every 2N rounds each command runs first
+# equally often and right after each other command equally often.
+order() {
+  local n=$1 r=$2 j c row=()
+  for ((j = 0; j < n; j++)); do
+    if ((j % 2)); then c=$(((j + 1) / 2)); else c=$(((n - j / 2) % n)); fi
+    row+=($(((c + r) % n)))
+  done
+  if (((r / n) % 2)); then
+    for ((j = n - 1; j >= 0; j--)); do printf '%s ' "${row[$j]}"; done
+  else
+    printf '%s ' "${row[@]}"
+  fi
+}
+
+# interleave LABEL FUNCTION [LABEL FUNCTION]...: runs each function once per round, in the
+# order `order` gives, after one untimed warm-up run each; prints the median of each and its
+# ratio to the first.
 interleave() {
   local labels=() fns=() i r s e
   while [ $# -gt 0 ]; do labels+=("$1"); fns+=("$2"); shift 2; done
   local -a times
   for i in "${!fns[@]}"; do "${fns[$i]}" >/dev/null 2>&1; times[$i]=""; done
-  local count=${#fns[@]} k
+  local count=${#fns[@]}
   for ((r = 0; r < ROUNDS; r++)); do
-    for ((k = 0; k < count; k++)); do
-      i=$(((r + k) % count)) # round r begins with command r, so none always follows the same one
+    for i in $(order "$count" "$r"); do
       s=$EPOCHREALTIME
       "${fns[$i]}" >/dev/null 2>&1
       e=$EPOCHREALTIME
@@ -202,13 +228,13 @@ if [ "$ONLY" = all ] || [ "$ONLY" = agent ]; then
     unset JETON_PASSPHRASE # from here on only the agent holds the key
     # Timed without a shell (benches/interleave.rs): at about 2 ms a run, the fork of a bash
     # around each one would be a noticeable part of what is measured.
-    (cd "$root" && cargo bench --locked -q --bench interleave -- --rounds "$ROUNDS" \
+    "$INTERLEAVE" --rounds "$ROUNDS" \
       "pass show (warm gpg-agent), 1,000 entries" "pass show team-00/service-000500" \
       "jeton get (agent unlocked), 1,000 entries" \
       "$jenv JETON_VAULT=$work/a1k/vault.jeton $JETON get team-00/service-000500" \
       "jeton get (agent unlocked), 100,000 entries" \
       "$jenv JETON_VAULT=$work/a100k/vault.jeton $JETON get team-00/service-050000" \
-      "/bin/true (what starting any command costs)" /bin/true)
+      "/bin/true (what starting any command costs)" /bin/true
     # The same two, each started directly by hyperfine (no shell around either), in one
     # environment: pass reads only GNUPGHOME and PASSWORD_STORE_DIR, jeton the rest.
     if [ "${HYPERFINE:-1}" = 1 ]; then
