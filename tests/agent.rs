@@ -254,7 +254,12 @@ fn clients_slow_to_send_or_to_read_keep_no_one_waiting() {
     let t = TestVault::new();
     t.add("a", CANARY, &[]);
     // An answer far larger than a socket's buffer.
-    let long: String = (0..1 << 20)
+    let buffer = std::fs::read_to_string("/proc/sys/net/core/wmem_default")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let size = (1 << 20).max(4 * buffer);
+    let long: String = (0..size)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     t.add("long", &long, &[]);
@@ -290,6 +295,73 @@ fn clients_slow_to_send_or_to_read_keep_no_one_waiting() {
     let announced = u32::from_be_bytes(answer[..4].try_into().unwrap()) as usize;
     assert_eq!(announced, answer.len() - 4);
     assert!(String::from_utf8_lossy(&answer).contains(&long));
+}
+
+#[test]
+fn a_write_waiting_for_the_vault_keeps_no_one_else_waiting() {
+    let t = TestVault::new();
+    t.add("a", CANARY, &[]);
+    let _agent = unlock(&t, &[]);
+    let agent_pid = status(&t)["pid"].as_u64().unwrap();
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{agent_pid}/task"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let idle_threads = threads();
+    // Another process holds the vault's writer lock, so a write through the agent waits for it,
+    // holding the agent's state all the while.
+    let mut lock_name = t.vault_path().into_os_string();
+    lock_name.push(".lock");
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_name)
+        .unwrap();
+    held.lock().unwrap();
+    let mut writer = no_pass(&t)
+        .args(["--lock-timeout", "60s", "add", "b"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writer.stdin.take().unwrap().write_all(b"bee").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while threads() <= idle_threads && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        threads() > idle_threads,
+        "the write never reached the agent"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+
+    // A read queues behind the write; the connection after it is still served (a refusal
+    // needs nothing the write holds).
+    let mut reader = UnixStream::connect(socket(&t)).unwrap();
+    reader.write_all(&frame(&get_body(&t, "a"))).unwrap();
+    let body = br#"{"v":99,"msg":"Status"}"#;
+    let mut refused = (body.len() as u32).to_be_bytes().to_vec();
+    refused.extend_from_slice(body);
+    let text = String::from_utf8_lossy(&raw_exchange(&socket(&t), &refused)).into_owned();
+    assert!(text.contains("protocol version 99"), "{text:?}");
+    assert!(
+        writer.try_wait().unwrap().is_none(),
+        "the write gave up early"
+    );
+
+    held.unlock().unwrap();
+    let out = writer.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut answer = Vec::new();
+    reader.read_to_end(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains(CANARY));
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -162,52 +162,67 @@ fn shutdown(state: &Mutex<State>) -> ! {
     std::process::exit(0)
 }
 
-/// Serves one connection. A request that is already here whole and quick to answer (a read on
-/// the vault, `Status`, `Lock`) is answered on this thread: handing it to a new thread costs
-/// more than answering it (docs/PERFORMANCE.md). Anything that could make others wait (a client
-/// still sending, an unlock running the KDF, a write, a refusal that drains what the client
-/// sends, the part of an answer the client is slow to read) and `Stop` get a thread of their own.
-/// Requests that touch a vault run one at a time under the state's lock either way.
+/// Serves one connection. A request that is already here whole and quick to answer (a read
+/// on a vault, `Status`, `Lock`) is answered on this thread when the agent's state is free:
+/// handing it to a new thread costs more than answering it (docs/PERFORMANCE.md). Anything that
+/// could make others wait (a client still sending, an unlock running the KDF, a write, a
+/// request that would wait for the state, a refusal that drains what the client sends, the part
+/// of an answer the client is slow to read) and `Stop` get a thread of their own.
 fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
     if let Err((code, message)) = check_peer(&conn) {
-        std::thread::spawn(move || refuse(conn, code, message));
-        return;
+        return on_thread(move || refuse(conn, code, message));
     }
-    let state = Arc::clone(state);
     let msg = match queued_request(&conn) {
         None => {
-            std::thread::spawn(move || handle(conn, &state));
-            return;
+            let state = Arc::clone(state);
+            return on_thread(move || handle(conn, &state));
         }
         Some(Err(e)) => {
             if let Some(message) = frame_refusal(e) {
-                std::thread::spawn(move || refuse(conn, 2, message));
+                on_thread(move || refuse(conn, 2, message));
             }
             return;
         }
         Some(Ok(msg)) => msg,
     };
     // An unlock runs the KDF, a write may wait for the writer lock and fsyncs, and `Stop` exits
-    // once it has answered: each gets a thread.
-    let quick = match &msg {
-        ToAgent::Run { request, .. } => !request.writes(),
-        ToAgent::Status | ToAgent::Lock => true,
-        ToAgent::Unlock { .. } | ToAgent::Stop => false,
+    // once it has answered.
+    let quick = match msg {
+        ToAgent::Status => Locked::Status,
+        ToAgent::Lock => Locked::Lock,
+        ToAgent::Run { session, request } if !request.writes() => Locked::Run(session, request),
+        msg => {
+            let state = Arc::clone(state);
+            return on_thread(move || answer(conn, msg, &state));
+        }
     };
-    if !quick {
-        std::thread::spawn(move || answer(conn, msg, &state));
-        return;
-    }
+    let mut st = match state.try_lock() {
+        Ok(st) => st,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        // Another request holds the state, perhaps for as long as a write waits for the vault.
+        Err(TryLockError::WouldBlock) => {
+            let state = Arc::clone(state);
+            return on_thread(move || {
+                let reply = quick.answer(&mut lock(&state));
+                reply_on_this_thread(conn, &reply);
+            });
+        }
+    };
     // A bug that panics here must cost this connection only, as it would on a thread of its own,
     // not the thread that accepts every connection.
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let reply = dispatch(msg, &state);
-        protocol::encode(&reply)
+        protocol::encode(&quick.answer(&mut st))
     }));
-    let Ok(Ok(frame)) = answered else {
-        return;
-    };
-    send_or_hand_off(conn, frame);
+    drop(st);
+    if let Ok(Ok(frame)) = answered {
+        send_or_hand_off(conn, frame);
+    }
+}
+
+/// Runs `f` on a thread of its own. When no thread can be started, `f` is dropped, and with it
+/// the connection it owns: that client gets an error, the agent goes on.
+fn on_thread(f: impl FnOnce() + Send + 'static) {
+    let _ = std::thread::Builder::new().spawn(f);
 }
 
 /// How long [`accept`] waits for the first bytes of a request before leaving the connection to
@@ -235,26 +250,26 @@ fn queued_request(conn: &UnixStream) -> Option<Result<ToAgent, FrameError>> {
 
 /// Writes what fits in the socket's buffer now; a thread writes the rest as the client reads it.
 fn send_or_hand_off(conn: UnixStream, frame: Zeroizing<Vec<u8>>) {
-    if conn.set_nonblocking(true).is_err() {
-        return;
-    }
     let mut sent = 0;
-    while sent < frame.len() {
-        match (&conn).write(&frame[sent..]) {
-            Ok(0) => return,
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::spawn(move || {
-                    let _ = conn.set_nonblocking(false);
-                    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
-                    let _ = (&conn).write_all(&frame[sent..]);
-                });
-                return;
+    if conn.set_nonblocking(true).is_ok() {
+        while sent < frame.len() {
+            match (&conn).write(&frame[sent..]) {
+                Ok(0) => return,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return,
             }
-            Err(_) => return,
+        }
+        if sent == frame.len() {
+            return;
         }
     }
+    on_thread(move || {
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+        let _ = (&conn).write_all(&frame[sent..]);
+    });
 }
 
 /// Serves a connection on its own thread, from reading the request on.
@@ -271,15 +286,19 @@ fn handle(mut conn: UnixStream, state: &Mutex<State>) {
 }
 
 /// Runs a request and writes the answer, on the connection's own thread.
-fn answer(mut conn: UnixStream, msg: ToAgent, state: &Mutex<State>) {
-    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+fn answer(conn: UnixStream, msg: ToAgent, state: &Mutex<State>) {
     let stop = matches!(msg, ToAgent::Stop);
     let reply = dispatch(msg, state);
-    let _ = protocol::write_frame(&mut conn, &reply);
+    reply_on_this_thread(conn, &reply);
     if stop {
-        drop(conn);
         shutdown(state);
     }
+}
+
+/// Writes an answer, waiting for as long as the client takes to read it (up to the timeout).
+fn reply_on_this_thread(mut conn: UnixStream, reply: &FromAgent) {
+    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = protocol::write_frame(&mut conn, reply);
 }
 
 /// The uid check: only processes of the agent's own user are served.
@@ -348,7 +367,7 @@ fn status(state: &mut State) -> Status {
 
 fn dispatch(msg: ToAgent, state: &Mutex<State>) -> FromAgent {
     match msg {
-        ToAgent::Status => FromAgent::Status(status(&mut lock(state))),
+        ToAgent::Status => Locked::Status.answer(&mut lock(state)),
         ToAgent::Unlock {
             vault,
             passphrase,
@@ -377,15 +396,31 @@ fn dispatch(msg: ToAgent, state: &Mutex<State>) -> FromAgent {
             }
             Err(e) => FromAgent::Failed(WireError::from(&e)),
         },
-        ToAgent::Lock => {
-            lock(state).vaults.clear();
-            FromAgent::Done
-        }
+        ToAgent::Lock => Locked::Lock.answer(&mut lock(state)),
         ToAgent::Stop => FromAgent::Done,
-        ToAgent::Run { session, request } => {
-            let mut st = lock(state);
-            st.expire();
-            run(&mut st, session, request)
+        ToAgent::Run { session, request } => Locked::Run(session, request).answer(&mut lock(state)),
+    }
+}
+
+/// The requests answered with the agent's state locked from start to end.
+enum Locked {
+    Status,
+    Lock,
+    Run(SessionSpec, Request),
+}
+
+impl Locked {
+    fn answer(self, st: &mut State) -> FromAgent {
+        match self {
+            Locked::Status => FromAgent::Status(status(st)),
+            Locked::Lock => {
+                st.vaults.clear();
+                FromAgent::Done
+            }
+            Locked::Run(session, request) => {
+                st.expire();
+                run(st, session, request)
+            }
         }
     }
 }
