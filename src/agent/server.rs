@@ -210,10 +210,11 @@ fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
     };
     // A bug that panics here must cost this connection only, as it would on a thread of its own,
     // not the thread that accepts every connection.
-    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        protocol::encode(&quick.answer(&mut st))
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let reply = quick.answer(&mut st);
+        drop(st);
+        protocol::encode(&reply)
     }));
-    drop(st);
     if let Ok(Ok(frame)) = answered {
         send_or_hand_off(conn, frame);
     }
