@@ -27,20 +27,14 @@ fn main() {
     let Some(archive) = static_unwinder() else {
         return;
     };
-    let (Some(dir), Some(name)) = (archive.parent(), link_name(&archive)) else {
+    let Some(dir) = archive.parent() else {
         return;
     };
     // Rerun (and fall back) when a compiler upgrade removes the archive.
     println!("cargo::rerun-if-changed={}", archive.display());
     println!("cargo::rustc-link-search=native={}", dir.display());
-    println!("cargo::rustc-link-lib=static:+whole-archive,-bundle={name}");
+    println!("cargo::rustc-link-lib=static:+whole-archive,-bundle=gcc_eh");
     println!("cargo::rustc-cfg=jeton_static_unwinder");
-}
-
-/// `libgcc_eh.a` → `gcc_eh`.
-fn link_name(archive: &Path) -> Option<String> {
-    let file = archive.file_name()?.to_str()?;
-    Some(file.strip_prefix("lib")?.strip_suffix(".a")?.to_owned())
 }
 
 /// The path of `libgcc_eh.a` when it should be linked in, as the linker driver reports it.

@@ -230,15 +230,11 @@ fn huge_or_bad_frames_are_refused_without_hurting_other_clients() {
     let reply = raw_exchange(&socket(&t), &[0xff, 0xff, 0xff, 0xff, 0, 0]);
     let text = String::from_utf8_lossy(&reply);
     assert!(text.contains("limit"), "{text}");
-    let body = br#"{"v":99,"msg":"Status"}"#;
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(body);
-    let text = String::from_utf8_lossy(&raw_exchange(&socket(&t), &frame)).into_owned();
+    let old_version = frame(r#"{"v":99,"msg":"Status"}"#);
+    let text = String::from_utf8_lossy(&raw_exchange(&socket(&t), &old_version)).into_owned();
     assert!(text.contains("protocol version 99"), "{text}");
-    let body = br#"{"v":1,"msg":{"Run":{"nonsense":true}}}"#;
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(body);
-    assert!(String::from_utf8_lossy(&raw_exchange(&socket(&t), &frame)).contains("malformed"));
+    let nonsense = frame(r#"{"v":1,"msg":{"Run":{"nonsense":true}}}"#);
+    assert!(String::from_utf8_lossy(&raw_exchange(&socket(&t), &nonsense)).contains("malformed"));
 
     let out = run_no_pass(&t, &["get", "a"], "");
     assert!(
@@ -342,9 +338,7 @@ fn a_write_waiting_for_the_vault_keeps_no_one_else_waiting() {
     // needs nothing the write holds).
     let mut reader = UnixStream::connect(socket(&t)).unwrap();
     reader.write_all(&frame(&get_body(&t, "a"))).unwrap();
-    let body = br#"{"v":99,"msg":"Status"}"#;
-    let mut refused = (body.len() as u32).to_be_bytes().to_vec();
-    refused.extend_from_slice(body);
+    let refused = frame(r#"{"v":99,"msg":"Status"}"#);
     let text = String::from_utf8_lossy(&raw_exchange(&socket(&t), &refused)).into_owned();
     assert!(text.contains("protocol version 99"), "{text:?}");
     assert!(

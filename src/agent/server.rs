@@ -177,12 +177,7 @@ fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
             let state = Arc::clone(state);
             return on_thread(move || handle(conn, &state));
         }
-        Some(Err(e)) => {
-            if let Some(message) = frame_refusal(e) {
-                on_thread(move || refuse(conn, 2, message));
-            }
-            return;
-        }
+        Some(Err(e)) => return on_thread(move || refuse_frame(conn, e)),
         Some(Ok(msg)) => msg,
     };
     // An unlock runs the KDF, a write may wait for the writer lock and fsyncs, and `Stop` exits
@@ -278,11 +273,7 @@ fn handle(mut conn: UnixStream, state: &Mutex<State>) {
     let _ = conn.set_read_timeout(Some(READ_TIMEOUT));
     match protocol::read_frame(&mut conn) {
         Ok(msg) => answer(conn, msg, state),
-        Err(e) => {
-            if let Some(message) = frame_refusal(e) {
-                refuse(conn, 2, message);
-            }
-        }
+        Err(e) => refuse_frame(conn, e),
     }
 }
 
@@ -318,11 +309,11 @@ fn check_peer(conn: &UnixStream) -> Result<(), (i32, String)> {
     }
 }
 
-/// What to tell a client whose frame could not be read; `None` when it is gone.
-fn frame_refusal(e: FrameError) -> Option<String> {
+/// Refuses a frame that could not be read, unless the client is gone.
+fn refuse_frame(conn: UnixStream, e: FrameError) {
     match e {
-        FrameError::Io(_) => None,
-        e => Some(format!("agent: {e}")),
+        FrameError::Io(_) => {}
+        e => refuse(conn, 2, format!("agent: {e}")),
     }
 }
 
