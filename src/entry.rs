@@ -222,9 +222,26 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A name made safe to echo in an error message (control characters escaped, length capped).
+/// Checks a name for a new entry (`add`, `rename`, `import`, `migrate`): [`validate_name`],
+/// and it must not start with `-`, which a command line would read as an option (`--help`).
+/// Existing entries keep working under the older rule: lookups use [`validate_name`].
+pub fn validate_new_name(name: &str) -> Result<()> {
+    validate_name(name)?;
+    if name.starts_with('-') {
+        return Err(Error::Usage(format!(
+            "invalid entry name '{}': it must not start with '-' (a command line would read it \
+             as an option)",
+            printable(name)
+        )));
+    }
+    Ok(())
+}
+
+/// A name made safe to echo in an error message (escaped as [`crate::text::Shown`] does,
+/// length capped).
 pub fn printable(s: &str) -> String {
-    let mut out: String = s.chars().take(140).flat_map(char::escape_debug).collect();
+    let head: String = s.chars().take(140).collect();
+    let mut out = crate::text::escape(&head, crate::text::Lines::One).into_owned();
     if s.chars().count() > 140 {
         out.push('…');
     }
@@ -255,5 +272,17 @@ mod tests {
         ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn new_names_starting_with_a_dash_are_refused_and_old_ones_still_found() {
+        for name in ["--help", "-x", "-"] {
+            assert!(validate_name(name).is_ok(), "{name}");
+            let e = validate_new_name(name).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("must not start with '-'"), "{e}");
+        }
+        assert!(validate_new_name("a/-x").is_ok());
+        assert!(validate_new_name("a/../b").is_err());
     }
 }

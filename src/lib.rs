@@ -14,6 +14,7 @@
 //! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
 //! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
 //! * [`share`] is sharing: identity, contacts, signed age bundles.
+//! * [`text`] is the rule for metadata text coming in and the escaping of text going out.
 //! * [`request`] holds the typed requests every front end executes (the CLI locally, or the agent).
 //! * [`agent`] keeps the vault key in a background process and runs the same requests for the CLI:
 //!   `cli -> agent client -> unix socket -> agent server (holds the key, runs the same requests)`.
@@ -50,6 +51,7 @@ pub mod request;
 pub mod secret;
 pub mod share;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod vault;
 

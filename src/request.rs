@@ -5,7 +5,8 @@
 //! [`execute`] with the key it holds. Validation happens while building a request, so a bad
 //! flag is refused before any I/O or KDF work.
 
-use crate::entry::{Entry, Status, validate_name};
+use crate::entry::{Entry, Status, validate_new_name};
+use crate::text::{check_line, check_note};
 use crate::secret::{Passphrase, Token};
 use crate::store::{LockGuard, Store, rollback};
 use crate::time::Time;
@@ -144,6 +145,25 @@ impl NewEntry {
         }
     }
 
+    /// Checks the name and the metadata text ([`crate::text`]'s input rule), before any I/O.
+    pub fn check(&self) -> Result<()> {
+        validate_new_name(&self.name)?;
+        check_metadata(
+            [
+                ("url", &self.url),
+                ("username", &self.username),
+                ("issuer", &self.issuer),
+                ("contact", &self.contact),
+            ],
+            [
+                ("scope", &self.scopes),
+                ("used_by", &self.used_by),
+                ("tag", &self.tags),
+            ],
+            self.note.as_deref(),
+        )
+    }
+
     /// For tests: [`NewEntry::new`] with a given secret.
     #[cfg(test)]
     pub(crate) fn bare(name: &str, secret: &str) -> NewEntry {
@@ -213,6 +233,51 @@ pub struct EntryEdit {
     pub add_tags: Vec<String>,
     /// Tags to remove.
     pub rm_tags: Vec<String>,
+}
+
+impl EntryEdit {
+    /// Checks the new metadata text ([`crate::text`]'s input rule), before any I/O.
+    pub fn check(&self) -> Result<()> {
+        let set = |c: &Change<String>| match c {
+            Change::Set(v) => Some(v.clone()),
+            _ => None,
+        };
+        let note = set(&self.note);
+        check_metadata(
+            [
+                ("url", &set(&self.url)),
+                ("username", &set(&self.username)),
+                ("issuer", &set(&self.issuer)),
+                ("contact", &set(&self.contact)),
+            ],
+            [
+                ("scope", &self.add_scopes),
+                ("used_by", &self.add_used_by),
+                ("tag", &self.add_tags),
+            ],
+            note.as_deref(),
+        )
+    }
+}
+
+/// The input rule over an entry's metadata: single-line fields, lists of single-line items,
+/// and the note.
+fn check_metadata<const F: usize, const L: usize>(
+    fields: [(&str, &Option<String>); F],
+    lists: [(&str, &Vec<String>); L],
+    note: Option<&str>,
+) -> Result<()> {
+    for (what, v) in fields {
+        if let Some(v) = v {
+            check_line(what, v)?;
+        }
+    }
+    for (what, items) in lists {
+        for v in items {
+            check_line(what, v)?;
+        }
+    }
+    note.map_or(Ok(()), |n| check_note("note", n))
 }
 
 /// Which statuses `list` shows.
@@ -415,7 +480,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::List(f) => Ok(Response::List(list(vault, &f, now)?)),
         Request::Edit(edit) => self::edit(vault, *edit, now),
         Request::Rename { from, to } => {
-            validate_name(&to)?;
+            validate_new_name(&to)?;
             vault.entry(&from)?;
             if vault.payload.entries.contains_key(&to) {
                 return Err(Error::Exists(format!(
@@ -465,7 +530,7 @@ fn entry_response(vault: &Vault, e: Entry) -> Response {
 }
 
 fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
-    validate_name(&new.name)?;
+    new.check()?;
     if let Some(existing) = vault.payload.entries.get(&new.name)? {
         let what = if matches!(existing.status, Status::Revoked { .. }) {
             "a revoked entry (tombstone) with that name exists; remove it first with `jeton rm`"
@@ -506,6 +571,7 @@ fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
 }
 
 fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
+    ed.check()?;
     let name = ed.name.clone();
     let e = vault.entry_mut(&name)?;
     let mut changed = Vec::new();

@@ -325,7 +325,12 @@ pub fn execute(
         LifecycleRequest::Rollback { name, version } => rollback(vault, &name, version, now),
         LifecycleRequest::Disable { name } => set_enabled(vault, &name, false, now),
         LifecycleRequest::Enable { name } => set_enabled(vault, &name, true, now),
-        LifecycleRequest::Revoke { name, reason } => revoke(vault, &name, reason, now),
+        LifecycleRequest::Revoke { name, reason } => {
+            if let Some(r) = &reason {
+                crate::text::check_line("the reason", r)?;
+            }
+            revoke(vault, &name, reason, now)
+        }
         LifecycleRequest::Check { within } => Ok(LifecycleResponse::Findings {
             checked: vault.payload.entries.len(),
             findings: check(vault, within, now)?,
@@ -336,7 +341,12 @@ pub fn execute(
             changed: None,
             wiped: 0,
         }),
-        LifecycleRequest::ConfigSet(s) => config_set(vault, s, now),
+        LifecycleRequest::ConfigSet(s) => {
+            if let Setting::Contact(Some(c)) = &s {
+                crate::text::check_line("the contact", c)?;
+            }
+            config_set(vault, s, now)
+        }
     }
 }
 

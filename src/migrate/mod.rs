@@ -14,7 +14,8 @@ pub mod dotenv;
 pub mod keepassxc;
 pub mod pass;
 
-use crate::entry::{Entry, Provenance, Status, validate_name};
+use crate::entry::{Entry, Provenance, Status, validate_new_name};
+use crate::text::{Lines, sanitize};
 use crate::secret::Token;
 use crate::share::import::OnConflict;
 use crate::time::Time;
@@ -251,6 +252,9 @@ pub struct MigrateItem {
     pub original: String,
     /// `added`, `renamed`, `overwritten` or `skipped`.
     pub action: String,
+    /// Fields whose control characters were written out visibly (`\u{1b}`), for the report.
+    #[serde(default)]
+    pub escaped: Vec<String>,
 }
 
 /// What a migration did (or, with `dry_run`, would do).
@@ -276,7 +280,9 @@ pub struct MigrateReport {
 
 /// Applies a migration: plans every name first (refusing the whole batch on a conflict under
 /// [`OnConflict::Fail`]), then writes.
-pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<MigrateReport> {
+pub fn execute(vault: &mut Vault, mut req: MigrateRequest, now: Time) -> Result<MigrateReport> {
+    let escaped: Vec<Vec<String>> = req.parsed.entries.iter_mut().map(make_clean).collect();
+    req.source = sanitize(&req.source, Lines::One).0.into_owned();
     let mut plan: Vec<(String, usize, &'static str)> = Vec::new();
     let mut conflicts = 0;
     for (i, e) in req.parsed.entries.iter().enumerate() {
@@ -284,7 +290,7 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
             Some(p) if !p.is_empty() => format!("{p}/{}", e.name),
             _ => e.name.clone(),
         };
-        validate_name(&target)?;
+        validate_new_name(&target)?;
         let taken = |n: &str, plan: &[(String, usize, &str)]| {
             vault.payload.entries.contains_key(n) || plan.iter().any(|(p, ..)| p == n)
         };
@@ -305,7 +311,7 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
             OnConflict::Rename => {
                 let free = (2..1000)
                     .map(|n| suffixed(&target, n))
-                    .find(|n| validate_name(n).is_ok() && !taken(n, &plan))
+                    .find(|n| validate_new_name(n).is_ok() && !taken(n, &plan))
                     .ok_or_else(|| Error::Exists(format!("no free name for '{target}'")))?;
                 plan.push((free, i, "renamed"));
             }
@@ -317,6 +323,7 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
             name: name.clone(),
             original: req.parsed.entries[*i].original.clone(),
             action: (*action).into(),
+            escaped: escaped[*i].clone(),
         })
         .collect();
     let skipped = items.iter().filter(|i| i.action == "skipped").count();
@@ -378,6 +385,37 @@ pub fn execute(vault: &mut Vault, req: MigrateRequest, now: Time) -> Result<Migr
     Ok(report)
 }
 
+/// Applies [`crate::text`]'s input rule to what a parser read, whatever the format: control
+/// characters in the metadata (and in the source's names and references, which reports and
+/// `show` print) are written out visibly; a note keeps its lines. The secret is not touched.
+/// Returns the fields that held some, for the report.
+fn make_clean(e: &mut MigratedEntry) -> Vec<String> {
+    let mut escaped = Vec::new();
+    let mut clean = |what: &str, v: &mut String, lines: Lines| {
+        let (text, changed) = sanitize(v, lines);
+        if let std::borrow::Cow::Owned(t) = text {
+            *v = t;
+        }
+        if changed && !escaped.iter().any(|w| w == what) {
+            escaped.push(what.to_owned());
+        }
+    };
+    for (what, field) in [("url", &mut e.url), ("username", &mut e.username)] {
+        if let Some(v) = field {
+            clean(what, v, Lines::One);
+        }
+    }
+    for t in &mut e.tags {
+        clean("tags", t, Lines::One);
+    }
+    if let Some(n) = &mut e.note {
+        clean("note", n, Lines::Many);
+    }
+    clean("name", &mut e.original, Lines::One);
+    clean("reference", &mut e.reference, Lines::One);
+    escaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,10 +430,10 @@ mod tests {
         assert_eq!(clean_name(["a//b"]), "a-b");
         let long = "x".repeat(300);
         let n = clean_name([long.as_str(), "y"]);
-        assert!(validate_name(&n).is_ok());
-        assert!(validate_name(&suffixed(&n, 12)).is_ok());
-        for s in ["", "/", "é", " . ", "a/../b"] {
-            assert!(validate_name(&clean_name(s.split('/'))).is_ok(), "{s:?}");
+        assert!(validate_new_name(&n).is_ok());
+        assert!(validate_new_name(&suffixed(&n, 12)).is_ok());
+        for s in ["", "/", "é", " . ", "a/../b", "-x/--help"] {
+            assert!(validate_new_name(&clean_name(s.split('/'))).is_ok(), "{s:?}");
         }
     }
 }

@@ -27,6 +27,8 @@ pub const BODY_VERSION: u32 = 1;
 pub const DEFAULT_EXPIRY: i64 = 7 * 86_400;
 /// Longest lifetime `share --expires` accepts.
 pub const MAX_EXPIRY: i64 = 366 * 86_400;
+/// How far in the future `import` accepts a bundle's `created_at` (clocks differ a little).
+pub const MAX_CLOCK_SKEW: i64 = 5 * 60;
 /// Largest bundle file `import` reads, and largest plaintext it decrypts.
 pub const MAX_BUNDLE_LEN: usize = 16 << 20;
 
@@ -234,12 +236,13 @@ pub fn share(vault: &mut Vault, req: ShareRequest, now: Time) -> Result<BundleOu
     }
 
     let id = hex(&random_id::<16>()?);
+    let default_contact = vault.payload.settings.default_contact.clone();
     let mut entries = Vec::new();
     let mut revocations = Vec::new();
     for name in &names {
         let e = vault.entry(name)?;
         match req.kind {
-            Kind::Entries => entries.push(bundle_entry(e)?),
+            Kind::Entries => entries.push(bundle_entry(e, default_contact.as_deref())?),
             Kind::Revocation => revocations.push(revocation(e, &to)?),
         }
     }
@@ -312,7 +315,9 @@ pub fn share(vault: &mut Vault, req: ShareRequest, now: Time) -> Result<BundleOu
     })
 }
 
-fn bundle_entry(e: &Entry) -> Result<BundleEntry> {
+/// The bundle form of an entry. The contact is the effective one (the vault default when the
+/// entry names none): the recipient has no way to learn this vault's default.
+fn bundle_entry(e: &Entry, default_contact: Option<&str>) -> Result<BundleEntry> {
     let unavailable = |what: &str| {
         Error::Unavailable(format!(
             "entry '{}' is {what}; only active entries can be shared",
@@ -332,7 +337,7 @@ fn bundle_entry(e: &Entry) -> Result<BundleEntry> {
         url: e.url.clone(),
         username: e.username.clone(),
         issuer: e.issuer.clone(),
-        contact: e.contact.clone(),
+        contact: e.contact.clone().or_else(|| default_contact.map(str::to_owned)),
         used_by: e.used_by.clone(),
         tags: e.tags.clone(),
         note: e.note.clone(),

@@ -6,13 +6,14 @@
 //! in the signed recipient list, the expiry, the bundle id never imported before, and the content.
 
 use super::bundle::{
-    BODY_VERSION, Body, BundleEntry, ENVELOPE_FORMAT, Envelope, Kind, MAX_BUNDLE_LEN, imported_id,
-    verify,
+    BODY_VERSION, Body, BundleEntry, ENVELOPE_FORMAT, Envelope, Kind, MAX_BUNDLE_LEN,
+    MAX_CLOCK_SKEW, MAX_EXPIRY, imported_id, verify,
 };
 use super::contact::{self, ContactView};
 use super::identity::{self, Card};
 use super::unhex;
-use crate::entry::{Entry, Provenance, Status, validate_name};
+use crate::entry::{Entry, Provenance, Status, validate_name, validate_new_name};
+use crate::text::{Lines, is_clean};
 use crate::time::{Time, rfc3339};
 use crate::vault::{Contact, SeenBundle, Vault};
 use crate::{Error, Result};
@@ -55,7 +56,8 @@ pub struct ImportItem {
     pub name: String,
     /// Name in the sender's vault.
     pub original: String,
-    /// `added`, `renamed`, `overwritten`, `skipped`, `revoked`, `already-revoked`, `not-held`.
+    /// `added`, `updated`, `renamed`, `overwritten`, `skipped`, `revoked`, `already-revoked`,
+    /// `not-held`.
     pub action: String,
 }
 
@@ -82,7 +84,15 @@ fn tampered(what: &str) -> Error {
     Error::Integrity(format!("bundle rejected: {what}; nothing was imported"))
 }
 
+/// The first bytes of every age file, binary or armored (age-encryption.org/v1).
+const AGE_MAGIC: [&[u8]; 2] = [b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----"];
+
 fn decrypt(identity: &age::x25519::Identity, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    if !AGE_MAGIC.iter().any(|m| bytes.starts_with(m)) {
+        return Err(tampered(
+            "it is not an age file (a bundle is one, as `jeton share` writes it)",
+        ));
+    }
     let damaged = || tampered("it is corrupt or has been tampered with (age decryption failed)");
     let map = |e: age::DecryptError| match e {
         age::DecryptError::NoMatchingKeys => Error::Unlock(
@@ -191,6 +201,19 @@ fn open(vault: &Vault, bytes: &[u8], now: Time) -> Result<Verified> {
     if body.expires_at <= body.created_at {
         return Err(tampered("its expiry is before its creation"));
     }
+    if body.created_at > now.saturating_add(MAX_CLOCK_SKEW) {
+        return Err(tampered(&format!(
+            "it says it was made at {}, in the future (this machine's clock says {}); \
+             check both clocks",
+            rfc3339(body.created_at),
+            rfc3339(now)
+        )));
+    }
+    if body.expires_at.saturating_sub(body.created_at) > MAX_EXPIRY {
+        return Err(tampered(
+            "its lifetime is longer than the 366 days `jeton share` allows",
+        ));
+    }
     if now >= body.expires_at {
         return Err(tampered(&format!(
             "it expired at {}; ask '{}' for a new one",
@@ -265,27 +288,46 @@ fn import_entries(
     let mut plan: Vec<(String, &BundleEntry, &'static str)> = Vec::new();
     for be in &body.entries {
         validate_name(&be.name).map_err(|_| tampered("it holds an invalid entry name"))?;
-        if !metadata_is_printable(be) {
+        if let Some(field) = unclean_field(be) {
             return Err(tampered(&format!(
-                "entry '{}' holds control characters in its metadata",
+                "entry '{}' holds control characters in its {field}",
                 be.name
             )));
         }
-        if unhex::<16>(&be.id).is_none()
-            || body.entries.iter().filter(|o| o.name == be.name).count() > 1
+        let latest = [Some(be.created_at), Some(be.secret_set_at), be.last_rotated_at];
+        if latest
+            .into_iter()
+            .flatten()
+            .any(|t| t > body.created_at.saturating_add(MAX_CLOCK_SKEW))
         {
+            return Err(tampered(&format!(
+                "entry '{}' has times after the bundle was made",
+                be.name
+            )));
+        }
+        let Some(sender_id) = unhex::<16>(&be.id) else {
+            return Err(tampered("it holds a bad or duplicate entry"));
+        };
+        if body.entries.iter().filter(|o| o.name == be.name).count() > 1 {
             return Err(tampered("it holds a bad or duplicate entry"));
         }
         let target = match &req.prefix {
             Some(p) => format!("{}/{}", p.trim_end_matches('/'), be.name),
             None => be.name.clone(),
         };
-        validate_name(&target)?;
+        validate_new_name(&target).map_err(|e| match req.prefix {
+            None => Error::Usage(format!("{e}; import it under a prefix with --prefix P")),
+            Some(_) => e,
+        })?;
         let taken = |n: &str, plan: &[(String, &BundleEntry, &str)]| {
             vault.payload.entries.contains_key(n) || plan.iter().any(|(p, ..)| p == n)
         };
         if !taken(&target, &plan) {
             plan.push((target, be, "added"));
+            continue;
+        }
+        if received_earlier(vault, &target, signer, &sender_id)? {
+            plan.push((target, be, "updated"));
             continue;
         }
         match req.on_conflict {
@@ -300,7 +342,7 @@ fn import_entries(
             OnConflict::Rename => {
                 let free = (2..1000)
                     .map(|i| format!("{target}-{i}"))
-                    .find(|n| validate_name(n).is_ok() && !taken(n, &plan))
+                    .find(|n| validate_new_name(n).is_ok() && !taken(n, &plan))
                     .ok_or_else(|| Error::Exists(format!("no free name for '{target}'")))?;
                 plan.push((free, be, "renamed"));
             }
@@ -322,7 +364,7 @@ fn import_entries(
             continue;
         }
         let sender_id = unhex::<16>(&be.id).ok_or_else(|| tampered("bad entry id"))?;
-        let entry = Entry {
+        let mut entry = Entry {
             id: imported_id(&bundle_id, &sender_id),
             revision: 1,
             name: name.clone(),
@@ -350,6 +392,9 @@ fn import_entries(
                 at: now,
             }),
         };
+        if action == "updated" {
+            keep_local_records(vault, &name, &mut entry)?;
+        }
         vault.insert_replacing(entry, now)?;
         vault.audit(
             now,
@@ -364,17 +409,73 @@ fn import_entries(
     Ok(items)
 }
 
-/// Metadata is shown on terminals: a sender must not be able to slip escape sequences into it.
-/// Newlines and tabs are allowed (notes); the secret itself is not checked.
-fn printable_text(s: &str) -> bool {
-    !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+/// True when the entry called `name` is a live copy of the sender's entry `sender_id`, received
+/// from `signer` before: a new bundle of it (a rotated token shared again) is an update, not a
+/// conflict.
+fn received_earlier(
+    vault: &Vault,
+    name: &str,
+    signer: &Contact,
+    sender_id: &[u8; 16],
+) -> Result<bool> {
+    let Some(e) = vault.payload.entries.get(name)? else {
+        return Ok(false);
+    };
+    let from_signer = e.received_from.as_ref().is_some_and(|p| {
+        p.from == signer.name
+            && unhex::<16>(&p.reference).is_some_and(|b| imported_id(&b, sender_id) == e.id)
+    });
+    Ok(from_signer && !matches!(e.status, Status::Revoked { .. }))
 }
 
-fn metadata_is_printable(be: &BundleEntry) -> bool {
-    let lists = [&be.scopes, &be.used_by, &be.tags];
-    let opts = [&be.url, &be.username, &be.issuer, &be.contact, &be.note];
-    lists.iter().all(|l| l.iter().all(|s| printable_text(s)))
-        && opts.iter().all(|o| o.as_deref().is_none_or(printable_text))
+/// An update replaces what the sender owns (the secret and its metadata) and keeps what this
+/// vault recorded about its own copy: where it was shared on, the integrations and tags added
+/// here, and a disabled status. The secret it replaces goes to history, unless it is the same.
+fn keep_local_records(vault: &mut Vault, name: &str, entry: &mut Entry) -> Result<()> {
+    let old = vault.entry_mut(name)?;
+    entry.shared_with = std::mem::take(&mut old.shared_with);
+    for (mine, theirs) in [
+        (&old.used_by, &mut entry.used_by),
+        (&old.tags, &mut entry.tags),
+    ] {
+        let extra: Vec<String> = mine.iter().filter(|m| !theirs.contains(m)).cloned().collect();
+        theirs.extend(extra);
+    }
+    if matches!(old.status, Status::Disabled { .. }) {
+        entry.status = old.status.clone();
+    }
+    if old.secret == entry.secret {
+        // Shared again unchanged: nothing to keep in history twice.
+        old.secret = None;
+    }
+    Ok(())
+}
+
+/// The first metadata field of `be` that breaks [`crate::text`]'s input rule: a sender must not
+/// slip escape sequences or forged rows into what this vault prints. The secret is not checked.
+fn unclean_field(be: &BundleEntry) -> Option<&'static str> {
+    let lists = [
+        ("scopes", &be.scopes),
+        ("used_by", &be.used_by),
+        ("tags", &be.tags),
+    ];
+    let fields = [
+        ("url", &be.url),
+        ("username", &be.username),
+        ("issuer", &be.issuer),
+        ("contact", &be.contact),
+    ];
+    let bad_list = lists
+        .into_iter()
+        .find(|(_, l)| !l.iter().all(|s| is_clean(s, Lines::One)));
+    let bad_field = fields
+        .into_iter()
+        .find(|(_, f)| !f.as_deref().is_none_or(|s| is_clean(s, Lines::One)));
+    let bad_note = (!be.note.as_deref().is_none_or(|n| is_clean(n, Lines::Many))).then_some("note");
+    bad_list
+        .map(|(w, _)| w)
+        .or(bad_field.map(|(w, _)| w))
+        .or(bad_note)
 }
 
 fn apply_revocations(
@@ -387,8 +488,14 @@ fn apply_revocations(
     let mut targets: Vec<(String, String)> = Vec::new();
     let mut items = Vec::new();
     for r in &body.revocations {
-        if !printable_text(&r.name) || !r.reason.as_deref().is_none_or(printable_text) {
-            return Err(tampered("a revocation holds control characters"));
+        if validate_name(&r.name).is_err() {
+            return Err(tampered("a revocation holds an invalid entry name"));
+        }
+        if !r.reason.as_deref().is_none_or(|s| is_clean(s, Lines::One)) {
+            return Err(tampered(&format!(
+                "the revocation of '{}' holds control characters in its reason",
+                r.name
+            )));
         }
         let sender_id = unhex::<16>(&r.id).ok_or_else(|| tampered("bad entry id"))?;
         let mut found = false;

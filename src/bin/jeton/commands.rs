@@ -5,7 +5,7 @@ use crate::output::{self, OutError, write_stdout};
 use crate::prompt;
 use clap::CommandFactory;
 use jeton::agent::client::Via;
-use jeton::entry::validate_name;
+use jeton::entry::validate_new_name;
 use jeton::format::SlotKind;
 use jeton::kdf::{self, KdfParams};
 use jeton::request::{
@@ -228,7 +228,6 @@ pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Init(Deferred(a)) => init(&ctx, a),
         Command::Add(Deferred(a)) => {
-            validate_name(&a.name)?;
             let m = a.meta;
             let expires_at = m
                 .expires
@@ -240,10 +239,13 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 .as_deref()
                 .map(|s| time::parse_span(s, now))
                 .transpose()?;
-            let secret = secret_input(&a.generate)?;
-            let req = NewEntry {
+            let mut req = NewEntry {
                 name: a.name,
-                secret,
+                // Replaced below, once the name and metadata passed: the secret is read last.
+                secret: SecretInput::Generate {
+                    length: a.generate.length,
+                    charset: charset(a.generate.charset),
+                },
                 scopes: m.scopes,
                 url: nonempty(m.url),
                 username: nonempty(m.username),
@@ -255,6 +257,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 expires_at,
                 rotate_every,
             };
+            req.check()?;
+            req.secret = secret_input(&a.generate)?;
             let r = ctx.run(Request::Add(Box::new(req)))?;
             ctx.done(r)
         }
@@ -324,11 +328,12 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 add_tags: a.add_tag,
                 rm_tags: a.rm_tag,
             };
+            edit.check()?;
             let r = ctx.run(Request::Edit(Box::new(edit)))?;
             ctx.done(r)
         }
         Command::Rename { old, new } => {
-            validate_name(&new)?;
+            validate_new_name(&new)?;
             let r = ctx.run(Request::Rename { from: old, to: new })?;
             ctx.done(r)
         }
@@ -441,6 +446,10 @@ fn get(ctx: &Ctx, a: cli::GetArgs, now: Time) -> Result<Exit> {
 fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     let store = &ctx.session.store;
     let kdf = kdf_params(&a.kdf, KdfParams::default())?;
+    for (what, v) in [("--contact", &a.contact), ("--name", &a.name)] {
+        v.as_deref()
+            .map_or(Ok(()), |v| jeton::text::check_line(what, v))?;
+    }
     if store.exists() {
         return Err(Error::Exists(format!(
             "a vault already exists at {}; jeton never overwrites one",

@@ -165,6 +165,9 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
         }
         LifecycleCommand::Revoke { name, reason } => {
             validate_name(&name)?;
+            if let Some(r) = &reason {
+                jeton::text::check_line("--reason", r)?;
+            }
             prompt::confirm(
                 &format!(
                     "revoke '{}' and wipe its secret and history for good",
@@ -592,7 +595,10 @@ fn config(ctx: &Ctx, c: ConfigCommand) -> Result<Exit> {
 
 fn setting(key: ConfigKey, value: &str) -> Result<Setting> {
     Ok(match key {
-        ConfigKey::Contact => Setting::Contact(Some(value.to_owned())),
+        ConfigKey::Contact => {
+            jeton::text::check_line("the contact", value)?;
+            Setting::Contact(Some(value.to_owned()))
+        }
         ConfigKey::HistoryLimit => Setting::HistoryLimit(value.trim().parse().map_err(|_| {
             Error::Usage(format!(
                 "history_limit must be a whole number from 0 to {}",
