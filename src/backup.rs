@@ -158,6 +158,9 @@ pub fn execute(vault: &mut Vault, request: BackupRequest, now: Time) -> Result<B
 
 fn recipient(vault: &Vault, text: &str) -> Result<Box<dyn age::Recipient + Send>> {
     let t = text.trim();
+    if let Some(hint) = crate::share::identity::secret_key_hint(t) {
+        return Err(Error::Usage(format!("--to: {hint}")));
+    }
     let bad = || {
         Error::Usage(format!(
             "'{}' is neither an age recipient, an ssh-ed25519 key nor a contact",

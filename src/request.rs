@@ -6,9 +6,9 @@
 //! flag is refused before any I/O or KDF work.
 
 use crate::entry::{Entry, Status, validate_new_name};
-use crate::text::{check_line, check_note};
 use crate::secret::{Passphrase, Token};
 use crate::store::{LockGuard, Store, rollback};
+use crate::text::{check_line, check_note};
 use crate::time::Time;
 use crate::vault::{Vault, not_found, random_id};
 use crate::{Error, Result};

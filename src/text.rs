@@ -105,8 +105,8 @@ fn refuse(what: &str, c: char, lines: Lines) -> Error {
         Lines::Many => " (newlines and tabs are allowed)",
     };
     Error::Usage(format!(
-        "{what} holds a control character (U+{:04X}); it would reach terminals as an escape \
-         sequence, so it is refused{allowed}",
+        "{what} holds a control character (U+{:04X}), which is refused: it could forge a line \
+         of output or reach a terminal as an escape sequence{allowed}",
         u32::from(c)
     ))
 }
@@ -193,6 +193,9 @@ mod tests {
         let (line, escaped) = sanitize("x\ny\u{1b}", Lines::One);
         assert_eq!(line, "x\\ny\\u{1b}");
         assert!(escaped && is_clean(&line, Lines::One));
-        assert!(matches!(sanitize("plain", Lines::One), (Cow::Borrowed(_), false)));
+        assert!(matches!(
+            sanitize("plain", Lines::One),
+            (Cow::Borrowed(_), false)
+        ));
     }
 }

@@ -15,9 +15,9 @@ pub mod keepassxc;
 pub mod pass;
 
 use crate::entry::{Entry, Provenance, Status, validate_new_name};
-use crate::text::{Lines, sanitize};
 use crate::secret::Token;
 use crate::share::import::OnConflict;
+use crate::text::{Lines, sanitize};
 use crate::time::Time;
 use crate::vault::{Vault, random_id};
 use crate::{Error, Result};
@@ -433,7 +433,10 @@ mod tests {
         assert!(validate_new_name(&n).is_ok());
         assert!(validate_new_name(&suffixed(&n, 12)).is_ok());
         for s in ["", "/", "é", " . ", "a/../b", "-x/--help"] {
-            assert!(validate_new_name(&clean_name(s.split('/'))).is_ok(), "{s:?}");
+            assert!(
+                validate_new_name(&clean_name(s.split('/'))).is_ok(),
+                "{s:?}"
+            );
         }
     }
 }

@@ -337,7 +337,10 @@ fn bundle_entry(e: &Entry, default_contact: Option<&str>) -> Result<BundleEntry>
         url: e.url.clone(),
         username: e.username.clone(),
         issuer: e.issuer.clone(),
-        contact: e.contact.clone().or_else(|| default_contact.map(str::to_owned)),
+        contact: e
+            .contact
+            .clone()
+            .or_else(|| default_contact.map(str::to_owned)),
         used_by: e.used_by.clone(),
         tags: e.tags.clone(),
         note: e.note.clone(),
@@ -611,6 +614,275 @@ mod tests {
         alice.entry_mut("k").unwrap().note = Some("two\nlines\tok".into());
         let b = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
         import(&mut bob, import_req(b.bytes), NOW).unwrap();
+    }
+
+    /// A bundle from `alice` to `bob` whose signed body `edit` changed: decrypted with Bob's
+    /// key, edited, signed again with Alice's key and encrypted to Bob, as a hostile but
+    /// authorised sender could.
+    fn forged(
+        alice: &mut Vault,
+        bob: &Vault,
+        kind: Kind,
+        names: &[&str],
+        edit: impl FnOnce(&mut Body),
+    ) -> Vec<u8> {
+        let b = share(alice, share_req(names, &["bob"], kind), NOW).unwrap();
+        let bob_keys = identity::keys(bob).unwrap();
+        let mut plain = Vec::new();
+        let d = age::Decryptor::new_buffered(&b.bytes[..]).unwrap();
+        std::io::Read::read_to_end(
+            &mut d
+                .decrypt(std::iter::once(&bob_keys.age as &dyn age::Identity))
+                .unwrap(),
+            &mut plain,
+        )
+        .unwrap();
+        let envelope: Envelope = serde_json::from_slice(&plain).unwrap();
+        let mut body: Body = serde_json::from_str(&envelope.body).unwrap();
+        edit(&mut body);
+        let text = serde_json::to_string(&body).unwrap();
+        let keys = identity::keys(alice).unwrap();
+        let sig = keys.signing.sign(&signed_message(text.as_bytes()));
+        let envelope = Envelope {
+            format: ENVELOPE_FORMAT.into(),
+            body: text,
+            signature: Some(identity::b64(&sig.to_bytes())),
+        };
+        let r: Box<dyn age::Recipient + Send> = Box::new(bob_keys.age.to_public());
+        encrypt(&[r], &serde_json::to_vec(&envelope).unwrap(), false).unwrap()
+    }
+
+    fn refusal(bob: &mut Vault, bytes: Vec<u8>, now: Time) -> Error {
+        let before = bob.payload.entries.len();
+        let err = import(bob, import_req(bytes), now).unwrap_err();
+        assert_eq!(bob.payload.entries.len(), before);
+        err
+    }
+
+    #[test]
+    fn forged_rows_and_escapes_in_bundles_are_refused_field_by_field() {
+        let mut alice = vault_with(&[("k", "v")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        let hostile = [
+            "read\nforged/row  active  admin",
+            "\u{1b}]0;title\u{7}",
+            "a\rb",
+            "\u{9b}2J",
+        ];
+        for bad in hostile {
+            for field in [
+                "scopes", "used_by", "tags", "url", "username", "issuer", "contact",
+            ] {
+                let bytes = forged(&mut alice, &bob, Kind::Entries, &["k"], |b| {
+                    let e = &mut b.entries[0];
+                    let v = Some(bad.to_owned());
+                    match field {
+                        "scopes" => e.scopes = vec![bad.into()],
+                        "used_by" => e.used_by = vec![bad.into()],
+                        "tags" => e.tags = vec![bad.into()],
+                        "url" => e.url = v,
+                        "username" => e.username = v,
+                        "issuer" => e.issuer = v,
+                        _ => e.contact = v,
+                    }
+                });
+                let err = refusal(&mut bob, bytes, NOW);
+                assert_eq!(err.exit_code(), 6, "{field}: {err}");
+                assert!(
+                    err.to_string()
+                        .contains(&format!("control characters in its {field}")),
+                    "{field}: {err}"
+                );
+            }
+        }
+        let bytes = forged(&mut alice, &bob, Kind::Entries, &["k"], |b| {
+            b.entries[0].note = Some("ok\n\u{1b}[2J".into());
+        });
+        assert!(
+            refusal(&mut bob, bytes, NOW)
+                .to_string()
+                .contains("in its note")
+        );
+    }
+
+    #[test]
+    fn revocation_notices_with_bad_names_or_reasons_are_refused() {
+        let mut alice = vault_with(&[("k", "v")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        let b = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
+        import(&mut bob, import_req(b.bytes), NOW).unwrap();
+        for (name, reason, needle) in [
+            ("k\nforged", None, "invalid entry name"),
+            ("k\u{1b}[2J", None, "invalid entry name"),
+            ("k", Some("leak\nforged row"), "in its reason"),
+            ("k", Some("\u{1b}]0;x\u{7}"), "in its reason"),
+        ] {
+            let bytes = forged(&mut alice, &bob, Kind::Revocation, &["k"], |b| {
+                b.revocations[0].name = name.into();
+                b.revocations[0].reason = reason.map(Into::into);
+            });
+            let err = import(&mut bob, import_req(bytes), NOW).unwrap_err();
+            assert_eq!(err.exit_code(), 6);
+            assert!(err.to_string().contains(needle), "{err}");
+            assert!(bob.entry("k").unwrap().secret.is_some(), "nothing revoked");
+        }
+    }
+
+    #[test]
+    fn bundles_from_the_future_or_living_past_366_days_are_refused() {
+        let mut alice = vault_with(&[("k", "v")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        let ahead = forged(&mut alice, &bob, Kind::Entries, &["k"], |b| {
+            b.created_at = NOW + MAX_CLOCK_SKEW + 60;
+            b.expires_at = b.created_at + 3600;
+        });
+        let err = refusal(&mut bob, ahead, NOW);
+        assert_eq!(err.exit_code(), 6);
+        assert!(err.to_string().contains("in the future"), "{err}");
+        let long = forged(&mut alice, &bob, Kind::Entries, &["k"], |b| {
+            b.expires_at = b.created_at + MAX_EXPIRY + 1;
+        });
+        let err = refusal(&mut bob, long, NOW);
+        assert!(err.to_string().contains("366 days"), "{err}");
+        let entry_ahead = forged(&mut alice, &bob, Kind::Entries, &["k"], |b| {
+            b.entries[0].created_at = b.created_at + 86_400;
+        });
+        let err = refusal(&mut bob, entry_ahead, NOW);
+        assert!(
+            err.to_string().contains("after the bundle was made"),
+            "{err}"
+        );
+        // A clock a little ahead is fine.
+        let skew = forged(&mut alice, &bob, Kind::Entries, &["k"], |b| {
+            b.created_at = NOW + 60;
+            b.expires_at = NOW + MAX_EXPIRY;
+        });
+        import(&mut bob, import_req(skew), NOW).unwrap();
+    }
+
+    #[test]
+    fn bundles_cannot_create_names_starting_with_a_dash() {
+        let mut alice = vault_with(&[("k", "v")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        let dash = |b: &mut Body| b.entries[0].name = "--help".into();
+        let first = forged(&mut alice, &bob, Kind::Entries, &["k"], dash);
+        let err = refusal(&mut bob, first, NOW);
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--prefix"), "{err}");
+        let mut req = import_req(forged(&mut alice, &bob, Kind::Entries, &["k"], dash));
+        req.prefix = Some("alice".into());
+        import(&mut bob, req, NOW).unwrap();
+        assert!(bob.entry("alice/--help").is_ok());
+    }
+
+    #[test]
+    fn reshared_rotated_token_updates_the_copy_received_from_that_sender() {
+        let mut alice = vault_with(&[("k", "v1")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        let b1 = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
+        import(&mut bob, import_req(b1.bytes), NOW).unwrap();
+        bob.entry_mut("k").unwrap().used_by = vec!["bob:laptop".into()];
+        crate::lifecycle::execute(
+            &mut alice,
+            crate::lifecycle::LifecycleRequest::Rotate {
+                name: "k".into(),
+                secret: crate::request::SecretInput::Value(Token::new("v2".into())),
+                expires_at: crate::request::Change::Keep,
+            },
+            NOW + 5,
+        )
+        .unwrap();
+        let b2 = share(
+            &mut alice,
+            share_req(&["k"], &["bob"], Kind::Entries),
+            NOW + 6,
+        )
+        .unwrap();
+        let r = import(&mut bob, import_req(b2.bytes), NOW + 7).unwrap();
+        assert_eq!(r.items[0].action, "updated");
+        let e = bob.entry("k").unwrap();
+        assert_eq!(e.secret.as_ref().unwrap().expose_secret(), "v2");
+        assert_eq!(e.history.len(), 1);
+        assert_eq!(e.history[0].secret.expose_secret(), "v1");
+        assert_eq!(e.received_from.as_ref().unwrap().reference, b2.id);
+        assert!(
+            e.used_by.contains(&"bob:laptop".to_owned()),
+            "{:?}",
+            e.used_by
+        );
+        // Shared again unchanged: an update, and no second copy of the secret in history.
+        let b3 = share(
+            &mut alice,
+            share_req(&["k"], &["bob"], Kind::Entries),
+            NOW + 8,
+        )
+        .unwrap();
+        import(&mut bob, import_req(b3.bytes), NOW + 9).unwrap();
+        assert_eq!(bob.entry("k").unwrap().history.len(), 1);
+        // The sender's revocation still reaches the updated copy.
+        let n = share(
+            &mut alice,
+            share_req(&["k"], &["bob"], Kind::Revocation),
+            NOW + 10,
+        )
+        .unwrap();
+        let r = import(&mut bob, import_req(n.bytes), NOW + 11).unwrap();
+        assert!(
+            r.items.iter().any(|i| i.action == "revoked"),
+            "{:?}",
+            r.items
+        );
+        assert!(bob.entry("k").unwrap().secret.is_none());
+
+        // Someone else's entry of the same name is still a conflict.
+        let mut carol = vault_with(&[("j", "carol")]);
+        befriend(&mut carol, "carol", &mut bob, "bob");
+        crate::request::execute(
+            &mut bob,
+            crate::request::Request::Add(Box::new(crate::request::NewEntry::bare("j", "mine"))),
+            NOW,
+        )
+        .unwrap();
+        let c = share(&mut carol, share_req(&["j"], &["bob"], Kind::Entries), NOW).unwrap();
+        assert_eq!(
+            import(&mut bob, import_req(c.bytes), NOW)
+                .unwrap_err()
+                .exit_code(),
+            9
+        );
+    }
+
+    #[test]
+    fn shared_entries_carry_the_vault_default_contact() {
+        let mut alice = vault_with(&[("k", "v")]);
+        let mut bob = vault_with(&[]);
+        befriend(&mut alice, "alice", &mut bob, "bob");
+        alice.payload.settings.default_contact = Some("Ops <ops@example.com>".into());
+        let b = share(&mut alice, share_req(&["k"], &["bob"], Kind::Entries), NOW).unwrap();
+        import(&mut bob, import_req(b.bytes), NOW).unwrap();
+        assert_eq!(
+            bob.entry("k").unwrap().contact.as_deref(),
+            Some("Ops <ops@example.com>")
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_age_is_called_so() {
+        let mut bob = vault_with(&[]);
+        for junk in [
+            &b"not a bundle"[..],
+            b"",
+            b"{\"format\":\"jeton-bundle-v1\"}",
+        ] {
+            let err = import(&mut bob, import_req(junk.to_vec()), NOW).unwrap_err();
+            assert_eq!(err.exit_code(), 6);
+            assert!(err.to_string().contains("not an age file"), "{err}");
+        }
     }
 
     proptest! {

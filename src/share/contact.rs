@@ -112,8 +112,17 @@ pub fn view(c: &Contact) -> ContactView {
     }
 }
 
+/// A key given where a contact name belongs is not echoed (it may be a secret key).
+fn not_a_key(name: &str) -> Result<()> {
+    match identity::secret_key_hint(name) {
+        Some(hint) => Err(Error::Usage(format!("not a contact name: {hint}"))),
+        None => Ok(()),
+    }
+}
+
 /// Checks a contact name: 1..64 of `A-Z a-z 0-9 . _ @ -`.
 pub fn validate_name(name: &str) -> Result<()> {
+    not_a_key(name)?;
     let ok = !name.is_empty()
         && name.len() <= MAX_CONTACT_NAME
         && name
@@ -131,6 +140,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// The contact called `name` (exit 4 when unknown).
 pub fn find<'a>(vault: &'a Vault, name: &str) -> Result<&'a Contact> {
+    not_a_key(name)?;
     vault
         .payload
         .contacts

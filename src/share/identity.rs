@@ -130,7 +130,11 @@ impl Card {
         };
         let mut words = line.split_whitespace();
         if words.next() != Some(CARD_PREFIX) {
-            return Err(bad(&format!("it must start with {CARD_PREFIX}")));
+            let why = match secret_key_hint(line) {
+                Some(hint) => hint.to_owned(),
+                None => format!("it must start with {CARD_PREFIX}"),
+            };
+            return Err(bad(&why));
         }
         let age_recipient = words.next().ok_or_else(|| bad("no age recipient"))?;
         let age_recipient = parse_age_recipient(age_recipient)?;
@@ -175,25 +179,52 @@ pub fn parse_signing_key(s: &str) -> Result<[u8; 32]> {
     Ok(bytes)
 }
 
+/// When `s` looks like a private key given where a public one belongs, what to say instead of
+/// echoing it: that it is secret, and how to get the public half. Errors about keys never quote
+/// the value given (it may be a secret key), whether or not this recognises it.
+pub fn secret_key_hint(s: &str) -> Option<&'static str> {
+    let t = s.trim_start().to_ascii_uppercase();
+    if t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-") {
+        Some(
+            "this is an age secret key, which must never be shared: give its recipient, \
+             which `age-keygen -y KEYFILE` prints (and, as it was on a command line, clear it \
+             from your shell history)",
+        )
+    } else if t.contains("PRIVATE KEY") {
+        Some(
+            "this is a private key, which must never be shared: give its public key, which \
+             `ssh-keygen -y -f KEYFILE` prints (and, as it was on a command line, clear it \
+             from your shell history)",
+        )
+    } else {
+        None
+    }
+}
+
+/// A usage error about a key that was expected: `expected`, or the secret-key hint. Never the
+/// value itself.
+pub fn bad_key(given: &str, expected: &str) -> Error {
+    Error::Usage(match secret_key_hint(given) {
+        Some(hint) => format!("not {expected}: {hint}"),
+        None => format!("not {expected}"),
+    })
+}
+
 /// Checks an age X25519 recipient and returns its canonical text.
 pub fn parse_age_recipient(s: &str) -> Result<String> {
     s.trim()
         .parse::<age::x25519::Recipient>()
         .map(|r| r.to_string())
-        .map_err(|_| {
-            Error::Usage(format!(
-                "'{}' is not an age X25519 recipient (age1...)",
-                crate::entry::printable(s)
-            ))
-        })
+        .map_err(|_| bad_key(s, "an age X25519 recipient (age1...)"))
 }
 
 /// Checks an ssh-ed25519 public key line and returns it without its comment.
 pub fn parse_ssh_recipient(s: &str) -> Result<String> {
     match s.trim().parse::<age::ssh::Recipient>() {
         Ok(r @ age::ssh::Recipient::SshEd25519(..)) => Ok(r.to_string()),
-        _ => Err(Error::Usage(
-            "not an ssh-ed25519 public key (expected 'ssh-ed25519 AAAA... [comment]')".into(),
+        _ => Err(bad_key(
+            s,
+            "an ssh-ed25519 public key (expected 'ssh-ed25519 AAAA... [comment]')",
         )),
     }
 }

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use std::io::Read;
 use zeroize::Zeroizing;
 
-/// What to do when an imported name exists.
+/// What to do when an imported name exists. Under `Fail` and `Overwrite`, a newer copy of an
+/// entry this vault received from the same sender is no conflict: it updates that copy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OnConflict {
     /// Refuse the whole import (exit 9).
@@ -85,7 +86,10 @@ fn tampered(what: &str) -> Error {
 }
 
 /// The first bytes of every age file, binary or armored (age-encryption.org/v1).
-const AGE_MAGIC: [&[u8]; 2] = [b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----"];
+const AGE_MAGIC: [&[u8]; 2] = [
+    b"age-encryption.org/",
+    b"-----BEGIN AGE ENCRYPTED FILE-----",
+];
 
 fn decrypt(identity: &age::x25519::Identity, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if !AGE_MAGIC.iter().any(|m| bytes.starts_with(m)) {
@@ -294,7 +298,11 @@ fn import_entries(
                 be.name
             )));
         }
-        let latest = [Some(be.created_at), Some(be.secret_set_at), be.last_rotated_at];
+        let latest = [
+            Some(be.created_at),
+            Some(be.secret_set_at),
+            be.last_rotated_at,
+        ];
         if latest
             .into_iter()
             .flatten()
@@ -326,7 +334,10 @@ fn import_entries(
             plan.push((target, be, "added"));
             continue;
         }
-        if received_earlier(vault, &target, signer, &sender_id)? {
+        // A newer copy of what this sender sent before is an update; `skip` and `rename` say
+        // to keep the copy held here, so for them it stays a conflict.
+        let may_update = matches!(req.on_conflict, OnConflict::Fail | OnConflict::Overwrite);
+        if may_update && received_earlier(vault, &target, signer, &sender_id)? {
             plan.push((target, be, "updated"));
             continue;
         }
@@ -438,7 +449,11 @@ fn keep_local_records(vault: &mut Vault, name: &str, entry: &mut Entry) -> Resul
         (&old.used_by, &mut entry.used_by),
         (&old.tags, &mut entry.tags),
     ] {
-        let extra: Vec<String> = mine.iter().filter(|m| !theirs.contains(m)).cloned().collect();
+        let extra: Vec<String> = mine
+            .iter()
+            .filter(|m| !theirs.contains(m))
+            .cloned()
+            .collect();
         theirs.extend(extra);
     }
     if matches!(old.status, Status::Disabled { .. }) {

@@ -85,7 +85,7 @@ impl Ctx {
         if self.quiet || self.json {
             return Ok(());
         }
-        emit(format!("{msg}\n").as_bytes())
+        emit(format!("{}\n", jeton::text::Shown::lines(msg)).as_bytes())
     }
 
     pub fn done(&self, response: Response) -> Result<Exit> {
@@ -105,7 +105,7 @@ impl Ctx {
 /// Prints diagnostics to stderr.
 pub fn warn_all(warnings: &[String]) {
     for w in warnings {
-        eprintln!("jeton: warning: {w}");
+        eprintln!("jeton: warning: {}", jeton::text::Shown::line(w));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::cli::{Deferred, GenerateArgs};
 use crate::commands::{Ctx, Exit, emit, secret_input};
-use crate::output::{json_line, secret_json_line};
+use crate::output::{Table, json_line, push_shown_secret, secret_json_line};
 use crate::prompt;
 use clap::{Args, Subcommand, ValueEnum};
 use jeton::entry::{Status, printable, validate_name};
@@ -13,6 +13,7 @@ use jeton::lifecycle::{
 };
 use jeton::request::{Change, Request, Response};
 use jeton::secret::SecretText;
+use jeton::text::Shown;
 use jeton::time::{self, Time, rfc3339};
 use jeton::vault::AuditEvent;
 use jeton::{Error, Result};
@@ -199,19 +200,6 @@ fn unexpected() -> Error {
     Error::Other("internal error: unexpected response".into())
 }
 
-/// Text from the vault (reasons, contacts, details) made safe for one terminal line.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
     validate_name(&a.name)?;
     let expires_at = match a.expires.as_deref().map(str::trim) {
@@ -242,19 +230,19 @@ fn holders_json(h: &Holders) -> Value {
 fn holders_text(h: &Holders) -> String {
     let mut out = String::new();
     for u in &h.used_by {
-        out.push_str(&format!("  integration  {}\n", one_line(u)));
+        out.push_str(&format!("  integration  {}\n", Shown::line(u)));
     }
     for (c, at) in &h.shared_with {
         out.push_str(&format!(
             "  contact      {} (shared {})\n",
-            one_line(c),
+            Shown::line(c),
             time::date(*at)
         ));
     }
     if let Some(f) = &h.received_from {
         out.push_str(&format!(
             "  sender       {} (you received it from them)\n",
-            one_line(f)
+            Shown::line(f)
         ));
     }
     out
@@ -366,7 +354,7 @@ fn history(ctx: &Ctx, name: String, reveal: bool) -> Result<Exit> {
                 v.retired_at.map(rfc3339).unwrap_or_else(|| "-".into()),
             ));
             match &v.secret {
-                Some(s) => t.push_str(s.expose_secret()),
+                Some(s) => push_shown_secret(&mut t, s.expose_secret()),
                 None => t.push_str(&format!("******** ({} characters)", v.length)),
             }
             t.push_str("\n");
@@ -389,7 +377,7 @@ fn status_text(s: &Status) -> String {
             rfc3339(*at),
             reason
                 .as_deref()
-                .map(|r| format!(" ({})", one_line(r)))
+                .map(|r| format!(" ({})", Shown::line(r)))
                 .unwrap_or_default()
         ),
     }
@@ -483,8 +471,8 @@ fn check(ctx: &Ctx, within: &str, now: Time) -> Result<Exit> {
             text.push_str(&format!(
                 "{subject}: {}: {}; fix: {}\n",
                 f.kind.label(),
-                one_line(&f.reason),
-                one_line(&f.fix)
+                Shown::line(&f.reason),
+                Shown::line(&f.fix)
             ));
         }
         emit(text.as_bytes())?;
@@ -521,23 +509,16 @@ fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
         emit(json_line(&list).as_bytes())?;
         return Ok(Exit::Ok);
     }
-    let aw = events.iter().map(|e| e.action.len()).max().unwrap_or(0);
-    let sw = events
-        .iter()
-        .map(|e| e.subject.as_deref().map_or(1, |s| s.chars().count()))
-        .max()
-        .unwrap_or(0);
-    let mut text = String::new();
+    let mut table = Table::new(&[]);
     for e in &events {
-        text.push_str(&format!(
-            "{}  {:<aw$}  {:<sw$}  {}\n",
-            rfc3339(e.at),
-            one_line(&e.action),
-            one_line(e.subject.as_deref().unwrap_or("-")),
-            one_line(&e.detail)
-        ));
+        table.row([
+            rfc3339(e.at).as_str(),
+            &e.action,
+            e.subject.as_deref().unwrap_or("-"),
+            &e.detail,
+        ]);
     }
-    emit(text.as_bytes())?;
+    emit(table.render().as_bytes())?;
     Ok(Exit::Ok)
 }
 
@@ -583,7 +564,7 @@ fn config(ctx: &Ctx, c: ConfigCommand) -> Result<Exit> {
                 config
                     .contact
                     .as_deref()
-                    .map(one_line)
+                    .map(|c| Shown::line(c).to_string())
                     .unwrap_or_else(|| "(none)".into()),
                 config.history_limit
             )
@@ -621,7 +602,7 @@ fn config_get(ctx: &Ctx, config: &ConfigView, key: ConfigKey) -> Result<Exit> {
         emit(json_line(&value).as_bytes())?;
     } else {
         let text = match &value {
-            Value::String(s) => one_line(s),
+            Value::String(s) => Shown::line(s).to_string(),
             v => v.to_string(),
         };
         emit(format!("{text}\n").as_bytes())?;

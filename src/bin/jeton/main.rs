@@ -23,7 +23,8 @@ fn main() {
         Ok(commands::Exit::Ok) => 0,
         Ok(commands::Exit::Code(code)) => code,
         Err(e) => {
-            eprintln!("jeton: error: {e}");
+            // Messages quote names, paths and imported text: escaped, on one line.
+            eprintln!("jeton: error: {}", jeton::text::Shown::line(&e.to_string()));
             e.exit_code()
         }
     };

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use jeton::migrate::{self, Format, MigrateReport, MigrateRequest};
 use jeton::request::{Request, Response};
 use jeton::share::import::OnConflict;
+use jeton::text::Shown;
 use jeton::{Error, Result};
 use std::path::PathBuf;
 
@@ -102,14 +103,25 @@ fn render(ctx: &Ctx, r: &MigrateReport) -> Result<()> {
             } else {
                 i.action.clone()
             };
+            let (name, original) = (Shown::line(&i.name), Shown::line(&i.original));
             if i.name == i.original {
-                out.push_str(&format!("{action}: {}\n", i.name));
+                out.push_str(&format!("{action}: {name}\n"));
             } else {
-                out.push_str(&format!("{action}: {} (from {})\n", i.name, i.original));
+                out.push_str(&format!("{action}: {name} (from {original})\n"));
+            }
+            if !i.escaped.is_empty() {
+                out.push_str(&format!(
+                    "  control characters written out visibly in its {}\n",
+                    i.escaped.join(", ")
+                ));
             }
         }
         for u in &r.unusable {
-            out.push_str(&format!("left out: {} ({})\n", u.original, u.reason));
+            out.push_str(&format!(
+                "left out: {} ({})\n",
+                Shown::line(&u.original),
+                Shown::line(&u.reason)
+            ));
         }
     }
     let verb = if r.dry_run {
@@ -121,7 +133,7 @@ fn render(ctx: &Ctx, r: &MigrateReport) -> Result<()> {
         "{verb} {} entries from {} ({}): {} skipped, {} conflicts, {} left out\n",
         r.imported,
         r.format.label(),
-        r.source,
+        Shown::line(&r.source),
         r.skipped,
         r.conflicts,
         r.unusable.len()

@@ -1,9 +1,15 @@
 //! Rendering responses: human text or stable JSON. Secrets appear only where the caller
 //! passes `reveal`.
+//!
+//! Human text never carries vault or imported text raw: every field goes through
+//! [`jeton::text::Shown`] (rows through [`Table`], which escapes each cell as it takes it), so
+//! no escape sequence reaches a terminal and no newline forges a row. `get` prints the secret
+//! raw for scripts; JSON is escaped by serde_json.
 
 use jeton::entry::{Entry, Status};
 use jeton::request::Summary;
 use jeton::secret::SecretText;
+use jeton::text::{Lines, Shown, escape};
 use jeton::time::{rfc3339, show_span};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -96,7 +102,14 @@ pub fn entry_json(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Val
 /// straight into the returned text and nowhere else.
 pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> SecretText {
     let mut lines: Vec<(String, String)> = Vec::new();
-    let mut put = |k: &str, v: String| lines.push((k.to_owned(), v));
+    // Every value is escaped here; only a note keeps its lines (indented below).
+    let mut put = |k: &str, v: String| {
+        let shown = match k {
+            "note" => Shown::lines(&v).to_string(),
+            _ => Shown::line(&v).to_string(),
+        };
+        lines.push((k.to_owned(), shown));
+    };
     put("name", e.name.clone());
     let status = match &e.status {
         Status::Active => "active".to_owned(),
@@ -178,16 +191,79 @@ pub fn entry_text(e: &Entry, default_contact: Option<&str>, reveal: bool) -> Sec
     }
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let revealed = e.secret.as_ref().filter(|_| reveal);
+    let indent = format!("\n{:width$}  ", "");
     let mut out = SecretText::default();
     for (k, v) in &lines {
         out.push_str(&format!("{k:<width$}  "));
         match revealed {
-            Some(s) if k == "secret" => out.push_str(s.expose_secret()),
-            _ => out.push_str(v),
+            Some(s) if k == "secret" => push_shown_secret(&mut out, s.expose_secret()),
+            _ => out.push_str(&v.replace('\n', &indent)),
         }
         out.push_str("\n");
     }
     out
+}
+
+/// A revealed secret in human output (`show --reveal`, `history --reveal`), escaped like any
+/// other field: a secret holding an escape sequence must not drive the terminal. `get` prints
+/// it raw. The escaped copy is wiped.
+pub fn push_shown_secret(out: &mut SecretText, secret: &str) {
+    match escape(secret, Lines::One) {
+        std::borrow::Cow::Borrowed(s) => out.push_str(s),
+        std::borrow::Cow::Owned(s) => out.push_str(&zeroize::Zeroizing::new(s)),
+    }
+}
+
+/// Rows of single-line cells in aligned columns. Each cell is escaped ([`Shown::line`]) as the
+/// table takes it, so no field can break its row or reach the terminal as an escape sequence.
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table whose first row is `header` (none when empty).
+    pub fn new(header: &[&str]) -> Table {
+        let mut t = Table { rows: Vec::new() };
+        if !header.is_empty() {
+            t.row(header.iter().copied());
+        }
+        t
+    }
+
+    /// Adds a row.
+    pub fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| Shown::line(c.as_ref()).to_string())
+                .collect(),
+        );
+    }
+
+    /// The rows, columns two spaces apart, no trailing spaces.
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = Vec::new();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate() {
+                let w = c.chars().count();
+                match widths.get_mut(i) {
+                    Some(x) => *x = (*x).max(w),
+                    None => widths.push(w),
+                }
+            }
+        }
+        self.rows
+            .iter()
+            .map(|r| {
+                let cells: Vec<String> = r
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                format!("{}\n", cells.join("  ").trim_end())
+            })
+            .collect()
+    }
 }
 
 /// JSON for a list.
@@ -212,41 +288,22 @@ pub fn list_json(items: &[Summary]) -> Value {
 /// Aligned columns for a list.
 pub fn list_text(items: &[Summary]) -> String {
     let date = |t: Option<i64>| t.map(jeton::time::date).unwrap_or_else(|| "-".into());
-    let rows: Vec<[String; 5]> = items
-        .iter()
-        .map(|s| {
-            let scopes = if s.scopes.is_empty() {
-                "-".to_owned()
-            } else {
-                s.scopes.join(",")
-            };
-            [
-                s.name.clone(),
-                s.status.clone(),
-                scopes,
-                date(s.expires_at),
-                date(s.rotation_due_at),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "STATUS", "SCOPES", "EXPIRES", "ROTATE-BY"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
+    let mut table = Table::new(&["NAME", "STATUS", "SCOPES", "EXPIRES", "ROTATE-BY"]);
+    for s in items {
+        let scopes = if s.scopes.is_empty() {
+            "-".to_owned()
+        } else {
+            s.scopes.join(",")
+        };
+        table.row([
+            s.name.clone(),
+            s.status.clone(),
+            scopes,
+            date(s.expires_at),
+            date(s.rotation_due_at),
+        ]);
     }
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|r| {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            format!("{}\n", cells.join("  ").trim_end())
-        })
-        .collect()
+    table.render()
 }
 
 /// [`json_line`] for a value that holds secrets: the text goes into a [`SecretText`], and every

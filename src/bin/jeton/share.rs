@@ -2,13 +2,14 @@
 
 use crate::cli::Deferred;
 use crate::commands::{Ctx, Exit, emit};
-use crate::output::json_line;
+use crate::output::{Table, json_line};
 use clap::{Args, Subcommand, ValueEnum};
 use jeton::request::{Request, Response};
 use jeton::share::bundle::{DEFAULT_EXPIRY, Kind, MAX_BUNDLE_LEN, ShareRequest};
 use jeton::share::contact::{self, ContactKeys, ContactView};
 use jeton::share::import::{ImportReport, ImportRequest, OnConflict};
 use jeton::share::{SharingRequest, SharingResponse};
+use jeton::text::Shown;
 use jeton::time::{self, rfc3339};
 use jeton::{Error, Result};
 use serde_json::json;
@@ -134,9 +135,9 @@ pub fn identity(ctx: &Ctx) -> Result<Exit> {
             .as_bytes(),
         )?;
     } else if ctx.quiet {
-        emit(format!("{card}\n").as_bytes())?;
+        emit(format!("{}\n", Shown::line(&card)).as_bytes())?;
     } else {
-        emit(format!("{card}\nfingerprint: {fingerprint}\n").as_bytes())?;
+        emit(format!("{}\nfingerprint: {fingerprint}\n", Shown::line(&card)).as_bytes())?;
     }
     Ok(Exit::Ok)
 }
@@ -205,18 +206,16 @@ pub fn contact(ctx: &Ctx, cmd: ContactCommand) -> Result<Exit> {
                     eprintln!("jeton: no contacts (add one with `jeton contact add NAME CARD`)");
                 }
             } else {
-                let w = list.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
-                let mut out = format!("{:<w$}  KIND  FINGERPRINT               ADDED\n", "NAME");
+                let mut table = Table::new(&["NAME", "KIND", "FINGERPRINT", "ADDED"]);
                 for c in &list {
-                    out.push_str(&format!(
-                        "{:<w$}  {:<4}  {}  {}\n",
-                        c.name,
-                        c.kind,
-                        c.fingerprint,
-                        time::date(c.added_at)
-                    ));
+                    table.row([
+                        c.name.clone(),
+                        c.kind.clone(),
+                        c.fingerprint.clone(),
+                        time::date(c.added_at),
+                    ]);
                 }
-                emit(out.as_bytes())?;
+                emit(table.render().as_bytes())?;
             }
         }
         ContactCommand::Rm { name } => {
@@ -402,11 +401,13 @@ fn report_text(r: &ImportReport) -> String {
     let mut out = String::new();
     let verb = |action: &str| match (r.dry_run, action) {
         (true, "added") => "would add",
+        (true, "updated") => "would update",
         (true, "renamed") => "would add as",
         (true, "overwritten") => "would overwrite",
         (true, "skipped") => "would skip",
         (true, "revoked") => "would revoke",
         (_, "added") => "added",
+        (_, "updated") => "updated (the secret it replaces is in history)",
         (_, "renamed") => "added as",
         (_, "overwritten") => "overwrote",
         (_, "skipped") => "skipped (exists)",
@@ -416,15 +417,21 @@ fn report_text(r: &ImportReport) -> String {
     };
     for i in &r.items {
         let name = if i.name.is_empty() || i.name == i.original {
-            i.original.clone()
+            Shown::line(&i.original).to_string()
         } else {
-            format!("{} (sent as {})", i.name, i.original)
+            format!(
+                "{} (sent as {})",
+                Shown::line(&i.name),
+                Shown::line(&i.original)
+            )
         };
         out.push_str(&format!("{} {name}\n", verb(&i.action)));
     }
     out.push_str(&format!(
         "from {} (fingerprint {}), bundle {}\n",
-        r.from.name, r.from.fingerprint, r.bundle_id
+        Shown::line(&r.from.name),
+        r.from.fingerprint,
+        Shown::line(&r.bundle_id)
     ));
     out
 }
