@@ -287,20 +287,24 @@ fn two_vaults_share_and_import() {
     );
     assert_eq!(bob.ok(&["get", "npm/publish"], ""), "npm_0123\n");
 
-    // A second bundle with the same names: conflicts fail (exit 9) unless --on-conflict says.
+    // The same entry shared again by the same sender updates Bob's copy.
     let again = share(&alice, "b2.age", &["github/ci-deploy", "--to", "bob"]);
+    let out = bob.ok(&["import", again.to_str().unwrap()], "");
+    assert!(out.contains("updated github/ci-deploy"), "{out}");
+    // A name Bob holds that did not come from that entry of Alice's: conflicts fail (exit 9)
+    // unless --on-conflict says.
+    bob.add("svc/mine", "bob-own", &[]);
+    alice.add("svc/mine", CANARY, &[]);
+    let clash = share(&alice, "b2c.age", &["svc/mine", "--to", "bob"]);
     let before = bob.vault_bytes();
-    bob.fails(&["import", again.to_str().unwrap()], "", 9);
+    bob.fails(&["import", clash.to_str().unwrap()], "", 9);
     assert_eq!(bob.vault_bytes(), before);
     let out = bob.ok(
-        &["import", "--on-conflict", "rename", again.to_str().unwrap()],
+        &["import", "--on-conflict", "rename", clash.to_str().unwrap()],
         "",
     );
-    assert!(out.contains("github/ci-deploy-2"), "{out}");
-    assert_eq!(
-        bob.ok(&["get", "github/ci-deploy-2"], ""),
-        format!("{CANARY}\n")
-    );
+    assert!(out.contains("svc/mine-2"), "{out}");
+    assert_eq!(bob.ok(&["get", "svc/mine-2"], ""), format!("{CANARY}\n"));
     let third = share(&alice, "b3.age", &["npm/publish", "--to", "bob"]);
     bob.ok(
         &[
@@ -314,7 +318,7 @@ fn two_vaults_share_and_import() {
         "",
     );
     assert_eq!(bob.ok(&["get", "alice/npm/publish"], ""), "npm_0123\n");
-    let fourth = share(&alice, "b4.age", &["npm/publish", "--to", "bob", "--armor"]);
+    let fourth = share(&alice, "b4.age", &["svc/mine", "--to", "bob", "--armor"]);
     assert!(
         std::fs::read_to_string(&fourth)
             .unwrap()
@@ -329,8 +333,8 @@ fn two_vaults_share_and_import() {
         ],
         "",
     );
-    assert!(out.contains("overwrote npm/publish"), "{out}");
-    let b = json(&bob.ok(&["--json", "show", "npm/publish"], ""));
+    assert!(out.contains("overwrote svc/mine"), "{out}");
+    let b = json(&bob.ok(&["--json", "show", "svc/mine"], ""));
     assert_eq!(b["history_count"], 1);
 
     // Refusals on the sending side.
@@ -538,9 +542,17 @@ fn import_refusals() {
     // A file that is no age file, an empty one, a missing one.
     let f = dir.join("junk");
     std::fs::write(&f, b"not a bundle").unwrap();
-    refused(bob, &f, 6, "corrupt");
+    refused(bob, &f, 6, "it is not an age file");
     std::fs::write(&f, b"").unwrap();
-    refused(bob, &f, 6, "corrupt");
+    refused(bob, &f, 6, "it is not an age file");
+    // A damaged age file is called damaged.
+    let fresh = share(&t.alice, "fresh.age", &["svc/token", "--to", "bob"]);
+    let mut bytes = std::fs::read(&fresh).unwrap();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 1;
+    let damaged = dir.join("damaged.age");
+    std::fs::write(&damaged, &bytes).unwrap();
+    refused(bob, &damaged, 6, "corrupt or has been tampered with");
     bob.fails(&["import", dir.join("nope").to_str().unwrap()], "", 4);
 }
 
@@ -690,4 +702,122 @@ fn binary_bundles_never_go_to_a_terminal() {
         "{text}"
     );
     assert!(!text.contains(CANARY));
+}
+
+#[test]
+fn contact_add_never_echoes_a_secret_key() {
+    let t = vault("Alice");
+    let (key_file, recipient) = age_keygen(t.home(), "me.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let secret_key = key
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_owned();
+    let ssh_private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----";
+    // (`--flag=VALUE`: the argument parser refuses a separate value that starts with '-'.)
+    let ssh_key_flag = format!("--ssh-key={ssh_private}");
+    let age_flag = format!("--age={ssh_private}");
+    let before = t.vault_bytes();
+    for (args, hint) in [
+        (
+            vec!["contact", "add", "bob", "--age", &secret_key],
+            "age-keygen -y",
+        ),
+        (vec!["contact", "add", "bob", &secret_key], "age-keygen -y"),
+        (
+            vec!["contact", "add", "bob", "--ssh-key", &secret_key],
+            "age-keygen -y",
+        ),
+        (
+            vec!["contact", "add", "bob", &ssh_key_flag],
+            "ssh-keygen -y",
+        ),
+        (vec!["contact", "add", "bob", &age_flag], "ssh-keygen -y"),
+        (
+            vec!["contact", "add", &secret_key, "--age", &recipient],
+            "age-keygen -y",
+        ),
+        (
+            vec!["share", "x", "--to", &secret_key, "-o", "x"],
+            "age-keygen -y",
+        ),
+        (
+            vec!["backup", "--to", &secret_key, "-o", "x"],
+            "age-keygen -y",
+        ),
+        (
+            vec!["backup", "--age", &secret_key, "-o", "x"],
+            "age-keygen -y",
+        ),
+    ] {
+        let err = t.fails(&args, "", 2);
+        let secret_part = &secret_key["AGE-SECRET-KEY-".len()..];
+        assert!(
+            !err.contains(&secret_part[..12]) && !err.contains("b3BlbnNz"),
+            "{args:?} echoed the key: {err}"
+        );
+        assert!(
+            err.contains("never be shared") && err.contains(hint),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // Junk is not echoed either.
+    for args in [
+        vec!["contact", "add", "bob", "--age", "age1-not-a-key-SECRETISH"],
+        vec!["contact", "add", "bob", "jeton-card-v1 age1-SECRETISH AAAA"],
+    ] {
+        let err = t.fails(&args, "", 2);
+        assert!(!err.contains("SECRETISH"), "{err}");
+    }
+    assert_eq!(t.vault_bytes(), before, "nothing was added");
+    t.ok(&["contact", "add", "bob", "--age", &recipient], "");
+}
+
+#[test]
+fn shared_entries_keep_the_senders_default_contact() {
+    let alice = vault("Alice");
+    let bob = vault("Bob");
+    knows(&alice, "bob", &bob);
+    knows(&bob, "alice", &alice);
+    alice.ok(&["config", "set", "contact", "Ops <ops@example.com>"], "");
+    alice.add("svc/token", CANARY, &["--scope", "read"]);
+    let f = share(&alice, "s.age", &["svc/token", "--to", "bob"]);
+    bob.ok(&["import", f.to_str().unwrap()], "");
+    let shown = bob.ok(&["show", "svc/token"], "");
+    let contact = shown.lines().find(|l| l.starts_with("contact ")).unwrap();
+    assert!(contact.ends_with(" Ops <ops@example.com>"), "{shown}");
+    let check = bob.run(&["check"], "");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(!report.contains("no_contact"), "{report}");
+}
+
+#[test]
+fn resharing_a_rotated_token_updates_the_recipients_copy() {
+    let alice = vault("Alice");
+    let bob = vault("Bob");
+    knows(&alice, "bob", &bob);
+    knows(&bob, "alice", &alice);
+    alice.add("svc/token", "first-secret", &["--scope", "read"]);
+    let f = share(&alice, "1.age", &["svc/token", "--to", "bob"]);
+    bob.ok(&["import", f.to_str().unwrap()], "");
+    bob.ok(&["edit", "svc/token", "--add-used-by", "bob:ci"], "");
+    alice.ok(&["rotate", "svc/token"], "second-secret");
+    let f = share(&alice, "2.age", &["svc/token", "--to", "bob"]);
+    let dry = bob.ok(&["import", "--dry-run", f.to_str().unwrap()], "");
+    assert!(dry.contains("would update svc/token"), "{dry}");
+    let out = bob.ok(&["import", f.to_str().unwrap()], "");
+    assert!(out.contains("updated svc/token"), "{out}");
+    assert_eq!(bob.ok(&["get", "svc/token"], ""), "second-secret\n");
+    let history = bob.ok(&["history", "--reveal", "svc/token"], "");
+    assert!(history.contains("first-secret"), "{history}");
+    let b = json(&bob.ok(&["--json", "show", "svc/token"], ""));
+    assert_eq!(b["received_from"]["from"], "alice");
+    assert!(
+        b["used_by"].as_array().unwrap().contains(&"bob:ci".into()),
+        "{b}"
+    );
+    let log = bob.ok(&["log", "svc/token"], "");
+    assert!(log.contains("updated: 'svc/token' from alice"), "{log}");
 }

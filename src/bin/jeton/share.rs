@@ -407,7 +407,7 @@ fn report_text(r: &ImportReport) -> String {
         (true, "skipped") => "would skip",
         (true, "revoked") => "would revoke",
         (_, "added") => "added",
-        (_, "updated") => "updated (the secret it replaces is in history)",
+        (_, "updated") => "updated",
         (_, "renamed") => "added as",
         (_, "overwritten") => "overwrote",
         (_, "skipped") => "skipped (exists)",
@@ -425,7 +425,13 @@ fn report_text(r: &ImportReport) -> String {
                 Shown::line(&i.original)
             )
         };
-        out.push_str(&format!("{} {name}\n", verb(&i.action)));
+        let note = match (r.dry_run, i.action.as_str()) {
+            (false, "updated") => {
+                " (a newer copy from the same sender; the one it replaced is in history)"
+            }
+            _ => "",
+        };
+        out.push_str(&format!("{} {name}{note}\n", verb(&i.action)));
     }
     out.push_str(&format!(
         "from {} (fingerprint {}), bundle {}\n",
