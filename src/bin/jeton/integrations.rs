@@ -138,7 +138,10 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<Exit> {
     }
     drop(values);
     let failure = jexec::exec(program, args, &env);
-    eprintln!("jeton: error: {}", failure.message);
+    eprintln!(
+        "jeton: error: {}",
+        jeton::text::Shown::line(&failure.message)
+    );
     Ok(Exit::Code(failure.code))
 }
 
@@ -203,7 +206,10 @@ pub fn git_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
     match find(ctx, query).and_then(|c| git_credential::answer(&c, &input)) {
         Ok(answer) => emit(answer.as_bytes())?,
         Err(Error::NotFound(_)) => {}
-        Err(e) => eprintln!("jeton: git-credential: {e}"),
+        Err(e) => eprintln!(
+            "jeton: git-credential: {}",
+            jeton::text::Shown::line(&e.to_string())
+        ),
     }
     Ok(Exit::Ok)
 }
