@@ -245,7 +245,7 @@ fn open(vault: &Vault, bytes: &[u8], now: Time) -> Result<Verified> {
 /// `import`: verifies a bundle, then adds its entries or applies its revocation notice.
 pub fn import(vault: &mut Vault, req: ImportRequest, now: Time) -> Result<ImportReport> {
     if let Some(p) = &req.prefix {
-        validate_name(p)?;
+        validate_new_name(p)?;
     }
     identity::ensure(vault, now)?;
     let Verified { body, signer } = open(vault, &req.bundle, now)?;

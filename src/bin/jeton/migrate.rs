@@ -48,7 +48,7 @@ pub struct MigrateArgs {
 
 pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<Exit> {
     if let Some(p) = a.prefix.as_deref().map(|p| p.trim_matches('/')) {
-        jeton::entry::validate_name(p)?;
+        jeton::entry::validate_new_name(p)?;
     }
     let format = match a.format {
         FormatArg::Pass => Format::Pass,

@@ -445,7 +445,7 @@ fn report_text(r: &ImportReport) -> String {
 /// `import`.
 pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<Exit> {
     if let Some(p) = &a.prefix {
-        jeton::entry::validate_name(p.trim_end_matches('/'))?;
+        jeton::entry::validate_new_name(p.trim_end_matches('/'))?;
     }
     let bundle = read_bundle(&a.file)?;
     let on_conflict = match a.on_conflict {
