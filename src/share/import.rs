@@ -453,6 +453,7 @@ fn apply_revocations(
         e.history.clear();
         e.revision += 1;
         e.updated_at = now;
+        vault.forget_previous_on_save();
         vault.audit(
             now,
             "revoke",
