@@ -199,8 +199,9 @@ fn encrypt(recipients: &[Box<dyn age::Recipient + Send>], plain: &[u8]) -> Resul
 }
 
 /// Decrypts an export with an age identity file's contents and summarises it (no vault
-/// needed: this is `backup verify --identity`).
-pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
+/// needed: this is `backup verify --identity`). The export is streamed from `input`, never held
+/// whole; at most 4 GiB of plaintext is read.
+pub fn verify_export(input: impl std::io::BufRead, identity_file: &str) -> Result<Summary> {
     let bad_identity = || Error::Usage("cannot read the age identity file".into());
     let identities =
         age::IdentityFile::from_buffer(std::io::BufReader::new(identity_file.as_bytes()))
@@ -208,7 +209,7 @@ pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
             .into_identities()
             .map_err(|_| bad_identity())?;
     let damaged = || Error::Integrity("the export is corrupt or has been tampered with".into());
-    let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes))
+    let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(input))
         .map_err(|_| damaged())?;
     let mut stream = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))

@@ -286,7 +286,7 @@ impl Vault {
     }
 
     /// Derives the key-encryption key from `passphrase` and unwraps the vault key. Runs the
-    /// KDF once per passphrase slot (normally one), after checking its bounds.
+    /// KDF once, after checking its bounds.
     pub fn unlock(file: &VaultFile, passphrase: &Passphrase) -> Result<Key> {
         Self::unlock_slot(
             file,
@@ -295,10 +295,11 @@ impl Vault {
         )
     }
 
-    /// Unwraps the vault key from the first slot of `kind` that `secret` opens.
+    /// Unwraps the vault key from the slot of `kind` (the parser allows one of each), running
+    /// the KDF once.
     pub fn unlock_slot(file: &VaultFile, kind: SlotKind, secret: &[u8]) -> Result<Key> {
         let h = &file.header;
-        for slot in h.slots.iter().filter(|s| s.kind == kind) {
+        if let Some(slot) = h.slots.iter().find(|s| s.kind == kind) {
             let kek = kdf::derive_bytes(secret, &slot.salt, &slot.kdf)?;
             if let Some(raw) =
                 aead::open(&kek, &slot.nonce, &slot.aad(&h.vault_id), &slot.wrapped_key)
