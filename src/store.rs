@@ -315,9 +315,13 @@ impl Store {
     }
 }
 
-/// Opens `path` for reading if it is a regular file (`InvalidInput` otherwise).
-fn open_regular(path: &Path) -> std::io::Result<File> {
-    let f = File::open(path)?;
+/// Opens `path` for reading if it is a regular file (`InvalidInput` otherwise). The open does
+/// not wait on a FIFO.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::new(
             ErrorKind::InvalidInput,
@@ -329,8 +333,8 @@ fn open_regular(path: &Path) -> std::io::Result<File> {
 
 /// Reads an open file to its end, at most `max` bytes (`FileTooLarge` past that). The size the
 /// file reports is checked first, and no more than `max + 1` bytes are ever read, so neither a
-/// huge sparse file nor an endless device can exhaust memory. The buffer is sized once, so no
-/// partial copy is left behind by growth, and wiped on drop.
+/// huge sparse file nor an endless device can exhaust memory. The buffer is wiped on drop, and
+/// so is every smaller buffer it outgrew (a pipe's size is not known in advance).
 fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let too_large = || {
         std::io::Error::new(
@@ -355,7 +359,23 @@ fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
         64 << 10
     };
     let mut buf = Zeroizing::new(Vec::with_capacity(reserve as usize));
-    f.take(max + 1).read_to_end(&mut buf)?;
+    let mut chunk = Zeroizing::new([0u8; 16 << 10]);
+    let mut r = f.take(max + 1);
+    loop {
+        let n = match r.read(&mut chunk[..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.capacity() - buf.len() < n {
+            let mut bigger =
+                Zeroizing::new(Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n)));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     if buf.len() as u64 > max {
         return Err(too_large());
     }

@@ -483,6 +483,7 @@ fn check_prints_the_permission_fix_once() {
     let set = |p: &std::path::Path, m: u32| {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
     };
+    t.add("a", "x", &["--scope", "read", "--contact", "ops"]);
     set(&t.vault_path(), 0o644);
     set(&t.vault_path().with_file_name("vault.jeton.bak"), 0o644);
     let out = t.run(&["check"], "");

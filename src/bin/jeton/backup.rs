@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use jeton::backup::{BackupRequest, BackupResponse, Summary};
 use jeton::format::MAGIC;
 use jeton::request::{Request, Response, Session};
-use jeton::store::{Store, read_input, write_synced};
+use jeton::store::{Store, open_regular, read_input, write_synced};
 use jeton::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -140,27 +140,16 @@ fn verify(ctx: &Ctx, file: &Path, identity: Option<&Path>) -> Result<Exit> {
     // Only a regular file is read (a device or a pipe could be endless), and never whole here:
     // a vault copy is read by the store, capped at the format's largest file, and an export is
     // streamed through age.
-    let opened = std::fs::File::open(file)
-        .and_then(|f| {
-            if f.metadata()?.is_file() {
-                Ok(f)
-            } else {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file",
-                ))
-            }
-        })
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::NotFound(format!("no such file: {}", file.display()))
-            }
-            std::io::ErrorKind::InvalidInput => Error::Usage(format!(
-                "{} is not a regular file; give the backup file itself",
-                file.display()
-            )),
-            _ => Error::io("cannot read", file, e),
-        })?;
+    let opened = open_regular(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::NotFound(format!("no such file: {}", file.display()))
+        }
+        std::io::ErrorKind::InvalidInput => Error::Usage(format!(
+            "{} is not a regular file; give the backup file itself",
+            file.display()
+        )),
+        _ => Error::io("cannot read", file, e),
+    })?;
     let mut input = std::io::BufReader::new(opened);
     let head = {
         use std::io::BufRead;
