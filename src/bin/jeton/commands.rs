@@ -477,6 +477,12 @@ fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     let guard = store.lock()?;
     store.create(&bytes, &guard)?;
     let mut warnings = Vec::new();
+    if std::fs::symlink_metadata(store.backup_path()).is_ok() {
+        warnings.push(format!(
+            "{} is the backup of an earlier vault; the next save replaces it: move it away now to keep it",
+            store.backup_path().display()
+        ));
+    }
     ctx.session.remember(&vault, &mut warnings);
     warn_all(&warnings);
     let msg = format!(
