@@ -333,8 +333,9 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
 
 /// Reads an open file to its end, at most `max` bytes (`FileTooLarge` past that). The size the
 /// file reports is checked first, and no more than `max + 1` bytes are ever read, so neither a
-/// huge sparse file nor an endless device can exhaust memory. The buffer is wiped on drop, and
-/// so is every smaller buffer it outgrew (a pipe's size is not known in advance).
+/// huge sparse file nor an endless device can exhaust memory. The buffer is wiped on drop; a
+/// regular file is read into a buffer of its size, and every smaller buffer a pipe's content
+/// outgrew is wiped too.
 fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let too_large = || {
         std::io::Error::new(
@@ -359,8 +360,16 @@ fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
         64 << 10
     };
     let mut buf = Zeroizing::new(Vec::with_capacity(reserve as usize));
-    let mut chunk = Zeroizing::new([0u8; 16 << 10]);
     let mut r = f.take(max + 1);
+    if meta.is_file() {
+        // The buffer already holds the whole file: read straight into it.
+        r.read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
+            return Err(too_large());
+        }
+        return Ok(buf);
+    }
+    let mut chunk = Zeroizing::new([0u8; 16 << 10]);
     loop {
         let n = match r.read(&mut chunk[..]) {
             Ok(0) => break,
