@@ -33,7 +33,9 @@ fn warm_get(c: &mut Criterion) {
         );
         {
             let guard = store.lock().expect("lock");
-            store.replace(&bytes, &guard).expect("write vault");
+            store
+                .replace(&bytes, &guard, jeton::store::Previous::Keep)
+                .expect("write vault");
         }
         client::unlock(
             store.path(),

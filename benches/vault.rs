@@ -19,7 +19,9 @@ fn cold_paths(c: &mut Criterion) {
         );
         {
             let guard = store.lock().expect("lock");
-            store.replace(&bytes, &guard).expect("write vault");
+            store
+                .replace(&bytes, &guard, jeton::store::Previous::Keep)
+                .expect("write vault");
         }
 
         let mut g = c.benchmark_group("vault");
@@ -57,7 +59,9 @@ fn cold_paths(c: &mut Criterion) {
                     request::execute(&mut vault, add, now).expect("add");
                     let guard = store.lock().expect("lock");
                     let sealed = vault.seal(0).expect("seal");
-                    store.replace(&sealed, &guard).expect("save");
+                    store
+                        .replace(&sealed, &guard, jeton::store::Previous::Keep)
+                        .expect("save");
                     vault
                 },
                 BatchSize::PerIteration,

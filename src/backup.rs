@@ -201,9 +201,44 @@ fn encrypt(recipients: &[Box<dyn age::Recipient + Send>], plain: &[u8]) -> Resul
     Ok(out)
 }
 
+/// Most bytes age may read for an export's header (one stanza per recipient).
+const MAX_EXPORT_HEADER: u64 = 64 << 10;
+
+/// Gives out at most `left` bytes until the caller lifts the bound. age reads its header up to
+/// each newline, so an endless line (a file of zeros) would otherwise be read whole.
+struct HeaderBound<R> {
+    inner: R,
+    left: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::BufRead> Read for HeaderBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for HeaderBound<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let left = usize::try_from(self.left.get()).unwrap_or(usize::MAX);
+        let buf = self.inner.fill_buf()?;
+        Ok(&buf[..buf.len().min(left)])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.left.set(self.left.get().saturating_sub(n as u64));
+    }
+}
+
 /// Decrypts an export with an age identity file's contents and summarises it (no vault
-/// needed: this is `backup verify --identity`).
-pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
+/// needed: this is `backup verify --identity`). The export is streamed from `input`, never held
+/// whole; at most 4 GiB of plaintext is read.
+pub fn verify_export(input: impl std::io::BufRead, identity_file: &str) -> Result<Summary> {
     let bad_identity = || Error::Usage("cannot read the age identity file".into());
     let identities =
         age::IdentityFile::from_buffer(std::io::BufReader::new(identity_file.as_bytes()))
@@ -211,8 +246,12 @@ pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
             .into_identities()
             .map_err(|_| bad_identity())?;
     let damaged = || Error::Integrity("the export is corrupt or has been tampered with".into());
-    let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes))
-        .map_err(|_| damaged())?;
+    let left = std::rc::Rc::new(std::cell::Cell::new(MAX_EXPORT_HEADER));
+    let bounded = HeaderBound {
+        inner: age::armor::ArmoredReader::new(input),
+        left: left.clone(),
+    };
+    let decryptor = age::Decryptor::new_buffered(bounded).map_err(|_| damaged())?;
     let mut stream = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(|e| match e {
@@ -221,6 +260,7 @@ pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
             }
             _ => damaged(),
         })?;
+    left.set(u64::MAX);
     let mut plain = Zeroizing::new(Vec::new());
     (&mut stream)
         .take(MAX_EXPORT_LEN)

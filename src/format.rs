@@ -93,7 +93,7 @@ pub struct Header {
     pub vault_id: [u8; VAULT_ID_LEN],
     /// Incremented on every save; used to notice rollbacks.
     pub generation: u64,
-    /// Key slots, at least one.
+    /// Key slots, at least one and at most one of each kind.
     pub slots: Vec<Slot>,
     /// Nonce of the payload encryption.
     pub payload_nonce: [u8; NONCE_LEN],
@@ -189,6 +189,10 @@ impl VaultFile {
         for _ in 0..slot_count {
             let kind =
                 SlotKind::from_byte(r.u8()?).ok_or_else(|| malformed("unknown key slot kind"))?;
+            // Each slot costs a KDF run to try: one of each kind, refused before any runs.
+            if slots.iter().any(|s: &Slot| s.kind == kind) {
+                return Err(malformed("two key slots of one kind"));
+            }
             if r.u8()? != KDF_ARGON2ID_V13 {
                 return Err(malformed("unknown KDF (only Argon2id v1.3 is supported)"));
             }
@@ -303,7 +307,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn header_round_trips(slots in 1usize..=8, salt_len in 16usize..=64, gen_ in any::<u64>(), ct in proptest::collection::vec(any::<u8>(), 16..200)) {
+        fn header_round_trips(slots in 1usize..=2, salt_len in 16usize..=64, gen_ in any::<u64>(), ct in proptest::collection::vec(any::<u8>(), 16..200)) {
             let mut h = header(slots, salt_len);
             h.generation = gen_;
             let hb = h.encode(ct.len() as u64);
@@ -320,6 +324,20 @@ mod tests {
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = VaultFile::parse(&bytes);
         }
+    }
+
+    #[test]
+    fn refuses_two_slots_of_one_kind() {
+        let mut h = header(2, 32);
+        let ok = VaultFile::parse(&[h.encode(16), vec![0; 16]].concat());
+        assert!(ok.is_ok());
+        h.slots[1].kind = SlotKind::Passphrase;
+        let err = VaultFile::parse(&[h.encode(16), vec![0; 16]].concat()).unwrap_err();
+        assert_eq!(err.exit_code(), 6);
+        assert!(
+            err.to_string().contains("two key slots of one kind"),
+            "{err}"
+        );
     }
 
     #[test]

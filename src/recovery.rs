@@ -105,12 +105,11 @@ pub fn install(vault: &mut Vault, key: &RecoveryKey) -> Result<()> {
     vault.set_slot(SlotKind::Recovery, key.expose_secret(), kdf)
 }
 
-/// Recovery requests an unlocked vault can run.
+/// Recovery requests an unlocked vault can run (the agent too). Making a new key is not one:
+/// it re-keys the vault, which needs the passphrase ([`renew`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RecoveryRequest {
-    /// Make a new recovery key; the previous one stops working.
-    New,
     /// Whether the vault has a recovery slot.
     Status,
 }
@@ -118,7 +117,7 @@ pub enum RecoveryRequest {
 impl RecoveryRequest {
     /// True when the request may change the vault.
     pub fn writes(&self) -> bool {
-        matches!(self, RecoveryRequest::New)
+        false
     }
 }
 
@@ -126,14 +125,6 @@ impl RecoveryRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RecoveryResponse {
-    /// The new key, to show once.
-    NewKey {
-        /// `ABCD-EFGH-...`.
-        #[serde(with = "crate::secret::serde_token")]
-        key: Token,
-        /// True when an older recovery key was replaced.
-        replaced: bool,
-    },
     /// Whether a recovery slot exists.
     Status {
         /// True when a recovery key opens this vault.
@@ -142,27 +133,51 @@ pub enum RecoveryResponse {
 }
 
 /// Runs one recovery request.
-pub fn execute(vault: &mut Vault, request: RecoveryRequest, now: Time) -> Result<RecoveryResponse> {
+pub fn execute(
+    vault: &mut Vault,
+    request: RecoveryRequest,
+    _now: Time,
+) -> Result<RecoveryResponse> {
     match request {
-        RecoveryRequest::New => {
-            let replaced = has_slot(vault);
-            let key = RecoveryKey::generate()?;
-            install(vault, &key)?;
-            let detail = if replaced {
-                "new recovery key; the previous one no longer opens the vault"
-            } else {
-                "recovery key created"
-            };
-            vault.audit(now, "recovery", None, detail);
-            Ok(RecoveryResponse::NewKey {
-                key: key.display(),
-                replaced,
-            })
-        }
         RecoveryRequest::Status => Ok(RecoveryResponse::Status {
             present: has_slot(vault),
         }),
     }
+}
+
+/// A recovery key just made by [`renew`], to show once.
+pub struct Renewed {
+    /// `ABCD-EFGH-...`.
+    pub key: Token,
+    /// True when an older recovery key was replaced.
+    pub replaced: bool,
+}
+
+/// Makes a new recovery key and re-keys the vault for it: a new vault key, the passphrase slot
+/// re-wrapped under it (same passphrase, same costs, new salt), and a recovery slot for the new
+/// key. The old recovery key then opens no later save, even with an older copy of the file in
+/// hand, and the save forgets the previous generation. `passphrase` must be the one this vault
+/// was just unlocked with.
+pub fn renew(
+    vault: &mut Vault,
+    passphrase: &crate::secret::Passphrase,
+    now: Time,
+) -> Result<Renewed> {
+    let replaced = has_slot(vault);
+    let kdf = passphrase_kdf(vault);
+    let key = RecoveryKey::generate()?;
+    vault.rekey(passphrase, kdf)?;
+    install(vault, &key)?;
+    let detail = if replaced {
+        "new recovery key; vault re-keyed, the previous key no longer opens it"
+    } else {
+        "recovery key created; vault re-keyed"
+    };
+    vault.audit(now, "recovery", None, detail);
+    Ok(Renewed {
+        key: key.display(),
+        replaced,
+    })
 }
 
 /// Opens a vault with its recovery key, sets a new passphrase (new salt, new vault key, as
@@ -254,19 +269,36 @@ mod tests {
         let key = unlock(&f, &k1).unwrap();
         let mut v = Vault::open(&f, key).unwrap();
         recover_with(&mut v, &k1, &Passphrase::new("new".into()), 2).unwrap();
+        assert!(v.forgets_previous());
         let f2 = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
         assert!(Vault::unlock(&f2, &Passphrase::new("old".into())).is_err());
         assert!(Vault::unlock(&f2, &Passphrase::new("new".into())).is_ok());
         assert!(unlock(&f2, &k1).is_ok());
-        let RecoveryResponse::NewKey { key, replaced } =
-            execute(&mut v, RecoveryRequest::New, 3).unwrap()
-        else {
-            panic!("expected a key");
-        };
-        assert!(replaced);
+        v.saved();
+        let renewed = renew(&mut v, &Passphrase::new("new".into()), 3).unwrap();
+        assert!(renewed.replaced);
+        assert!(v.forgets_previous());
         let f3 = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
         assert!(unlock(&f3, &k1).is_err());
-        let k2 = RecoveryKey::parse(key.expose_secret()).unwrap();
+        let k2 = RecoveryKey::parse(renewed.key.expose_secret()).unwrap();
         assert!(Vault::open(&f3, unlock(&f3, &k2).unwrap()).is_ok());
+        let k = Vault::unlock(&f3, &Passphrase::new("new".into())).unwrap();
+        assert!(Vault::open(&f3, k).is_ok(), "the passphrase keeps working");
+    }
+
+    #[test]
+    fn recovery_new_leaves_the_old_key_and_an_old_copy_useless() {
+        let pass = Passphrase::new("p".into());
+        let mut v = Vault::create(&pass, CHEAP, 1).unwrap();
+        let old = RecoveryKey::generate().unwrap();
+        install(&mut v, &old).unwrap();
+        let old_file = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
+        renew(&mut v, &pass, 2).unwrap();
+        let new_file = VaultFile::parse(&v.seal(0).unwrap()).unwrap();
+        // The old recovery key still opens the old copy, and yields the old vault key...
+        let old_vault_key = unlock(&old_file, &old).unwrap();
+        // ...which must not open the new file.
+        assert!(Vault::open(&new_file, old_vault_key).is_err());
+        assert!(unlock(&new_file, &old).is_err());
     }
 }

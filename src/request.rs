@@ -7,7 +7,7 @@
 
 use crate::entry::{Entry, Status, validate_new_name};
 use crate::secret::{Passphrase, Token};
-use crate::store::{LockGuard, Store, rollback};
+use crate::store::{LockGuard, Previous, Store, rollback};
 use crate::text::{check_line, check_note};
 use crate::time::Time;
 use crate::vault::{Vault, not_found, random_id};
@@ -731,17 +731,13 @@ impl Session {
                 ));
             }
             let bytes = vault.seal(remembered.unwrap_or(0))?;
-            self.store.replace(&bytes, guard)?;
-            if vault.take_scrub_backup() {
-                // The backup now holds the generation before the wipe: write once more.
-                let again = vault.seal(0).and_then(|b| self.store.replace(&b, guard));
-                if let Err(e) = again {
-                    warnings.push(format!(
-                        "the change is saved, but {} may still hold the wiped secrets ({e}); delete it",
-                        self.store.backup_path().display()
-                    ));
-                }
-            }
+            let previous = if vault.forgets_previous() {
+                Previous::Forget
+            } else {
+                Previous::Keep
+            };
+            self.store.replace(&bytes, guard, previous)?;
+            vault.saved();
             self.remember(vault, &mut warnings);
         }
         Ok(Outcome { value, warnings })

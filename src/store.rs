@@ -4,6 +4,15 @@
 //! writes a new temporary file (created exclusively, 0600) in the same directory, fsyncs it,
 //! hard-links the current vault to `vault.jeton.bak`, renames the temporary file over the vault
 //! and fsyncs the directory. A crash at any point leaves either the old or the new file.
+//!
+//! A save that changed the vault key or wiped secrets forgets the previous generation instead
+//! ([`Previous::Forget`]): the new content becomes `vault.jeton.bak` first, then the vault, so no
+//! file jeton leaves beside the vault opens with the old key or holds the wiped values.
+//!
+//! A vault path that is a symbolic link is resolved once, when the store is made: the vault,
+//! its lock, backup and temporary files all live beside the link's target, and a save replaces
+//! the target, never the link. Every file jeton opens beside the vault is opened without
+//! following a symbolic link, and every file read is capped ([`read_capped`]).
 
 use crate::format::VaultFile;
 use crate::{Error, Result};
@@ -12,11 +21,22 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// Default `--lock-timeout`.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest vault file read (format::MAX_PAYLOAD_LEN plus headers).
 const MAX_FILE_LEN: u64 = (1 << 30) + (1 << 20);
+
+/// What a save does with the generation it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Previous {
+    /// Keep it as `vault.jeton.bak`.
+    Keep,
+    /// Forget it: `vault.jeton.bak` gets the new content too (the vault key changed, or secrets
+    /// were wiped, and the old generation must not survive in a file jeton wrote).
+    Forget,
+}
 
 /// The vault file at one path.
 #[derive(Clone, Debug)]
@@ -31,6 +51,28 @@ pub struct LockGuard {
     _file: File,
 }
 
+/// `O_NOFOLLOW`, for files opened beside the vault.
+fn no_follow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+/// Follows symbolic links in the last component of `path` (at most 40, as the kernel does);
+/// relative targets are taken from the link's directory. Directories stay as given.
+fn resolve_link(mut path: PathBuf) -> PathBuf {
+    for _ in 0..40 {
+        match fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    path
+}
+
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
@@ -38,12 +80,16 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl Store {
-    /// A store for the vault at `path`.
+    /// A store for the vault at `path`; a symbolic link there is resolved now, so that saves
+    /// replace its target (see the module docs).
     pub fn new(path: PathBuf, lock_timeout: Duration) -> Store {
-        Store { path, lock_timeout }
+        Store {
+            path: resolve_link(path),
+            lock_timeout,
+        }
     }
 
-    /// The vault path.
+    /// The vault path (a symbolic link's target, when one was given).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -75,22 +121,19 @@ impl Store {
     }
 
     /// Reads and parses the vault file. Readers take no lock: saves are atomic renames.
+    /// Only a regular file of at most the format's largest size is read.
     pub fn read(&self) -> Result<VaultFile> {
-        let mut f = File::open(&self.path).map_err(|e| self.open_error(e))?;
-        let len = f
-            .metadata()
-            .map_err(|e| Error::io("reading vault", &self.path, e))?
-            .len();
-        if len > MAX_FILE_LEN {
-            return Err(Error::Integrity(format!(
-                "{} is too large to be a vault",
-                self.path.display()
-            )));
-        }
-        let mut bytes = Vec::with_capacity(len as usize);
-        f.read_to_end(&mut bytes)
-            .map_err(|e| Error::io("reading vault", &self.path, e))?;
-        VaultFile::parse_owned(bytes)
+        let not_a_vault =
+            |why: &str| Error::Integrity(format!("{} is not a vault ({why})", self.path.display()));
+        let f = open_regular(&self.path).map_err(|e| match e.kind() {
+            ErrorKind::InvalidInput => not_a_vault("not a regular file"),
+            _ => self.open_error(e),
+        })?;
+        let mut bytes = read_open_capped(f, MAX_FILE_LEN).map_err(|e| match e.kind() {
+            ErrorKind::FileTooLarge => not_a_vault("too large"),
+            _ => Error::io("reading vault", &self.path, e),
+        })?;
+        VaultFile::parse_owned(std::mem::take(&mut *bytes))
     }
 
     fn open_error(&self, e: std::io::Error) -> Error {
@@ -104,17 +147,22 @@ impl Store {
         }
     }
 
-    /// A warning when group or others may read the vault, or its directory is writable by them.
-    pub fn permission_warning(&self) -> Option<String> {
+    /// What is wrong when group or others may read the vault, without the fix.
+    pub fn loose_permissions(&self) -> Option<String> {
         let mode = fs::metadata(&self.path).ok()?.mode();
         (mode & 0o077 != 0).then(|| {
             format!(
-                "{} is readable by other users (mode {:o}); fix with: chmod 600 {}",
+                "{} is readable by other users (mode {:o})",
                 self.path.display(),
-                mode & 0o777,
-                self.path.display()
+                mode & 0o777
             )
         })
+    }
+
+    /// A warning when group or others may read the vault, with its fix.
+    pub fn permission_warning(&self) -> Option<String> {
+        self.loose_permissions()
+            .map(|w| format!("{w}; fix with: chmod 600 {}", self.path.display()))
     }
 
     /// Creates the vault directory (0700) if needed.
@@ -133,15 +181,27 @@ impl Store {
     /// Takes the writer lock, waiting up to the lock timeout (exit 7 after that).
     pub fn lock(&self) -> Result<LockGuard> {
         let path = self.lock_path();
+        if fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Other(format!(
+                "{} is a symbolic link jeton cannot resolve (a loop); point it at the vault file",
+                self.path.display()
+            )));
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(no_follow())
             .open(&path)
             .map_err(|e| {
                 if e.kind() == ErrorKind::NotFound {
                     self.open_error(e)
+                } else if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                    Error::Other(format!(
+                        "{} is a symbolic link; jeton refuses to follow it (remove it)",
+                        path.display()
+                    ))
                 } else {
                     Error::io("cannot open lock file", &path, e)
                 }
@@ -174,37 +234,59 @@ impl Store {
                 self.path.display()
             )));
         }
-        self.replace(bytes, guard)
+        self.replace(bytes, guard, Previous::Keep)
     }
 
-    /// Atomically replaces the vault with `bytes`, keeping the previous file as `.bak`.
-    pub fn replace(&self, bytes: &[u8], _guard: &LockGuard) -> Result<()> {
-        let dir = self.dir();
+    /// Atomically replaces the vault with `bytes`; `previous` says whether the file replaced
+    /// is kept as `.bak` or forgotten.
+    pub fn replace(&self, bytes: &[u8], _guard: &LockGuard, previous: Previous) -> Result<()> {
         self.remove_stale_temps();
         let tmp = self.temp_path()?;
-        let written = write_synced(&tmp, bytes).and_then(|()| self.install(&tmp));
+        let written = write_synced(&tmp, bytes).and_then(|()| self.install(&tmp, previous));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         written?;
+        self.sync_dir()
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        let dir = self.dir();
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::io("cannot sync vault directory", dir, e))
     }
 
-    fn install(&self, tmp: &Path) -> Result<()> {
-        if self.path.exists() {
-            let bak = self.backup_path();
-            let bak_tmp = sibling(&tmp.with_extension(""), ".bak");
-            let _ = fs::remove_file(&bak_tmp);
-            let kept =
-                fs::hard_link(&self.path, &bak_tmp).and_then(|()| fs::rename(&bak_tmp, &bak));
-            // rename(2) does nothing when both names already link to one file (a save that
-            // died between keeping the backup and installing the vault), so the link may remain.
-            let _ = fs::remove_file(&bak_tmp);
-            kept.map_err(|e| Error::io("cannot keep the previous vault as", &bak, e))?;
+    fn install(&self, tmp: &Path, previous: Previous) -> Result<()> {
+        let bak = self.backup_path();
+        match previous {
+            Previous::Keep if self.path.exists() => {
+                self.link_as_backup(&self.path, tmp)
+                    .map_err(|e| Error::io("cannot keep the previous vault as", &bak, e))?;
+            }
+            Previous::Keep => {}
+            Previous::Forget => {
+                // The backup takes the new content before the vault does: a crash in between
+                // leaves the old vault (the change did not happen), never the new vault beside
+                // an old-key backup.
+                self.link_as_backup(tmp, tmp)
+                    .and_then(|()| self.sync_dir().map_err(std::io::Error::other))
+                    .map_err(|e| Error::io("cannot replace the previous vault", &bak, e))?;
+            }
         }
         fs::rename(tmp, &self.path).map_err(|e| Error::io("cannot replace vault", &self.path, e))
+    }
+
+    /// Makes `vault.jeton.bak` a link to `from` through a temporary name beside `tmp`.
+    fn link_as_backup(&self, from: &Path, tmp: &Path) -> std::io::Result<()> {
+        let bak_tmp = sibling(&tmp.with_extension(""), ".bak");
+        let _ = fs::remove_file(&bak_tmp);
+        let kept =
+            fs::hard_link(from, &bak_tmp).and_then(|()| fs::rename(&bak_tmp, self.backup_path()));
+        // rename(2) does nothing when both names already link to one file (a save that
+        // died between keeping the backup and installing the vault), so the link may remain.
+        let _ = fs::remove_file(&bak_tmp);
+        kept
     }
 
     fn temp_prefix(&self) -> String {
@@ -230,6 +312,119 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (`InvalidInput` otherwise). The open does
+/// not wait on a FIFO.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// Reads an open file to its end, at most `max` bytes (`FileTooLarge` past that). The size the
+/// file reports is checked first, and no more than `max + 1` bytes are ever read, so neither a
+/// huge sparse file nor an endless device can exhaust memory. The buffer is wiped on drop; a
+/// regular file is read into a buffer of its size, and every smaller buffer a pipe's content
+/// outgrew is wiped too.
+fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let too_large = || {
+        std::io::Error::new(
+            ErrorKind::FileTooLarge,
+            format!("larger than the limit of {}", human_size(max)),
+        )
+    };
+    let meta = f.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::new(
+            ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    }
+    let len = meta.len();
+    if meta.is_file() && len > max {
+        return Err(too_large());
+    }
+    let reserve = if meta.is_file() {
+        len.min(max) + 1
+    } else {
+        64 << 10
+    };
+    let mut buf = Zeroizing::new(Vec::with_capacity(reserve as usize));
+    let mut r = f.take(max + 1);
+    if meta.is_file() {
+        // The buffer already holds the whole file: read straight into it.
+        r.read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
+            return Err(too_large());
+        }
+        return Ok(buf);
+    }
+    let mut chunk = Zeroizing::new([0u8; 16 << 10]);
+    loop {
+        let n = match r.read(&mut chunk[..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.capacity() - buf.len() < n {
+            let mut bigger =
+                Zeroizing::new(Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n)));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    if buf.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(buf)
+}
+
+/// Reads a whole user-supplied file (an import source, a template, a passphrase file, an age
+/// identity...) of at most `max` bytes into a buffer wiped on drop. Pipes such as `<(cmd)`
+/// are read too, never more than `max + 1` bytes; a file larger than `max` is an error of kind
+/// `FileTooLarge`. Every read of a file named by the user goes through here or [`read_input`].
+pub fn read_capped(path: &Path, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    read_open_capped(File::open(path)?, max)
+}
+
+/// [`read_capped`] with jeton's errors: exit 4 when `path` does not exist, 2 when it is too
+/// large, 1 otherwise. `what` names the file in the message ("template", "env file").
+pub fn read_input(path: &Path, max: u64, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    read_capped(path, max).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::NotFound(format!("no {what} at {}", path.display())),
+        ErrorKind::FileTooLarge => Error::Usage(format!(
+            "the {what} {} is larger than {}",
+            path.display(),
+            human_size(max)
+        )),
+        _ => Error::io(format!("cannot read {what}"), path, e),
+    })
+}
+
+/// Reads a file that must be regular (a vault copy, a backup), at most `max` bytes.
+pub fn read_regular_capped(path: &Path, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    read_open_capped(open_regular(path)?, max)
+}
+
+/// `16 MiB`, `1 GiB`, or bytes.
+fn human_size(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -288,8 +483,11 @@ pub mod rollback {
         abs.to_string_lossy().into_owned()
     }
 
+    /// Largest rollback memory read; one line per vault path, so far more than anyone needs.
+    const MAX_LEN: u64 = 16 << 20;
+
     fn load(state_dir: &Path) -> Memory {
-        fs::read(state_dir.join(FILE))
+        read_regular_capped(&state_dir.join(FILE), MAX_LEN)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()

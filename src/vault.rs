@@ -202,7 +202,7 @@ pub struct Vault {
     /// The decrypted content.
     pub payload: Payload,
     dirty: bool,
-    scrub_backup: bool,
+    forget_previous: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -279,14 +279,14 @@ impl Vault {
             key,
             payload: Payload::default(),
             dirty: true,
-            scrub_backup: false,
+            forget_previous: false,
         };
         vault.audit(now, "init", None, "vault created");
         Ok(vault)
     }
 
     /// Derives the key-encryption key from `passphrase` and unwraps the vault key. Runs the
-    /// KDF once per passphrase slot (normally one), after checking its bounds.
+    /// KDF once, after checking its bounds.
     pub fn unlock(file: &VaultFile, passphrase: &Passphrase) -> Result<Key> {
         Self::unlock_slot(
             file,
@@ -295,10 +295,11 @@ impl Vault {
         )
     }
 
-    /// Unwraps the vault key from the first slot of `kind` that `secret` opens.
+    /// Unwraps the vault key from the slot of `kind` (the parser allows one of each), running
+    /// the KDF once.
     pub fn unlock_slot(file: &VaultFile, kind: SlotKind, secret: &[u8]) -> Result<Key> {
         let h = &file.header;
-        for slot in h.slots.iter().filter(|s| s.kind == kind) {
+        if let Some(slot) = h.slots.iter().find(|s| s.kind == kind) {
             let kek = kdf::derive_bytes(secret, &slot.salt, &slot.kdf)?;
             if let Some(raw) =
                 aead::open(&kek, &slot.nonce, &slot.aad(&h.vault_id), &slot.wrapped_key)
@@ -341,7 +342,7 @@ impl Vault {
             key,
             payload,
             dirty: false,
-            scrub_backup: false,
+            forget_previous: false,
         })
     }
 
@@ -386,11 +387,21 @@ impl Vault {
         kdf: KdfParams,
         now: Time,
     ) -> Result<usize> {
+        let dropped = self.rekey(new, kdf)?;
+        self.audit(now, "passwd", None, "passphrase changed; vault re-keyed");
+        Ok(dropped)
+    }
+
+    /// Draws a new vault key and wraps it in one new passphrase slot (new salt) opened by
+    /// `passphrase`; every other slot is dropped, since it wraps the old key. The next save
+    /// forgets the previous generation, so no file keeps the old key. Returns how many slots
+    /// were dropped.
+    pub fn rekey(&mut self, passphrase: &Passphrase, kdf: KdfParams) -> Result<usize> {
         kdf.check_user()?;
         let key = Key::generate()?;
         let slot = new_slot(
             SlotKind::Passphrase,
-            new.expose_secret().as_bytes(),
+            passphrase.expose_secret().as_bytes(),
             kdf,
             &self.header.vault_id,
             &key,
@@ -404,7 +415,7 @@ impl Vault {
         self.header.slots = vec![slot];
         self.header.commitment = commitment(&key, &self.header.vault_id);
         self.key = key;
-        self.audit(now, "passwd", None, "passphrase changed; vault re-keyed");
+        self.forget_previous_on_save();
         Ok(dropped)
     }
 
@@ -447,22 +458,27 @@ impl Vault {
         self.dirty = true;
     }
 
-    /// Marks the vault changed and asks the saver to write it twice, so that the backup of the
-    /// previous generation (`vault.jeton.bak`) no longer holds secrets just wiped (revoke,
-    /// history cut). Savers check [`Vault::take_scrub_backup`] after writing.
-    pub fn scrub_backup_on_save(&mut self) {
+    /// Marks the vault changed and tells the saver to forget the previous generation
+    /// (`vault.jeton.bak` gets the new content too): the vault key changed, or secrets were
+    /// wiped (revoke, history cut, revocation notice) that the previous file still holds.
+    pub fn forget_previous_on_save(&mut self) {
         self.dirty = true;
-        self.scrub_backup = true;
+        self.forget_previous = true;
     }
 
-    /// True (once) when the last change wiped secrets that the backup still holds.
-    pub fn take_scrub_backup(&mut self) -> bool {
-        std::mem::take(&mut self.scrub_backup)
+    /// True when the next save must forget the previous generation.
+    pub fn forgets_previous(&self) -> bool {
+        self.forget_previous
+    }
+
+    /// Records that the vault was saved: the previous generation is gone if it had to be.
+    pub fn saved(&mut self) {
+        self.forget_previous = false;
     }
 
     /// Inserts `entry` under its name. An entry already there is replaced: its current secret
-    /// joins its history (cut to the history limit, wiping the backup too when that cut
-    /// anything), the new entry continues its revision count, and a deletion record keeps the
+    /// joins its history (cut to the history limit, forgetting the previous generation when
+    /// that cut anything), the new entry continues its revision count, and a deletion record keeps the
     /// old id (import and migrate `--on-conflict overwrite`).
     pub fn insert_replacing(&mut self, mut entry: Entry, now: Time) -> Result<()> {
         if let Some(old) = self.payload.entries.remove(&entry.name)? {
@@ -480,7 +496,7 @@ impl Vault {
                 .saturating_sub(self.payload.settings.history_limit as usize);
             if excess > 0 {
                 entry.history.drain(..excess);
-                self.scrub_backup_on_save();
+                self.forget_previous_on_save();
             }
             entry.revision = old.revision + 1;
             self.payload.deletions.push(Deletion {
@@ -581,12 +597,16 @@ mod tests {
         assert_ne!(new_file.header.slots[0].salt, old_file.header.slots[0].salt);
         assert!(Vault::unlock(&new_file, &pass("old")).is_err());
         assert!(Vault::open(&new_file, old_key).is_err());
+        assert!(
+            v.forgets_previous(),
+            "a re-key must not leave the old file as the backup"
+        );
         let k = Vault::unlock(&new_file, &pass("new")).unwrap();
         assert!(Vault::open(&new_file, k).is_ok());
     }
 
     #[test]
-    fn insert_replacing_keeps_history_to_the_limit_and_scrubs_the_backup() {
+    fn insert_replacing_keeps_history_to_the_limit_and_forgets_the_previous_file() {
         use crate::request::{NewEntry, Request, execute};
         let mut v = Vault::create(&pass("p"), CHEAP, 1).unwrap();
         v.payload.settings.history_limit = 1;
@@ -605,7 +625,7 @@ mod tests {
         };
         add(&mut v, "one");
         add(&mut v, "two");
-        assert!(!v.take_scrub_backup(), "nothing was cut yet");
+        assert!(!v.forgets_previous(), "nothing was cut yet");
         add(&mut v, "three");
         let e = v.payload.entries.get("a").unwrap().unwrap();
         assert_eq!(e.secret.as_ref().unwrap().expose_secret(), "three");
@@ -614,8 +634,8 @@ mod tests {
         assert_eq!(e.revision, 3);
         assert_eq!(v.payload.deletions.len(), 2);
         assert!(
-            v.take_scrub_backup(),
-            "a cut secret must be scrubbed from the backup"
+            v.forgets_previous(),
+            "a cut secret must not survive in the backup"
         );
     }
 

@@ -477,6 +477,34 @@ fn check_reports_loose_permissions() {
 }
 
 #[test]
+fn check_prints_the_permission_fix_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestVault::new();
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    t.add("a", "x", &["--scope", "read", "--contact", "ops"]);
+    set(&t.vault_path(), 0o644);
+    set(&t.vault_path().with_file_name("vault.jeton.bak"), 0o644);
+    let out = t.run(&["check"], "");
+    assert_eq!(out.status.code(), Some(8));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("loose_permissions"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        assert_eq!(l.matches("chmod").count(), 1, "the fix given twice: {l}");
+        assert!(!l.contains("fix with"), "{l}");
+    }
+    let v = json(&t.run_json_check(&[]));
+    for f in v["findings"].as_array().unwrap() {
+        assert!(!f["reason"].as_str().unwrap().contains("chmod"), "{f}");
+    }
+}
+
+#[test]
 fn check_is_clean_on_a_well_kept_vault() {
     let t = TestVault::empty();
     t.ok(

@@ -236,6 +236,86 @@ fn kill_at_every_file_syscall_of_a_save() {
     );
 }
 
+/// True when the backup, opened with the passphrase, gives `secret` for `name`.
+fn backup_yields(t: &TestVault, name: &str, secret: &str) -> bool {
+    let bak = t.vault_path().with_file_name("vault.jeton.bak");
+    if !bak.exists() {
+        return false;
+    }
+    let b = TestVault::empty();
+    std::fs::create_dir_all(b.vault_path().parent().unwrap()).unwrap();
+    std::fs::copy(&bak, b.vault_path()).unwrap();
+    [&["get", name][..], &["history", name, "--reveal"]]
+        .iter()
+        .any(|args| String::from_utf8_lossy(&b.run(args, "").stdout).contains(secret))
+}
+
+#[test]
+fn kill_at_every_file_syscall_of_a_save_that_forgets_the_previous_file() {
+    require_strace_injection();
+    let t = TestVault::new();
+    t.add("base", CANARY, &[]);
+    t.add("reference", "x", &[]);
+    let reference = trace(&t, &["revoke", "--yes", "reference"], "");
+    let targets: Vec<Call> = after_lock(&reference)
+        .iter()
+        .filter(|c| FILE_CALLS.contains(&c.name.as_str()))
+        .cloned()
+        .collect();
+    assert!(
+        targets
+            .iter()
+            .filter(|c| c.name.starts_with("rename"))
+            .count()
+            >= 2,
+        "the traced save path looks wrong: {targets:#?}"
+    );
+    let (mut old, mut new) = (0, 0);
+    for (i, c) in targets.iter().enumerate() {
+        let name = format!("v{i}");
+        let secret = format!("wiped-{i}-value");
+        t.add(&name, &secret, &[]);
+        let inject = format!("inject={}:signal=SIGKILL:when={}", c.name, c.nth);
+        let out = under_strace(
+            &t,
+            &[
+                "-o",
+                "/dev/null",
+                "-e",
+                &format!("trace={}", c.name),
+                "-e",
+                &inject,
+            ],
+            &["revoke", "--yes", &name],
+            "",
+        );
+        let what = format!("kill before {} #{} ({})", c.name, c.nth, c.line);
+        assert_eq!(exit_of(&out), 128 + 9, "{what}: the kill did not land");
+        match t.run(&["get", &name], "").status.code() {
+            Some(0) => old += 1,
+            Some(5) => {
+                new += 1;
+                assert!(
+                    !backup_yields(&t, &name, &secret),
+                    "{what}: the revoke is saved but the backup still holds the secret"
+                );
+            }
+            other => panic!("{what}: the vault does not open ({other:?})"),
+        }
+        // Finishing the revoke (or revoking nothing new) leaves no temporary file.
+        t.ok(&["revoke", "--yes", &name], "");
+        assert!(!backup_yields(&t, &name, &secret), "{what}");
+        let dir = t.vault_path().parent().unwrap().to_owned();
+        assert!(
+            temp_files(&dir).is_empty(),
+            "{what}: {:?}",
+            temp_files(&dir)
+        );
+    }
+    assert_eq!(t.ok(&["get", "-n", "base"], ""), CANARY);
+    assert!(old > 0 && new > 0, "kills never landed on both sides");
+}
+
 #[test]
 fn random_kill_loop() {
     const KILLS: usize = 200;

@@ -1,6 +1,7 @@
 //! Hostile vault headers (SPEC §3): a file that asks for 64 GiB of memory, 2^32 iterations, 0 or
 //! 2^24 lanes, an unknown KDF, format version or slot kind, or an odd salt size is refused with
-//! exit 6 and one clear line, before the KDF runs or allocates. Every case runs under an
+//! exit 6 and one clear line, before the KDF runs or allocates; so is a file with more than one
+//! key slot of a kind (each would cost a KDF run). Every case runs under an
 //! address-space limit (`prlimit --as`) far below what the header asks for, beside a control
 //! showing the same limit lets an honest vault open.
 
@@ -95,6 +96,21 @@ fn with_salt_len(base: &[u8], len: usize) -> Vec<u8> {
     b
 }
 
+/// Inserts copies of the first slot after it, one per kind byte in `kinds`, and fixes the
+/// slot count. The copies keep the first slot's KDF costs.
+fn with_extra_slots(base: &[u8], kinds: &[u8]) -> Vec<u8> {
+    let slot_len = 1 + 1 + 12 + 1 + usize::from(base[SALT_LEN_AT]) + 12 + 48;
+    let first = &base[SLOT_KIND_AT..SLOT_KIND_AT + slot_len];
+    let mut b = base[..SLOT_KIND_AT + slot_len].to_vec();
+    b[SLOT_COUNT_AT] += kinds.len() as u8;
+    for &k in kinds {
+        b.push(k);
+        b.extend_from_slice(&first[1..]);
+    }
+    b.extend_from_slice(&base[SLOT_KIND_AT + slot_len..]);
+    b
+}
+
 #[test]
 fn hostile_headers_are_refused_before_any_work() {
     require("prlimit (util-linux)", runs("prlimit", &["--version"]));
@@ -165,6 +181,23 @@ fn hostile_headers_are_refused_before_any_work() {
         let mut b = base.clone();
         b[payload_len_at..payload_len_at + 8].copy_from_slice(&v.to_le_bytes());
         cases.push((format!("payload length {v}"), b, corrupt));
+    }
+
+    // Several slots of one kind would each cost a KDF run to try. Their memory cost (2 GiB)
+    // is within bounds but above the process limit: a KDF run would fail with "out of memory"
+    // (exit 1), so exit 6 shows the file was refused before any ran.
+    let mut costly = base.clone();
+    put_u32(&mut costly, MEMORY_AT, 2 << 20);
+    for (what, kinds) in [
+        ("7 passphrase slots", &[1u8; 6][..]),
+        ("2 passphrase slots", &[1]),
+        ("2 recovery slots", &[2, 2]),
+    ] {
+        cases.push((
+            what.to_owned(),
+            with_extra_slots(&costly, kinds),
+            "two key slots of one kind",
+        ));
     }
 
     let mut slowest = Duration::ZERO;

@@ -310,3 +310,27 @@ fn age_export_decrypts_with_the_age_cli() {
     assert_eq!(v["kind"], "age export");
     t.fails(&["backup", "verify", &f], "", 2);
 }
+
+#[test]
+fn backup_verify_says_whether_a_recovery_key_opens_the_copy() {
+    let t = TestVault::new();
+    let f = t.home().join("with-key.jeton");
+    let with_key = f.to_string_lossy().into_owned();
+    t.ok(&["backup", "-o", &with_key], "");
+    let text = t.ok(&["backup", "verify", &with_key], "");
+    assert!(text.contains("a recovery key opens it"), "{text}");
+
+    let u = TestVault::empty();
+    u.ok(
+        &[&["init", "--no-recovery-key"][..], &CHEAP_KDF].concat(),
+        "",
+    );
+    let f = u.home().join("without-key.jeton");
+    let without = f.to_string_lossy().into_owned();
+    u.ok(&["backup", "-o", &without], "");
+    let text = u.ok(&["backup", "verify", &without], "");
+    assert!(text.contains("no recovery key opens it"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&u.ok(&["--json", "backup", "verify", &without], "")).unwrap();
+    assert_eq!(v["recovery_key"], false);
+}

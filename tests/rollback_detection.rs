@@ -71,7 +71,11 @@ fn a_new_vault_at_the_same_path_is_not_a_rollback() {
         t.add(&format!("e{i}"), "x", &[]);
     }
     std::fs::remove_file(t.vault_path()).unwrap();
-    t.ok(&[&["init"][..], &CHEAP_KDF].concat(), "");
+    let out = t.run(&[&["init"][..], &CHEAP_KDF].concat(), "");
+    assert!(out.status.success());
+    // The earlier vault's backup is still there, and init says the next save replaces it.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backup of an earlier vault"), "{err}");
     let out = t.run(&["list"], "");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("rollback"));
     t.add("fresh", "x", &[]);

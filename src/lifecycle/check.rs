@@ -180,7 +180,7 @@ pub fn file_findings(store: &Store) -> Vec<Finding> {
         fix,
     };
     let mut out: Vec<Finding> = store
-        .permission_warning()
+        .loose_permissions()
         .map(|w| loose(w, format!("chmod 600 {}", store.path().display())))
         .into_iter()
         .collect();

@@ -2,9 +2,9 @@
 //! history and rollback, disable and enable, revocation that wipes, the findings of `check`, the
 //! audit log, and the vault settings (default contact, history limit).
 //!
-//! Revocation wipes the secret and its whole history from the payload and asks the saver to
-//! write the vault twice, so that `vault.jeton.bak` (the previous generation) does not keep the
-//! wiped values either ([`Vault::scrub_backup_on_save`]).
+//! Revocation wipes the secret and its whole history from the payload and tells the saver to
+//! forget the previous generation, so that `vault.jeton.bak` does not keep the wiped values
+//! either ([`Vault::forget_previous_on_save`]).
 //!
 //! This module holds the requests and responses and dispatches them; `secrets` rotates, rolls
 //! back, disables, enables and revokes, `check` finds what needs doing, and `settings` reads the

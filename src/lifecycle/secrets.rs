@@ -77,7 +77,7 @@ pub(super) fn rotate(
         detail.push_str(&format!("; expires {}", rfc3339(t)));
     }
     if dropped > 0 {
-        vault.scrub_backup_on_save();
+        vault.forget_previous_on_save();
     }
     vault.audit(now, "rotate", Some(name), detail);
     Ok(response)
@@ -145,6 +145,9 @@ pub(super) fn rollback(
         disabled: matches!(e.status, Status::Disabled { .. }),
         holders,
     };
+    if dropped > 0 {
+        vault.forget_previous_on_save();
+    }
     vault.audit(
         now,
         "rollback",
@@ -228,7 +231,7 @@ pub(super) fn revoke(
     e.revision += 1;
     e.updated_at = now;
     let status = e.status.clone();
-    vault.scrub_backup_on_save();
+    vault.forget_previous_on_save();
     let detail = match &reason {
         Some(r) => format!("revoked ({r}); secrets wiped: {wiped}"),
         None => format!("revoked; secrets wiped: {wiped}"),
@@ -272,16 +275,16 @@ mod tests {
     }
 
     #[test]
-    fn revoke_wipes_and_asks_for_a_backup_scrub() {
+    fn revoke_wipes_and_forgets_the_previous_file() {
         let mut v = vault_with("a", "first-secret");
         rotate_to(&mut v, "a", "second-secret", 200);
-        v.take_scrub_backup();
+        v.saved();
         let r = LifecycleRequest::Revoke {
             name: "a".into(),
             reason: Some("leak".into()),
         };
         execute(&mut v, r, 300).unwrap();
-        assert!(v.take_scrub_backup());
+        assert!(v.forgets_previous());
         let plain = v.payload.encode().unwrap();
         for s in ["first-secret", "second-secret"] {
             assert!(!plain.windows(s.len()).any(|w| w == s.as_bytes()));

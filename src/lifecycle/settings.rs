@@ -81,7 +81,7 @@ pub(super) fn config_set(
                     }
                 }
                 if wiped > 0 {
-                    vault.scrub_backup_on_save();
+                    vault.forget_previous_on_save();
                 }
                 Some(format!(
                     "history_limit set to {n}; {wiped} old secrets wiped"

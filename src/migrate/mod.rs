@@ -191,25 +191,15 @@ pub fn split_tags(s: &str) -> Vec<String> {
 
 /// Reads a source file, refusing one larger than [`MAX_SOURCE_LEN`].
 pub fn read_source(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
+    crate::store::read_capped(path, MAX_SOURCE_LEN).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
             Error::NotFound(format!("no such file: {}", path.display()))
-        } else {
-            Error::io("cannot read", path, e)
         }
-    })?;
-    let mut buf = zeroize::Zeroizing::new(Vec::new());
-    f.take(MAX_SOURCE_LEN + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    if buf.len() as u64 > MAX_SOURCE_LEN {
-        return Err(Error::Usage(format!(
-            "{} is larger than 64 MiB",
-            path.display()
-        )));
-    }
-    Ok(buf)
+        std::io::ErrorKind::FileTooLarge => {
+            Error::Usage(format!("{} is larger than 64 MiB", path.display()))
+        }
+        _ => Error::io("cannot read", path, e),
+    })
 }
 
 /// A parse error naming the file and, when known, the line. Never holds file content.

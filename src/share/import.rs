@@ -575,6 +575,7 @@ fn apply_revocations(
         e.history.clear();
         e.revision += 1;
         e.updated_at = now;
+        vault.forget_previous_on_save();
         vault.audit(
             now,
             "revoke",

@@ -162,17 +162,22 @@ pub struct Call {
 
 /// The main thread's system calls of one traced `jeton add`.
 pub fn trace_add(t: &TestVault, name: &str) -> Vec<Call> {
+    trace(t, &["add", name], "traced secret")
+}
+
+/// The main thread's system calls of one traced `jeton ARGS`.
+pub fn trace(t: &TestVault, args: &[&str], stdin: &str) -> Vec<Call> {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("trace");
     let out = under_strace(
         t,
         &["-o", log.to_str().unwrap(), "-e", "trace=all"],
-        &["add", name],
-        "traced secret",
+        args,
+        stdin,
     );
     assert!(
         out.status.success(),
-        "traced add failed: {}",
+        "traced {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(&log).unwrap();

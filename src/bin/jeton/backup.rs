@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use jeton::backup::{BackupRequest, BackupResponse, Summary};
 use jeton::format::MAGIC;
 use jeton::request::{Request, Response, Session};
-use jeton::store::{Store, write_synced};
+use jeton::store::{Store, open_regular, read_input, write_synced};
 use jeton::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -133,23 +133,33 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::io("cannot sync", dir, e))
 }
 
+/// Largest age identity file read.
+const MAX_IDENTITY_FILE: u64 = 1 << 20;
+
 fn verify(ctx: &Ctx, file: &Path, identity: Option<&Path>) -> Result<Exit> {
+    // Only a regular file is read (a device or a pipe could be endless), and never whole here:
+    // a vault copy is read by the store, capped at the format's largest file, and an export is
+    // streamed through age.
+    let opened = open_regular(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::NotFound(format!("no such file: {}", file.display()))
+        }
+        std::io::ErrorKind::InvalidInput => Error::Usage(format!(
+            "{} is not a regular file; give the backup file itself",
+            file.display()
+        )),
+        _ => Error::io("cannot read", file, e),
+    })?;
+    let mut input = std::io::BufReader::new(opened);
     let head = {
-        use std::io::Read;
-        let mut f = std::fs::File::open(file).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound(format!("no such file: {}", file.display()))
-            } else {
-                Error::io("cannot read", file, e)
-            }
-        })?;
-        let mut head = [0u8; 8];
-        let n = f
-            .read(&mut head)
+        use std::io::BufRead;
+        let buf = input
+            .fill_buf()
             .map_err(|e| Error::io("cannot read", file, e))?;
-        head[..n].to_vec()
+        buf[..buf.len().min(MAGIC.len())].to_vec()
     };
     let (summary, kind) = if head == MAGIC {
+        drop(input);
         let session = Session {
             store: Store::new(file.to_path_buf(), jeton::store::DEFAULT_LOCK_TIMEOUT),
             state_dir: None,
@@ -170,15 +180,10 @@ fn verify(ctx: &Ctx, file: &Path, identity: Option<&Path>) -> Result<Exit> {
                 file.display()
             ))
         })?;
-        let id_text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(id_path)
-                .map_err(|e| Error::io("cannot read identity file", id_path, e))?,
-        );
-        let bytes = std::fs::read(file).map_err(|e| Error::io("cannot read", file, e))?;
-        (
-            jeton::backup::verify_export(&bytes, &id_text)?,
-            "age export",
-        )
+        let id_bytes = read_input(id_path, MAX_IDENTITY_FILE, "identity file")?;
+        let id_text = std::str::from_utf8(&id_bytes)
+            .map_err(|_| Error::Usage("cannot read the age identity file".into()))?;
+        (jeton::backup::verify_export(input, id_text)?, "age export")
     };
     report(ctx, file, kind, &summary)?;
     Ok(Exit::Ok)
@@ -218,6 +223,13 @@ fn report(ctx: &Ctx, file: &Path, kind: &str, s: &Summary) -> Result<()> {
             .map(jeton::time::rfc3339)
             .unwrap_or_else(|| "unknown".into())
     );
+    if kind == "vault file" {
+        text.push_str(if s.recovery_slot {
+            "a recovery key opens it too\n"
+        } else {
+            "no recovery key opens it (only the passphrase)\n"
+        });
+    }
     if let Some(g) = current {
         text.push_str(&format!(
             "the vault at {} is generation {g}\n",

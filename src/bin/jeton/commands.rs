@@ -486,6 +486,12 @@ fn init(ctx: &Ctx, a: cli::InitArgs) -> Result<Exit> {
     let guard = store.lock()?;
     store.create(&bytes, &guard)?;
     let mut warnings = Vec::new();
+    if std::fs::symlink_metadata(store.backup_path()).is_ok() {
+        warnings.push(format!(
+            "{} is the backup of an earlier vault; the next save replaces it: move it away now to keep it",
+            store.backup_path().display()
+        ));
+    }
     ctx.session.remember(&vault, &mut warnings);
     warn_all(&warnings);
     let msg = format!(
@@ -529,10 +535,15 @@ fn passwd(ctx: &Ctx, a: cli::PasswdArgs) -> Result<Exit> {
         "passphrase changed; vault re-keyed ({})",
         describe_kdf(&kdf)
     ))?;
-    // The agent's key is now stale (it would refuse to use it anyway): make it forget it now,
-    // so `jeton unlock` asks for the new passphrase.
+    forget_agent_key(ctx)?;
+    Ok(Exit::Ok)
+}
+
+/// After a re-key (`passwd`, `recover`, `recovery new`) the agent's key is stale (it would
+/// refuse to use it anyway): make it forget it now, so `jeton unlock` asks for the passphrase.
+pub fn forget_agent_key(ctx: &Ctx) -> Result<()> {
     if let Ok(true) = jeton::agent::client::lock() {
         ctx.say("the agent forgot the old key; run `jeton unlock` again")?;
     }
-    Ok(Exit::Ok)
+    Ok(())
 }

@@ -92,14 +92,10 @@ fn read_capped(r: impl Read, cap: u64, what: &str) -> Result<Zeroizing<String>> 
 }
 
 fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>> {
-    let f = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound(format!("no {what} at {}", path.display()))
-        } else {
-            Error::io(format!("cannot read {what}"), path, e)
-        }
-    })?;
-    read_capped(f, MAX_TEMPLATE, what)
+    let bytes = jeton::store::read_input(path, MAX_TEMPLATE, what)?;
+    std::str::from_utf8(&bytes)
+        .map(|text| Zeroizing::new(text.to_owned()))
+        .map_err(|_| Error::Usage(format!("the {what} is not valid UTF-8")))
 }
 
 /// `exec`: resolve everything, then become the command.

@@ -46,13 +46,17 @@ fn read_fd(fd: u32, what: &str) -> Result<Zeroizing<String>> {
 }
 
 fn read_file(path: &std::ffi::OsStr, what: &str) -> Result<Zeroizing<String>> {
-    let f = std::fs::File::open(path).map_err(|e| {
-        Error::Unlock(format!(
-            "cannot read {what} file {}: {e}",
-            std::path::Path::new(path).display()
-        ))
+    let path = std::path::Path::new(path);
+    let bytes = jeton::store::read_capped(path, MAX_INPUT).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::Usage(format!("the {what} file is larger than 1 MiB"))
+        } else {
+            Error::Unlock(format!("cannot read {what} file {}: {e}", path.display()))
+        }
     })?;
-    read_capped(f, what)
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::Usage(format!("the {what} file is not valid UTF-8")))?;
+    Ok(strip_one_newline(Zeroizing::new(text.to_owned())))
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<String>> {

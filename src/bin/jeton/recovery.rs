@@ -1,12 +1,13 @@
 //! `recovery new` and `recover`: the recovery key slot (docs/FORMAT.md "Recovery slot").
 
-use crate::commands::{Ctx, Exit, emit, unexpected, warn_all};
+use crate::commands::{Ctx, Exit, emit, forget_agent_key, unexpected, warn_all};
 use crate::output;
 use crate::prompt;
 use clap::{Args, Subcommand};
 use jeton::recovery::{self, RecoveryRequest, RecoveryResponse};
 use jeton::request::{Request, Response};
 use jeton::secret::{SecretText, Token};
+use jeton::vault::Vault;
 use jeton::{Result, time};
 
 /// `recovery`.
@@ -56,19 +57,7 @@ pub fn show_key(ctx: &Ctx, key: &Token, message: &str) -> Result<()> {
 
 pub fn run(ctx: &Ctx, c: RecoveryCommand) -> Result<Exit> {
     match c {
-        RecoveryCommand::New => {
-            let Response::Recovery(RecoveryResponse::NewKey { key, replaced }) =
-                ctx.run(Request::Recovery(RecoveryRequest::New))?
-            else {
-                return Err(unexpected());
-            };
-            let msg = if replaced {
-                "new recovery key made; the previous one no longer opens the vault"
-            } else {
-                "recovery key made"
-            };
-            show_key(ctx, &key, msg)?;
-        }
+        RecoveryCommand::New => renew(ctx)?,
         RecoveryCommand::Status => {
             let Response::Recovery(RecoveryResponse::Status { present }) =
                 ctx.run(Request::Recovery(RecoveryRequest::Status))?
@@ -89,6 +78,35 @@ pub fn run(ctx: &Ctx, c: RecoveryCommand) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// `recovery new` re-keys the vault, so it needs the passphrase itself (the agent holds only
+/// the vault key): read from the usual sources even when the agent is unlocked, checked by
+/// opening the vault with it, and run here under the writer lock.
+fn renew(ctx: &Ctx) -> Result<()> {
+    let ask = ctx.ask();
+    let passphrase = std::cell::OnceCell::new();
+    let outcome = ctx.session.with_vault_key(
+        true,
+        |file| {
+            let p = ask()?;
+            let key = Vault::unlock(file, &p)?;
+            let _ = passphrase.set(p);
+            Ok(key)
+        },
+        |vault| {
+            let p = passphrase.get().ok_or_else(unexpected)?;
+            recovery::renew(vault, p, time::now())
+        },
+    )?;
+    warn_all(&outcome.warnings);
+    let msg = if outcome.value.replaced {
+        "new recovery key made and the vault re-keyed; the previous key no longer opens it"
+    } else {
+        "recovery key made (the vault was re-keyed)"
+    };
+    show_key(ctx, &outcome.value.key, msg)?;
+    forget_agent_key(ctx)
+}
+
 pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<Exit> {
     let key = prompt::recovery_key(a.recovery_key_fd)?;
     let source = prompt::new_passphrase_source(a.new_passphrase_fd)?;
@@ -105,5 +123,6 @@ pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<Exit> {
     )?;
     warn_all(&outcome.warnings);
     ctx.say("new passphrase set; the vault was re-keyed and the recovery key still opens it (make a new one with `jeton recovery new` if it may have been seen)")?;
+    forget_agent_key(ctx)?;
     Ok(Exit::Ok)
 }

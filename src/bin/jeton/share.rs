@@ -368,31 +368,31 @@ pub fn share(ctx: &Ctx, a: ShareArgs) -> Result<Exit> {
 }
 
 fn read_bundle(path: &Path) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    let cap = MAX_BUNDLE_LEN as u64 + 1;
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(cap)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("cannot read bundle from", "stdin", e))?;
-    } else {
-        let f = std::fs::File::open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound(format!("no bundle file at {}", path.display()))
-            } else {
-                Error::io("cannot read bundle", path, e)
-            }
-        })?;
-        f.take(cap)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("cannot read bundle", path, e))?;
-    }
-    if buf.len() > MAX_BUNDLE_LEN {
-        return Err(Error::Integrity(format!(
+    let too_large = || {
+        Error::Integrity(format!(
             "bundle rejected: larger than {} MiB",
             MAX_BUNDLE_LEN >> 20
-        )));
+        ))
+    };
+    if path.as_os_str() != "-" {
+        return match jeton::store::read_capped(path, MAX_BUNDLE_LEN as u64) {
+            Ok(mut b) => Ok(std::mem::take(&mut *b)),
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(too_large()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound(format!(
+                "no bundle file at {}",
+                path.display()
+            ))),
+            Err(e) => Err(Error::io("cannot read bundle", path, e)),
+        };
+    }
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_BUNDLE_LEN as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("cannot read bundle from", "stdin", e))?;
+    if buf.len() > MAX_BUNDLE_LEN {
+        return Err(too_large());
     }
     Ok(buf)
 }
