@@ -1,5 +1,5 @@
-//! `jeton migrate`: sources built with the real tools (pass + gpg, keepassxc-cli, python-dotenv
-//! as the reference reader of .env files) and a Bitwarden-shaped export. Every migrated value
+//! `jeton migrate`: sources built with the real tools (pass + gpg, keepassxc-cli) and a
+//! Bitwarden-shaped export (.env files: tests/migrate_dotenv.rs). Every migrated value
 //! must equal what the source tool itself prints.
 
 mod support;
@@ -342,65 +342,6 @@ fn bitwarden_json_export() {
     .unwrap();
     let err = t.fails(&["migrate", "bitwarden", &odd.to_string_lossy()], "", 2);
     assert!(!err.contains("42"), "{err}");
-}
-
-/// Every quoting style dotenv tools accept; python-dotenv is the reference reader.
-const DOTENV: &str = r#"# a comment
-
-export PLAIN=plain-value # trailing comment
-SINGLE='single $HOME \n kept'
-DOUBLE="dq \"quoted\" \n newline \\ backslash"
-MULTI="first
-second"
-SPACED = spaced-out
-BACKTICK=`kept`
-REF="${PLAIN}-expanded"
-HASH="a#b" # comment
-BARE_HASH=a#b
-EMPTY=
-"#;
-
-#[test]
-fn dotenv_values_equal_what_python_dotenv_reads() {
-    let t = TestVault::new();
-    let path = t.home().join(".env");
-    std::fs::write(&path, DOTENV).unwrap();
-    let p = path.to_string_lossy().into_owned();
-    let reference = {
-        let mut c = Command::new("python3");
-        c.arg("-c").arg(
-            "import json, sys\nfrom dotenv import dotenv_values\n\
-             print(json.dumps(dotenv_values(sys.argv[1])))",
-        );
-        c.arg(&p);
-        let out = tool(c, "");
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&out).unwrap()
-    };
-    let out = t.ok(&["migrate", "dotenv", &p, "--prefix", "app"], "");
-    assert!(out.contains("left out: EMPTY (empty value)"), "{out}");
-    let mut checked = 0;
-    for (k, v) in &reference {
-        let v = v.as_str().unwrap();
-        if v.is_empty() {
-            continue;
-        }
-        assert_eq!(secret(&t, &format!("app/{k}")), v, "{k}");
-        checked += 1;
-    }
-    assert_eq!(checked, 9);
-    assert!(t.ok(&["log", "app/PLAIN"], "").contains("from dotenv"));
-    let from = &show(&t, "app/PLAIN")["received_from"];
-    assert_eq!(from["from"], "dotenv");
-    assert_eq!(from["reference"], format!("{p}#PLAIN"));
-    // An unterminated quote: file and line named, nothing written, no content echoed.
-    let bad = t.home().join("bad.env");
-    std::fs::write(&bad, "A=1\nB=\"SECRETVALUE\n").unwrap();
-    let before = t.vault_bytes();
-    let err = t.fails(&["migrate", "dotenv", &bad.to_string_lossy()], "", 2);
-    assert!(err.contains("bad.env line 2"), "{err}");
-    assert!(!err.contains("SECRETVALUE"));
-    assert_eq!(t.vault_bytes(), before);
-    t.fails(&["migrate", "dotenv", "/no/such/file"], "", 4);
 }
 
 #[test]

@@ -43,10 +43,22 @@ pub struct Binding {
 /// Why a statement cannot be read, and on which line. Never holds file content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
-    /// The 1-based line.
+    /// The 1-based line the statement starts on.
     pub line: usize,
-    /// What is wrong there.
+    /// What is wrong with it.
     pub reason: &'static str,
+    /// The line where reading it failed, when that is a later one (a quoted value spans lines).
+    pub at: usize,
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason)?;
+        if self.at != self.line {
+            write!(f, " (on line {})", self.at)?;
+        }
+        Ok(())
+    }
 }
 
 /// Parses a `.env` file into entries; `expand` turns on `${VAR}` expansion.
@@ -54,7 +66,7 @@ pub fn parse(path: &Path, expand: bool) -> Result<Parsed> {
     let bytes = read_source(path)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| parse_error(path, Some(line_of(&bytes, e.valid_up_to())), "not UTF-8"))?;
-    let bindings = parse_text(text).map_err(|e| parse_error(path, Some(e.line), e.reason))?;
+    let bindings = parse_text(text).map_err(|e| parse_error(path, Some(e.line), &e.to_string()))?;
     let values = if expand {
         let env = |name: &str| -> Result<Option<String>> {
             match std::env::var(name) {
@@ -315,6 +327,7 @@ impl<'a> Reader<'a> {
         SyntaxError {
             line: self.line,
             reason,
+            at: self.line,
         }
     }
 
@@ -381,10 +394,14 @@ impl<'a> Reader<'a> {
                 self.advance(1);
             }
             Some(_) => {
-                return Err(self.error(match value.is_some() {
-                    true => "unexpected text after the closing quote",
-                    false => "a key must be followed by `=` (or be alone on its line)",
-                }));
+                return Err(SyntaxError {
+                    line,
+                    at: self.line,
+                    ..self.error(match value.is_some() {
+                        true => "unexpected text after the closing quote",
+                        false => "a key must be followed by `=` (or be alone on its line)",
+                    })
+                });
             }
         }
         Ok(key.map(|key| Binding { key, value, line }))
@@ -398,6 +415,7 @@ impl<'a> Reader<'a> {
                 let Some(raw) = self.quoted(q) else {
                     return Err(SyntaxError {
                         line,
+                        at: line,
                         reason: match q {
                             '\'' => "unterminated single quote",
                             _ => "unterminated double quote",
@@ -549,7 +567,8 @@ mod tests {
             "unterminated double quote"
         );
         assert_eq!(e("\n\nA=\"x\" y\n").line, 3);
-        assert_eq!(e("A=\"x\ny\" junk\n").line, 2);
+        assert_eq!(e("A=\"x\ny\" junk\n").line, 1);
+        assert_eq!(e("A=\"x\ny\" junk\n").at, 2);
         assert!(e("KEY VALUE\n").reason.contains("followed by `=`"));
         assert!(e("=x\n").reason.contains("no key"));
         assert!(e("export =x\n").reason.contains("no key"));
