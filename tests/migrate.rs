@@ -189,6 +189,35 @@ fn pass_store_through_the_users_gpg() {
     assert_eq!(t.vault_bytes(), before);
 }
 
+#[test]
+fn pass_symlinks_are_listed_as_left_out() {
+    let t = TestVault::new();
+    let p = PassStore::new(t.home());
+    p.insert("team/real", "s3cret\n");
+    std::os::unix::fs::symlink("real.gpg", p.store.join("team/alias.gpg")).unwrap();
+    std::os::unix::fs::symlink("team", p.store.join("shared")).unwrap();
+    std::os::unix::fs::symlink("nowhere.gpg", p.store.join("dangling.gpg")).unwrap();
+    std::os::unix::fs::symlink("real.gpg", p.store.join("team/not-an-entry.txt")).unwrap();
+    let mut c = t.cmd();
+    c.env("GNUPGHOME", &p.gnupghome);
+    let out = t.run_with(c, &["migrate", "pass", p.store.to_str().unwrap()], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("migrated 1 entries"), "{stdout}");
+    for link in ["team/alias", "shared", "dangling"] {
+        assert!(
+            stdout.contains(&format!("left out: {link} (a symbolic link")),
+            "{link}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("3 left out"), "{stdout}");
+    assert!(!stdout.contains("not-an-entry"), "{stdout}");
+}
+
 /// A KeePass XML with what `keepassxc-cli add` cannot set (tags, expiry, attributes).
 const KEEPASS_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <KeePassFile><Meta><Generator>test</Generator></Meta><Root><Group><UUID>AAAAAAAAAAAAAAAAAAAAAQ==</UUID><Name>Root</Name>
@@ -342,6 +371,34 @@ fn bitwarden_json_export() {
     .unwrap();
     let err = t.fails(&["migrate", "bitwarden", &odd.to_string_lossy()], "", 2);
     assert!(!err.contains("42"), "{err}");
+}
+
+#[test]
+fn non_ascii_names_are_transliterated_not_flattened() {
+    let t = TestVault::new();
+    let json = serde_json::json!({
+        "encrypted": false,
+        "folders": [{"id": "f1", "name": "Café/Clés"}],
+        "items": [
+            {"id": "i1", "type": 1, "name": "Ünïcödé", "login": {"password": "one"}},
+            {"id": "i2", "type": 1, "name": "Unicode", "login": {"password": "two"}},
+            {"id": "i3", "type": 1, "folderId": "f1", "name": "Straße", "login": {"password": "three"}},
+            {"id": "i4", "type": 1, "name": "Пароль", "login": {"password": "four"}},
+        ]
+    });
+    let path = t.home().join("bw.json");
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = t.ok(&["migrate", "bitwarden", path.to_str().unwrap()], "");
+    assert!(out.contains("added: Unicode (from Ünïcödé)"), "{out}");
+    assert!(out.contains("added: Unicode-2 (from Unicode)"), "{out}");
+    for (name, secret) in [
+        ("Unicode", "one"),
+        ("Unicode-2", "two"),
+        ("Cafe/Cles/Strasse", "three"),
+        ("Parol", "four"),
+    ] {
+        assert_eq!(secret(&t, name), secret, "{name}: {out}");
+    }
 }
 
 #[test]
