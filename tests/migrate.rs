@@ -391,13 +391,13 @@ fn non_ascii_names_are_transliterated_not_flattened() {
     let out = t.ok(&["migrate", "bitwarden", path.to_str().unwrap()], "");
     assert!(out.contains("added: Unicode (from Ünïcödé)"), "{out}");
     assert!(out.contains("added: Unicode-2 (from Unicode)"), "{out}");
-    for (name, secret) in [
+    for (name, want) in [
         ("Unicode", "one"),
         ("Unicode-2", "two"),
         ("Cafe/Cles/Strasse", "three"),
         ("Parol", "four"),
     ] {
-        assert_eq!(secret(&t, name), secret, "{name}: {out}");
+        assert_eq!(secret(&t, name), want, "{name}: {out}");
     }
 }
 
