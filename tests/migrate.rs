@@ -302,6 +302,17 @@ fn keepassxc_database_exported_by_keepassxc_cli() {
     assert_eq!(stripe["note"], "two\nlines\nteam: payments");
     // A protected attribute is a secret of its own.
     assert_eq!(secret(&t, "kp/Stripe-live/webhook-secret"), "whsec_123");
+    // The CSV export and the database itself are refused, naming the export to use.
+    let csv = dir.join("export.csv");
+    std::fs::write(&csv, kp(&["export", "-q", "-f", "csv", &db], "pw\n")).unwrap();
+    let before = t.vault_bytes();
+    let err = t.fails(&["migrate", "keepassxc", &csv.to_string_lossy()], "", 2);
+    assert!(err.contains("CSV export"), "{err}");
+    assert!(err.contains("keepassxc-cli export --format xml"), "{err}");
+    let err = t.fails(&["migrate", "keepassxc", &db], "", 2);
+    assert!(err.contains("KeePass database"), "{err}");
+    assert!(err.contains("keepassxc-cli export --format xml"), "{err}");
+    assert_eq!(t.vault_bytes(), before);
     // Broken XML: the file and line are named, nothing is written.
     let bad = dir.join("bad.xml");
     std::fs::write(&bad, "<KeePassFile>\n<Root>\n<Group></Root>").unwrap();
@@ -363,6 +374,21 @@ fn bitwarden_json_export() {
     let err = t.fails(&["migrate", "bitwarden", &bad.to_string_lossy()], "", 2);
     assert!(err.contains("bad.json line 3"), "{err}");
     assert!(!err.contains("LEAKME"));
+    let csv = t.home().join("bw.csv");
+    std::fs::write(
+        &csv,
+        "folder,favorite,type,name,notes,fields,reprompt,login_uri,login_username,login_password,login_totp\n\
+         ,,login,x,,,0,,,LEAKME,\n",
+    )
+    .unwrap();
+    let err = t.fails(&["migrate", "bitwarden", &csv.to_string_lossy()], "", 2);
+    assert!(err.contains("bw export --format json"), "{err}");
+    assert!(!err.contains("LEAKME"));
+    // A byte-order mark before the JSON is not an error.
+    let bom = t.home().join("bom.json");
+    std::fs::write(&bom, b"\xef\xbb\xbf{\"items\": [{\"type\": 1, \"name\": \"bom\", \"login\": {\"password\": \"b\"}}]}").unwrap();
+    t.ok(&["migrate", "bitwarden", &bom.to_string_lossy()], "");
+    assert_eq!(secret(&t, "bom"), "b");
     let odd = t.home().join("odd.json");
     std::fs::write(
         &odd,
