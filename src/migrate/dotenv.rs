@@ -98,13 +98,16 @@ pub fn parse(path: &Path, expand: bool) -> Result<Parsed> {
         );
     }
     for v in values.list {
-        let Some(value) = v.value.filter(|s| !s.is_empty()) else {
-            let why = match v.was_bare {
-                true => "no value (no `=`)",
-                false => "empty value",
-            };
-            parsed.skip(v.key, why);
-            continue;
+        let value = match v.value {
+            Some(value) if !value.is_empty() => value,
+            Some(_) => {
+                parsed.skip(v.key, "empty value");
+                continue;
+            }
+            None => {
+                parsed.skip(v.key, "no value (no `=`)");
+                continue;
+            }
         };
         parsed.push(MigratedEntry {
             name: clean_name([v.key.as_str()]),
@@ -122,8 +125,10 @@ pub fn parse(path: &Path, expand: bool) -> Result<Parsed> {
 }
 
 /// The values a file gives, one per key in the order keys first appear (a Python dict).
+#[derive(Default)]
 struct Values {
     list: Vec<Value>,
+    index: HashMap<String, usize>,
     /// Lines whose value a later line of the same key replaced, with the key.
     replaced: Vec<(usize, String)>,
 }
@@ -131,43 +136,41 @@ struct Values {
 struct Value {
     key: String,
     value: Option<Zeroizing<String>>,
-    was_bare: bool,
     line: usize,
 }
 
 impl Values {
-    fn set(&mut self, index: &mut HashMap<String, usize>, b: Binding) {
-        let was_bare = b.value.is_none();
-        match index.get(&b.key) {
+    fn set(&mut self, b: Binding) {
+        match self.index.get(&b.key) {
             Some(&i) => {
                 let old = &mut self.list[i];
                 self.replaced.push((old.line, b.key));
                 old.value = b.value;
-                old.was_bare = was_bare;
                 old.line = b.line;
             }
             None => {
-                index.insert(b.key.clone(), self.list.len());
+                self.index.insert(b.key.clone(), self.list.len());
                 self.list.push(Value {
                     key: b.key,
                     value: b.value,
-                    was_bare,
                     line: b.line,
                 });
             }
         }
     }
+
+    /// The value set so far for `key`: `Some(None)` for a key without `=`.
+    fn get(&self, key: &str) -> Option<Option<&str>> {
+        let i = *self.index.get(key)?;
+        Some(self.list[i].value.as_deref().map(String::as_str))
+    }
 }
 
 impl From<Vec<Binding>> for Values {
     fn from(bindings: Vec<Binding>) -> Values {
-        let mut values = Values {
-            list: Vec::new(),
-            replaced: Vec::new(),
-        };
-        let mut index = HashMap::new();
+        let mut values = Values::default();
         for b in bindings {
-            values.set(&mut index, b);
+            values.set(b);
         }
         values
     }
@@ -185,11 +188,7 @@ fn resolve(
     bindings: Vec<Binding>,
     env: impl Fn(&str) -> Result<Option<String>>,
 ) -> std::result::Result<Values, Expansion> {
-    let mut values = Values {
-        list: Vec::new(),
-        replaced: Vec::new(),
-    };
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut values = Values::default();
     for mut b in bindings {
         if let Some(raw) = b.value.take() {
             let mut out = Zeroizing::new(String::with_capacity(raw.len()));
@@ -199,21 +198,18 @@ fn resolve(
                     Atom::Variable { name, .. } if name.starts_with("JETON_") => {
                         return Err(Expansion::Refused(b.line));
                     }
-                    Atom::Variable { name, default } => {
-                        match index.get(name).map(|&i| &values.list[i].value) {
-                            Some(Some(v)) => out.push_str(v),
-                            Some(None) => {}
-                            None => match env(name).map_err(Expansion::Env)? {
-                                Some(v) => out.push_str(&Zeroizing::new(v)),
-                                None => out.push_str(default.unwrap_or("")),
-                            },
-                        }
-                    }
+                    Atom::Variable { name, default } => match values.get(name) {
+                        Some(v) => out.push_str(v.unwrap_or("")),
+                        None => match env(name).map_err(Expansion::Env)? {
+                            Some(v) => out.push_str(&Zeroizing::new(v)),
+                            None => out.push_str(default.unwrap_or("")),
+                        },
+                    },
                 }
             }
             b.value = Some(out);
         }
-        values.set(&mut index, b);
+        values.set(b);
     }
     Ok(values)
 }
