@@ -596,4 +596,16 @@ mod tests {
         let b = parse_text("A='${JETON_PASSPHRASE}'\n").unwrap();
         assert!(matches!(resolve(b, env), Err(Expansion::Refused(1))));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_on_one_of_its_lines(
+            s in "(export |[Ab=#'\"\\ \t\r\n$:{}-]|\\PC)*"
+        ) {
+            if let Err(e) = parse_text(&s) {
+                let lines = s.split(['\n', '\r']).count();
+                proptest::prop_assert!(1 <= e.line && e.line <= e.at && e.at <= lines);
+            }
+        }
+    }
 }
