@@ -1,5 +1,5 @@
-//! `jeton migrate`: sources built with the real tools (pass + gpg, keepassxc-cli, python-dotenv
-//! as the reference reader of .env files) and a Bitwarden-shaped export. Every migrated value
+//! `jeton migrate`: sources built with the real tools (pass + gpg, keepassxc-cli) and a
+//! Bitwarden-shaped export (.env files: tests/migrate_dotenv.rs). Every migrated value
 //! must equal what the source tool itself prints.
 
 mod support;
@@ -189,6 +189,35 @@ fn pass_store_through_the_users_gpg() {
     assert_eq!(t.vault_bytes(), before);
 }
 
+#[test]
+fn pass_symlinks_are_listed_as_left_out() {
+    let t = TestVault::new();
+    let p = PassStore::new(t.home());
+    p.insert("team/real", "s3cret\n");
+    std::os::unix::fs::symlink("real.gpg", p.store.join("team/alias.gpg")).unwrap();
+    std::os::unix::fs::symlink("team", p.store.join("shared")).unwrap();
+    std::os::unix::fs::symlink("nowhere.gpg", p.store.join("dangling.gpg")).unwrap();
+    std::os::unix::fs::symlink("real.gpg", p.store.join("team/not-an-entry.txt")).unwrap();
+    let mut c = t.cmd();
+    c.env("GNUPGHOME", &p.gnupghome);
+    let out = t.run_with(c, &["migrate", "pass", p.store.to_str().unwrap()], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("migrated 1 entries"), "{stdout}");
+    for link in ["team/alias", "shared", "dangling"] {
+        assert!(
+            stdout.contains(&format!("left out: {link} (a symbolic link")),
+            "{link}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("3 left out"), "{stdout}");
+    assert!(!stdout.contains("not-an-entry"), "{stdout}");
+}
+
 /// A KeePass XML with what `keepassxc-cli add` cannot set (tags, expiry, attributes).
 const KEEPASS_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <KeePassFile><Meta><Generator>test</Generator></Meta><Root><Group><UUID>AAAAAAAAAAAAAAAAAAAAAQ==</UUID><Name>Root</Name>
@@ -273,6 +302,17 @@ fn keepassxc_database_exported_by_keepassxc_cli() {
     assert_eq!(stripe["note"], "two\nlines\nteam: payments");
     // A protected attribute is a secret of its own.
     assert_eq!(secret(&t, "kp/Stripe-live/webhook-secret"), "whsec_123");
+    // The CSV export and the database itself are refused, naming the export to use.
+    let csv = dir.join("export.csv");
+    std::fs::write(&csv, kp(&["export", "-q", "-f", "csv", &db], "pw\n")).unwrap();
+    let before = t.vault_bytes();
+    let err = t.fails(&["migrate", "keepassxc", &csv.to_string_lossy()], "", 2);
+    assert!(err.contains("CSV export"), "{err}");
+    assert!(err.contains("keepassxc-cli export --format xml"), "{err}");
+    let err = t.fails(&["migrate", "keepassxc", &db], "", 2);
+    assert!(err.contains("KeePass database"), "{err}");
+    assert!(err.contains("keepassxc-cli export --format xml"), "{err}");
+    assert_eq!(t.vault_bytes(), before);
     // Broken XML: the file and line are named, nothing is written.
     let bad = dir.join("bad.xml");
     std::fs::write(&bad, "<KeePassFile>\n<Root>\n<Group></Root>").unwrap();
@@ -334,6 +374,21 @@ fn bitwarden_json_export() {
     let err = t.fails(&["migrate", "bitwarden", &bad.to_string_lossy()], "", 2);
     assert!(err.contains("bad.json line 3"), "{err}");
     assert!(!err.contains("LEAKME"));
+    let csv = t.home().join("bw.csv");
+    std::fs::write(
+        &csv,
+        "folder,favorite,type,name,notes,fields,reprompt,login_uri,login_username,login_password,login_totp\n\
+         ,,login,x,,,0,,,LEAKME,\n",
+    )
+    .unwrap();
+    let err = t.fails(&["migrate", "bitwarden", &csv.to_string_lossy()], "", 2);
+    assert!(err.contains("bw export --format json"), "{err}");
+    assert!(!err.contains("LEAKME"));
+    // A byte-order mark before the JSON is not an error.
+    let bom = t.home().join("bom.json");
+    std::fs::write(&bom, b"\xef\xbb\xbf{\"items\": [{\"type\": 1, \"name\": \"bom\", \"login\": {\"password\": \"b\"}}]}").unwrap();
+    t.ok(&["migrate", "bitwarden", &bom.to_string_lossy()], "");
+    assert_eq!(secret(&t, "bom"), "b");
     let odd = t.home().join("odd.json");
     std::fs::write(
         &odd,
@@ -344,63 +399,32 @@ fn bitwarden_json_export() {
     assert!(!err.contains("42"), "{err}");
 }
 
-/// Every quoting style dotenv tools accept; python-dotenv is the reference reader.
-const DOTENV: &str = r#"# a comment
-
-export PLAIN=plain-value # trailing comment
-SINGLE='single $HOME \n kept'
-DOUBLE="dq \"quoted\" \n newline \\ backslash"
-MULTI="first
-second"
-SPACED = spaced-out
-BACKTICK=`kept`
-REF="${PLAIN}-expanded"
-HASH="a#b" # comment
-BARE_HASH=a#b
-EMPTY=
-"#;
-
 #[test]
-fn dotenv_values_equal_what_python_dotenv_reads() {
+fn non_ascii_names_are_transliterated_not_flattened() {
     let t = TestVault::new();
-    let path = t.home().join(".env");
-    std::fs::write(&path, DOTENV).unwrap();
-    let p = path.to_string_lossy().into_owned();
-    let reference = {
-        let mut c = Command::new("python3");
-        c.arg("-c").arg(
-            "import json, sys\nfrom dotenv import dotenv_values\n\
-             print(json.dumps(dotenv_values(sys.argv[1])))",
-        );
-        c.arg(&p);
-        let out = tool(c, "");
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&out).unwrap()
-    };
-    let out = t.ok(&["migrate", "dotenv", &p, "--prefix", "app"], "");
-    assert!(out.contains("left out: EMPTY (empty value)"), "{out}");
-    let mut checked = 0;
-    for (k, v) in &reference {
-        let v = v.as_str().unwrap();
-        if v.is_empty() {
-            continue;
-        }
-        assert_eq!(secret(&t, &format!("app/{k}")), v, "{k}");
-        checked += 1;
+    let json = serde_json::json!({
+        "encrypted": false,
+        "folders": [{"id": "f1", "name": "Café/Clés"}],
+        "items": [
+            {"id": "i1", "type": 1, "name": "Ünïcödé", "login": {"password": "one"}},
+            {"id": "i2", "type": 1, "name": "Unicode", "login": {"password": "two"}},
+            {"id": "i3", "type": 1, "folderId": "f1", "name": "Straße", "login": {"password": "three"}},
+            {"id": "i4", "type": 1, "name": "Пароль", "login": {"password": "four"}},
+        ]
+    });
+    let path = t.home().join("bw.json");
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = t.ok(&["migrate", "bitwarden", path.to_str().unwrap()], "");
+    assert!(out.contains("added: Unicode (from Ünïcödé)"), "{out}");
+    assert!(out.contains("added: Unicode-2 (from Unicode)"), "{out}");
+    for (name, want) in [
+        ("Unicode", "one"),
+        ("Unicode-2", "two"),
+        ("Cafe/Cles/Strasse", "three"),
+        ("Parol", "four"),
+    ] {
+        assert_eq!(secret(&t, name), want, "{name}: {out}");
     }
-    assert_eq!(checked, 9);
-    assert!(t.ok(&["log", "app/PLAIN"], "").contains("from dotenv"));
-    let from = &show(&t, "app/PLAIN")["received_from"];
-    assert_eq!(from["from"], "dotenv");
-    assert_eq!(from["reference"], format!("{p}#PLAIN"));
-    // An unterminated quote: file and line named, nothing written, no content echoed.
-    let bad = t.home().join("bad.env");
-    std::fs::write(&bad, "A=1\nB=\"SECRETVALUE\n").unwrap();
-    let before = t.vault_bytes();
-    let err = t.fails(&["migrate", "dotenv", &bad.to_string_lossy()], "", 2);
-    assert!(err.contains("bad.env line 2"), "{err}");
-    assert!(!err.contains("SECRETVALUE"));
-    assert_eq!(t.vault_bytes(), before);
-    t.fails(&["migrate", "dotenv", "/no/such/file"], "", 4);
 }
 
 #[test]

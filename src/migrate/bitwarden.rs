@@ -87,9 +87,18 @@ const FIELD_LINKED: u8 = 3;
 
 /// Parses a Bitwarden JSON export.
 pub fn parse(path: &Path) -> Result<Parsed> {
-    let bytes = read_source(path)?;
+    let source = read_source(path)?;
+    let bytes = source.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&source);
+    if bytes.starts_with(b"folder,") || bytes.starts_with(b"collections,") {
+        return Err(parse_error(
+            path,
+            None,
+            "this is Bitwarden's CSV export; jeton reads the unencrypted JSON export: \
+             bw export --format json",
+        ));
+    }
     // serde_json's messages may quote the input: only its line and category are shown.
-    let export: Export = serde_json::from_slice(&bytes).map_err(|e| {
+    let export: Export = serde_json::from_slice(bytes).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 "invalid JSON"

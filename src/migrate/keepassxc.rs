@@ -25,15 +25,41 @@ fn child_text<'a>(n: Node<'a, '_>, tag: &str) -> Option<&'a str> {
     child(n, tag).and_then(|c| c.text())
 }
 
+/// The first bytes of a KeePass 2 (`.kdbx`) database file.
+const KDBX_SIGNATURE: [u8; 4] = [0x03, 0xd9, 0xa2, 0x9a];
+
+/// How to make the file this module reads.
+const EXPORT_XML: &str = "keepassxc-cli export --format xml DATABASE > FILE";
+
 /// Parses a KeePassXC XML export.
 pub fn parse(path: &Path) -> Result<Parsed> {
     let bytes = read_source(path)?;
+    if bytes.starts_with(&KDBX_SIGNATURE) {
+        return Err(parse_error(
+            path,
+            None,
+            &format!("this is a KeePass database, not an export; export it first: {EXPORT_XML}"),
+        ));
+    }
     let text = std::str::from_utf8(&bytes).map_err(|_| parse_error(path, None, "not UTF-8"))?;
+    if text
+        .trim_start_matches('\u{feff}')
+        .starts_with(r#""Group","Title","#)
+    {
+        return Err(parse_error(
+            path,
+            None,
+            &format!(
+                "this is KeePassXC's CSV export, which drops tags, expiry times and attributes; \
+                 jeton reads the XML export: {EXPORT_XML}"
+            ),
+        ));
+    }
     let doc = Document::parse(text).map_err(|e| {
         parse_error(
             path,
             Some(e.pos().row as usize),
-            "invalid XML (use the XML that `keepassxc-cli export --format xml` writes)",
+            &format!("invalid XML (jeton reads the XML export: {EXPORT_XML})"),
         )
     })?;
     let root = doc.root_element();

@@ -132,11 +132,12 @@ fn suffixed(name: &str, i: usize) -> String {
     format!("{base}{tail}")
 }
 
-/// Makes one path segment valid: characters outside `[A-Za-z0-9._@-]` become `-` (runs of
-/// them one `-`), and an empty, `.` or `..` segment becomes `_`.
+/// Makes one path segment valid: other scripts are transliterated to ASCII (`Ünïcödé` ->
+/// `Unicode`, `Straße` -> `Strasse`), other characters outside `[A-Za-z0-9._@-]` become `-`
+/// (runs of them one `-`), and an empty, `.` or `..` segment becomes `_`.
 pub fn clean_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.trim().chars() {
+    let mut push = |c: char| {
         let c = if c.is_ascii_alphanumeric() || "._@-".contains(c) {
             c
         } else {
@@ -144,6 +145,12 @@ pub fn clean_segment(s: &str) -> String {
         };
         if !(c == '-' && out.ends_with('-')) {
             out.push(c);
+        }
+    };
+    for c in s.trim().chars() {
+        match deunicode::deunicode_char(c).filter(|_| !c.is_ascii()) {
+            Some(ascii) => ascii.chars().for_each(&mut push),
+            None => push(c),
         }
     }
     let out = out.trim_matches('-').to_owned();
@@ -411,18 +418,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn non_ascii_names_are_transliterated_not_flattened() {
+        for (source, name) in [
+            ("Ünïcödé", "Unicode"),
+            ("Straße", "Strasse"),
+            ("Ærøskøbing Łódź", "AEroskobing-Lodz"),
+            ("Пароль", "Parol"),
+            ("Κλειδί", "Kleidi"),
+            ("密码", "Mi-Ma"),
+        ] {
+            assert_eq!(clean_segment(source), name, "{source}");
+        }
+        let mut p = Parsed::default();
+        for original in ["Ünïcödé", "Unicode"] {
+            p.push(MigratedEntry {
+                name: clean_name([original]),
+                original: original.into(),
+                secret: Token::new("x".into()),
+                url: None,
+                username: None,
+                tags: Vec::new(),
+                note: None,
+                expires_at: None,
+                reference: String::new(),
+            });
+        }
+        let names: Vec<&str> = p.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["Unicode", "Unicode-2"]);
+    }
+
+    #[test]
     fn names_are_made_valid() {
         assert_eq!(
             clean_name(["Cloud", "AWS prod", "deploy key"]),
             "Cloud/AWS-prod/deploy-key"
         );
-        assert_eq!(clean_name(["..", "é x", ""]), "_/x");
+        assert_eq!(clean_name(["..", "é x", ""]), "_/e-x");
         assert_eq!(clean_name(["a//b"]), "a-b");
         let long = "x".repeat(300);
         let n = clean_name([long.as_str(), "y"]);
         assert!(validate_new_name(&n).is_ok());
         assert!(validate_new_name(&suffixed(&n, 12)).is_ok());
-        for s in ["", "/", "é", " . ", "a/../b", "-x/--help"] {
+        let long = "é".repeat(300);
+        assert!(validate_new_name(&clean_name([long.as_str()])).is_ok());
+        for s in [
+            "",
+            "/",
+            "é",
+            " . ",
+            "a/../b",
+            "-x/--help",
+            "½",
+            "🔑",
+            "\u{301}",
+            "..\u{301}",
+        ] {
             assert!(
                 validate_new_name(&clean_name(s.split('/'))).is_ok(),
                 "{s:?}"

@@ -5,8 +5,9 @@
 //! As in `pass show`, the first line is the secret. After it, `key: value` lines fill the
 //! fields they name (url, username, tags, note, expires; a few aliases are accepted), gopass's
 //! `---` separator is dropped, and every other line goes to the note. Names keep the store's
-//! path. Hidden files and directories (`.git`, `.gpg-id`) are skipped, symlinks are not
-//! followed.
+//! path. Hidden files and directories (`.git`, `.gpg-id`) are skipped. Symbolic links are not
+//! followed (one may lead out of the store or in a loop): each link to an entry or a folder is
+//! listed as left out, so that the user can migrate its target.
 
 use super::{MigratedEntry, Parsed, clean_name, split_tags};
 use crate::secret::Token;
@@ -34,9 +35,19 @@ pub fn parse(store: &Path, now: crate::time::Time) -> Result<Parsed> {
         )));
     }
     let mut files = Vec::new();
-    collect(store, &mut files)?;
+    let mut links = Vec::new();
+    collect(store, &mut files, &mut links)?;
     files.sort();
+    links.sort();
     let mut parsed = Parsed::default();
+    for link in links {
+        let rel = link.strip_prefix(store).unwrap_or(&link).to_string_lossy();
+        let original = rel.strip_suffix(".gpg").unwrap_or(&rel).to_owned();
+        parsed.skip(
+            original,
+            "a symbolic link, not followed (migrate what it points to)",
+        );
+    }
     for file in files {
         let rel = file.strip_prefix(store).unwrap_or(&file);
         let rel_text = rel.to_string_lossy();
@@ -65,7 +76,9 @@ pub fn parse(store: &Path, now: crate::time::Time) -> Result<Parsed> {
     Ok(parsed)
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// The `.gpg` files below `dir`, and the symbolic links that `pass` would follow to an entry or
+/// a folder.
+fn collect(dir: &Path, out: &mut Vec<PathBuf>, links: &mut Vec<PathBuf>) -> Result<()> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
     for item in rd {
         let item = item.map_err(|e| Error::io("cannot list", dir, e))?;
@@ -77,9 +90,20 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             .file_type()
             .map_err(|e| Error::io("cannot read", item.path(), e))?;
         let path = item.path();
-        if kind.is_dir() {
-            collect(&path, out)?;
-        } else if kind.is_file() && path.extension().is_some_and(|x| x == "gpg") {
+        let is_gpg = path.extension().is_some_and(|x| x == "gpg");
+        if kind.is_symlink() {
+            // `metadata` follows the link: only to tell a folder from other files.
+            if is_gpg || std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                if links.len() >= MAX_FILES {
+                    return Err(Error::Usage(format!(
+                        "the store holds more than {MAX_FILES} links"
+                    )));
+                }
+                links.push(path);
+            }
+        } else if kind.is_dir() {
+            collect(&path, out, links)?;
+        } else if kind.is_file() && is_gpg {
             if out.len() >= MAX_FILES {
                 return Err(Error::Usage(format!(
                     "the store holds more than {MAX_FILES} entries"

@@ -44,11 +44,17 @@ pub struct MigrateArgs {
     /// Read the source and show what would happen; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// dotenv: expand ${VAR} and ${VAR:-default} from earlier lines, then the environment
+    #[arg(long)]
+    pub expand: bool,
 }
 
 pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<Exit> {
     if let Some(p) = a.prefix.as_deref().map(|p| p.trim_matches('/')) {
         jeton::entry::validate_new_name(p)?;
+    }
+    if a.expand && !matches!(a.format, FormatArg::Dotenv) {
+        return Err(Error::Usage("--expand applies only to dotenv".into()));
     }
     let format = match a.format {
         FormatArg::Pass => Format::Pass,
@@ -67,7 +73,7 @@ pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<Exit> {
         Format::Pass | Format::Gopass => migrate::pass::parse(&a.source, jeton::time::now())?,
         Format::Keepassxc => migrate::keepassxc::parse(&a.source)?,
         Format::Bitwarden => migrate::bitwarden::parse(&a.source)?,
-        Format::Dotenv => migrate::dotenv::parse(&a.source)?,
+        Format::Dotenv => migrate::dotenv::parse(&a.source, a.expand)?,
     };
     if parsed.entries.is_empty() {
         return Err(Error::Usage(format!(
