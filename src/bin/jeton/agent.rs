@@ -7,7 +7,7 @@ use crate::prompt;
 use jeton::agent::{self, client, protocol::Status};
 use jeton::time::{self, show_span};
 use jeton::{Error, Result};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// How long `unlock`/`agent start` wait for a new agent to answer.
@@ -71,16 +71,12 @@ pub fn ensure_running() -> Result<Status> {
     agent::prepare_dir(&agent::socket_dir())?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::Other(format!("cannot find the jeton executable: {e}")))?;
-    let mut child = Command::new(&exe)
+    let mut child = jeton::process::command(&exe)
         .args(["agent", "serve"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .current_dir("/")
-        .env_remove("JETON_PASSPHRASE")
-        .env_remove("JETON_PASSPHRASE_FILE")
-        .env_remove("JETON_PASSPHRASE_COMMAND")
-        .env_remove("JETON_NEW_PASSPHRASE_FILE")
         .spawn()
         .map_err(|e| Error::Other(format!("cannot start the agent: {e}")))?;
     let started = std::time::Instant::now();
