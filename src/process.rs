@@ -83,7 +83,10 @@ mod tests {
             }
             for (n, line) in text.lines().enumerate() {
                 let code = line.replace("clap::Command::new", "");
-                if code.contains("Command::new") || code.contains("process::Command") {
+                let names_the_type = code.match_indices("process::Command").any(|(i, m)| {
+                    !code[i + m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if code.contains("Command::new") || names_the_type {
                     found.push(format!("{path}:{}: {}", n + 1, line.trim()));
                 }
             }
