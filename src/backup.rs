@@ -129,6 +129,12 @@ pub fn execute(vault: &mut Vault, request: BackupRequest, now: Time) -> Result<B
                     "an export needs at least one recipient".into(),
                 ));
             }
+            if recipients.len() > crate::share::age_header::MAX_RECIPIENTS {
+                return Err(Error::Usage(format!(
+                    "an export goes to at most {} recipients",
+                    crate::share::age_header::MAX_RECIPIENTS
+                )));
+            }
             let parsed = recipients
                 .iter()
                 .map(|r| recipient(vault, r))
@@ -208,6 +214,8 @@ pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
             .into_identities()
             .map_err(|_| bad_identity())?;
     let damaged = || Error::Integrity("the export is corrupt or has been tampered with".into());
+    crate::share::age_header::check(bytes)
+        .map_err(|why| Error::Integrity(format!("the export is refused: {why}")))?;
     let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes))
         .map_err(|_| damaged())?;
     let mut stream = decryptor

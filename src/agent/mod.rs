@@ -197,12 +197,27 @@ mod tests {
         secure_dir(&dir).unwrap();
         assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        assert!(secure_dir(&dir).unwrap_err().to_string().contains("may write"));
+        assert!(
+            secure_dir(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("may write")
+        );
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
-        assert!(secure_dir(&link).unwrap_err().to_string().contains("symbolic link"));
+        assert!(
+            secure_dir(&link)
+                .unwrap_err()
+                .to_string()
+                .contains("symbolic link")
+        );
         let file = d.path().join("file");
         std::fs::write(&file, "").unwrap();
-        assert!(secure_dir(&file).unwrap_err().to_string().contains("not a directory"));
+        assert!(
+            secure_dir(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("not a directory")
+        );
     }
 }

@@ -221,6 +221,12 @@ pub fn share(vault: &mut Vault, req: ShareRequest, now: Time) -> Result<BundleOu
     }
     let names = dedup(&req.names);
     let to = dedup(&req.to);
+    if to.len() > super::age_header::MAX_RECIPIENTS {
+        return Err(Error::Usage(format!(
+            "a bundle goes to at most {} contacts; share in several bundles",
+            super::age_header::MAX_RECIPIENTS
+        )));
+    }
     identity::ensure(vault, now)?;
     let keys = identity::keys(vault)?;
     let card = keys.card(vault.payload.settings.owner.as_deref());
