@@ -570,8 +570,8 @@ fn the_idle_timer_wins_over_a_write_waiting_for_the_vault() {
     let t = TestVault::new();
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &["--timeout", "1s"]);
-    let _held = HeldVault::new(&t, Duration::from_secs(8));
-    let _writer = write_in_flight(&t, "b");
+    let held = HeldVault::new(&t, Duration::from_secs(8));
+    let writer = write_in_flight(&t, "b");
     let started = Instant::now();
     while !status(&t)["unlocked"].as_array().unwrap().is_empty() {
         assert!(
@@ -581,6 +581,10 @@ fn the_idle_timer_wins_over_a_write_waiting_for_the_vault() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(started.elapsed() < Duration::from_secs(1) + PROMPTLY);
+    drop(held);
+    let out = writer.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    t.fails(&["get", "b"], "", 4);
 }
 
 #[test]
@@ -658,7 +662,7 @@ fn a_client_falls_back_when_the_agent_dies_before_or_while_answering() {
     t.add("a", CANARY, &[]);
 
     // Closed with the request unread (a reset): the agent ran nothing, even a write falls back.
-    let agent = fake_agent(&t, 2, |conn| drop(conn));
+    let agent = fake_agent(&t, 2, drop);
     let out = t.run(&["get", "a"], "");
     assert!(
         out.status.success(),

@@ -46,7 +46,7 @@ enum Exchange {
     /// No agent listens (no directory, no socket, nobody accepting), or its directory is unsafe.
     NoAgent,
     /// The agent answered; the connection is still open.
-    Answer(FromAgent, UnixStream),
+    Answer(Box<FromAgent>, UnixStream),
     /// A dying agent: the connection was reset or closed before a whole answer arrived.
     /// `read` is false when the agent never read the request (a reset: it closed with the
     /// request unread, or never accepted the connection), so it ran nothing.
@@ -76,7 +76,7 @@ fn exchange(msg: &ToAgent, timeout: Duration) -> Result<Exchange> {
         };
     }
     match protocol::read_frame(&mut conn) {
-        Ok(answer) => Ok(Exchange::Answer(answer, conn)),
+        Ok(answer) => Ok(Exchange::Answer(Box::new(answer), conn)),
         Err(FrameError::Io(e)) if e.kind() == ErrorKind::ConnectionReset => {
             Ok(Exchange::Dropped { read: false })
         }
@@ -91,7 +91,7 @@ fn exchange(msg: &ToAgent, timeout: Duration) -> Result<Exchange> {
 /// was going away and answered nothing.
 pub fn call(msg: &ToAgent, timeout: Duration) -> Result<Option<FromAgent>> {
     Ok(match exchange(msg, timeout)? {
-        Exchange::Answer(answer, _) => Some(answer),
+        Exchange::Answer(answer, _) => Some(*answer),
         Exchange::NoAgent | Exchange::Dropped { .. } => None,
     })
 }
@@ -150,8 +150,8 @@ pub fn stop() -> Result<bool> {
         Exchange::Answer(answer, conn) => (answer, conn),
         Exchange::NoAgent | Exchange::Dropped { .. } => return Ok(false),
     };
-    if !matches!(answer, FromAgent::Done) {
-        return Err(unexpected(answer));
+    if !matches!(*answer, FromAgent::Done) {
+        return Err(unexpected(*answer));
     }
     let _ = conn.set_read_timeout(Some(STOP_WAIT));
     let mut rest = [0u8; 64];
@@ -216,8 +216,10 @@ pub fn run(session: &Session, request: &Request) -> Result<Via> {
                 .into(),
         )),
         Exchange::Dropped { .. } => Ok(Via::Local(None)),
-        Exchange::Answer(FromAgent::Locked { dropped }, _) => Ok(Via::Local(dropped)),
-        Exchange::Answer(FromAgent::Ran(outcome), _) => Ok(Via::Agent(Box::new(outcome))),
-        Exchange::Answer(other, _) => Err(unexpected(other)),
+        Exchange::Answer(answer, _) => match *answer {
+            FromAgent::Locked { dropped } => Ok(Via::Local(dropped)),
+            FromAgent::Ran(outcome) => Ok(Via::Agent(Box::new(outcome))),
+            other => Err(unexpected(other)),
+        },
     }
 }

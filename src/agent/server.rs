@@ -315,7 +315,7 @@ fn accept(conn: UnixStream, agent: &Arc<Agent>) {
         }
         Ok(Err(msg)) => {
             let agent = Arc::clone(agent);
-            on_thread(move || answer(conn, msg, &agent));
+            on_thread(move || answer(conn, *msg, &agent));
         }
         Err(_) => {}
     }
@@ -323,18 +323,18 @@ fn accept(conn: UnixStream, agent: &Arc<Agent>) {
 
 /// Answers `msg` if that is quick and takes nothing another request holds; gives it back
 /// otherwise.
-fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, ToAgent> {
+fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, Box<ToAgent>> {
     match msg {
         ToAgent::Status => match try_lock(&agent.state) {
             Some(mut st) => Ok(FromAgent::Status(status(&mut st))),
-            None => Err(ToAgent::Status),
+            None => Err(Box::new(ToAgent::Status)),
         },
         ToAgent::Lock => match try_lock(&agent.state) {
             Some(mut st) => {
                 st.vaults.clear();
                 Ok(FromAgent::Done)
             }
-            None => Err(ToAgent::Lock),
+            None => Err(Box::new(ToAgent::Lock)),
         },
         ToAgent::Run { session, request } if !request.writes() => {
             let Some(path) = canonical(&session.vault) else {
@@ -342,24 +342,24 @@ fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, ToAgent>
             };
             let slot = match try_lock(&agent.state) {
                 Some(mut st) => st.use_slot(&path),
-                None => return Err(ToAgent::Run { session, request }),
+                None => return Err(Box::new(ToAgent::Run { session, request })),
             };
             let Some(slot) = slot else {
                 return Ok(FromAgent::Locked { dropped: None });
             };
             let Some(mut cache) = try_lock(&slot.cache) else {
-                return Err(ToAgent::Run { session, request });
+                return Err(Box::new(ToAgent::Run { session, request }));
             };
             let current = cache
                 .as_ref()
                 .is_some_and(|c| Some(c.stamp) == Stamp::of(&session.vault));
             if !current {
-                return Err(ToAgent::Run { session, request });
+                return Err(Box::new(ToAgent::Run { session, request }));
             }
             let _busy = Busy::new(&agent.busy);
             Ok(run_on(agent, &path, &slot, &mut cache, session, request))
         }
-        msg => Err(msg),
+        msg => Err(Box::new(msg)),
     }
 }
 
@@ -607,7 +607,7 @@ fn run_on(
         }
         Err(NoKey::Dropped) => FromAgent::Locked {
             dropped: Some(
-                "the agent was locked while it ran this request, so it changed nothing; running it here"
+                "the agent dropped its key (lock, timeout or stop) while it ran this request, so it changed nothing; running it here"
                     .into(),
             ),
         },
