@@ -639,6 +639,17 @@ mod tests {
     }
 
     #[test]
+    fn share_writes_no_bundle_import_would_refuse_for_its_recipient_count() {
+        let mut v = vault_with(&[("a", "x")]);
+        let names: Vec<String> = (0..=crate::share::age_header::MAX_RECIPIENTS)
+            .map(|i| format!("c{i}"))
+            .collect();
+        let to: Vec<&str> = names.iter().map(String::as_str).collect();
+        let e = share(&mut v, share_req(&["a"], &to, Kind::Entries), NOW).unwrap_err();
+        assert!(e.to_string().contains("at most 63 contacts"), "{e}");
+    }
+
+    #[test]
     fn imported_ids_differ_per_bundle() {
         let e = [7u8; 16];
         assert_ne!(imported_id(&[1; 16], &e), imported_id(&[2; 16], &e));
