@@ -331,7 +331,9 @@ fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, Box<ToAg
         },
         ToAgent::Lock => match try_lock(&agent.state) {
             Some(mut st) => {
-                st.vaults.clear();
+                let gone = std::mem::take(&mut st.vaults);
+                drop(st);
+                drop(gone);
                 Ok(FromAgent::Done)
             }
             None => Err(Box::new(ToAgent::Lock)),
@@ -541,7 +543,9 @@ fn dispatch(msg: ToAgent, agent: &Agent) -> FromAgent {
             Err(e) => FromAgent::Failed(WireError::from(&e)),
         },
         ToAgent::Lock => {
-            agent.state().vaults.clear();
+            // Wiped after the state is released: a large cached vault takes a while.
+            let gone = std::mem::take(&mut agent.state().vaults);
+            drop(gone);
             FromAgent::Done
         }
         ToAgent::Stop => FromAgent::Done,
