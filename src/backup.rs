@@ -129,6 +129,12 @@ pub fn execute(vault: &mut Vault, request: BackupRequest, now: Time) -> Result<B
                     "an export needs at least one recipient".into(),
                 ));
             }
+            if recipients.len() > crate::share::age_header::MAX_RECIPIENTS {
+                return Err(Error::Usage(format!(
+                    "an export goes to at most {} recipients",
+                    crate::share::age_header::MAX_RECIPIENTS
+                )));
+            }
             let parsed = recipients
                 .iter()
                 .map(|r| recipient(vault, r))
@@ -203,6 +209,9 @@ fn encrypt(recipients: &[Box<dyn age::Recipient + Send>], plain: &[u8]) -> Resul
 
 /// Most bytes age may read for an export's header (one stanza per recipient).
 const MAX_EXPORT_HEADER: u64 = 64 << 10;
+/// Raw bytes read to check the header before age sees it: the longest header
+/// `age_header::check` accepts, armored (base64 and line breaks), fits in it.
+const EXPORT_HEADER_PREFIX: u64 = 32 << 10;
 
 /// Gives out at most `left` bytes until the caller lifts the bound. age reads its header up to
 /// each newline, so an endless line (a file of zeros) would otherwise be read whole.
@@ -246,9 +255,19 @@ pub fn verify_export(input: impl std::io::BufRead, identity_file: &str) -> Resul
             .into_identities()
             .map_err(|_| bad_identity())?;
     let damaged = || Error::Integrity("the export is corrupt or has been tampered with".into());
+    // The header's size and stanza count are checked on a prefix before age parses it (see
+    // share::age_header); the prefix then goes back in front of the rest of the stream.
+    let mut input = input;
+    let mut head = Vec::with_capacity(EXPORT_HEADER_PREFIX as usize);
+    (&mut input)
+        .take(EXPORT_HEADER_PREFIX)
+        .read_to_end(&mut head)
+        .map_err(|_| damaged())?;
+    crate::share::age_header::check(&head)
+        .map_err(|why| Error::Integrity(format!("the export is refused: {why}")))?;
     let left = std::rc::Rc::new(std::cell::Cell::new(MAX_EXPORT_HEADER));
     let bounded = HeaderBound {
-        inner: age::armor::ArmoredReader::new(input),
+        inner: age::armor::ArmoredReader::new(std::io::Cursor::new(head).chain(input)),
         left: left.clone(),
     };
     let decryptor = age::Decryptor::new_buffered(bounded).map_err(|_| damaged())?;

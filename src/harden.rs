@@ -2,8 +2,9 @@
 //! ptrace attach or /proc/PID/mem reads by other same-uid processes (PR_SET_DUMPABLE 0), and the
 //! agent's key pinned in RAM (mlock) where the memory-lock limit allows.
 //!
-//! This is the crate's only `unsafe` code: rustix marks `mlock` unsafe because it takes a raw
-//! pointer. The pointer and length below always come from a live shared reference.
+//! Two calls here are `unsafe`: rustix marks `mlock` unsafe because it takes a raw pointer (the
+//! pointer and length below always come from a live shared reference), and naming a descriptor
+//! by its number (for `fcntl`) needs `BorrowedFd::borrow_raw`.
 
 use std::sync::OnceLock;
 
@@ -62,4 +63,19 @@ pub fn lock_in_memory<T>(value: &T) -> std::io::Result<()> {
     // it only changes the residency of the pages that contain it.
     #[allow(unsafe_code)]
     unsafe { rustix::mm::mlock(ptr, len) }.map_err(std::io::Error::from)
+}
+
+/// Marks descriptor `fd` close-on-exec, so no program this process runs inherits it. For a
+/// descriptor jeton was given by number (`--passphrase-fd N`) and has just read from.
+pub fn close_on_exec(fd: u32) -> std::io::Result<()> {
+    let raw = std::os::fd::RawFd::try_from(fd)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: the borrow lives only for these two calls, and nothing in this process closes
+    // descriptors it was given by number, so `raw` stays open meanwhile; were it not open,
+    // fcntl would fail with EBADF, touching nothing.
+    #[allow(unsafe_code)]
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+    let flags = rustix::io::fcntl_getfd(fd)?;
+    rustix::io::fcntl_setfd(fd, flags | rustix::io::FdFlags::CLOEXEC)?;
+    Ok(())
 }

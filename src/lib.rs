@@ -26,8 +26,9 @@
 //! The crate denies `unsafe` everywhere but in three places that say in their docs why each use
 //! holds: `kdf_memory`, which maps the Argon2 working memory on huge pages (`mmap`/`madvise` have
 //! no safe wrapper); `kdf_vector`, Argon2id's block function in AVX-512 vector loads and stores,
-//! checked bit for bit against the `argon2` crate and RFC 9106 on every test run; and one `mlock`
-//! call in [`harden`] that pins the agent's key in RAM.
+//! checked bit for bit against the `argon2` crate and RFC 9106 on every test run; and [`harden`]:
+//! one `mlock` call that pins the agent's key in RAM, and one `fcntl` that makes a passphrase
+//! descriptor close-on-exec ([`process`]).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -46,6 +47,7 @@ mod kdf_vector;
 pub mod lifecycle;
 pub mod migrate;
 pub mod paths;
+pub mod process;
 pub mod recovery;
 pub mod request;
 pub mod secret;

@@ -2,12 +2,12 @@
 //! as this user (SO_PEERCRED) before sending anything, so a socket planted by someone else never
 //! receives a passphrase or a request.
 
-use super::protocol::{self, FromAgent, SessionSpec, Status, ToAgent};
+use super::protocol::{self, FrameError, FromAgent, SessionSpec, Status, ToAgent};
 use super::{socket_path, uid};
 use crate::request::{Outcome, Request, Response, Session};
 use crate::secret::Passphrase;
 use crate::{Error, Result};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,18 +38,62 @@ fn connect(path: &Path) -> Result<Option<UnixStream>> {
     Ok(Some(conn))
 }
 
-/// Sends one message and reads the answer; `None` when no agent is listening.
-pub fn call(msg: &ToAgent, timeout: Duration) -> Result<Option<FromAgent>> {
+/// How long `stop` waits for the agent to exit after it answered.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// How an exchange with the agent ended.
+enum Exchange {
+    /// No agent listens (no directory, no socket, nobody accepting), or its directory is unsafe.
+    NoAgent,
+    /// The agent answered; the connection is still open.
+    Answer(Box<FromAgent>, UnixStream),
+    /// A dying agent: the connection was reset or closed before a whole answer arrived.
+    /// `read` is false when the agent never read the request (a reset: it closed with the
+    /// request unread, or never accepted the connection), so it ran nothing.
+    Dropped {
+        /// The agent may have read (and run) the request.
+        read: bool,
+    },
+}
+
+fn exchange(msg: &ToAgent, timeout: Duration) -> Result<Exchange> {
+    if super::reach() != super::Reach::Safe {
+        return Ok(Exchange::NoAgent);
+    }
     let path = socket_path();
     let Some(mut conn) = connect(&path)? else {
-        return Ok(None);
+        return Ok(Exchange::NoAgent);
     };
     let _ = conn.set_read_timeout(Some(timeout));
     let _ = conn.set_write_timeout(Some(SHORT));
-    protocol::write_frame(&mut conn, msg)?;
-    protocol::read_frame(&mut conn)
-        .map(Some)
-        .map_err(|e| Error::Other(format!("agent at {}: {e}", path.display())))
+    let frame = protocol::encode(msg)?;
+    if let Err(e) = conn.write_all(&frame) {
+        return match e.kind() {
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {
+                Ok(Exchange::Dropped { read: false })
+            }
+            _ => Err(Error::io("cannot talk to the agent at", &path, e)),
+        };
+    }
+    match protocol::read_frame(&mut conn) {
+        Ok(answer) => Ok(Exchange::Answer(Box::new(answer), conn)),
+        Err(FrameError::Io(e)) if e.kind() == ErrorKind::ConnectionReset => {
+            Ok(Exchange::Dropped { read: false })
+        }
+        Err(FrameError::Io(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+            Ok(Exchange::Dropped { read: true })
+        }
+        Err(e) => Err(Error::Other(format!("agent at {}: {e}", path.display()))),
+    }
+}
+
+/// Sends one message and reads the answer; `None` when no agent is listening, or when it
+/// was going away and answered nothing.
+pub fn call(msg: &ToAgent, timeout: Duration) -> Result<Option<FromAgent>> {
+    Ok(match exchange(msg, timeout)? {
+        Exchange::Answer(answer, _) => Some(*answer),
+        Exchange::NoAgent | Exchange::Dropped { .. } => None,
+    })
 }
 
 fn unexpected(reply: FromAgent) -> Error {
@@ -98,9 +142,34 @@ pub fn lock() -> Result<bool> {
     simple(&ToAgent::Lock)
 }
 
-/// Stops the agent; false when none was running.
+/// Stops the agent and returns once it has exited (its socket is removed before it answers,
+/// and it keeps the connection open until it exits), waiting at most 5 s; false when none was
+/// running.
 pub fn stop() -> Result<bool> {
-    simple(&ToAgent::Stop)
+    let (answer, mut conn) = match exchange(&ToAgent::Stop, SHORT)? {
+        Exchange::Answer(answer, conn) => (answer, conn),
+        Exchange::NoAgent | Exchange::Dropped { .. } => return Ok(false),
+    };
+    if !matches!(*answer, FromAgent::Done) {
+        return Err(unexpected(*answer));
+    }
+    let _ = conn.set_read_timeout(Some(STOP_WAIT));
+    let mut rest = [0u8; 64];
+    let exited = loop {
+        match conn.read(&mut rest) {
+            Ok(0) => break true,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break e.kind() == ErrorKind::ConnectionReset,
+        }
+    };
+    if !exited {
+        return Err(Error::Other(format!(
+            "the agent answered `stop` but had not exited after {}s",
+            STOP_WAIT.as_secs()
+        )));
+    }
+    Ok(true)
 }
 
 fn simple(msg: &ToAgent) -> Result<bool> {
@@ -120,10 +189,13 @@ pub enum Via {
     Local(Option<String>),
 }
 
-/// Runs a request through the agent when one holds the key for this vault.
+/// Runs a request through the agent when one holds the key for this vault. An agent that goes
+/// away without answering counts as no agent, except after it may have run a write.
 pub fn run(session: &Session, request: &Request) -> Result<Via> {
-    if std::fs::symlink_metadata(socket_path()).is_err() {
-        return Ok(Via::Local(None));
+    match super::reach() {
+        super::Reach::Safe => {}
+        super::Reach::Absent => return Ok(Via::Local(None)),
+        super::Reach::Unsafe(_) => return Ok(Via::Local(super::unsafe_dir_warning())),
     }
     let timeout = session.store.lock_timeout() + Duration::from_secs(60);
     let msg = ToAgent::Run {
@@ -136,10 +208,18 @@ pub fn run(session: &Session, request: &Request) -> Result<Via> {
         },
         request: request.clone(),
     };
-    match call(&msg, timeout)? {
-        None => Ok(Via::Local(None)),
-        Some(FromAgent::Locked { dropped }) => Ok(Via::Local(dropped)),
-        Some(FromAgent::Ran(outcome)) => Ok(Via::Agent(Box::new(outcome))),
-        Some(other) => Err(unexpected(other)),
+    match exchange(&msg, timeout)? {
+        Exchange::NoAgent => Ok(Via::Local(None)),
+        Exchange::Dropped { read: true } if request.writes() => Err(Error::Other(
+            "the agent stopped while running this change, without saying whether it was saved; \
+             check the vault (`jeton show`, `jeton log`) before running it again"
+                .into(),
+        )),
+        Exchange::Dropped { .. } => Ok(Via::Local(None)),
+        Exchange::Answer(answer, _) => match *answer {
+            FromAgent::Locked { dropped } => Ok(Via::Local(dropped)),
+            FromAgent::Ran(outcome) => Ok(Via::Agent(Box::new(outcome))),
+            other => Err(unexpected(other)),
+        },
     }
 }

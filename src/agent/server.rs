@@ -6,6 +6,11 @@
 //! size, mtime and ctime; every save is a rename, so any writer changes them). A changed file
 //! is re-read and opened with the cached key; if the key no longer opens it (`passwd` re-keyed
 //! it) the agent drops the key and answers "locked", so it never writes with a stale key.
+//!
+//! The agent's state (which vaults are unlocked, and their timers) is only ever held for a map
+//! lookup or update, never while a request runs: `lock`, `status`, `stop` and the expiry timer
+//! always get it at once. A request runs holding its own vault's slot, and when the key is
+//! dropped meanwhile (lock, expiry, stop) it saves nothing and answers "locked".
 
 use super::protocol::{self, FrameError, FromAgent, Held, SessionSpec, Status, ToAgent, WireError};
 use super::{SOCKET_FILE, boottime, prepare_dir, uid};
@@ -20,6 +25,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -59,10 +65,19 @@ struct Cached {
     stamp: Stamp,
 }
 
-struct Unlocked {
+/// One unlocked vault: its key, and the decrypted copy a request works on.
+struct Slot {
     key: Box<Key>,
-    memory_locked: bool,
-    cache: Option<Cached>,
+    /// Held while a request runs on this vault; never while the agent's state is held.
+    cache: Mutex<Option<Cached>>,
+    memory_locked: AtomicBool,
+    /// Cleared when the key is dropped from the agent's state (lock, expiry, stop, re-keyed
+    /// vault): a request still running with it then saves nothing.
+    live: AtomicBool,
+}
+
+struct Unlocked {
+    slot: Arc<Slot>,
     idle: Duration,
     max: Duration,
     unlocked_at: Duration,
@@ -70,9 +85,18 @@ struct Unlocked {
 }
 
 impl Unlocked {
+    fn deadline(&self) -> Duration {
+        (self.last_used + self.idle).min(self.unlocked_at + self.max)
+    }
+
     fn expired(&self, now: Duration) -> bool {
-        now.saturating_sub(self.last_used) >= self.idle
-            || now.saturating_sub(self.unlocked_at) >= self.max
+        now >= self.deadline()
+    }
+}
+
+impl Drop for Unlocked {
+    fn drop(&mut self) {
+        self.slot.live.store(false, Ordering::SeqCst);
     }
 }
 
@@ -86,12 +110,81 @@ impl State {
         let now = boottime();
         self.vaults.retain(|_, u| !u.expired(now));
     }
+
+    /// The slot for `vault` if its key is held, marked as used now.
+    fn use_slot(&mut self, vault: &Path) -> Option<Arc<Slot>> {
+        self.expire();
+        let u = self.vaults.get_mut(vault)?;
+        u.last_used = boottime();
+        Some(Arc::clone(&u.slot))
+    }
+
+    /// Drops `vault`'s key if it is still the one in `slot`.
+    fn drop_slot(&mut self, vault: &Path, slot: &Arc<Slot>) {
+        if self
+            .vaults
+            .get(vault)
+            .is_some_and(|u| Arc::ptr_eq(&u.slot, slot))
+        {
+            self.vaults.remove(vault);
+        }
+    }
+
+    /// When the next key expires.
+    fn next_deadline(&self) -> Option<Duration> {
+        self.vaults.values().map(Unlocked::deadline).min()
+    }
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// What every connection's thread shares.
+struct Agent {
+    state: Mutex<State>,
+    /// The socket this agent listens on, and its inode (a replaced socket is not ours).
+    socket: PathBuf,
+    ino: u64,
+    /// Requests running (`Run`, `Unlock`), so `Stop` can let them finish.
+    busy: AtomicUsize,
+    /// Set by `Stop`: the socket it removes is gone on purpose.
+    stopping: AtomicBool,
+}
+
+impl Agent {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.socket).is_ok_and(|m| m.ino() == self.ino)
+    }
+}
+
+/// Counts a running request for as long as it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(n: &'a AtomicUsize) -> Busy<'a> {
+        n.fetch_add(1, Ordering::SeqCst);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `try_lock` that takes over a poisoned lock (a request that panicked costs only itself).
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 /// Runs the agent in the foreground until `stop`, or until its socket is removed or replaced.
@@ -134,84 +227,141 @@ pub fn serve(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot inspect", &sock, e))?
         .ino();
 
-    let state = Arc::new(Mutex::new(State::default()));
+    let agent = Arc::new(Agent {
+        state: Mutex::new(State::default()),
+        socket: sock,
+        ino,
+        busy: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+    });
     {
-        let state = Arc::clone(&state);
+        let agent = Arc::clone(&agent);
         std::thread::spawn(move || {
             loop {
-                std::thread::sleep(TICK);
-                lock(&state).expire();
-                let ours = std::fs::symlink_metadata(&sock).is_ok_and(|m| m.ino() == ino);
-                if !ours {
-                    shutdown(&state);
+                let next = agent.state().next_deadline();
+                let now = boottime();
+                let nap = next.map_or(TICK, |d| d.saturating_sub(now).min(TICK));
+                std::thread::sleep(nap.max(Duration::from_millis(1)));
+                agent.state().expire();
+                if !agent.ours() && !agent.stopping.load(Ordering::SeqCst) {
+                    shutdown(&agent);
                 }
             }
         });
     }
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        accept(conn, &state);
+        accept(conn, &agent);
     }
     drop(lock_file);
     Ok(())
 }
 
 /// Wipes every key and exits.
-fn shutdown(state: &Mutex<State>) -> ! {
-    lock(state).vaults.clear();
+fn shutdown(agent: &Agent) -> ! {
+    agent.state().vaults.clear();
+    std::process::exit(0)
+}
+
+/// How long `Stop` lets running requests finish before it exits anyway.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// `Stop`: no new client finds the socket, every key is dropped, running requests get up to
+/// [`STOP_GRACE`] to finish (one that was to save with a dropped key answers "locked" instead),
+/// then the answer, then the exit. The connection stays open until the process is gone, so the
+/// client's end of file means the agent has exited.
+fn stop(mut conn: UnixStream, agent: &Agent) -> ! {
+    agent.stopping.store(true, Ordering::SeqCst);
+    if agent.ours() {
+        let _ = std::fs::remove_file(&agent.socket);
+    }
+    agent.state().vaults.clear();
+    let started = std::time::Instant::now();
+    while agent.busy.load(Ordering::SeqCst) > 0 && started.elapsed() < STOP_GRACE {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = protocol::write_frame(&mut conn, &FromAgent::Done);
     std::process::exit(0)
 }
 
 /// Serves one connection. A request that is already here whole and quick to answer (a read
-/// on a vault, `Status`, `Lock`) is answered on this thread when the agent's state is free:
-/// handing it to a new thread costs more than answering it (docs/PERFORMANCE.md). Anything that
-/// could make others wait (a client still sending, an unlock running the KDF, a write, a
-/// request that would wait for the state, a refusal that drains what the client sends, the part
-/// of an answer the client is slow to read) and `Stop` get a thread of their own.
-fn accept(conn: UnixStream, state: &Arc<Mutex<State>>) {
+/// on a vault whose cached copy is current, `Status`, `Lock`) is answered on this thread when
+/// nothing it needs is taken: handing it to a new thread costs more than answering it
+/// (docs/PERFORMANCE.md). Anything that could make others wait (a client still sending, an
+/// unlock running the KDF, a write, a read that must re-read the vault, a request that would
+/// wait for its vault, a refusal that drains what the client sends, the part of an answer the
+/// client is slow to read) and `Stop` get a thread of their own.
+fn accept(conn: UnixStream, agent: &Arc<Agent>) {
     if let Err((code, message)) = check_peer(&conn) {
         return on_thread(move || refuse(conn, code, message));
     }
     let msg = match queued_request(&conn) {
         None => {
-            let state = Arc::clone(state);
-            return on_thread(move || handle(conn, &state));
+            let agent = Arc::clone(agent);
+            return on_thread(move || handle(conn, &agent));
         }
         Some(Err(e)) => return on_thread(move || refuse_frame(conn, e)),
         Some(Ok(msg)) => msg,
     };
-    // An unlock runs the KDF, a write may wait for the writer lock and fsyncs, and `Stop` exits
-    // once it has answered.
-    let quick = match msg {
-        ToAgent::Status => Locked::Status,
-        ToAgent::Lock => Locked::Lock,
-        ToAgent::Run { session, request } if !request.writes() => Locked::Run(session, request),
-        msg => {
-            let state = Arc::clone(state);
-            return on_thread(move || answer(conn, msg, &state));
-        }
-    };
-    let mut st = match state.try_lock() {
-        Ok(st) => st,
-        Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        // Another request holds the state, perhaps for as long as a write waits for the vault.
-        Err(TryLockError::WouldBlock) => {
-            let state = Arc::clone(state);
-            return on_thread(move || {
-                let reply = quick.answer(&mut lock(&state));
-                reply_on_this_thread(conn, &reply);
-            });
-        }
-    };
     // A bug that panics here must cost this connection only, as it would on a thread of its own,
     // not the thread that accepts every connection.
-    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        let reply = quick.answer(&mut st);
-        drop(st);
-        protocol::encode(&reply)
-    }));
-    if let Ok(Ok(frame)) = answered {
-        send_or_hand_off(conn, frame);
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| quick(msg, agent)));
+    match answered {
+        Ok(Ok(reply)) => {
+            if let Ok(frame) = protocol::encode(&reply) {
+                send_or_hand_off(conn, frame);
+            }
+        }
+        Ok(Err(msg)) => {
+            let agent = Arc::clone(agent);
+            on_thread(move || answer(conn, *msg, &agent));
+        }
+        Err(_) => {}
+    }
+}
+
+/// Answers `msg` if that is quick and takes nothing another request holds; gives it back
+/// otherwise.
+fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, Box<ToAgent>> {
+    match msg {
+        ToAgent::Status => match try_lock(&agent.state) {
+            Some(mut st) => Ok(FromAgent::Status(status(&mut st))),
+            None => Err(Box::new(ToAgent::Status)),
+        },
+        ToAgent::Lock => match try_lock(&agent.state) {
+            Some(mut st) => {
+                let gone = std::mem::take(&mut st.vaults);
+                drop(st);
+                drop(gone);
+                Ok(FromAgent::Done)
+            }
+            None => Err(Box::new(ToAgent::Lock)),
+        },
+        ToAgent::Run { session, request } if !request.writes() => {
+            let Some(path) = canonical(&session.vault) else {
+                return Ok(FromAgent::Locked { dropped: None });
+            };
+            let slot = match try_lock(&agent.state) {
+                Some(mut st) => st.use_slot(&path),
+                None => return Err(Box::new(ToAgent::Run { session, request })),
+            };
+            let Some(slot) = slot else {
+                return Ok(FromAgent::Locked { dropped: None });
+            };
+            let Some(mut cache) = try_lock(&slot.cache) else {
+                return Err(Box::new(ToAgent::Run { session, request }));
+            };
+            let current = cache
+                .as_ref()
+                .is_some_and(|c| Some(c.stamp) == Stamp::of(&session.vault));
+            if !current {
+                return Err(Box::new(ToAgent::Run { session, request }));
+            }
+            let _busy = Busy::new(&agent.busy);
+            Ok(run_on(agent, &path, &slot, &mut cache, session, request))
+        }
+        msg => Err(Box::new(msg)),
     }
 }
 
@@ -269,22 +419,22 @@ fn send_or_hand_off(conn: UnixStream, frame: Zeroizing<Vec<u8>>) {
 }
 
 /// Serves a connection on its own thread, from reading the request on.
-fn handle(mut conn: UnixStream, state: &Mutex<State>) {
+fn handle(mut conn: UnixStream, agent: &Agent) {
     let _ = conn.set_read_timeout(Some(READ_TIMEOUT));
     match protocol::read_frame(&mut conn) {
-        Ok(msg) => answer(conn, msg, state),
+        Ok(msg) => answer(conn, msg, agent),
         Err(e) => refuse_frame(conn, e),
     }
 }
 
 /// Runs a request and writes the answer, on the connection's own thread.
-fn answer(conn: UnixStream, msg: ToAgent, state: &Mutex<State>) {
-    let stop = matches!(msg, ToAgent::Stop);
-    let reply = dispatch(msg, state);
-    reply_on_this_thread(conn, &reply);
-    if stop {
-        shutdown(state);
+fn answer(conn: UnixStream, msg: ToAgent, agent: &Agent) {
+    if matches!(msg, ToAgent::Stop) {
+        stop(conn, agent);
     }
+    let _busy = Busy::new(&agent.busy);
+    let reply = dispatch(msg, agent);
+    reply_on_this_thread(conn, &reply);
 }
 
 /// Writes an answer, waiting for as long as the client takes to read it (up to the timeout).
@@ -346,7 +496,7 @@ fn status(state: &mut State) -> Status {
                 .max
                 .saturating_sub(now.saturating_sub(u.unlocked_at))
                 .as_secs(),
-            memory_locked: u.memory_locked,
+            memory_locked: u.slot.memory_locked.load(Ordering::SeqCst),
         })
         .collect();
     unlocked.sort_by(|a, b| a.vault.cmp(&b.vault));
@@ -357,9 +507,9 @@ fn status(state: &mut State) -> Status {
     }
 }
 
-fn dispatch(msg: ToAgent, state: &Mutex<State>) -> FromAgent {
+fn dispatch(msg: ToAgent, agent: &Agent) -> FromAgent {
     match msg {
-        ToAgent::Status => Locked::Status.answer(&mut lock(state)),
+        ToAgent::Status => FromAgent::Status(status(&mut agent.state())),
         ToAgent::Unlock {
             vault,
             passphrase,
@@ -371,13 +521,17 @@ fn dispatch(msg: ToAgent, state: &Mutex<State>) -> FromAgent {
                 let now = boottime();
                 let memory_locked = crate::harden::lock_in_memory(&*key).is_ok()
                     & crate::harden::lock_in_memory(&*cache.vault).is_ok();
-                let mut st = lock(state);
+                let slot = Arc::new(Slot {
+                    key,
+                    cache: Mutex::new(Some(cache)),
+                    memory_locked: AtomicBool::new(memory_locked),
+                    live: AtomicBool::new(true),
+                });
+                let mut st = agent.state();
                 st.vaults.insert(
                     path,
                     Unlocked {
-                        key,
-                        memory_locked,
-                        cache: Some(cache),
+                        slot,
                         idle: Duration::from_secs(idle_secs.max(1)),
                         max: Duration::from_secs(max_secs.max(1)),
                         unlocked_at: now,
@@ -388,33 +542,30 @@ fn dispatch(msg: ToAgent, state: &Mutex<State>) -> FromAgent {
             }
             Err(e) => FromAgent::Failed(WireError::from(&e)),
         },
-        ToAgent::Lock => Locked::Lock.answer(&mut lock(state)),
+        ToAgent::Lock => {
+            // Wiped after the state is released: a large cached vault takes a while.
+            let gone = std::mem::take(&mut agent.state().vaults);
+            drop(gone);
+            FromAgent::Done
+        }
         ToAgent::Stop => FromAgent::Done,
-        ToAgent::Run { session, request } => Locked::Run(session, request).answer(&mut lock(state)),
-    }
-}
-
-/// The requests answered with the agent's state locked from start to end.
-enum Locked {
-    Status,
-    Lock,
-    Run(SessionSpec, Request),
-}
-
-impl Locked {
-    fn answer(self, st: &mut State) -> FromAgent {
-        match self {
-            Locked::Status => FromAgent::Status(status(st)),
-            Locked::Lock => {
-                st.vaults.clear();
-                FromAgent::Done
-            }
-            Locked::Run(session, request) => {
-                st.expire();
-                run(st, session, request)
-            }
+        ToAgent::Run { session, request } => {
+            let Some(path) = canonical(&session.vault) else {
+                return FromAgent::Locked { dropped: None };
+            };
+            let Some(slot) = agent.state().use_slot(&path) else {
+                return FromAgent::Locked { dropped: None };
+            };
+            let mut cache = lock(&slot.cache);
+            run_on(agent, &path, &slot, &mut cache, session, request)
         }
     }
+}
+
+/// The key under which a vault is held: its canonical path (outside the state: it walks the
+/// file system).
+fn canonical(vault: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(vault).ok()
 }
 
 fn unlock(vault: &Path, passphrase: &Passphrase) -> Result<(PathBuf, Box<Key>, Cached)> {
@@ -435,73 +586,103 @@ fn unlock(vault: &Path, passphrase: &Passphrase) -> Result<(PathBuf, Box<Key>, C
     ))
 }
 
-fn run(state: &mut State, spec: SessionSpec, request: Request) -> FromAgent {
-    let held = std::fs::canonicalize(&spec.vault)
-        .ok()
-        .and_then(|p| state.vaults.get_mut(&p).map(|u| (p, u)));
-    let Some((path, u)) = held else {
-        return FromAgent::Locked { dropped: None };
-    };
-    u.last_used = boottime();
+/// Runs a request on a held vault, with its slot's cache taken (and not the agent's state).
+fn run_on(
+    agent: &Agent,
+    path: &Path,
+    slot: &Arc<Slot>,
+    cache: &mut Option<Cached>,
+    spec: SessionSpec,
+    request: Request,
+) -> FromAgent {
     let session = Session {
         store: Store::new(spec.vault, Duration::from_millis(spec.lock_timeout_ms)),
         state_dir: spec.state_dir,
         accept_rollback: spec.accept_rollback,
     };
-    match run_unlocked(u, &session, request) {
+    match run_unlocked(slot, cache, &session, request) {
         Ok(Ok(outcome)) => FromAgent::Ran(outcome),
         Ok(Err(e)) => FromAgent::Failed(WireError::from(&e)),
-        Err(Stale) => {
-            state.vaults.remove(&path);
+        Err(NoKey::Stale) => {
+            agent.state().drop_slot(path, slot);
             FromAgent::Locked {
                 dropped: Some("the agent's key no longer opens this vault (its passphrase was changed), so it dropped the key; run `jeton unlock` again".into()),
             }
         }
+        Err(NoKey::Dropped) => FromAgent::Locked {
+            dropped: Some(
+                "the agent dropped its key (lock, timeout or stop) while it ran this request, so it changed nothing; running it here"
+                    .into(),
+            ),
+        },
     }
 }
 
-/// The cached key no longer opens the vault file.
-struct Stale;
+/// Why a request ran without the agent's key.
+enum NoKey {
+    /// The cached key no longer opens the vault file.
+    Stale,
+    /// The key was dropped (lock, expiry, stop) while the request ran.
+    Dropped,
+}
 
 fn run_unlocked(
-    u: &mut Unlocked,
+    slot: &Slot,
+    cache: &mut Option<Cached>,
     session: &Session,
     request: Request,
-) -> Result<Result<Outcome<Response>>, Stale> {
+) -> Result<Result<Outcome<Response>>, NoKey> {
+    let live = || slot.live.load(Ordering::SeqCst);
     let writes = request.writes();
     let guard = match session.lock_for(writes) {
         Ok(g) => g,
         Err(e) => return Ok(Err(e)),
     };
+    if !live() {
+        return Err(NoKey::Dropped);
+    }
     let path = session.store.path();
     let stamp = Stamp::of(path);
-    if stamp.is_none() || u.cache.as_ref().map(|c| c.stamp) != stamp {
-        u.cache = None;
+    if stamp.is_none() || cache.as_ref().map(|c| c.stamp) != stamp {
+        *cache = None;
         let file = match session.store.read() {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
-        let vault = match Vault::open_owned(file, (*u.key).clone()) {
+        let vault = match Vault::open_owned(file, (*slot.key).clone()) {
             Ok(v) => Box::new(v),
-            Err(Error::Unlock(_)) => return Err(Stale),
+            Err(Error::Unlock(_)) => return Err(NoKey::Stale),
             Err(e) => return Ok(Err(e)),
         };
-        u.memory_locked &= crate::harden::lock_in_memory(&*vault).is_ok();
-        u.cache = stamp.map(|stamp| Cached { vault, stamp });
+        if crate::harden::lock_in_memory(&*vault).is_err() {
+            slot.memory_locked.store(false, Ordering::SeqCst);
+        }
+        *cache = stamp.map(|stamp| Cached { vault, stamp });
     }
-    let Some(cache) = u.cache.as_mut() else {
+    let Some(cached) = cache.as_mut() else {
         return Ok(Err(Error::NotFound(format!("{} vanished", path.display()))));
     };
-    let result = session.transact(guard.as_ref(), &mut cache.vault, |v| {
-        execute(v, request, crate::time::now())
+    let mut dropped = false;
+    let result = session.transact(guard.as_ref(), &mut cached.vault, |v| {
+        let value = execute(v, request, crate::time::now())?;
+        // Last look before the save: a key dropped meanwhile writes nothing.
+        if !live() {
+            dropped = true;
+            return Err(Error::Other("the agent's key was dropped".into()));
+        }
+        Ok(value)
     });
     // After our own save (under the writer lock) the file is the cached vault; after a read the
     // stamp stays the one the cache was loaded with, so a concurrent writer is noticed next time.
     match (&result, writes.then(|| Stamp::of(path))) {
-        (Ok(_), None) if !cache.vault.is_dirty() => {}
-        (Ok(_), Some(Some(now))) if !cache.vault.is_dirty() => cache.stamp = now,
-        _ => u.cache = None,
+        (Ok(_), None) if !cached.vault.is_dirty() => {}
+        (Ok(_), Some(Some(now))) if !cached.vault.is_dirty() => cached.stamp = now,
+        _ => *cache = None,
     }
     drop(guard);
+    if dropped {
+        *cache = None;
+        return Err(NoKey::Dropped);
+    }
     Ok(result)
 }

@@ -3,7 +3,8 @@
 //! jeton resolves every reference first (one request: an unknown, disabled or revoked entry
 //! stops everything before the command starts), then replaces itself with the command
 //! (execve), so the command's exit status and signals are its own. PATH and HOME are never set
-//! by jeton; variables it sets override inherited ones.
+//! by jeton; variables it sets override inherited ones. The command inherits no passphrase
+//! source: no `JETON_*` credential variable, no passphrase descriptor ([`crate::process`]).
 
 use super::Reference;
 use crate::{Error, Result};
@@ -108,7 +109,7 @@ pub fn exec(
             ),
         };
     }
-    let mut cmd = std::process::Command::new(program);
+    let mut cmd = crate::process::command(program);
     cmd.args(args);
     for (var, value) in env {
         cmd.env(var, value.as_str());

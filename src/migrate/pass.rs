@@ -13,7 +13,7 @@ use super::{MigratedEntry, Parsed, clean_name, split_tags};
 use crate::secret::Token;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use zeroize::Zeroizing;
 
 /// Most `.gpg` files read from one store.
@@ -117,7 +117,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, links: &mut Vec<PathBuf>) -> Resu
 
 /// Runs the user's `gpg` on one file; the output is wiped on drop.
 fn decrypt(file: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let out = Command::new("gpg")
+    let out = crate::process::command("gpg")
         .args(["--quiet", "--yes", "--batch", "--decrypt", "--"])
         .arg(file)
         .stdin(Stdio::null())

@@ -223,6 +223,12 @@ pub fn share(vault: &mut Vault, req: ShareRequest, now: Time) -> Result<BundleOu
     }
     let names = dedup(&req.names);
     let to = dedup(&req.to);
+    if to.len() > super::age_header::MAX_RECIPIENTS {
+        return Err(Error::Usage(format!(
+            "a bundle goes to at most {} contacts; share in several bundles",
+            super::age_header::MAX_RECIPIENTS
+        )));
+    }
     identity::ensure(vault, now)?;
     let keys = identity::keys(vault)?;
     let card = keys.card(vault.payload.settings.owner.as_deref());
@@ -907,6 +913,17 @@ mod tests {
             let mut v = vault_with(&[]);
             prop_assert!(import(&mut v, import_req(bytes), NOW).is_err());
         }
+    }
+
+    #[test]
+    fn share_writes_no_bundle_import_would_refuse_for_its_recipient_count() {
+        let mut v = vault_with(&[("a", "x")]);
+        let names: Vec<String> = (0..=crate::share::age_header::MAX_RECIPIENTS)
+            .map(|i| format!("c{i}"))
+            .collect();
+        let to: Vec<&str> = names.iter().map(String::as_str).collect();
+        let e = share(&mut v, share_req(&["a"], &to, Kind::Entries), NOW).unwrap_err();
+        assert!(e.to_string().contains("at most 63 contacts"), "{e}");
     }
 
     #[test]

@@ -106,6 +106,7 @@ fn decrypt(identity: &age::x25519::Identity, bytes: &[u8]) -> Result<Zeroizing<V
         ),
         _ => damaged(),
     };
+    super::age_header::check(bytes).map_err(|why| tampered(&why))?;
     let reader = age::armor::ArmoredReader::new(bytes);
     let decryptor = age::Decryptor::new_buffered(reader).map_err(map)?;
     let mut stream = decryptor

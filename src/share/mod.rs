@@ -12,6 +12,7 @@
 //!
 //! Every operation is a [`SharingRequest`], run by [`execute`] like any other request.
 
+pub mod age_header;
 pub mod bundle;
 pub mod contact;
 pub mod identity;

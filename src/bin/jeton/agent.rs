@@ -7,7 +7,7 @@ use crate::prompt;
 use jeton::agent::{self, client, protocol::Status};
 use jeton::time::{self, show_span};
 use jeton::{Error, Result};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// How long `unlock`/`agent start` wait for a new agent to answer.
@@ -55,6 +55,7 @@ pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<Exit> {
 
 /// `lock`: the agent drops every key.
 pub fn lock(ctx: &Ctx) -> Result<Exit> {
+    warn_unsafe_dir();
     if client::lock()? {
         ctx.say("locked: the agent holds no key")?;
     } else {
@@ -69,37 +70,22 @@ pub fn ensure_running() -> Result<Status> {
         return Ok(s);
     }
     agent::prepare_dir(&agent::socket_dir())?;
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Other(format!("cannot find the jeton executable: {e}")))?;
-    let mut child = Command::new(&exe)
-        .args(["agent", "serve"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .current_dir("/")
-        .env_remove("JETON_PASSPHRASE")
-        .env_remove("JETON_PASSPHRASE_FILE")
-        .env_remove("JETON_PASSPHRASE_COMMAND")
-        .env_remove("JETON_NEW_PASSPHRASE_FILE")
-        .spawn()
-        .map_err(|e| Error::Other(format!("cannot start the agent: {e}")))?;
     let started = std::time::Instant::now();
-    let mut exited = None;
+    let mut child = spawn()?;
     while started.elapsed() < START_WAIT {
         std::thread::sleep(Duration::from_millis(10));
         if let Some(s) = client::status()? {
             return Ok(s);
         }
-        if exited.is_none()
-            && let Ok(Some(code)) = child.try_wait()
-        {
-            // Exit 9: another agent won a start race; wait for it to answer.
+        if let Ok(Some(code)) = child.try_wait() {
+            // Exit 9: another agent holds the directory: one starting (wait for it to answer)
+            // or one exiting (start ours again once it is gone).
             if code.code() != Some(9) {
                 return Err(Error::Other(format!(
                     "the agent exited at start ({code}); run `jeton agent serve` to see why"
                 )));
             }
-            exited = Some(code);
+            child = spawn()?;
         }
     }
     Err(Error::Other(format!(
@@ -107,6 +93,26 @@ pub fn ensure_running() -> Result<Status> {
         START_WAIT.as_secs(),
         agent::socket_path().display()
     )))
+}
+
+fn spawn() -> Result<std::process::Child> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Other(format!("cannot find the jeton executable: {e}")))?;
+    jeton::process::command(&exe)
+        .args(["agent", "serve"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir("/")
+        .spawn()
+        .map_err(|e| Error::Other(format!("cannot start the agent: {e}")))
+}
+
+/// Says once that the agent's directory is unsafe, so no agent is used.
+fn warn_unsafe_dir() {
+    if let Some(w) = agent::unsafe_dir_warning() {
+        eprintln!("jeton: warning: {w}");
+    }
 }
 
 fn print_status(ctx: &Ctx, status: Option<&Status>) -> Result<()> {
@@ -156,6 +162,9 @@ fn print_status(ctx: &Ctx, status: Option<&Status>) -> Result<()> {
 
 /// `agent start|stop|status|serve`.
 pub fn agent(ctx: &Ctx, command: AgentCommand) -> Result<Exit> {
+    if matches!(command, AgentCommand::Status | AgentCommand::Stop) {
+        warn_unsafe_dir();
+    }
     match command {
         AgentCommand::Start => {
             let s = ensure_running()?;

@@ -45,6 +45,10 @@ impl Ctx {
                 "cannot find the vault: set --vault, JETON_VAULT, XDG_DATA_HOME or HOME".into(),
             )
         })?;
+        // Whether or not this command reads it, no child process may inherit it.
+        if let Some(fd) = cli.global.passphrase_fd {
+            let _ = jeton::process::seal_descriptor(fd);
+        }
         Ok(Ctx {
             json: cli.global.json,
             quiet: cli.global.quiet,

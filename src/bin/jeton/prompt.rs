@@ -42,6 +42,8 @@ fn read_fd(fd: u32, what: &str) -> Result<Zeroizing<String>> {
     let path = format!("/dev/fd/{fd}");
     let f = std::fs::File::open(&path)
         .map_err(|e| Error::Unlock(format!("cannot read {what} from fd {fd}: {e}")))?;
+    jeton::process::seal_descriptor(fd)
+        .map_err(|e| Error::Unlock(format!("cannot close fd {fd} to child processes: {e}")))?;
     read_capped(f, what)
 }
 
@@ -60,7 +62,7 @@ fn read_file(path: &std::ffi::OsStr, what: &str) -> Result<Zeroizing<String>> {
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<String>> {
-    let out = std::process::Command::new("sh")
+    let out = jeton::process::command("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(std::process::Stdio::null())
