@@ -221,8 +221,8 @@ pub enum Command {
     /// Docker credential helper (the same as running it as docker-credential-jeton)
     #[command(defer(crate::cli::with_globals))]
     DockerCredential {
-        /// get, store, erase or list (store and erase change nothing)
-        operation: String,
+        /// get, store, erase, list or version (store and erase change nothing)
+        operation: Option<String>,
     },
     // == migration, recovery, backup (issue 8) ==
     /// Bring tokens in from pass, gopass, KeePassXC, Bitwarden or a .env file
