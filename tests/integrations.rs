@@ -468,6 +468,55 @@ fn docker_credential_helper_protocol() {
     assert_eq!(t.ok(&["get", "docker/registry"], ""), format!("{CANARY}\n"));
 }
 
+#[test]
+fn helpers_warn_on_stderr_when_they_hand_out_an_expired_token() {
+    let t = TestVault::new();
+    t.add(
+        "svc/old",
+        "old-token",
+        &["--url", "http://127.0.0.1:8/index", "--expires", "-1d"],
+    );
+    t.add(
+        "svc/fresh",
+        "fresh-token",
+        &["--url", "http://127.0.0.2:8/index", "--expires", "30d"],
+    );
+    let warning = "jeton: warning: 'svc/old' expired at ";
+    let cargo_get = |host: &str| {
+        format!(
+            "{{\"v\":1,\"registry\":{{\"index-url\":\"sparse+http://{host}:8/index/\"}},\
+             \"kind\":\"get\",\"operation\":\"read\",\"args\":[]}}\n"
+        )
+    };
+    // cargo: still answered (the registry decides), with the warning cargo shows.
+    let out = t.run(&["--cargo-plugin"], &cargo_get("127.0.0.1"));
+    assert!(
+        stdout(&out).contains("\"token\":\"old-token\""),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains(warning), "cargo: {}", stderr(&out));
+    let out = t.run(&["--cargo-plugin"], &cargo_get("127.0.0.2"));
+    assert!(stdout(&out).contains("fresh-token"));
+    assert_eq!(stderr(&out), "", "a fresh token needs no warning");
+    // git: password_expiry_utc tells git, which then drops the password; stderr tells the user.
+    let out = t.run(
+        &["git-credential", "get"],
+        "protocol=http\nhost=127.0.0.1:8\n\n",
+    );
+    assert!(stdout(&out).contains("password=old-token"));
+    assert!(stderr(&out).contains(warning), "git: {}", stderr(&out));
+    // exec and inject hand the secret out too; a field of the entry is not the expired token.
+    let out = t.run(&["exec", "--env", "T=svc/old", "--", "true"], "");
+    assert!(out.status.success());
+    assert!(stderr(&out).contains(warning), "exec: {}", stderr(&out));
+    let out = t.run(&["inject"], "{{ jeton://svc/old }}");
+    assert_eq!(stdout(&out), "old-token");
+    assert!(stderr(&out).contains(warning), "inject: {}", stderr(&out));
+    let out = t.run(&["inject"], "{{ jeton://svc/old#url }}");
+    assert_eq!(stderr(&out), "", "inject of a field: {}", stderr(&out));
+}
+
 /// `docker-credential-jeton`, a link to jeton, in the test HOME.
 fn docker_helper_link(t: &TestVault) -> std::path::PathBuf {
     let bin = t.home().join("bin");

@@ -65,7 +65,12 @@ fn resolve(ctx: &Ctx, refs: Vec<Reference>) -> Result<Vec<Resolved>> {
         return Ok(Vec::new());
     }
     match lookup(ctx, IntegrationRequest::Resolve(refs))? {
-        IntegrationResponse::Values(v) => Ok(v),
+        IntegrationResponse::Values(v) => {
+            for r in &v {
+                warn_if_expired(&r.reference.name, r.expires_at);
+            }
+            Ok(v)
+        }
         _ => Err(unexpected()),
     }
 }
