@@ -10,7 +10,7 @@ use crate::time::Time;
 use crate::vault::{Payload, Vault};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
+use std::io::Write;
 use zeroize::Zeroizing;
 
 /// The `format` field of an export (docs/FORMAT.md "Backup export").
@@ -218,11 +218,9 @@ pub fn verify_export(bytes: &[u8], identity_file: &str) -> Result<Summary> {
             }
             _ => damaged(),
         })?;
-    let mut plain = Zeroizing::new(Vec::new());
-    (&mut stream)
-        .take(MAX_EXPORT_LEN)
-        .read_to_end(&mut plain)
-        .map_err(|_| damaged())?;
+    // One zeroizing buffer, no copy left behind as it grows: the plaintext holds secrets.
+    let plain =
+        crate::secret::read_capped(&mut stream, MAX_EXPORT_LEN as usize).map_err(|_| damaged())?;
     let doc: ExportDoc = serde_json::from_slice(&plain).map_err(|_| damaged())?;
     if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
         return Err(Error::Integrity(

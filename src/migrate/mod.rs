@@ -190,7 +190,6 @@ pub fn split_tags(s: &str) -> Vec<String> {
 
 /// Reads a source file, refusing one larger than [`MAX_SOURCE_LEN`].
 pub fn read_source(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound(format!("no such file: {}", path.display()))
@@ -198,17 +197,14 @@ pub fn read_source(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>
             Error::io("cannot read", path, e)
         }
     })?;
-    let mut buf = zeroize::Zeroizing::new(Vec::new());
-    f.take(MAX_SOURCE_LEN + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    if buf.len() as u64 > MAX_SOURCE_LEN {
-        return Err(Error::Usage(format!(
-            "{} is larger than 64 MiB",
-            path.display()
-        )));
-    }
-    Ok(buf)
+    // One zeroizing buffer, no copy left behind as it grows: an export holds secrets.
+    crate::secret::read_capped(f, MAX_SOURCE_LEN as usize).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::Usage(format!("{} is larger than 64 MiB", path.display()))
+        } else {
+            Error::io("cannot read", path, e)
+        }
+    })
 }
 
 /// A parse error naming the file and, when known, the line. Never holds file content.
