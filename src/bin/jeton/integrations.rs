@@ -320,13 +320,13 @@ fn docker_answer(ctx: &Ctx, action: Option<&str>) -> std::result::Result<(), Str
             )
             .map_err(|e| e.to_string())?;
             let request = docker::parse_store(&input)?;
+            let server = printable(request.server_url.trim());
             eprintln!(
-                "jeton: warning: {} is read-only: the credentials for {} were NOT stored \
-                 (docker may still say \"Login Succeeded\"); docker gets the entry whose url \
-                 matches, added with `jeton add NAME --url {} --username USER`",
+                "jeton: warning: {} is read-only: the token for {server} was NOT stored, \
+                 whatever docker prints next; keep it in jeton with \
+                 `jeton add NAME --url {server} --username {}` (token on stdin)",
                 docker::HELPER,
-                printable(request.server_url.trim()),
-                printable(request.server_url.trim()),
+                printable(&request.username),
             );
             Ok(())
         }

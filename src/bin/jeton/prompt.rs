@@ -148,10 +148,8 @@ pub fn passphrase(fd: Option<u32>) -> Result<Passphrase> {
         Source::Prompt if have_tty() => prompt_hidden("jeton passphrase: ")?,
         Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
     };
-    Ok(Passphrase::new(std::mem::take(&mut *nonempty(
-        s,
-        "passphrase",
-    )?)))
+    let mut s = nonempty(s, "passphrase")?;
+    Ok(Passphrase::new(std::mem::take(&mut *s)))
 }
 
 /// A passphrase being chosen: from a source, or asked twice on the terminal.
@@ -170,10 +168,8 @@ pub fn new_passphrase(source: Source, label: &str) -> Result<Passphrase> {
         }
         Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
     };
-    Ok(Passphrase::new(std::mem::take(&mut *nonempty(
-        s,
-        "new passphrase",
-    )?)))
+    let mut s = nonempty(s, "new passphrase")?;
+    Ok(Passphrase::new(std::mem::take(&mut *s)))
 }
 
 /// The new passphrase for `passwd`: `--new-passphrase-fd`, `$JETON_NEW_PASSPHRASE_FILE`, or a prompt.
