@@ -515,6 +515,19 @@ fn helpers_warn_on_stderr_when_they_hand_out_an_expired_token() {
     assert!(stderr(&out).contains(warning), "inject: {}", stderr(&out));
     let out = t.run(&["inject"], "{{ jeton://svc/old#url }}");
     assert_eq!(stderr(&out), "", "inject of a field: {}", stderr(&out));
+    // git gets nothing for a disabled entry; the one diagnostic line is jeton's usual kind.
+    t.ok(&["disable", "svc/old"], "");
+    let out = t.run(
+        &["git-credential", "get"],
+        "protocol=http\nhost=127.0.0.1:8\n\n",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("jeton: warning: ") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 /// `docker-credential-jeton`, a link to jeton, in the test HOME.

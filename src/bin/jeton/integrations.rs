@@ -196,7 +196,7 @@ pub fn git_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
     match found {
         Ok(answer) => emit(answer.as_bytes())?,
         Err(Error::NotFound(_)) => {}
-        Err(e) => eprintln!("jeton: git-credential: {e}"),
+        Err(e) => eprintln!("jeton: warning: git-credential answers nothing: {e}"),
     }
     Ok(Exit::Ok)
 }
