@@ -280,11 +280,9 @@ pub fn verify_export(input: impl std::io::BufRead, identity_file: &str) -> Resul
             _ => damaged(),
         })?;
     left.set(u64::MAX);
-    let mut plain = Zeroizing::new(Vec::new());
-    (&mut stream)
-        .take(MAX_EXPORT_LEN)
-        .read_to_end(&mut plain)
-        .map_err(|_| damaged())?;
+    // One zeroizing buffer, no copy left behind as it grows: the plaintext holds secrets.
+    let plain =
+        crate::secret::read_capped(&mut stream, MAX_EXPORT_LEN as usize).map_err(|_| damaged())?;
     let doc: ExportDoc = serde_json::from_slice(&plain).map_err(|_| damaged())?;
     if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
         return Err(Error::Integrity(

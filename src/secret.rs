@@ -185,6 +185,107 @@ impl SecretText {
     }
 }
 
+/// The first buffer [`read_capped`] allocates (8 KiB): most secrets fit, and growing is rare.
+const READ_START: usize = 8 << 10;
+
+/// Reads all of `r` into one zeroizing buffer and nothing else: no read-ahead buffer (give it a
+/// file or a descriptor, not a `BufReader` or `std::io::stdin()`), and no block freed with a copy
+/// in it. The buffer starts at 8 KiB; when full it moves into a new one twice as large and the old
+/// one is wiped, up to `cap` bytes. More than `cap` bytes fails with
+/// [`std::io::ErrorKind::FileTooLarge`] (the partial read wiped).
+pub fn read_capped(mut r: impl std::io::Read, cap: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let limit = cap.saturating_add(1);
+    let mut buf = Zeroizing::new(vec![0u8; READ_START.min(limit)]);
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len == limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    format!("more than {cap} bytes"),
+                ));
+            }
+            let mut grown = Zeroizing::new(vec![0u8; len.saturating_mul(2).min(limit)]);
+            grown[..len].copy_from_slice(&buf[..len]);
+            // The old buffer is wiped as it is dropped here.
+            buf = grown;
+        }
+        match r.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Lines from a file or descriptor, for a protocol that sends a secret on one line and waits for
+/// the answer before the next (cargo's `login`). Like [`read_capped`], one zeroizing buffer and
+/// no read-ahead elsewhere; each line is handed out in a zeroizing buffer of its own and wiped
+/// from the shared one at once.
+pub struct SecretLines<R> {
+    reader: R,
+    buf: Zeroizing<Vec<u8>>,
+    len: usize,
+    cap: usize,
+    ended: bool,
+}
+
+impl<R: std::io::Read> SecretLines<R> {
+    /// Lines of at most `cap` bytes from `reader`.
+    pub fn new(reader: R, cap: usize) -> Self {
+        SecretLines {
+            reader,
+            buf: Zeroizing::new(vec![0u8; READ_START.min(cap.saturating_add(1))]),
+            len: 0,
+            cap,
+            ended: false,
+        }
+    }
+
+    /// The next line without its `\n`; `None` at the end. A line over the cap fails with
+    /// [`std::io::ErrorKind::FileTooLarge`].
+    pub fn next_line(&mut self) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+        loop {
+            let newline = self.buf[..self.len].iter().position(|&b| b == b'\n');
+            if newline.is_some() || (self.ended && self.len > 0) {
+                let end = newline.unwrap_or(self.len);
+                let line = Zeroizing::new(self.buf[..end].to_vec());
+                let rest = end + usize::from(newline.is_some());
+                self.buf.copy_within(rest..self.len, 0);
+                let left = self.len - rest;
+                self.buf[left..self.len].zeroize();
+                self.len = left;
+                return Ok(Some(line));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            if self.len == self.buf.len() {
+                if self.len > self.cap {
+                    self.buf.zeroize();
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::FileTooLarge,
+                        format!("a line of more than {} bytes", self.cap),
+                    ));
+                }
+                let size = self.len.saturating_mul(2).min(self.cap.saturating_add(1));
+                let mut grown = Zeroizing::new(vec![0u8; size]);
+                grown[..self.len].copy_from_slice(&self.buf[..self.len]);
+                self.buf = grown;
+            }
+            match self.reader.read(&mut self.buf[self.len..]) {
+                Ok(0) => self.ended = true,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 fn wipe_strings(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
@@ -258,6 +359,51 @@ mod tests {
             !shown.contains("CANARY") && shown.contains("redacted"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn read_capped_keeps_every_byte_and_refuses_one_over_the_cap() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        // A reader that hands out odd-sized pieces, as a pipe does.
+        struct Pieces<'a>(&'a [u8]);
+        impl std::io::Read for Pieces<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(777);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        assert_eq!(
+            &read_capped(Pieces(&data), data.len()).unwrap()[..],
+            &data[..]
+        );
+        assert_eq!(&read_capped(&data[..10], 10).unwrap()[..], &data[..10]);
+        assert!(read_capped(&b""[..], 0).unwrap().is_empty());
+        for cap in [0, 10, 8 << 10, data.len() - 1] {
+            let e = read_capped(Pieces(&data), cap).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge, "cap {cap}");
+        }
+    }
+
+    #[test]
+    fn secret_lines_splits_like_lines_and_refuses_a_long_line() {
+        let text = "first\n\nthird line\r\nlast without newline";
+        let mut lines = SecretLines::new(text.as_bytes(), 64);
+        let mut got = Vec::new();
+        while let Some(l) = lines.next_line().unwrap() {
+            got.push(String::from_utf8(l.to_vec()).unwrap());
+        }
+        assert_eq!(got, ["first", "", "third line\r", "last without newline"]);
+        let long = format!("short\n{}\n", "x".repeat(20_000));
+        let mut lines = SecretLines::new(long.as_bytes(), 10_000);
+        assert_eq!(&lines.next_line().unwrap().unwrap()[..], b"short");
+        let e = lines.next_line().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+        let mut lines = SecretLines::new(long.as_bytes(), 30_000);
+        lines.next_line().unwrap();
+        assert_eq!(lines.next_line().unwrap().unwrap().len(), 20_000);
+        assert!(lines.next_line().unwrap().is_none());
     }
 
     #[test]

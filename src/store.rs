@@ -354,37 +354,21 @@ fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     if meta.is_file() && len > max {
         return Err(too_large());
     }
-    let reserve = if meta.is_file() {
-        len.min(max) + 1
-    } else {
-        64 << 10
-    };
-    let mut buf = Zeroizing::new(Vec::with_capacity(reserve as usize));
-    let mut r = f.take(max + 1);
-    if meta.is_file() {
-        // The buffer already holds the whole file: read straight into it.
-        r.read_to_end(&mut buf)?;
-        if buf.len() as u64 > max {
-            return Err(too_large());
-        }
-        return Ok(buf);
+    if !meta.is_file() {
+        // A pipe or device: read in growing buffers, each wiped as it is outgrown.
+        return crate::secret::read_capped(f, usize::try_from(max).unwrap_or(usize::MAX)).map_err(
+            |e| {
+                if e.kind() == ErrorKind::FileTooLarge {
+                    too_large()
+                } else {
+                    e
+                }
+            },
+        );
     }
-    let mut chunk = Zeroizing::new([0u8; 16 << 10]);
-    loop {
-        let n = match r.read(&mut chunk[..]) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.capacity() - buf.len() < n {
-            let mut bigger =
-                Zeroizing::new(Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n)));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    // A regular file: read straight into a buffer of its size.
+    let mut buf = Zeroizing::new(Vec::with_capacity((len.min(max) + 1) as usize));
+    f.take(max + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > max {
         return Err(too_large());
     }

@@ -365,6 +365,49 @@ fn lock_held_gives_exit_7() {
 }
 
 #[test]
+fn usage_errors_from_the_argument_parser_are_one_jeton_error_line() {
+    let t = TestVault::new();
+    for (args, says) in [
+        (&["get", "--jsn", "a"][..], "'--jsn'"),
+        (&["get"][..], "<NAME>"),
+        (&["list", "--status", "bogus"][..], "possible values"),
+        (&["init", "--kdf-lanes", "x"][..], "'x'"),
+        (&["frobnicate"][..], "'frobnicate'"),
+        (&["contact", "add"][..], "<NAME>"),
+        (&["--vault"][..], "--vault"),
+    ] {
+        let out = t.run(args, "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("jeton: error: "), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(err.contains("--help'"), "{args:?}: {err}");
+    }
+    let err = t.fails(&["contact", "add"], "", 2);
+    assert!(err.contains("see 'jeton contact add --help'"), "{err}");
+    // A stray positional argument may be a secret typed in the wrong place: not repeated.
+    let err = t.fails(&["add", "a", CANARY], "", 2);
+    assert!(
+        err.starts_with("jeton: error: unexpected argument"),
+        "{err}"
+    );
+    assert!(!err.contains(CANARY), "{err}");
+    // Help and version still print as they did, on stdout.
+    let help = t.ok(&["--help"], "");
+    assert!(
+        help.contains("Usage: jeton") && help.contains("Exit codes:"),
+        "{help}"
+    );
+    assert!(t.ok(&["get", "--help"], "").contains("Usage: jeton get"));
+    assert_eq!(
+        t.ok(&["--version"], ""),
+        format!("jeton {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
 fn secrets_are_never_accepted_as_arguments() {
     let t = TestVault::new();
     // A positional secret is a usage error, and nothing is stored.

@@ -2,6 +2,7 @@
 
 #[path = "support/agent.rs"]
 mod agent_support;
+mod hardening;
 mod support;
 use agent_support::*;
 use std::io::{BufRead, BufReader, Write};
@@ -465,6 +466,247 @@ fn docker_credential_helper_protocol() {
             .success()
     );
     assert_eq!(t.ok(&["get", "docker/registry"], ""), format!("{CANARY}\n"));
+}
+
+#[test]
+fn helpers_warn_on_stderr_when_they_hand_out_an_expired_token() {
+    let t = TestVault::new();
+    t.add(
+        "svc/old",
+        "old-token",
+        &["--url", "http://127.0.0.1:8/index", "--expires", "-1d"],
+    );
+    t.add(
+        "svc/fresh",
+        "fresh-token",
+        &["--url", "http://127.0.0.2:8/index", "--expires", "30d"],
+    );
+    let warning = "jeton: warning: 'svc/old' expired at ";
+    let cargo_get = |host: &str| {
+        format!(
+            "{{\"v\":1,\"registry\":{{\"index-url\":\"sparse+http://{host}:8/index/\"}},\
+             \"kind\":\"get\",\"operation\":\"read\",\"args\":[]}}\n"
+        )
+    };
+    // cargo: still answered (the registry decides), with the warning cargo shows.
+    let out = t.run(&["--cargo-plugin"], &cargo_get("127.0.0.1"));
+    assert!(
+        stdout(&out).contains("\"token\":\"old-token\""),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains(warning), "cargo: {}", stderr(&out));
+    let out = t.run(&["--cargo-plugin"], &cargo_get("127.0.0.2"));
+    assert!(stdout(&out).contains("fresh-token"));
+    assert_eq!(stderr(&out), "", "a fresh token needs no warning");
+    // git: password_expiry_utc tells git, which then drops the password; stderr tells the user.
+    let out = t.run(
+        &["git-credential", "get"],
+        "protocol=http\nhost=127.0.0.1:8\n\n",
+    );
+    assert!(stdout(&out).contains("password=old-token"));
+    assert!(stderr(&out).contains(warning), "git: {}", stderr(&out));
+    // exec and inject hand the secret out too; a field of the entry is not the expired token.
+    let out = t.run(&["exec", "--env", "T=svc/old", "--", "true"], "");
+    assert!(out.status.success());
+    assert!(stderr(&out).contains(warning), "exec: {}", stderr(&out));
+    let out = t.run(&["inject"], "{{ jeton://svc/old }}");
+    assert_eq!(stdout(&out), "old-token");
+    assert!(stderr(&out).contains(warning), "inject: {}", stderr(&out));
+    let out = t.run(&["inject"], "{{ jeton://svc/old#url }}");
+    assert_eq!(stderr(&out), "", "inject of a field: {}", stderr(&out));
+    // git gets nothing for a disabled entry; the one diagnostic line is jeton's usual kind.
+    t.ok(&["disable", "svc/old"], "");
+    let out = t.run(
+        &["git-credential", "get"],
+        "protocol=http\nhost=127.0.0.1:8\n\n",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("jeton: warning: ") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+/// `docker-credential-jeton`, a link to jeton, in the test HOME.
+fn docker_helper_link(t: &TestVault) -> std::path::PathBuf {
+    let bin = t.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("docker-credential-jeton");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_jeton"), &link).unwrap();
+    }
+    link
+}
+
+/// tests/data/docker_client.go built against the client package of docker-credential-helpers,
+/// the code the docker CLI runs to talk to a helper.
+fn docker_reference_client(t: &TestVault) -> std::path::PathBuf {
+    let out = t.home().join("docker_client");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/docker_client.go"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", t.home())
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", t.home().join("go-cache"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "")
+        .output();
+    hardening::require(
+        "go and the Go client of docker-credential-helpers (Debian: golang-go, \
+         golang-github-docker-docker-credential-helpers-dev, golang-golang-x-sys-dev)",
+        built.as_ref().is_ok_and(|o| o.status.success()),
+    );
+    out
+}
+
+#[test]
+fn docker_reference_client_gets_http_registries_and_reads_every_answer() {
+    let t = TestVault::new();
+    t.add(
+        "docker/insecure",
+        CANARY,
+        &["--url", "http://127.0.0.1:5000", "--username", "ci"],
+    );
+    t.add(
+        "docker/hub",
+        "hub-token",
+        &[
+            "--url",
+            "https://index.docker.io/v1/",
+            "--username",
+            "hubuser",
+            "--expires",
+            "-1d",
+        ],
+    );
+    t.add(
+        "docker/tls",
+        "tls-token",
+        &["--url", "https://registry.example.com", "--username", "u2"],
+    );
+    let link = docker_helper_link(&t);
+    let client = docker_reference_client(&t);
+    let go = |args: &[&str]| {
+        let out = t
+            .cmd_for(client.to_str().unwrap())
+            .arg(&link)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, stderr(&out))
+    };
+
+    // Docker sends `host:port`, no scheme: an http registry's entry answers it.
+    let (v, _) = go(&["get", "127.0.0.1:5000"]);
+    assert_eq!(v["creds"]["Secret"], CANARY, "{v}");
+    assert_eq!(v["creds"]["Username"], "ci");
+    assert_eq!(v["creds"]["ServerURL"], "127.0.0.1:5000");
+    let (v, _) = go(&["get", "registry.example.com"]);
+    assert_eq!(v["creds"]["Secret"], "tls-token", "{v}");
+    // Docker Hub's server URL; the entry has expired: handed out, with a warning.
+    let (v, err) = go(&["get", "https://index.docker.io/v1/"]);
+    assert_eq!(v["creds"]["Secret"], "hub-token", "{v}");
+    assert!(
+        err.contains("jeton: warning: 'docker/hub' expired at"),
+        "{err}"
+    );
+    for server in ["registry.example.com:5000", "127.0.0.1:5001"] {
+        let (v, _) = go(&["get", server]);
+        assert_eq!(v["not_found"], true, "{server}: {v}");
+    }
+    // The errors the client recognises by their exact text: it then reports its own error
+    // ("err: no credentials ...") instead of the exit status.
+    for args in [
+        &["get", ""][..],
+        &["erase", ""][..],
+        &["store", "", "u", "s"][..],
+    ] {
+        let (v, _) = go(args);
+        let err = v["err"].as_str().unwrap_or_default();
+        assert!(
+            err.contains("err: no credentials server URL,"),
+            "{args:?}: {v}"
+        );
+    }
+    let (v, _) = go(&["store", "127.0.0.1:5000", "", "s"]);
+    let err = v["err"].as_str().unwrap_or_default();
+    assert!(err.contains("err: no credentials username,"), "{v}");
+    // `docker login` stores: nothing is stored, and the user is told so.
+    let (v, err) = go(&["store", "127.0.0.1:5000", "someone", "other-token"]);
+    assert_eq!(v["err"], serde_json::Value::Null, "{v}");
+    assert!(
+        err.contains("read-only") && err.contains("NOT stored"),
+        "{err}"
+    );
+    assert!(!err.contains("other-token"), "{err}");
+    let (v, err) = go(&["erase", "127.0.0.1:5000"]);
+    assert_eq!(v["err"], serde_json::Value::Null, "{v}");
+    assert!(err.contains("nothing was erased"), "{err}");
+    let (v, _) = go(&["list"]);
+    assert_eq!(v["list"]["http://127.0.0.1:5000"], "ci", "{v}");
+    assert_eq!(v["list"]["https://registry.example.com"], "u2", "{v}");
+    assert_eq!(t.ok(&["get", "docker/insecure"], ""), format!("{CANARY}\n"));
+}
+
+#[test]
+fn docker_helper_answers_version_usage_and_bad_input_as_the_reference_helpers() {
+    // The strings and exit codes of docker-credential-helpers' credentials/credentials.go
+    // (Serve, HandleCommand, Store, PrintVersion): every failure is a message on stdout, exit 1.
+    let t = TestVault::new();
+    let link = docker_helper_link(&t);
+    let helper =
+        |args: &[&str], input: &str| t.run_with(t.cmd_for(link.to_str().unwrap()), args, input);
+    let version = format!(
+        "docker-credential-jeton (jeton) {}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for flag in ["version", "--version", "-v"] {
+        let out = helper(&[flag], "");
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", stderr(&out));
+        assert_eq!(stdout(&out), version, "{flag}");
+    }
+    let out = helper(&[], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Usage: docker-credential-jeton <store|get|erase|list|version>\n"
+    );
+    let out = helper(&["bogus"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "docker-credential-jeton: unknown action: bogus\n"
+    );
+    for input in ["", "not json", "{\"ServerURL\":", "[\"CANARY-like\"]"] {
+        let out = helper(&["store"], input);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "store {input:?}: {}",
+            stderr(&out)
+        );
+        let said = stdout(&out);
+        assert!(said.starts_with("cannot read the credentials"), "{said}");
+        assert!(!said.contains("CANARY"), "{said}");
+    }
+    for action in ["get", "erase"] {
+        let out = helper(&[action], " \n");
+        assert_eq!(out.status.code(), Some(1), "{action}");
+        assert_eq!(stdout(&out), "no credentials server URL\n", "{action}");
+    }
+    // The same under jeton's own name.
+    let out = t.run(&["docker-credential", "version"], "");
+    assert_eq!(stdout(&out), version);
 }
 
 #[test]

@@ -375,3 +375,116 @@ fn the_agent_is_not_dumpable_and_runs_without_mlock() {
         .collect();
     assert!(leftovers.is_empty(), "gcore wrote {leftovers:?}");
 }
+
+/// How many times `needle` occurs in the readable memory of process `pid` (root reads any
+/// process's memory through /proc, dumpable or not).
+fn copies_in_memory(pid: u32, needle: &[u8]) -> usize {
+    use std::os::unix::fs::FileExt;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut count = 0;
+    let mut scanned = 0usize;
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (range, perms) = (fields.next().unwrap(), fields.next().unwrap());
+        let name = fields.nth(3).unwrap_or("");
+        if !perms.starts_with('r') || name == "[vvar]" || name == "[vsyscall]" {
+            continue;
+        }
+        let (start, end) = range.split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut region = vec![0u8; (end - start) as usize];
+        if mem.read_exact_at(&mut region, start).is_err() {
+            continue;
+        }
+        scanned += region.len();
+        count += region
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count();
+    }
+    assert!(scanned > 1 << 20, "only {scanned} bytes of memory read");
+    count
+}
+
+/// Starts `jeton ARGS` with `stdin` written to a pipe that stays open, and waits until the
+/// process has read all of it and blocks reading for more.
+fn waiting_for_more_stdin(
+    t: &TestVault,
+    args: &[&str],
+    stdin: &[u8],
+) -> (Child, std::process::ChildStdin) {
+    use std::io::Write;
+    let mut child = t
+        .cmd()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    let wchan = format!("/proc/{}/wchan", child.id());
+    for _ in 0..1000 {
+        // The pipe is empty (all of it was read), and then the process blocks reading again.
+        if rustix::io::ioctl_fionread(&input).is_ok_and(|n| n == 0)
+            && std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("pipe_read"))
+        {
+            return (child, input);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("jeton {args:?} never blocked reading stdin");
+}
+
+#[test]
+fn a_secret_read_from_stdin_is_held_once_while_more_may_come() {
+    require(
+        "running as root (to read another process's memory)",
+        rustix::process::geteuid().is_root(),
+    );
+    let t = TestVault::new();
+    t.add("svc/old", "old-token", &[]);
+    // Large enough that reading it grows a buffer several times; the canary is not at the
+    // start, where the allocator writes its own bookkeeping over freed blocks.
+    let mut secret = vec![b'x'; 100];
+    secret.extend(CANARY.as_bytes());
+    secret.extend(std::iter::repeat_n(b'y', 40 * 1024));
+    // cargo's `login` line carries a token; jeton answers it and waits for the next line.
+    let login = format!(
+        "{{\"v\":1,\"registry\":{{\"index-url\":\"sparse+http://127.0.0.1:8/index/\"}},\
+         \"kind\":\"login\",\"token\":\"{}\",\"args\":[]}}\n",
+        String::from_utf8(secret.clone()).unwrap()
+    );
+    let mut found = Vec::new();
+    for (args, input, want) in [
+        // One buffer: what was read so far, and no other copy (a read-ahead buffer, a block
+        // freed as the buffer grew).
+        (&["add", "svc/new"][..], &secret[..], 1),
+        (&["rotate", "svc/old"][..], &secret[..], 1),
+        (&["git-credential", "store"][..], &secret[..], 1),
+        (&["docker-credential", "store"][..], &secret[..], 1),
+        (&["--passphrase-fd", "0", "list"][..], &secret[..], 1),
+        // A line already answered is wiped.
+        (
+            &["cargo-credential", "--cargo-plugin"][..],
+            login.as_bytes(),
+            0,
+        ),
+    ] {
+        let (mut child, stdin) = waiting_for_more_stdin(&t, args, input);
+        let copies = copies_in_memory(child.id(), CANARY.as_bytes());
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
+        found.push((args, copies, want));
+    }
+    assert!(
+        found.iter().all(|(_, copies, want)| copies == want),
+        "copies of a secret read from stdin (command, found, expected): {found:?}"
+    );
+}

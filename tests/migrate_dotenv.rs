@@ -38,7 +38,11 @@ print(json.dumps(out))
 /// Debian's interpreter, where `.ci/run` installs python3-dotenv, before any other on PATH.
 fn python(t: &TestVault, args: &[&str]) -> std::process::Output {
     let debian = std::path::Path::new("/usr/bin/python3");
-    let mut c = t.cmd_for(if debian.exists() { "/usr/bin/python3" } else { "python3" });
+    let mut c = t.cmd_for(if debian.exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    });
     c.env(FROM_ENV.0, FROM_ENV.1).args(args);
     c.output()
         .unwrap_or_else(|e| panic!("cannot run python3 (installed by .ci/run): {e}"))

@@ -113,6 +113,7 @@ mod tests {
             .map(|(reference, v)| Resolved {
                 reference,
                 value: Token::new(v.into()),
+                expires_at: None,
             })
             .collect();
         assert_eq!(

@@ -95,6 +95,9 @@ pub struct Resolved {
     /// Its value.
     #[serde(with = "crate::secret::serde_token")]
     pub value: Token,
+    /// When the value is an entry's secret: its expiry at its provider.
+    #[serde(default)]
+    pub expires_at: Option<Time>,
 }
 
 /// A credential for a helper.
@@ -193,9 +196,15 @@ fn resolve(vault: &Vault, refs: Vec<Reference>) -> Result<Vec<Resolved>> {
             f => e.field(f)?,
         }
         .ok_or_else(|| Error::NotFound(format!("entry '{}' has no {field}", r.name)))?;
+        let expires_at = if field == "secret" {
+            e.expires_at
+        } else {
+            None
+        };
         out.push(Resolved {
             reference: r,
             value: Token::new(value),
+            expires_at,
         });
     }
     Ok(out)

@@ -3,24 +3,41 @@
 //! Only the parts the helpers compare are read: scheme, user, host and port, and the path
 //! segments. Hosts compare case-insensitively, default ports (80 for http, 443 for https) are
 //! dropped, a trailing `.git` on the last path segment is ignored, and an entry url without a
-//! scheme (`github.com`) means https.
+//! scheme (`github.com`) means https. A target without a scheme (Docker sends `host[:port]`)
+//! matches http and https entries alike, on host and port, a missing port being the entry
+//! scheme's default.
 
 /// A parsed URL, reduced to what matching needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     scheme: String,
+    /// False when the URL had no scheme (and `scheme` is https by default).
+    scheme_given: bool,
     user: Option<String>,
+    /// Host and port, the scheme's default port dropped.
     host: String,
+    /// Host and port as written, lowercased.
+    authority: String,
     segments: Vec<String>,
+}
+
+/// `host` without `scheme`'s default port.
+fn without_default_port<'a>(host: &'a str, scheme: &str) -> &'a str {
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return host,
+    };
+    host.strip_suffix(default_port).unwrap_or(host)
 }
 
 impl Target {
     /// Parses `scheme://[user@]host[:port][/path][?query][#fragment]`; `None` if there is no host.
     pub fn parse(url: &str) -> Option<Target> {
         let url = url.trim();
-        let (scheme, rest) = match url.split_once("://") {
-            Some((s, r)) => (s.to_ascii_lowercase(), r),
-            None => ("https".to_owned(), url),
+        let (scheme, rest, scheme_given) = match url.split_once("://") {
+            Some((s, r)) => (s.to_ascii_lowercase(), r, true),
+            None => ("https".to_owned(), url, false),
         };
         let rest = rest.split(['?', '#']).next().unwrap_or_default();
         let (authority, path) = match rest.find('/') {
@@ -31,17 +48,8 @@ impl Target {
             Some((u, h)) => (Some(u.split(':').next().unwrap_or_default().to_owned()), h),
             None => (None, authority),
         };
-        let mut host = hostport.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => Some(":80"),
-            "https" => Some(":443"),
-            _ => None,
-        };
-        if let Some(p) = default_port
-            && let Some(h) = host.strip_suffix(p)
-        {
-            host = h.to_owned();
-        }
+        let authority = hostport.to_ascii_lowercase();
+        let host = without_default_port(&authority, &scheme).to_owned();
         if host.is_empty() || scheme.is_empty() {
             return None;
         }
@@ -58,14 +66,19 @@ impl Target {
         }
         Some(Target {
             scheme,
+            scheme_given,
             user: user.filter(|u| !u.is_empty()),
             host,
+            authority,
             segments,
         })
     }
 
-    /// `scheme://host/path`, for messages.
+    /// `scheme://host/path` (or `host:port (http or https)`), for messages.
     pub fn describe(&self) -> String {
+        if !self.scheme_given {
+            return format!("{} (http or https)", self.authority);
+        }
         format!(
             "{}://{}/{}",
             self.scheme,
@@ -85,7 +98,13 @@ impl Target {
         asked_user: Option<&str>,
     ) -> Option<u32> {
         let e = Target::parse(entry_url)?;
-        if e.scheme != self.scheme || e.host != self.host {
+        let same_server = if self.scheme_given {
+            e.scheme == self.scheme && e.host == self.host
+        } else {
+            matches!(e.scheme.as_str(), "http" | "https")
+                && e.host == without_default_port(&self.authority, &e.scheme)
+        };
+        if !same_server {
             return None;
         }
         let asked = asked_user.or(self.user.as_deref());
@@ -135,5 +154,22 @@ mod tests {
         assert!(t.score("https://h", false, Some("alice"), None).is_none());
         assert!(t.score("https://h", false, Some("bob"), None).is_some());
         assert!(Target::parse("https://").is_none());
+    }
+
+    #[test]
+    fn a_target_without_a_scheme_matches_http_and_https_entries_on_host_and_port() {
+        assert!(score("h:5000", "http://h:5000", false).is_some());
+        assert!(score("h:5000", "https://h:5000/", false).is_some());
+        assert!(score("h:5000", "http://h:5001", false).is_none());
+        assert!(score("h:5000", "http://h", false).is_none());
+        assert!(score("h", "http://h", false).is_some());
+        assert!(score("h", "https://h:443", false).is_some());
+        assert!(score("h:80", "http://h", false).is_some());
+        assert!(score("h:80", "https://h", false).is_none());
+        assert!(score("h:443", "http://h", false).is_none());
+        assert!(score("h", "ftp://h", false).is_none());
+        assert!(score("other:5000", "http://h:5000", false).is_none());
+        // With a scheme, the scheme still counts (git, cargo).
+        assert!(score("https://h:5000", "http://h:5000", false).is_none());
     }
 }

@@ -19,7 +19,6 @@ use crate::vault::{Contact, SeenBundle, Vault};
 use crate::{Error, Result};
 use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use zeroize::Zeroizing;
 
 /// What to do when an imported name exists. Under `Fail` and `Overwrite`, a newer copy of an
@@ -112,15 +111,14 @@ fn decrypt(identity: &age::x25519::Identity, bytes: &[u8]) -> Result<Zeroizing<V
     let mut stream = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .map_err(map)?;
-    let mut plain = Zeroizing::new(Vec::new());
-    (&mut stream)
-        .take(MAX_BUNDLE_LEN as u64 + 1)
-        .read_to_end(&mut plain)
-        .map_err(|_| damaged())?;
-    if plain.len() > MAX_BUNDLE_LEN {
-        return Err(tampered("its content is too large"));
-    }
-    Ok(plain)
+    // One zeroizing buffer, no copy left behind as it grows: the plaintext holds secrets.
+    crate::secret::read_capped(&mut stream, MAX_BUNDLE_LEN).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            tampered("its content is too large")
+        } else {
+            damaged()
+        }
+    })
 }
 
 /// A bundle whose every check passed.

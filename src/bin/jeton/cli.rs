@@ -221,8 +221,8 @@ pub enum Command {
     /// Docker credential helper (the same as running it as docker-credential-jeton)
     #[command(defer(crate::cli::with_globals))]
     DockerCredential {
-        /// get, store, erase or list (store and erase change nothing)
-        operation: String,
+        /// get, store, erase, list or version (store and erase change nothing)
+        operation: Option<String>,
     },
     // == migration, recovery, backup (issue 8) ==
     /// Bring tokens in from pass, gopass, KeePassXC, Bitwarden or a .env file
@@ -517,6 +517,66 @@ pub struct InjectArgs {
     /// Output file, written atomically with mode 0600 [default: stdout]
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// A usage error from clap as the one line CLI.md promises (`jeton: error: ...` is added by
+/// `main`): clap's message, its "similar argument" tip if it has one, and where the help is.
+/// The value of an unexpected positional argument is not repeated: it may be a secret typed
+/// there by mistake.
+pub fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let rendered = e.render().to_string();
+    let head = rendered.split("\n\n").next().unwrap_or_default();
+    let head: Vec<&str> = head
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let head = head.join(" ");
+    let mut message = head.strip_prefix("error: ").unwrap_or(&head).to_owned();
+    let positional = e.kind() == ErrorKind::UnknownArgument
+        && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(a)) if !a.starts_with('-'));
+    if positional {
+        message = "unexpected argument (not repeated here: a secret is never an argument; \
+                   jeton reads it from stdin or a prompt)"
+            .into();
+    } else if let Some(tip) = rendered
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip: "))
+        .find(|t| t.contains("similar"))
+    {
+        message = format!("{message} ({tip})");
+    }
+    let message: String = message
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    format!("{message}; see '{} --help'", command_path(args))
+}
+
+/// `jeton SUB [SUB]`: the subcommands named in `args`, for pointing at the right help.
+fn command_path(args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut path = String::from("jeton");
+    for a in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if a == "--" {
+            break;
+        }
+        if let Some(sub) = cmd.find_subcommand(a).cloned() {
+            path.push(' ');
+            path.push_str(sub.get_name());
+            cmd = sub;
+        }
+    }
+    path
 }
 
 #[cfg(test)]

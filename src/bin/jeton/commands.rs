@@ -370,7 +370,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             crate::integrations::cargo_credential(&ctx, cargo_plugin)
         }
         Command::DockerCredential { operation } => {
-            crate::integrations::docker_credential(&ctx, &operation)
+            crate::integrations::docker_credential(&ctx, operation.as_deref())
         }
         Command::Migrate(Deferred(a)) => crate::migrate::run(&ctx, a),
         Command::Recovery(c) => crate::recovery::run(&ctx, c),

@@ -3,15 +3,17 @@
 use crate::cli::{ExecArgs, InjectArgs};
 use crate::commands::{Ctx, Exit, emit, unexpected};
 use crate::output::{OutError, write_stdout};
+use crate::prompt::{raw_stdin, read_secret};
+use jeton::entry::printable;
 use jeton::integrations::exec::{self as jexec, EnvValue};
 use jeton::integrations::{
     Credential, CredentialQuery, IntegrationRequest, IntegrationResponse, Reference, Resolved,
     cargo, docker, git_credential, inject as jinject,
 };
 use jeton::request::{Request, Response};
+use jeton::secret::SecretLines;
 use jeton::{Error, Result};
 use std::ffi::OsString;
-use std::io::{BufRead, Read};
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -35,7 +37,11 @@ pub fn invocation(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
         }
         args.insert(1, sub.into());
     };
-    if name == "docker-credential-jeton" {
+    if name == docker::HELPER {
+        // The reference helpers take `--version`/`-v` as well as `version`.
+        if let Some(a) = args.get_mut(1).filter(|a| *a == "--version" || *a == "-v") {
+            *a = "version".into();
+        }
         insert(&mut args, "docker-credential");
     } else if name == "cargo-credential-jeton" || args.get(1).is_some_and(|a| a == "--cargo-plugin")
     {
@@ -59,7 +65,12 @@ fn resolve(ctx: &Ctx, refs: Vec<Reference>) -> Result<Vec<Resolved>> {
         return Ok(Vec::new());
     }
     match lookup(ctx, IntegrationRequest::Resolve(refs))? {
-        IntegrationResponse::Values(v) => Ok(v),
+        IntegrationResponse::Values(v) => {
+            for r in &v {
+                warn_if_expired(&r.reference.name, r.expires_at);
+            }
+            Ok(v)
+        }
         _ => Err(unexpected()),
     }
 }
@@ -69,26 +80,6 @@ fn find(ctx: &Ctx, query: CredentialQuery) -> Result<Credential> {
         IntegrationResponse::Credential(c) => Ok(c),
         _ => Err(unexpected()),
     }
-}
-
-fn read_capped(r: impl Read, cap: u64, what: &str) -> Result<Zeroizing<String>> {
-    let mut buf = Zeroizing::new(Vec::new());
-    r.take(cap + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::Other(format!("cannot read {what}: {e}")))?;
-    if buf.len() as u64 > cap {
-        return Err(Error::Usage(format!(
-            "{what} is larger than {} MiB",
-            cap >> 20
-        )));
-    }
-    String::from_utf8(std::mem::take(&mut *buf))
-        .map(Zeroizing::new)
-        .map_err(|e| {
-            let mut b = e.into_bytes();
-            zeroize::Zeroize::zeroize(&mut b);
-            Error::Usage(format!("{what} is not valid UTF-8"))
-        })
 }
 
 fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>> {
@@ -145,11 +136,7 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<Exit> {
 pub fn inject(ctx: &Ctx, a: InjectArgs) -> Result<Exit> {
     let template = match &a.input {
         Some(p) => read_file(p, "template")?,
-        None => read_capped(
-            std::io::stdin().lock(),
-            MAX_TEMPLATE,
-            "the template on stdin",
-        )?,
+        None => read_secret(raw_stdin()?, MAX_TEMPLATE, "the template on stdin")?,
     };
     let pieces = jinject::parse(&template)?;
     let values = resolve(ctx, jinject::references(&pieces))?;
@@ -191,7 +178,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// `git-credential get|store|erase`. Never fails git: with nothing to say it says nothing and
 /// exits 0, so git falls back to its other helpers or its own prompt.
 pub fn git_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
-    let input = read_capped(std::io::stdin().lock(), MAX_HELPER_INPUT, "git's request")?;
+    let input = read_secret(raw_stdin()?, MAX_HELPER_INPUT, "git's request")?;
     if operation != "get" {
         return Ok(Exit::Ok);
     }
@@ -199,11 +186,17 @@ pub fn git_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
     let Some(query) = input.query() else {
         return Ok(Exit::Ok);
     };
-    match find(ctx, query).and_then(|c| git_credential::answer(&c, &input)) {
+    let found = find(ctx, query).and_then(|c| {
+        let answer = git_credential::answer(&c, &input)?;
+        // git drops a password past its password_expiry_utc and asks elsewhere: say why.
+        warn_if_expired(&c.name, c.expires_at);
+        Ok(answer)
+    });
+    match found {
         Ok(answer) => emit(answer.as_bytes())?,
         Err(Error::NotFound(_)) => {}
         Err(e) => eprintln!(
-            "jeton: git-credential: {}",
+            "jeton: warning: git-credential answers nothing: {}",
             jeton::text::Shown::line(&e.to_string())
         ),
     }
@@ -230,15 +223,16 @@ pub fn cargo_credential(ctx: &Ctx, cargo_plugin: bool) -> Result<Exit> {
             })
     };
     say(cargo::HELLO.as_bytes())?;
-    let stdin = std::io::stdin().lock();
-    for line in stdin.take(MAX_HELPER_INPUT).lines() {
-        let line = Zeroizing::new(
-            line.map_err(|e| Error::Other(format!("cannot read cargo's request: {e}")))?,
-        );
-        if line.trim().is_empty() {
+    // A `login` line carries a token: read without a read-ahead copy, and wipe each line.
+    let mut lines = SecretLines::new(raw_stdin()?, MAX_HELPER_INPUT as usize);
+    while let Some(line) = lines
+        .next_line()
+        .map_err(|e| Error::Other(format!("cannot read cargo's request: {e}")))?
+    {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let request: cargo::CargoRequest = match serde_json::from_str(&line) {
+        let request: cargo::CargoRequest = match serde_json::from_slice(&line) {
             Ok(r) => r,
             Err(e) => {
                 say(
@@ -261,7 +255,11 @@ pub fn cargo_credential(ctx: &Ctx, cargo_plugin: bool) -> Result<Exit> {
             continue;
         }
         match find(ctx, request.query()) {
-            Ok(cred) => say(cargo::get_ok(&cred).as_bytes())?,
+            Ok(cred) => {
+                // The protocol has no warning; cargo shows the provider's stderr.
+                warn_if_expired(&cred.name, cred.expires_at);
+                say(cargo::get_ok(&cred).as_bytes())?
+            }
             Err(Error::NotFound(m)) => say(cargo::error("not-found", &m).as_bytes())?,
             Err(e) => say(cargo::error("other", &e.to_string()).as_bytes())?,
         }
@@ -269,39 +267,91 @@ pub fn cargo_credential(ctx: &Ctx, cargo_plugin: bool) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `docker-credential get|store|erase|list`.
-pub fn docker_credential(ctx: &Ctx, operation: &str) -> Result<Exit> {
-    let input = read_capped(
-        std::io::stdin().lock(),
-        MAX_HELPER_INPUT,
-        "docker's request",
-    )?;
-    match operation {
-        "get" => {
-            let server = input.trim();
-            match find(ctx, docker::query(server)) {
-                Ok(cred) => emit(docker::get_ok(server, &cred).as_bytes())?,
-                Err(Error::NotFound(_)) => {
-                    emit(format!("{}\n", docker::NOT_FOUND).as_bytes())?;
-                    return Ok(Exit::Code(1));
-                }
-                Err(e) => {
-                    emit(format!("{e}\n").as_bytes())?;
-                    return Ok(Exit::Code(1));
-                }
-            }
-        }
-        "list" => match lookup(ctx, IntegrationRequest::ListCredentials)? {
-            IntegrationResponse::Credentials(c) => emit(docker::list(&c).as_bytes())?,
-            _ => return Err(unexpected()),
-        },
-        "store" | "erase" => {}
-        other => {
-            return Err(Error::Usage(format!(
-                "unknown docker credential operation '{}' (get, store, erase, list)",
-                jeton::entry::printable(other)
-            )));
+/// `docker-credential get|store|erase|list|version`, as the reference helpers answer: a failure
+/// is one message on stdout and exit 1. `store` and `erase` change nothing, and say so on stderr
+/// (which docker shows), since `docker login` prints "Login Succeeded" either way.
+pub fn docker_credential(ctx: &Ctx, action: Option<&str>) -> Result<Exit> {
+    match docker_answer(ctx, action) {
+        Ok(()) => Ok(Exit::Ok),
+        Err(message) => {
+            emit(format!("{message}\n").as_bytes())?;
+            Ok(Exit::Code(1))
         }
     }
-    Ok(Exit::Ok)
+}
+
+fn docker_answer(ctx: &Ctx, action: Option<&str>) -> std::result::Result<(), String> {
+    let server_url = || -> std::result::Result<Zeroizing<String>, String> {
+        let input = read_secret(
+            raw_stdin().map_err(|e| e.to_string())?,
+            MAX_HELPER_INPUT,
+            "docker's request",
+        )
+        .map_err(|e| e.to_string())?;
+        if input.trim().is_empty() {
+            return Err(docker::MISSING_SERVER_URL.into());
+        }
+        Ok(input)
+    };
+    let say = |bytes: &[u8]| emit(bytes).map_err(|e| e.to_string());
+    match action {
+        None => Err(docker::usage()),
+        Some("version") => say(format!("{}\n", docker::version()).as_bytes()),
+        Some("get") => {
+            let input = server_url()?;
+            let server = input.trim();
+            match find(ctx, docker::query(server)) {
+                Ok(cred) => {
+                    warn_if_expired(&cred.name, cred.expires_at);
+                    say(docker::get_ok(server, &cred).as_bytes())
+                }
+                Err(Error::NotFound(_)) => Err(docker::NOT_FOUND.into()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Some("list") => match lookup(ctx, IntegrationRequest::ListCredentials) {
+            Ok(IntegrationResponse::Credentials(c)) => say(docker::list(&c).as_bytes()),
+            Ok(_) => Err(unexpected().to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Some("store") => {
+            let input = read_secret(
+                raw_stdin().map_err(|e| e.to_string())?,
+                MAX_HELPER_INPUT,
+                "docker's credentials",
+            )
+            .map_err(|e| e.to_string())?;
+            let request = docker::parse_store(&input)?;
+            let server = printable(request.server_url.trim());
+            eprintln!(
+                "jeton: warning: {} is read-only: the token for {server} was NOT stored, \
+                 whatever docker prints next; keep it in jeton with \
+                 `jeton add NAME --url {server} --username {}` (token on stdin)",
+                docker::HELPER,
+                printable(&request.username),
+            );
+            Ok(())
+        }
+        Some("erase") => {
+            let input = server_url()?;
+            eprintln!(
+                "jeton: warning: {} is read-only: nothing was erased for {}; \
+                 the entry stays in jeton (`jeton rm NAME` removes it)",
+                docker::HELPER,
+                printable(input.trim()),
+            );
+            Ok(())
+        }
+        Some(other) => Err(docker::unknown_action(other)),
+    }
+}
+
+/// Warns on stderr when a helper hands out a token past its expiry at its provider.
+fn warn_if_expired(name: &str, expires_at: Option<jeton::time::Time>) {
+    if let Some(t) = expires_at.filter(|t| *t <= jeton::time::now()) {
+        eprintln!(
+            "jeton: warning: '{name}' expired at {}; rotate it with `jeton rotate {name}`",
+            jeton::time::rfc3339(t)
+        );
+    }
 }

@@ -13,12 +13,24 @@ mod recovery;
 mod share;
 
 use clap::Parser;
+use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
 
 fn main() {
     for failure in jeton::harden::harden_process() {
         eprintln!("jeton: warning: hardening: {failure}");
     }
-    let cli = cli::Cli::parse_from(integrations::invocation(std::env::args_os()));
+    let args = integrations::invocation(std::env::args_os());
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // Help and version, asked for or shown for a missing subcommand: as clap prints them.
+        Err(e) if !e.use_stderr() || e.kind() == DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("jeton: error: {}", cli::usage_error(&e, &args));
+            std::process::exit(2);
+        }
+    };
     let code = match commands::run(cli) {
         Ok(commands::Exit::Ok) => 0,
         Ok(commands::Exit::Code(code)) => code,

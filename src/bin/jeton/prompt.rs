@@ -21,21 +21,40 @@ fn strip_one_newline(mut s: Zeroizing<String>) -> Zeroizing<String> {
     s
 }
 
-fn read_capped(mut r: impl Read, what: &str) -> Result<Zeroizing<String>> {
-    let mut buf = Zeroizing::new(Vec::new());
-    r.by_ref()
-        .take(MAX_INPUT + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::Other(format!("cannot read {what}: {e}")))?;
-    if buf.len() as u64 > MAX_INPUT {
-        return Err(Error::Usage(format!("{what} is larger than 1 MiB")));
-    }
-    let s = String::from_utf8(std::mem::take(&mut *buf)).map_err(|e| {
-        let mut bytes = e.into_bytes();
-        zeroize::Zeroize::zeroize(&mut bytes);
-        Error::Usage(format!("{what} is not valid UTF-8"))
+/// Standard input as a plain descriptor. `std::io::stdin()` reads ahead into a buffer of its own
+/// that it never wipes; a secret read through it leaves a copy there.
+pub fn raw_stdin() -> Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .map_err(|e| Error::Other(format!("cannot read stdin: {e}")))
+}
+
+/// Reads a secret, or a request that may hold one, from a file or descriptor (give it
+/// [`raw_stdin`], never `std::io::stdin()`): UTF-8, at most `cap` bytes, held in one zeroizing
+/// buffer with no other copy ([`jeton::secret::read_capped`]).
+pub fn read_secret(r: impl Read, cap: u64, what: &str) -> Result<Zeroizing<String>> {
+    let cap_bytes = usize::try_from(cap).unwrap_or(usize::MAX);
+    let mut buf = jeton::secret::read_capped(r, cap_bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::Usage(format!("{what} is larger than {} MiB", cap >> 20))
+        } else {
+            Error::Other(format!("cannot read {what}: {e}"))
+        }
     })?;
-    Ok(strip_one_newline(Zeroizing::new(s)))
+    String::from_utf8(std::mem::take(&mut *buf))
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            let mut bytes = e.into_bytes();
+            zeroize::Zeroize::zeroize(&mut bytes);
+            Error::Usage(format!("{what} is not valid UTF-8"))
+        })
+}
+
+fn read_capped(r: impl Read, what: &str) -> Result<Zeroizing<String>> {
+    read_secret(r, MAX_INPUT, what).map(strip_one_newline)
 }
 
 fn read_fd(fd: u32, what: &str) -> Result<Zeroizing<String>> {
@@ -135,7 +154,8 @@ pub fn passphrase(fd: Option<u32>) -> Result<Passphrase> {
         Source::Prompt if have_tty() => prompt_hidden("jeton passphrase: ")?,
         Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
     };
-    Ok(Passphrase::new(nonempty(s, "passphrase")?.to_string()))
+    let mut s = nonempty(s, "passphrase")?;
+    Ok(Passphrase::new(std::mem::take(&mut *s)))
 }
 
 /// A passphrase being chosen: from a source, or asked twice on the terminal.
@@ -154,7 +174,8 @@ pub fn new_passphrase(source: Source, label: &str) -> Result<Passphrase> {
         }
         Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
     };
-    Ok(Passphrase::new(nonempty(s, "new passphrase")?.to_string()))
+    let mut s = nonempty(s, "new passphrase")?;
+    Ok(Passphrase::new(std::mem::take(&mut *s)))
 }
 
 /// The new passphrase for `passwd`: `--new-passphrase-fd`, `$JETON_NEW_PASSPHRASE_FILE`, or a prompt.
@@ -186,7 +207,7 @@ pub fn weak_passphrase_warning(p: &Passphrase) -> Option<&'static str> {
 
 /// A new secret: a hidden prompt asked twice on a terminal, otherwise all of stdin.
 pub fn secret_input() -> Result<Token> {
-    let s = if std::io::stdin().is_terminal() {
+    let mut s = if std::io::stdin().is_terminal() {
         let a = prompt_hidden("secret: ")?;
         let b = prompt_hidden("secret (again): ")?;
         if a != b {
@@ -196,14 +217,14 @@ pub fn secret_input() -> Result<Token> {
         }
         a
     } else {
-        read_capped(std::io::stdin().lock(), "the secret on stdin")?
+        read_capped(raw_stdin()?, "the secret on stdin")?
     };
     if s.is_empty() {
         return Err(Error::Usage(
             "the secret is empty (pipe it on stdin, or use --generate)".into(),
         ));
     }
-    Ok(Token::new(s.to_string()))
+    Ok(Token::new(std::mem::take(&mut *s)))
 }
 
 /// Asks a yes/no question on the terminal. Without a terminal, `--yes` is required.
