@@ -509,6 +509,8 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
                 .payload
                 .deletions
                 .push(crate::vault::Deletion { id: e.id, at: now });
+            // Deleted for good: the backup of the previous generation must not keep it.
+            vault.forget_previous_on_save();
             vault.audit(now, "rm", Some(&name), "entry deleted");
             Ok(Response::Done(format!("removed {name}")))
         }

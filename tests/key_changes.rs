@@ -201,6 +201,19 @@ fn revoke_leaves_no_file_holding_the_wiped_secret() {
 }
 
 #[test]
+fn rm_leaves_no_file_holding_the_removed_secret() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    t.add("svc/kept", "kept-secret", &[]);
+    t.ok(&["rm", "--yes", "svc/a"], "");
+    for f in files_beside_the_vault(&t) {
+        assert!(!yields(&f, PASS, "svc/a", CANARY), "{}", f.display());
+    }
+    let bak = t.vault_path().with_file_name("vault.jeton.bak");
+    assert!(yields(&bak, PASS, "svc/kept", "kept-secret"));
+}
+
+#[test]
 fn a_history_cut_leaves_no_file_holding_the_cut_secrets() {
     let t = TestVault::new();
     t.add("svc/a", CANARY, &[]);

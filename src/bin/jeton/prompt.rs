@@ -81,21 +81,33 @@ fn read_file(path: &std::ffi::OsStr, what: &str) -> Result<Zeroizing<String>> {
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<String>> {
-    let out = jeton::process::command("sh")
+    let what = "the output of JETON_PASSPHRASE_COMMAND";
+    let mut child = jeton::process::command("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .output()
+        .spawn()
         .map_err(|e| Error::Unlock(format!("cannot run JETON_PASSPHRASE_COMMAND: {e}")))?;
-    let stdout = Zeroizing::new(out.stdout);
-    if !out.status.success() {
+    // Read through the capped, zeroizing reader (no copy left as the buffer grows), then wait.
+    let read = match child.stdout.take() {
+        Some(out) => read_capped(out, what),
+        None => Err(Error::Other(format!("cannot read {what}"))),
+    };
+    if read.is_err() {
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::Unlock(format!("cannot run JETON_PASSPHRASE_COMMAND: {e}")))?;
+    let passphrase = read?;
+    if !status.success() {
         return Err(Error::Unlock(format!(
-            "JETON_PASSPHRASE_COMMAND failed ({})",
-            out.status
+            "JETON_PASSPHRASE_COMMAND failed ({status})"
         )));
     }
-    read_capped(&stdout[..], "the output of JETON_PASSPHRASE_COMMAND")
+    Ok(passphrase)
 }
 
 /// True when a terminal is there to prompt on.
