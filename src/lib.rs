@@ -50,6 +50,7 @@ pub mod request;
 pub mod secret;
 pub mod share;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod vault;
 
