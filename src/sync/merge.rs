@@ -92,7 +92,7 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                 Order::After => (a.0.clone(), a.1.clone(), From::Local),
                 Order::Before => (b.0.clone(), b.1.clone(), From::Remote),
                 order => {
-                    let (ea, eb) = (encode(a.0)?, encode(b.0)?);
+                    let (ea, eb) = (encode_as_base(a.0)?, encode_as_base(b.0)?);
                     if ea == eb && a.1 == b.1 {
                         (a.0.clone(), a.1.clone(), From::Local)
                     } else {
@@ -201,10 +201,7 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
     let payload = Payload {
         settings,
         entries,
-        deletions: union_by_id(&lp.deletions, &rp.deletions, |d| (d.id, d.at))
-            .into_iter()
-            .map(|(id, at)| Deletion { id, at })
-            .collect(),
+        deletions: union_deletions(&lp.deletions, &rp.deletions),
         contacts,
         identity,
         seen_bundles: union_by_id(&lp.seen_bundles, &rp.seen_bundles, |s| (s.id.clone(), s.at))
@@ -247,7 +244,19 @@ fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, Ve
     Ok(out)
 }
 
-fn encode(e: &Entry) -> Result<Zeroizing<Vec<u8>>> {
+/// An entry's encoding under its base name (a collision suffix is not a change).
+fn encode_as_base(e: &Entry) -> Result<Zeroizing<Vec<u8>>> {
+    let base = base_name(e);
+    let renamed;
+    let e = if base == e.name {
+        e
+    } else {
+        renamed = Entry {
+            name: base.to_owned(),
+            ..e.clone()
+        };
+        &renamed
+    };
     postcard::to_stdvec(e)
         .map(Zeroizing::new)
         .map_err(|e| Error::Other(format!("could not encode for sync: {e}")))
@@ -271,6 +280,14 @@ fn removed_at(a: &Payload, b: &Payload, id: &EntryId) -> Option<Time> {
         .min()
 }
 
+/// Every removal record of either side once, ordered by time then id.
+fn union_deletions(a: &[Deletion], b: &[Deletion]) -> Vec<Deletion> {
+    let all: BTreeSet<(Time, EntryId)> = a.iter().chain(b).map(|d| (d.at, d.id)).collect();
+    all.into_iter()
+        .map(|(at, id)| Deletion { id, at })
+        .collect()
+}
+
 /// One record per id (the earliest), ordered by time then id.
 fn union_by_id<T, K: Ord + Clone>(
     a: &[T],
@@ -292,13 +309,17 @@ fn union_by_id<T, K: Ord + Clone>(
 /// Both logs and the merge's events: a union ordered by (time, action, subject, detail),
 /// duplicates dropped, the oldest cut past [`AUDIT_CAP`].
 fn merge_audit(a: &[AuditEvent], b: &[AuditEvent], new: Vec<AuditEvent>) -> Vec<AuditEvent> {
-    let key = |e: &AuditEvent| (e.at, e.action.clone(), e.subject.clone(), e.detail.clone());
     let mut all: Vec<AuditEvent> = a.iter().chain(b).cloned().chain(new).collect();
-    all.sort_by_key(key);
+    all.sort_by(|x, y| audit_key(x).cmp(&audit_key(y)));
     all.dedup();
     let excess = all.len().saturating_sub(AUDIT_CAP);
     all.drain(..excess);
     all
+}
+
+/// The order of a merged audit log.
+pub(super) fn audit_key(e: &AuditEvent) -> (Time, &str, Option<&str>, &str) {
+    (e.at, &e.action, e.subject.as_deref(), &e.detail)
 }
 
 /// Last writer wins: the later clock, or between concurrent changes the larger stamp.

@@ -14,8 +14,6 @@
 mod clock;
 mod join;
 mod merge;
-#[cfg(test)]
-mod tests;
 
 pub use clock::{Clock, DeviceId, Order, Stamp};
 pub use merge::{Merged, Report, merge};
@@ -321,18 +319,25 @@ fn digest<T: Serialize>(value: &T) -> Result<[u8; 32]> {
 }
 
 /// The content two replicas must agree on once synced, as bytes: every entry by id with all
-/// its fields (secrets included), the deletion records, contacts, imported-bundle ids, the
-/// audit log and the settings. Not the identity (each replica keeps its own, see [`merge`]) and
+/// its fields (secrets included), the deletion records, contacts, imported-bundle ids and the
+/// audit log (these three in the order a merge leaves them: logs whose order says nothing) and
+/// the settings. Not the identity (each replica keeps its own, see [`merge`]) and
 /// not the sync state. Wiped on drop.
 pub fn canonical(payload: &Payload) -> Result<Zeroizing<Vec<u8>>> {
     let mut entries: Vec<&Entry> = payload.entries.values()?.collect();
     entries.sort_by_key(|e| e.id);
+    let mut audit: Vec<&crate::vault::AuditEvent> = payload.audit.iter().collect();
+    audit.sort_by_key(|e| merge::audit_key(e));
+    let mut deletions: Vec<_> = payload.deletions.iter().map(|d| (d.at, d.id)).collect();
+    deletions.sort();
+    let mut seen: Vec<_> = payload.seen_bundles.iter().map(|s| (s.at, &s.id)).collect();
+    seen.sort();
     let all = (
         entries,
-        &payload.deletions,
+        deletions,
         &payload.contacts,
-        &payload.seen_bundles,
-        &payload.audit,
+        seen,
+        audit,
         &payload.settings,
     );
     postcard::to_stdvec(&all)
