@@ -252,6 +252,8 @@ fn a_removal_is_not_undone_by_a_copy_that_had_not_seen_it() {
     sync(&mut c, &mut b);
     assert!(b.get("k").is_none() && c.get("k").is_none());
     assert!(conflicts(&b.p).is_empty());
+    let report = sync(&mut c, &mut b);
+    assert_eq!((report.changed_here, report.changed_there), (0, 0));
 }
 
 #[test]
@@ -301,6 +303,7 @@ fn a_rotation_on_each_side_keeps_both_secrets() {
     assert!(b.rotate("k", "from-b"));
     let report = sync(&mut a, &mut b);
     assert_eq!(report.conflicts, ["k"]);
+    assert_eq!((report.changed_here, report.changed_there), (1, 1));
     let e = a.get("k").unwrap();
     assert_eq!(
         secrets(&e),

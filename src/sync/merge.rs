@@ -91,10 +91,15 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
             (Some(a), Some(b)) => match a.1.clock.compare(&b.1.clock) {
                 Order::After => (a.0.clone(), a.1.clone(), From::Local),
                 Order::Before => (b.0.clone(), b.1.clone(), From::Remote),
+                // The same version on both sides (every edit bumps the revision, which the
+                // state tracks): the common case, decided without encoding either.
+                Order::Equal if a.1 == b.1 && a.0.name == b.0.name => {
+                    (a.0.clone(), a.1.clone(), From::Same)
+                }
                 order => {
                     let (ea, eb) = (encode_as_base(a.0)?, encode_as_base(b.0)?);
                     if ea == eb && a.1 == b.1 {
-                        (a.0.clone(), a.1.clone(), From::Local)
+                        (a.0.clone(), a.1.clone(), From::Same)
                     } else {
                         let pick_a = (a.1.stamp, ea.as_slice()) > (b.1.stamp, eb.as_slice());
                         let j = join::join(*a, *b, pick_a, limit);
@@ -137,8 +142,8 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
             }
             deletions.insert(id, t);
         }
-        report.changed_here += usize::from(from != From::Local);
-        report.changed_there += usize::from(from != From::Remote);
+        report.changed_here += usize::from(matches!(from, From::Remote | From::Both));
+        report.changed_there += usize::from(matches!(from, From::Local | From::Both));
         kept.insert(id, (entry, tracked));
     }
 
@@ -149,7 +154,7 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
         .collect();
     let names = assign_names(&bases);
     let mut state = SyncState::new(ls.device);
-    let mut entries = crate::entries::Entries::default();
+    let mut named = Vec::with_capacity(kept.len());
     for (id, (mut e, t)) in kept {
         let name = names.get(&id).cloned().unwrap_or_else(|| e.name.clone());
         let base = &bases[&id];
@@ -170,7 +175,13 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
             report.kept_over_removal.push(e.name.clone());
         }
         state.entries.insert(id, t);
-        entries.insert(Box::new(e));
+        named.push(Box::new(e));
+    }
+    // Inserted in name order, each lands at the end of the map.
+    named.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut entries = crate::entries::Entries::default();
+    for e in named {
+        entries.insert(e);
     }
     for (id, at, detail) in pending {
         let subject = names.get(&id).cloned();
@@ -220,6 +231,8 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
 /// Where a merged entry came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum From {
+    /// The same version was on both sides.
+    Same,
     Local,
     Remote,
     Both,
