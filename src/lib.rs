@@ -15,6 +15,8 @@
 //! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
 //! * [`share`] is sharing: identity, contacts, signed age bundles.
 //! * [`text`] is the rule for metadata text coming in and the escaping of text going out.
+//! * [`sync`] merges two replicas of one vault made on different devices: a pure function over
+//!   version vectors, so that no edit is lost and every device ends with the same content.
 //! * [`request`] holds the typed requests every front end executes (the CLI locally, or the agent).
 //! * [`agent`] keeps the vault key in a background process and runs the same requests for the CLI:
 //!   `cli -> agent client -> unix socket -> agent server (holds the key, runs the same requests)`.
@@ -53,6 +55,7 @@ pub mod request;
 pub mod secret;
 pub mod share;
 pub mod store;
+pub mod sync;
 pub mod text;
 pub mod time;
 pub mod vault;

@@ -1,0 +1,204 @@
+//! Joining two concurrent versions of one entry, and naming entries whose names collide.
+
+use super::{Item, ListField, Tracked};
+use crate::entry::{Entry, EntryId, HistoryItem, MAX_NAME_LEN, Status};
+use crate::time::Time;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One version of an entry and its sync history.
+pub(super) type Version<'a> = (&'a Entry, &'a Tracked);
+
+/// What joining two versions produced.
+pub(super) struct Joined {
+    pub entry: Entry,
+    pub tracked: Tracked,
+    /// True when a secret present in an input is gone (revoked, or cut by the history limit).
+    pub wiped: bool,
+}
+
+/// The join of two versions neither of which has seen the other. The one with the larger stamp
+/// wins (`pick` breaks a tie between equal stamps): its fields stand. The lists keep every
+/// value either side added that the other had not seen removed, in byte order; share records
+/// are a union; the loser's secret joins the history (deduplicated, cut to `history_limit`,
+/// oldest first out); revoked on either side means revoked and wiped. The clock is the join.
+pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> Joined {
+    let (w, l) = if pick_x { (x, y) } else { (y, x) };
+    let mut e = w.0.clone();
+    e.name = base_name(w.0).to_owned();
+    e.revision = x.0.revision.max(y.0.revision);
+    let items = join_items(x, y);
+    for field in ListField::ALL {
+        let list = field.of_mut(&mut e);
+        list.clear();
+        for i in items.iter().filter(|i| i.field == field) {
+            if list.last() != Some(&i.value) {
+                list.push(i.value.clone());
+            }
+        }
+    }
+    let mut shares: Vec<_> = x.0.shared_with.iter().chain(&y.0.shared_with).collect();
+    shares.sort_by(|a, b| (a.at, &a.contact, &a.bundle_id).cmp(&(b.at, &b.contact, &b.bundle_id)));
+    shares.dedup();
+    e.shared_with = shares.into_iter().cloned().collect();
+
+    let mut wiped = false;
+    let revoked = [x.0, y.0]
+        .into_iter()
+        .filter_map(|v| match &v.status {
+            Status::Revoked { at, reason } => Some((*at, reason.clone())),
+            _ => None,
+        })
+        .min();
+    if let Some((at, reason)) = revoked {
+        wiped = x.0.secret.is_some() || y.0.secret.is_some();
+        wiped |= !x.0.history.is_empty() || !y.0.history.is_empty();
+        revoke(&mut e, at, reason);
+    } else {
+        let mut all: Vec<&HistoryItem> = x.0.history.iter().chain(&y.0.history).collect();
+        let retired;
+        if let Some(s) =
+            l.0.secret
+                .as_ref()
+                .filter(|s| Some(*s) != w.0.secret.as_ref())
+        {
+            retired = HistoryItem {
+                secret: s.clone(),
+                created_at: l.0.secret_set_at,
+                retired_at: l.0.updated_at,
+            };
+            all.push(&retired);
+        }
+        let (history, cut) = join_history(all, e.secret.as_ref(), history_limit);
+        e.history = history;
+        wiped |= cut;
+    }
+    let tracked = Tracked {
+        clock: x.1.clock.joined(&y.1.clock),
+        revision: e.revision,
+        stamp: w.1.stamp,
+        items,
+        revoked_at: revoked_at(&e),
+    };
+    Joined {
+        entry: e,
+        tracked,
+        wiped,
+    }
+}
+
+/// Marks `e` revoked and drops its secrets (they zeroize on drop).
+pub(super) fn revoke(e: &mut Entry, at: Time, reason: Option<String>) {
+    e.status = Status::Revoked { at, reason };
+    e.secret = None;
+    e.history = Vec::new();
+}
+
+fn revoked_at(e: &Entry) -> Option<Time> {
+    match e.status {
+        Status::Revoked { at, .. } => Some(at),
+        _ => None,
+    }
+}
+
+/// The list values of both versions: a value added on one side survives unless the other side
+/// had seen that addition and dropped it (an observed-remove set, with the entry clocks as what
+/// each side has seen).
+fn join_items(x: Version, y: Version) -> BTreeSet<Item> {
+    let unseen = |i: &Item, other: &Tracked| other.clock.get(&i.device) < i.counter;
+    let mut out = BTreeSet::new();
+    for i in &x.1.items {
+        if y.1.items.contains(i) || unseen(i, y.1) {
+            out.insert(i.clone());
+        }
+    }
+    for i in &y.1.items {
+        if unseen(i, x.1) {
+            out.insert(i.clone());
+        }
+    }
+    out
+}
+
+/// Previous secrets of both sides: one item per secret (the one retired last), none equal to the
+/// current secret, oldest first, the oldest beyond `limit` cut. Returns whether any was cut.
+fn join_history(
+    mut all: Vec<&HistoryItem>,
+    current: Option<&crate::secret::Token>,
+    limit: u32,
+) -> (Vec<HistoryItem>, bool) {
+    let key = |h: &HistoryItem| (h.retired_at, h.created_at);
+    all.retain(|h| Some(&h.secret) != current);
+    all.sort_by(|a, b| (a.secret.expose_secret(), key(b)).cmp(&(b.secret.expose_secret(), key(a))));
+    all.dedup_by(|later, first| later.secret == first.secret);
+    all.sort_by(|a, b| (key(a), a.secret.expose_secret()).cmp(&(key(b), b.secret.expose_secret())));
+    let excess = all.len().saturating_sub(limit as usize);
+    let history = all[excess..].iter().map(|h| (*h).clone()).collect();
+    (history, excess > 0)
+}
+
+/// The suffix that marks an entry renamed because another entry had its name.
+const DUP: &str = ".dup-";
+
+fn hex(id: &EntryId, len: usize) -> String {
+    id.iter()
+        .flat_map(|b| [b >> 4, b & 15])
+        .take(len)
+        .map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0'))
+        .collect()
+}
+
+/// The name an entry has when no other entry has it: its name without the suffix a collision
+/// gave it (`.dup-` and the start of its own id).
+pub(super) fn base_name(e: &Entry) -> &str {
+    for len in [8, 32] {
+        let suffix = format!("{DUP}{}", hex(&e.id, len));
+        if let Some(base) = e.name.strip_suffix(&suffix)
+            && !base.is_empty()
+        {
+            return base;
+        }
+    }
+    &e.name
+}
+
+/// Names for entries by id from their base names: an entry alone with its base name keeps it;
+/// where several share one, the smallest id keeps it and each other gets `.dup-` and the first
+/// 8 hex digits of its id (all 32 if that is taken too), shortening the base to stay within
+/// the length limit. The result depends only on the entries, not on the order they came in.
+pub(super) fn assign_names(bases: &BTreeMap<EntryId, String>) -> BTreeMap<EntryId, String> {
+    let mut by_base: BTreeMap<&str, Vec<EntryId>> = BTreeMap::new();
+    for (id, base) in bases {
+        by_base.entry(base).or_default().push(*id);
+    }
+    let mut taken: BTreeSet<String> = by_base.keys().map(|b| (*b).to_owned()).collect();
+    let mut names = BTreeMap::new();
+    for (base, ids) in &by_base {
+        names.insert(ids[0], (*base).to_owned());
+        for id in &ids[1..] {
+            let mut extra = 2u32;
+            let name = loop {
+                let name = [8, 32]
+                    .into_iter()
+                    .map(|len| dup_name(base, &format!("{DUP}{}", hex(id, len))))
+                    .find(|n| !taken.contains(n));
+                if let Some(n) = name {
+                    break n;
+                }
+                let n = dup_name(base, &format!("{DUP}{}-{extra}", hex(id, 32)));
+                if !taken.contains(&n) {
+                    break n;
+                }
+                extra += 1;
+            };
+            taken.insert(name.clone());
+            names.insert(*id, name);
+        }
+    }
+    names
+}
+
+/// `base` + `suffix`, with `base` shortened to keep within [`MAX_NAME_LEN`] (names are ASCII).
+fn dup_name(base: &str, suffix: &str) -> String {
+    let keep = MAX_NAME_LEN.saturating_sub(suffix.len()).min(base.len());
+    format!("{}{suffix}", &base[..keep])
+}

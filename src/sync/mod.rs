@@ -1,0 +1,346 @@
+//! Sync: merging two copies of one vault, made on different devices, without losing an edit.
+//!
+//! Each replica keeps a [`SyncState`] beside its payload (not inside the entries, so a vault
+//! that never syncs is unchanged): a version vector ([`Clock`]) and a hybrid stamp ([`Stamp`])
+//! per entry, contact and the settings, and the clocks of deletions. Local edits are found at
+//! sync time, not hooked into every edit path: [`SyncState::absorb_local`] compares each entry's
+//! revision with the one it last saw and counts a change by this device where they differ.
+//! [`merge`] is then a pure function of two absorbed replicas: no I/O, no clock read.
+//!
+//! The rules, by entry id, are in docs/FORMAT.md ("Sync merge"); the property tests in
+//! `tests/sync_merge.rs` check that every device ends with the same content whatever order the
+//! rounds ran in.
+
+mod clock;
+mod join;
+mod merge;
+
+pub use clock::{Clock, DeviceId, Order, Stamp};
+pub use merge::{Merged, Report, merge};
+
+use crate::entry::{Entry, EntryId, Status};
+use crate::time::Time;
+use crate::vault::Payload;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use zeroize::Zeroizing;
+
+/// What one replica knows about the history of its content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// The device this replica belongs to: its changes are counted under this id.
+    pub device: DeviceId,
+    /// Every entry of the payload, by id.
+    pub entries: BTreeMap<EntryId, Tracked>,
+    /// Entries removed, by id.
+    pub deletions: BTreeMap<EntryId, Tombstone>,
+    /// Every contact of the payload, by name.
+    pub contacts: BTreeMap<String, Register>,
+    /// Contacts removed, by name.
+    pub contact_removals: BTreeMap<String, Clock>,
+    /// The vault settings (`None` until first absorbed).
+    pub settings: Option<Register>,
+}
+
+/// The sync history of one entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracked {
+    /// Which changes this version has seen.
+    pub clock: Clock,
+    /// The entry's revision when last absorbed or merged: a different one is a local change.
+    pub revision: u64,
+    /// The stamp of the change whose fields this version shows.
+    pub stamp: Stamp,
+    /// Each value of the entry's lists with the change that added it, so that a value removed on
+    /// one device is not brought back by a copy that merely had not seen the removal, while
+    /// values added on two devices at once are both kept.
+    pub items: BTreeSet<Item>,
+    /// When the entry was revoked, if it was when last seen (a removal carries it on).
+    pub revoked_at: Option<Time>,
+}
+
+/// Which list of an entry an [`Item`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ListField {
+    /// `scopes`.
+    Scopes,
+    /// `used_by`.
+    UsedBy,
+    /// `tags`.
+    Tags,
+}
+
+impl ListField {
+    /// Every list field.
+    pub const ALL: [ListField; 3] = [ListField::Scopes, ListField::UsedBy, ListField::Tags];
+
+    /// The list in `e`.
+    pub fn of(self, e: &Entry) -> &Vec<String> {
+        match self {
+            ListField::Scopes => &e.scopes,
+            ListField::UsedBy => &e.used_by,
+            ListField::Tags => &e.tags,
+        }
+    }
+
+    fn of_mut(self, e: &mut Entry) -> &mut Vec<String> {
+        match self {
+            ListField::Scopes => &mut e.scopes,
+            ListField::UsedBy => &mut e.used_by,
+            ListField::Tags => &mut e.tags,
+        }
+    }
+}
+
+/// One value of an entry list, tagged with the change that added it: the `counter`-th change by
+/// `device` to this entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Item {
+    /// Which list.
+    pub field: ListField,
+    /// The value.
+    pub value: String,
+    /// The device that added it.
+    pub device: DeviceId,
+    /// That device's count in the entry's clock when it added it.
+    pub counter: u64,
+}
+
+/// A removed entry: the clock of the removal, and whether the entry was revoked then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// Which changes the removal had seen: it covers the versions it had seen, not later ones.
+    pub clock: Clock,
+    /// Set when the removed entry was revoked: a concurrent edit that survives is revoked too.
+    pub revoked_at: Option<Time>,
+}
+
+/// The sync history of a value kept whole (a contact, the settings): last writer wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    /// Which changes this version has seen.
+    pub clock: Clock,
+    /// The stamp of the change this version shows.
+    pub stamp: Stamp,
+    /// SHA-256 of the value's postcard encoding when last absorbed or merged (these values hold
+    /// no secret): a different digest is a local change.
+    pub digest: [u8; 32],
+}
+
+impl SyncState {
+    /// An empty state for `device`: every entry of the payload will count as its change.
+    pub fn new(device: DeviceId) -> SyncState {
+        SyncState {
+            device,
+            entries: BTreeMap::new(),
+            deletions: BTreeMap::new(),
+            contacts: BTreeMap::new(),
+            contact_removals: BTreeMap::new(),
+            settings: None,
+        }
+    }
+
+    /// Counts the changes made to `payload` on this device since the state last saw it: an
+    /// entry whose revision differs (or that is new) gets this device's next count and a new
+    /// stamp from its `updated_at`; an entry gone gets a tombstone that covers what was seen of
+    /// it; a contact or the settings whose content changed likewise (`now` stamps a settings
+    /// change, which records no time of its own). Changes nothing else.
+    pub fn absorb_local(&mut self, payload: &Payload, now: Time) -> Result<()> {
+        let me = self.device;
+        let mut present = BTreeSet::new();
+        payload.entries.scan(|e| {
+            present.insert(e.id);
+            let tomb = self.deletions.get(&e.id).map(|t| &t.clock);
+            match self.entries.get_mut(&e.id) {
+                Some(t) if t.revision == e.revision => {}
+                Some(t) => {
+                    // A change made here after seeing a removal of this entry follows it.
+                    if let Some(d) = tomb {
+                        t.clock.join(d);
+                    }
+                    let n = t.clock.bump(me);
+                    t.stamp = Stamp::next(Some(t.stamp), e.updated_at, me);
+                    t.revision = e.revision;
+                    t.revoked_at = revoked_at(e);
+                    let mut gone = Vec::new();
+                    for item in &t.items {
+                        if !item.field.of(e).contains(&item.value) {
+                            gone.push(item.clone());
+                        }
+                    }
+                    for item in &gone {
+                        t.items.remove(item);
+                    }
+                    add_items(&mut t.items, e, me, n);
+                }
+                None => {
+                    let mut clock = tomb.cloned().unwrap_or_default();
+                    let n = clock.bump(me);
+                    let mut items = BTreeSet::new();
+                    add_items(&mut items, e, me, n);
+                    self.entries.insert(
+                        e.id,
+                        Tracked {
+                            clock,
+                            revision: e.revision,
+                            stamp: Stamp::next(None, e.updated_at, me),
+                            items,
+                            revoked_at: revoked_at(e),
+                        },
+                    );
+                }
+            }
+            Ok(())
+        })?;
+        let gone: Vec<EntryId> = (self.entries.keys())
+            .filter(|id| !present.contains(*id))
+            .copied()
+            .collect();
+        for id in gone {
+            let Some(t) = self.entries.remove(&id) else {
+                continue;
+            };
+            let tomb = self.deletions.entry(id).or_insert(Tombstone {
+                clock: Clock::default(),
+                revoked_at: None,
+            });
+            tomb.clock.join(&t.clock);
+            tomb.clock.bump(me);
+            tomb.revoked_at = tomb.revoked_at.or(t.revoked_at);
+        }
+        for d in &payload.deletions {
+            if !present.contains(&d.id) && !self.deletions.contains_key(&d.id) {
+                let mut clock = Clock::default();
+                clock.bump(me);
+                self.deletions.insert(
+                    d.id,
+                    Tombstone {
+                        clock,
+                        revoked_at: None,
+                    },
+                );
+            }
+        }
+        self.absorb_contacts(payload)?;
+        let digest = digest(&payload.settings)?;
+        match &mut self.settings {
+            Some(r) if r.digest == digest => {}
+            Some(r) => {
+                r.clock.bump(me);
+                r.stamp = Stamp::next(Some(r.stamp), now, me);
+                r.digest = digest;
+            }
+            None => {
+                let mut clock = Clock::default();
+                clock.bump(me);
+                let stamp = Stamp::next(None, now, me);
+                self.settings = Some(Register {
+                    clock,
+                    stamp,
+                    digest,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn absorb_contacts(&mut self, payload: &Payload) -> Result<()> {
+        let me = self.device;
+        for c in &payload.contacts {
+            let digest = digest(c)?;
+            let removed = self.contact_removals.get(&c.name);
+            match self.contacts.get_mut(&c.name) {
+                Some(r) if r.digest == digest => {}
+                Some(r) => {
+                    if let Some(d) = removed {
+                        r.clock.join(d);
+                    }
+                    r.clock.bump(me);
+                    r.stamp = Stamp::next(Some(r.stamp), c.added_at, me);
+                    r.digest = digest;
+                }
+                None => {
+                    let mut clock = removed.cloned().unwrap_or_default();
+                    clock.bump(me);
+                    let stamp = Stamp::next(None, c.added_at, me);
+                    let reg = Register {
+                        clock,
+                        stamp,
+                        digest,
+                    };
+                    self.contacts.insert(c.name.clone(), reg);
+                }
+            }
+        }
+        let gone: Vec<String> = (self.contacts.keys())
+            .filter(|n| !payload.contacts.iter().any(|c| &c.name == *n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(r) = self.contacts.remove(&name) {
+                let clock = self.contact_removals.entry(name).or_default();
+                clock.join(&r.clock);
+                clock.bump(me);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn add_items(items: &mut BTreeSet<Item>, e: &Entry, device: DeviceId, counter: u64) {
+    for field in ListField::ALL {
+        for value in field.of(e) {
+            if !items.iter().any(|i| i.field == field && &i.value == value) {
+                items.insert(Item {
+                    field,
+                    value: value.clone(),
+                    device,
+                    counter,
+                });
+            }
+        }
+    }
+}
+
+fn revoked_at(e: &Entry) -> Option<Time> {
+    match e.status {
+        Status::Revoked { at, .. } => Some(at),
+        _ => None,
+    }
+}
+
+/// SHA-256 of a value's postcard encoding.
+fn digest<T: Serialize>(value: &T) -> Result<[u8; 32]> {
+    let bytes = postcard::to_stdvec(value)
+        .map_err(|e| Error::Other(format!("could not encode for sync: {e}")))?;
+    Ok(Sha256::digest(&bytes).into())
+}
+
+/// The content two replicas must agree on once synced, as bytes: every entry by id with all
+/// its fields (secrets included), the deletion records, contacts, imported-bundle ids and the
+/// audit log (these three in the order a merge leaves them: logs whose order says nothing) and
+/// the settings. Not the identity (each replica keeps its own, see [`merge`]) and
+/// not the sync state. Wiped on drop.
+pub fn canonical(payload: &Payload) -> Result<Zeroizing<Vec<u8>>> {
+    let mut entries: Vec<&Entry> = payload.entries.values()?.collect();
+    entries.sort_by_key(|e| e.id);
+    let mut audit: Vec<&crate::vault::AuditEvent> = payload.audit.iter().collect();
+    audit.sort_by_key(|e| merge::audit_key(e));
+    let mut deletions: Vec<_> = payload.deletions.iter().map(|d| (d.at, d.id)).collect();
+    deletions.sort();
+    let mut seen: Vec<_> = payload.seen_bundles.iter().map(|s| (s.at, &s.id)).collect();
+    seen.sort();
+    let all = (
+        entries,
+        deletions,
+        &payload.contacts,
+        seen,
+        audit,
+        &payload.settings,
+    );
+    postcard::to_stdvec(&all)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::Other(format!("could not encode for sync: {e}")))
+}
