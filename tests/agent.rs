@@ -300,41 +300,9 @@ fn a_write_waiting_for_the_vault_keeps_no_one_else_waiting() {
     let t = TestVault::new();
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &[]);
-    let agent_pid = status(&t)["pid"].as_u64().unwrap();
-    let threads = || {
-        std::fs::read_dir(format!("/proc/{agent_pid}/task"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
-    let idle_threads = threads();
-    // Another process holds the vault's writer lock, so a write through the agent waits for it,
-    // holding the agent's state all the while.
-    let mut lock_name = t.vault_path().into_os_string();
-    lock_name.push(".lock");
-    let held = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_name)
-        .unwrap();
-    held.lock().unwrap();
-    let mut writer = no_pass(&t)
-        .args(["--lock-timeout", "60s", "add", "b"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writer.stdin.take().unwrap().write_all(b"bee").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while threads() <= idle_threads && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        threads() > idle_threads,
-        "the write never reached the agent"
-    );
-    std::thread::sleep(Duration::from_millis(50));
+    // Another process holds the vault's writer lock, so a write through the agent waits for it.
+    let held = HeldVault::new(&t, Duration::from_secs(60));
+    let mut writer = write_in_flight(&t, "b");
 
     // A read queues behind the write; the connection after it is still served (a refusal
     // needs nothing the write holds).
@@ -348,7 +316,7 @@ fn a_write_waiting_for_the_vault_keeps_no_one_else_waiting() {
         "the write gave up early"
     );
 
-    held.unlock().unwrap();
+    drop(held);
     let out = writer.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -537,8 +505,9 @@ fn write_in_flight(t: &TestVault, name: &str) -> std::process::Child {
     writer
 }
 
-/// Latency is what is tested here, so a bound it is: the aim is 100 ms, the bound generous.
-const PROMPTLY: Duration = Duration::from_secs(1);
+/// Latency is what is tested here, so a bound it is: the aim is 100 ms, the bound generous enough
+/// for a loaded 2-core CI machine, and far below what the old code took (the whole wait).
+const PROMPTLY: Duration = Duration::from_secs(2);
 
 #[test]
 fn lock_and_status_win_over_a_write_waiting_for_the_vault() {
@@ -546,7 +515,7 @@ fn lock_and_status_win_over_a_write_waiting_for_the_vault() {
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &[]);
     let held = HeldVault::new(&t, Duration::from_secs(8));
-    let writer = write_in_flight(&t, "b");
+    let mut writer = write_in_flight(&t, "b");
 
     let started = Instant::now();
     assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 1);
@@ -571,7 +540,7 @@ fn the_idle_timer_wins_over_a_write_waiting_for_the_vault() {
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &["--timeout", "1s"]);
     let held = HeldVault::new(&t, Duration::from_secs(8));
-    let writer = write_in_flight(&t, "b");
+    let mut writer = write_in_flight(&t, "b");
     let started = Instant::now();
     while !status(&t)["unlocked"].as_array().unwrap().is_empty() {
         assert!(
