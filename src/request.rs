@@ -341,16 +341,16 @@ pub enum Request {
         /// Name.
         name: String,
     },
-    // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
+    // == lifecycle: rotate, history, rollback, disable, enable, revoke, check, log, config ==
     /// Rotation, history, status changes, `check`, the audit log and settings.
     Lifecycle(crate::lifecycle::LifecycleRequest),
-    // == sharing (issue 4): identity, contact, share, import ==
+    // == sharing: identity, contact, share, import ==
     /// Identity, contacts, bundles (SPEC §6).
     Sharing(crate::share::SharingRequest),
-    // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
+    // == agent and integrations: unlock, lock, agent, exec, inject, credential helpers ==
     /// Read-only lookups for exec, inject and the credential helpers.
     Integration(crate::integrations::IntegrationRequest),
-    // == migration, recovery, backup (issue 8) ==
+    // == migration, recovery, backup ==
     /// Entries read from another tool's store, added together.
     Migrate(Box<crate::migrate::MigrateRequest>),
     /// The recovery key slot.

@@ -176,10 +176,10 @@ pub enum Command {
     /// Print the man page (roff)
     #[command(defer(crate::cli::with_globals))]
     Man,
-    // == lifecycle (issue 3): rotate, history, rollback, disable, enable, revoke, check, log, config ==
+    // == lifecycle: rotate, history, rollback, disable, enable, revoke, check, log, config ==
     #[command(flatten)]
     Lifecycle(crate::lifecycle::LifecycleCommand),
-    // == sharing (issue 4): identity, contact, share, import ==
+    // == sharing: identity, contact, share, import ==
     /// Print this vault's contact card (one line) and its fingerprint
     #[command(defer(crate::cli::with_globals))]
     Identity,
@@ -191,7 +191,7 @@ pub enum Command {
     Share(Deferred<crate::share::ShareArgs>),
     /// Read a bundle from a contact: checks its signature, recipients, expiry, replay
     Import(Deferred<crate::share::ImportArgs>),
-    // == agent and integrations (issue 5): unlock, lock, agent, exec, inject, credential helpers ==
+    // == agent and integrations: unlock, lock, agent, exec, inject, credential helpers ==
     /// Start the agent if needed and unlock the vault in it (asks the passphrase once)
     Unlock(Deferred<UnlockArgs>),
     /// Make the agent forget every key
@@ -224,7 +224,7 @@ pub enum Command {
         /// get, store, erase, list or version (store and erase change nothing)
         operation: Option<String>,
     },
-    // == migration, recovery, backup (issue 8) ==
+    // == migration, recovery, backup ==
     /// Bring tokens in from pass, gopass, KeePassXC, Bitwarden or a .env file
     Migrate(Deferred<crate::migrate::MigrateArgs>),
     /// The recovery key: `recovery new` makes one (the previous one stops working)
