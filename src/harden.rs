@@ -70,9 +70,15 @@ pub fn lock_in_memory<T>(value: &T) -> std::io::Result<()> {
 pub fn close_on_exec(fd: u32) -> std::io::Result<()> {
     let raw = std::os::fd::RawFd::try_from(fd)
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: the borrow lives only for these two calls, and nothing in this process closes
-    // descriptors it was given by number, so `raw` stays open meanwhile; were it not open,
-    // fcntl would fail with EBADF, touching nothing.
+    // `borrow_raw` requires an open descriptor: refuse one the process does not have.
+    if std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
+        return Err(std::io::Error::from_raw_os_error(
+            rustix::io::Errno::BADF.raw_os_error(),
+        ));
+    }
+    // SAFETY: `raw` is open (checked just above), the borrow lives only for these two calls,
+    // and nothing in this process closes descriptors it was given by number, so it stays open
+    // meanwhile.
     #[allow(unsafe_code)]
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
     let flags = rustix::io::fcntl_getfd(fd)?;
