@@ -515,7 +515,7 @@ fn lock_and_status_win_over_a_write_waiting_for_the_vault() {
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &[]);
     let held = HeldVault::new(&t, Duration::from_secs(8));
-    let mut writer = write_in_flight(&t, "b");
+    let writer = write_in_flight(&t, "b");
 
     let started = Instant::now();
     assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 1);
@@ -540,7 +540,7 @@ fn the_idle_timer_wins_over_a_write_waiting_for_the_vault() {
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &["--timeout", "1s"]);
     let held = HeldVault::new(&t, Duration::from_secs(8));
-    let mut writer = write_in_flight(&t, "b");
+    let writer = write_in_flight(&t, "b");
     let started = Instant::now();
     while !status(&t)["unlocked"].as_array().unwrap().is_empty() {
         assert!(
