@@ -180,6 +180,14 @@ impl Store {
 
     /// Takes the writer lock, waiting up to the lock timeout (exit 7 after that).
     pub fn lock(&self) -> Result<LockGuard> {
+        self.lock_while(|| true).and_then(|g| {
+            g.ok_or_else(|| Error::Other("internal error: lock wait cancelled".into()))
+        })
+    }
+
+    /// [`Store::lock`], giving up (`Ok(None)`) as soon as `keep_waiting` turns false: the agent
+    /// stops a write's wait when the key it would save with is dropped.
+    pub fn lock_while(&self, keep_waiting: impl Fn() -> bool) -> Result<Option<LockGuard>> {
         let path = self.lock_path();
         if fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::Other(format!(
@@ -209,7 +217,8 @@ impl Store {
         let started = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(LockGuard { _file: file }),
+                Ok(()) => return Ok(Some(LockGuard { _file: file })),
+                Err(std::fs::TryLockError::WouldBlock) if !keep_waiting() => return Ok(None),
                 Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < self.lock_timeout => {
                     std::thread::sleep(Duration::from_millis(20));
                 }

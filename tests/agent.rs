@@ -475,15 +475,18 @@ impl Drop for HeldVault {
     }
 }
 
+/// How many threads agent `pid` runs.
+fn agent_threads(pid: u64) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// Starts `jeton add NAME` through the agent (no other passphrase source) and returns once the
 /// agent runs it: a thread of the agent waits for the vault.
 fn write_in_flight(t: &TestVault, name: &str) -> std::process::Child {
     let agent_pid = status(t)["pid"].as_u64().unwrap();
-    let threads = || {
-        std::fs::read_dir(format!("/proc/{agent_pid}/task"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    let threads = || agent_threads(agent_pid);
     let idle_threads = threads();
     let mut writer = no_pass(t)
         .args(["--lock-timeout", "60s", "add", name])
@@ -514,6 +517,8 @@ fn lock_and_status_win_over_a_write_waiting_for_the_vault() {
     let t = TestVault::new();
     t.add("a", CANARY, &[]);
     let _agent = unlock(&t, &[]);
+    let pid = status(&t)["pid"].as_u64().unwrap();
+    let idle_threads = agent_threads(pid);
     let held = HeldVault::new(&t, Duration::from_secs(8));
     let writer = write_in_flight(&t, "b");
 
@@ -525,7 +530,17 @@ fn lock_and_status_win_over_a_write_waiting_for_the_vault() {
     assert_eq!(status(&t)["unlocked"].as_array().unwrap().len(), 0);
     assert_eq!(run_no_pass(&t, &["get", "a"], "").status.code(), Some(3));
 
-    // The write that was waiting saves nothing with the dropped key, and says why.
+    // The agent's thread that ran the waiting write stops waiting at once (its key and cached
+    // vault go with it), though the other process still holds the vault.
+    let waited = Instant::now();
+    while agent_threads(pid) > idle_threads {
+        assert!(
+            waited.elapsed() < PROMPTLY,
+            "the agent kept waiting for the vault with a dropped key"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The write saved nothing with the dropped key, and says why.
     drop(held);
     let out = writer.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

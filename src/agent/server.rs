@@ -634,9 +634,16 @@ fn run_unlocked(
 ) -> Result<Result<Outcome<Response>>, NoKey> {
     let live = || slot.live.load(Ordering::SeqCst);
     let writes = request.writes();
-    let guard = match session.lock_for(writes) {
-        Ok(g) => g,
-        Err(e) => return Ok(Err(e)),
+    // A write waits for the vault only while the key is held: lock, expiry or stop ends the
+    // wait, so neither the key nor the cached vault outlives them by more than one poll.
+    let guard = if writes {
+        match session.store.lock_while(live) {
+            Ok(Some(g)) => Some(g),
+            Ok(None) => return Err(NoKey::Dropped),
+            Err(e) => return Ok(Err(e)),
+        }
+    } else {
+        None
     };
     if !live() {
         return Err(NoKey::Dropped);
