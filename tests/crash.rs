@@ -186,17 +186,11 @@ fn kill_at_every_file_syscall_of_a_save() {
     let (mut old, mut new) = (0, 0);
     for (i, c) in targets.iter().enumerate() {
         let name = format!("k{i}");
-        let inject = format!("inject={}:signal=SIGKILL:when={}", c.name, c.nth);
-        let out = under_strace(
+        let out = inject_at(
             &t,
-            &[
-                "-o",
-                "/dev/null",
-                "-e",
-                &format!("trace={}", c.name),
-                "-e",
-                &inject,
-            ],
+            &c.name,
+            c.nth,
+            "signal=SIGKILL",
             &["add", &name],
             "secret",
         );
@@ -275,17 +269,11 @@ fn kill_at_every_file_syscall_of_a_save_that_forgets_the_previous_file() {
         let name = format!("v{i}");
         let secret = format!("wiped-{i}-value");
         t.add(&name, &secret, &[]);
-        let inject = format!("inject={}:signal=SIGKILL:when={}", c.name, c.nth);
-        let out = under_strace(
+        let out = inject_at(
             &t,
-            &[
-                "-o",
-                "/dev/null",
-                "-e",
-                &format!("trace={}", c.name),
-                "-e",
-                &inject,
-            ],
+            &c.name,
+            c.nth,
+            "signal=SIGKILL",
             &["revoke", "--yes", &name],
             "",
         );

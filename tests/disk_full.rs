@@ -216,24 +216,9 @@ fn injected_io_errors_fail_cleanly() {
         let before = t.vault_bytes();
         let names = entry_names(&t);
         let name = format!("io/{i}");
-        let inject = format!(
-            "inject={}:error={}:when={}",
-            fault.call, fault.errno, fault.nth
-        );
         let what = format!("{} #{} -> {}", fault.call, fault.nth, fault.errno);
-        let out = under_strace(
-            &t,
-            &[
-                "-o",
-                "/dev/null",
-                "-e",
-                &format!("trace={}", fault.call),
-                "-e",
-                &inject,
-            ],
-            &["add", &name],
-            "secret",
-        );
+        let error = format!("error={}", fault.errno);
+        let out = inject_at(&t, fault.call, fault.nth, &error, &["add", &name], "secret");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let os_text = match fault.errno {
             "EIO" => "Input/output error",

@@ -151,6 +151,26 @@ pub fn under_strace(t: &TestVault, strace_args: &[&str], args: &[&str], stdin: &
     t.run_with(c, args, stdin)
 }
 
+/// Runs `jeton ARGS` with strace injecting `inject` (`signal=SIGKILL`, `error=ENOSPC`...) into
+/// the `nth` call of `call`.
+pub fn inject_at(
+    t: &TestVault,
+    call: &str,
+    nth: u32,
+    inject: &str,
+    args: &[&str],
+    stdin: &str,
+) -> Output {
+    let fault = format!("inject={call}:{inject}:when={nth}");
+    let trace = format!("trace={call}");
+    under_strace(
+        t,
+        &["-o", "/dev/null", "-e", &trace, "-e", &fault],
+        args,
+        stdin,
+    )
+}
+
 /// One system call of a traced run: the call's name, which occurrence of that name it is in its
 /// thread (counting from 1, as strace's `when=` does), and the raw line.
 #[derive(Debug, Clone)]
