@@ -103,9 +103,32 @@ impl Drop for Unlocked {
 #[derive(Default)]
 struct State {
     vaults: HashMap<PathBuf, Unlocked>,
+    /// How many times `lock` dropped every key: an unlock that began before the last one must
+    /// not put its key back afterwards.
+    locks: u64,
 }
 
 impl State {
+    /// Drops every key (`lock`), returning them to be wiped once the state is released.
+    fn lock_all(&mut self) -> HashMap<PathBuf, Unlocked> {
+        self.locks += 1;
+        std::mem::take(&mut self.vaults)
+    }
+
+    /// Holds `unlocked` for `path` unless `lock` ran since `locks` was read (the unlock began
+    /// before it): then `unlocked` comes back, refused. Returns what it replaced otherwise.
+    fn hold(
+        &mut self,
+        locks: u64,
+        path: PathBuf,
+        unlocked: Unlocked,
+    ) -> std::result::Result<Option<Unlocked>, Unlocked> {
+        if self.locks != locks {
+            return Err(unlocked);
+        }
+        Ok(self.vaults.insert(path, unlocked))
+    }
+
     fn expire(&mut self) {
         let now = boottime();
         self.vaults.retain(|_, u| !u.expired(now));
@@ -331,7 +354,7 @@ fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, Box<ToAg
         },
         ToAgent::Lock => match try_lock(&agent.state) {
             Some(mut st) => {
-                let gone = std::mem::take(&mut st.vaults);
+                let gone = st.lock_all();
                 drop(st);
                 drop(gone);
                 Ok(FromAgent::Done)
@@ -515,36 +538,47 @@ fn dispatch(msg: ToAgent, agent: &Agent) -> FromAgent {
             passphrase,
             idle_secs,
             max_secs,
-        } => match unlock(&vault, &passphrase) {
-            Ok((path, key, cache)) => {
-                drop(passphrase);
-                let now = boottime();
-                let memory_locked = crate::harden::lock_in_memory(&*key).is_ok()
-                    & crate::harden::lock_in_memory(&*cache.vault).is_ok();
-                let slot = Arc::new(Slot {
-                    key,
-                    cache: Mutex::new(Some(cache)),
-                    memory_locked: AtomicBool::new(memory_locked),
-                    live: AtomicBool::new(true),
-                });
-                let mut st = agent.state();
-                st.vaults.insert(
-                    path,
-                    Unlocked {
+        } => {
+            let locks = agent.state().locks;
+            match unlock(&vault, &passphrase) {
+                Ok((path, key, cache)) => {
+                    drop(passphrase);
+                    let now = boottime();
+                    let memory_locked = crate::harden::lock_in_memory(&*key).is_ok()
+                        & crate::harden::lock_in_memory(&*cache.vault).is_ok();
+                    let slot = Arc::new(Slot {
+                        key,
+                        cache: Mutex::new(Some(cache)),
+                        memory_locked: AtomicBool::new(memory_locked),
+                        live: AtomicBool::new(true),
+                    });
+                    let unlocked = Unlocked {
                         slot,
                         idle: Duration::from_secs(idle_secs.max(1)),
                         max: Duration::from_secs(max_secs.max(1)),
                         unlocked_at: now,
                         last_used: now,
-                    },
-                );
-                FromAgent::Status(status(&mut st))
+                    };
+                    let mut st = agent.state();
+                    let held = st.hold(locks, path, unlocked);
+                    let answer = match held {
+                        Ok(_) => FromAgent::Status(status(&mut st)),
+                        Err(_) => FromAgent::Failed(WireError::from(&Error::Unlock(
+                            "`jeton lock` ran while this unlock was in progress, so the key was not kept; run `jeton unlock` again"
+                                .into(),
+                        ))),
+                    };
+                    // Whatever was replaced or refused is wiped after the state is released.
+                    drop(st);
+                    drop(held);
+                    answer
+                }
+                Err(e) => FromAgent::Failed(WireError::from(&e)),
             }
-            Err(e) => FromAgent::Failed(WireError::from(&e)),
-        },
+        }
         ToAgent::Lock => {
             // Wiped after the state is released: a large cached vault takes a while.
-            let gone = std::mem::take(&mut agent.state().vaults);
+            let gone = agent.state().lock_all();
             drop(gone);
             FromAgent::Done
         }
@@ -692,4 +726,43 @@ fn run_unlocked(
         return Err(NoKey::Dropped);
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unlocked() -> Unlocked {
+        Unlocked {
+            slot: Arc::new(Slot {
+                key: Box::new(Key::from_bytes([7; 32])),
+                cache: Mutex::new(None),
+                memory_locked: AtomicBool::new(false),
+                live: AtomicBool::new(true),
+            }),
+            idle: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+            unlocked_at: boottime(),
+            last_used: boottime(),
+        }
+    }
+
+    #[test]
+    fn an_unlock_that_began_before_a_lock_keeps_no_key() {
+        let mut st = State::default();
+        let path = PathBuf::from("/vault.jeton");
+        let before = st.locks;
+        assert!(st.hold(before, path.clone(), unlocked()).is_ok());
+        let began = st.locks;
+        let gone = st.lock_all();
+        assert_eq!(gone.len(), 1);
+        let refused = st.hold(began, path.clone(), unlocked());
+        let Err(back) = refused else {
+            panic!("a key came back after lock");
+        };
+        drop(back);
+        assert!(st.vaults.is_empty());
+        assert!(st.hold(st.locks, path, unlocked()).is_ok());
+        assert_eq!(st.vaults.len(), 1);
+    }
 }
