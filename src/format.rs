@@ -10,8 +10,11 @@ use crate::{Error, Result};
 
 /// File magic (FORMAT.md offset 0).
 pub const MAGIC: &[u8; 8] = b"JETONVLT";
-/// The only format version this build reads and writes.
+/// The format version of a vault that does not sync.
 pub const VERSION: u16 = 1;
+/// The format version of a vault that syncs (and of its replicas): v1, with the sync record
+/// after the payload inside the encryption (docs/FORMAT.md "Synced vaults").
+pub const VERSION_SYNCED: u16 = 2;
 /// Length of the vault id.
 pub const VAULT_ID_LEN: usize = 16;
 /// Length of the key commitment.
@@ -89,6 +92,8 @@ impl Slot {
 /// The authenticated header of a vault file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// [`VERSION`], or [`VERSION_SYNCED`] when the payload is followed by a sync record.
+    pub version: u16,
     /// Random id of this vault, fixed at `init`.
     pub vault_id: [u8; VAULT_ID_LEN],
     /// Incremented on every save; used to notice rollbacks.
@@ -118,7 +123,7 @@ impl Header {
     pub fn encode(&self, payload_len: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.slots.len() * 96);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.vault_id);
         out.extend_from_slice(&self.generation.to_le_bytes());
         out.push(self.slots.len() as u8);
@@ -174,9 +179,9 @@ impl VaultFile {
             ));
         }
         let version = r.u16()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_SYNCED {
             return Err(Error::Integrity(format!(
-                "unsupported vault format version {version} (this jeton reads version {VERSION})"
+                "unsupported vault format version {version} (this jeton reads versions {VERSION} and {VERSION_SYNCED})"
             )));
         }
         let vault_id = r.array::<VAULT_ID_LEN>()?;
@@ -228,6 +233,7 @@ impl VaultFile {
             return Err(malformed("trailing bytes after the payload"));
         }
         let header = Header {
+            version,
             vault_id,
             generation,
             slots,
@@ -281,6 +287,7 @@ mod tests {
 
     fn header(slots: usize, salt_len: usize) -> Header {
         Header {
+            version: VERSION,
             vault_id: [3; 16],
             generation: 42,
             slots: (0..slots)

@@ -357,6 +357,8 @@ pub enum Request {
     Recovery(crate::recovery::RecoveryRequest),
     /// Backup summaries and age-encrypted exports.
     Backup(crate::backup::BackupRequest),
+    /// Sync rounds and their state (the front end moves the files).
+    Sync(crate::sync::SyncRequest),
 }
 
 impl Request {
@@ -372,6 +374,7 @@ impl Request {
             Request::Migrate(m) => !m.dry_run,
             Request::Recovery(r) => r.writes(),
             Request::Backup(b) => b.writes(),
+            Request::Sync(s) => s.writes(),
             _ => true,
         }
     }
@@ -421,6 +424,8 @@ pub enum Response {
     Recovery(crate::recovery::RecoveryResponse),
     /// The result of a backup request.
     Backup(crate::backup::BackupResponse),
+    /// The result of a sync request.
+    Sync(Box<crate::sync::SyncResponse>),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -453,6 +458,9 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
     }
     match request {
         Request::Sharing(r) => crate::share::execute(vault, r, now).map(Response::Sharing),
+        Request::Sync(r) => {
+            crate::sync::execute(vault, r, now).map(|r| Response::Sync(Box::new(r)))
+        }
         Request::Add(new) => add(vault, *new, now),
         Request::Get { name } => {
             let e = vault.entry(&name)?;

@@ -8,7 +8,9 @@
 use crate::aead::{self, LABEL_COMMITMENT, LABEL_PAYLOAD_KEY};
 use crate::entries::{self, Entries};
 use crate::entry::{DEFAULT_HISTORY_LIMIT, Entry, EntryId};
-use crate::format::{COMMITMENT_LEN, Header, Slot, SlotKind, VAULT_ID_LEN, VaultFile};
+use crate::format::{
+    COMMITMENT_LEN, Header, Slot, SlotKind, VAULT_ID_LEN, VERSION_SYNCED, VaultFile,
+};
 use crate::kdf::{self, KdfParams};
 use crate::secret::{Key, Passphrase, Token};
 use crate::time::Time;
@@ -170,6 +172,18 @@ impl Payload {
 
     /// [`Payload::decode`], keeping `plain` for the entries to be decoded from on demand.
     pub fn decode_owned(plain: Zeroizing<Vec<u8>>) -> Result<Payload> {
+        let (payload, rest) = Self::decode_with_rest(plain)?;
+        if rest.is_some() {
+            return Err(Error::corrupt_vault());
+        }
+        Ok(payload)
+    }
+
+    /// [`Payload::decode_owned`], returning the bytes that follow the payload (a synced
+    /// vault's sync record) instead of refusing them.
+    pub fn decode_with_rest(
+        plain: Zeroizing<Vec<u8>>,
+    ) -> Result<(Payload, Option<Zeroizing<Vec<u8>>>)> {
         let corrupt = |_| Error::corrupt_vault();
         let (settings, rest) = postcard::take_from_bytes::<Settings>(&plain).map_err(corrupt)?;
         let at = plain.len() - rest.len();
@@ -180,10 +194,8 @@ impl Payload {
             .ok_or_else(Error::corrupt_vault)?;
         let ((deletions, contacts, identity, seen_bundles, audit), rest) =
             postcard::take_from_bytes::<Tail>(tail).map_err(corrupt)?;
-        if !rest.is_empty() {
-            return Err(Error::corrupt_vault());
-        }
-        Ok(Payload {
+        let rest = (!rest.is_empty()).then(|| Zeroizing::new(rest.to_vec()));
+        let payload = Payload {
             settings,
             entries,
             deletions,
@@ -191,7 +203,8 @@ impl Payload {
             identity,
             seen_bundles,
             audit,
-        })
+        };
+        Ok((payload, rest))
     }
 }
 
@@ -203,6 +216,8 @@ pub struct Vault {
     pub payload: Payload,
     dirty: bool,
     forget_previous: bool,
+    /// A synced vault's sync record (format v2), kept encoded: only sync reads it.
+    sync: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -247,6 +262,42 @@ fn commitment(key: &Key, vault_id: &[u8; VAULT_ID_LEN]) -> [u8; COMMITMENT_LEN] 
     *aead::subkey(key, vault_id, LABEL_COMMITMENT).expose_secret()
 }
 
+/// Seals `payload` (and a sync record after it) under `header`, whose nonce must be fresh.
+///
+/// The file is built in one buffer of its exact final size: header, payload encoded in place,
+/// encrypted in place, tag. Sizing it first means the plaintext is never left behind in a
+/// buffer that a growing `Vec` gave up.
+fn seal_file(
+    header: &Header,
+    key: &Key,
+    payload: &Payload,
+    record: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let record = record.unwrap_or_default();
+    let plain_len = payload.encoded_len()? + record.len();
+    let payload_len = (plain_len + aead::TAG_LEN) as u64;
+    let header_bytes = header.encode(payload_len);
+    let header_len = header_bytes.len();
+    let mut out = Zeroizing::new(Vec::with_capacity(header_len + plain_len + aead::TAG_LEN));
+    out.extend_from_slice(&header_bytes);
+    payload.encode_into(&mut out)?;
+    out.extend_from_slice(record);
+    if out.len() != header_len + plain_len {
+        return Err(Error::Other(
+            "internal error: the vault encoding changed size".into(),
+        ));
+    }
+    let pkey = aead::subkey(key, &header.vault_id, LABEL_PAYLOAD_KEY);
+    let tag = aead::seal_in_place(
+        &pkey,
+        &header.payload_nonce,
+        &header_bytes,
+        &mut out[header_len..],
+    )?;
+    out.extend_from_slice(&tag);
+    Ok(std::mem::take(&mut *out))
+}
+
 /// Random bytes for ids.
 pub fn random_id<const N: usize>() -> Result<[u8; N]> {
     let mut id = [0u8; N];
@@ -268,6 +319,7 @@ impl Vault {
             &key,
         )?;
         let header = Header {
+            version: crate::format::VERSION,
             vault_id,
             generation: 0,
             slots: vec![slot],
@@ -280,6 +332,7 @@ impl Vault {
             payload: Payload::default(),
             dirty: true,
             forget_previous: false,
+            sync: None,
         };
         vault.audit(now, "init", None, "vault created");
         Ok(vault)
@@ -336,47 +389,55 @@ impl Vault {
         let pkey = aead::subkey(&key, &header.vault_id, LABEL_PAYLOAD_KEY);
         let plain = aead::open_in_place(&pkey, &header.payload_nonce, &header_bytes, ciphertext)
             .ok_or_else(Error::corrupt_vault)?;
-        let payload = Payload::decode_owned(plain)?;
+        let (payload, sync) = Payload::decode_with_rest(plain)?;
+        // A v1 file holds the payload alone; a v2 file the payload and a sync record.
+        if sync.is_some() != (header.version == VERSION_SYNCED) {
+            return Err(Error::corrupt_vault());
+        }
         Ok(Vault {
             header,
             key,
             payload,
             dirty: false,
             forget_previous: false,
+            sync,
         })
     }
 
     /// Encrypts the payload under a fresh nonce with the generation bumped past `at_least`,
-    /// and returns the whole file.
-    ///
-    /// The file is built in one buffer of its exact final size: header, payload encoded in
-    /// place, encrypted in place, tag. Sizing it first means the plaintext is never left behind
-    /// in a buffer that a growing `Vec` gave up.
+    /// and returns the whole file (see [`seal_file`]).
     pub fn seal(&mut self, at_least: u64) -> Result<Vec<u8>> {
         self.header.generation = self.header.generation.max(at_least).saturating_add(1);
         self.header.payload_nonce = aead::random_nonce()?;
-        let plain_len = self.payload.encoded_len()?;
-        let payload_len = (plain_len + aead::TAG_LEN) as u64;
-        let header_bytes = self.header.encode(payload_len);
-        let header_len = header_bytes.len();
-        let mut out = Zeroizing::new(Vec::with_capacity(header_len + plain_len + aead::TAG_LEN));
-        out.extend_from_slice(&header_bytes);
-        self.payload.encode_into(&mut out)?;
-        if out.len() != header_len + plain_len {
-            return Err(Error::Other(
-                "internal error: the vault encoding changed size".into(),
-            ));
-        }
-        let pkey = aead::subkey(&self.key, &self.header.vault_id, LABEL_PAYLOAD_KEY);
-        let tag = aead::seal_in_place(
-            &pkey,
-            &self.header.payload_nonce,
-            &header_bytes,
-            &mut out[header_len..],
-        )?;
-        out.extend_from_slice(&tag);
+        let out = seal_file(&self.header, &self.key, &self.payload, self.sync_record())?;
         self.dirty = false;
-        Ok(std::mem::take(&mut *out))
+        Ok(out)
+    }
+
+    /// A replica of this vault for sync: the same key, slots and payload, followed by `record`
+    /// instead of this vault's own sync record, at `generation`, under a fresh nonce.
+    pub fn seal_replica(&self, record: &[u8], generation: u64) -> Result<Vec<u8>> {
+        let mut header = self.header.clone();
+        header.version = VERSION_SYNCED;
+        header.generation = generation;
+        header.payload_nonce = aead::random_nonce()?;
+        seal_file(&header, &self.key, &self.payload, Some(record))
+    }
+
+    /// The sync record of a synced vault, encoded (see `crate::sync`).
+    pub fn sync_record(&self) -> Option<&[u8]> {
+        self.sync.as_deref().map(|v| &v[..])
+    }
+
+    /// Sets (or, with `None`, drops) the sync record; the file format follows (v2 with one).
+    pub fn set_sync_record(&mut self, record: Option<Zeroizing<Vec<u8>>>) {
+        self.header.version = if record.is_some() {
+            VERSION_SYNCED
+        } else {
+            crate::format::VERSION
+        };
+        self.sync = record;
+        self.dirty = true;
     }
 
     /// Replaces the passphrase: a new vault key, a new salt, and a new passphrase slot. Other

@@ -14,6 +14,8 @@
 mod clock;
 mod join;
 mod merge;
+pub mod remote;
+pub mod round;
 
 pub use clock::{Clock, DeviceId, Order, Stamp};
 pub use merge::{Merged, Report, merge};
@@ -26,6 +28,111 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
+
+/// A sync operation on an unlocked vault.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// Make the vault a synced one (format v2, a new device id); nothing if it already is.
+    Attach,
+    /// One round with the files read from the remote.
+    Round {
+        /// The remote's `replicas/` files.
+        incoming: Vec<round::Incoming>,
+        /// Go on although the remote went back in time.
+        accept_rollback: bool,
+    },
+    /// The devices and open conflicts.
+    Status,
+    /// Mark a conflict as looked at.
+    Resolve {
+        /// The entry.
+        name: String,
+    },
+}
+
+impl SyncRequest {
+    /// True when the request may change the vault.
+    pub fn writes(&self) -> bool {
+        !matches!(self, SyncRequest::Status)
+    }
+}
+
+/// What a sync request produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// The vault syncs.
+    Attached {
+        /// The vault id, hex.
+        vault: String,
+        /// This device's id, hex.
+        device: String,
+        /// It already did.
+        already: bool,
+    },
+    /// What a round did, and the replica to publish.
+    Round(round::Round),
+    /// Devices, this one first, and entries with an open conflict.
+    Status {
+        /// The vault id, hex.
+        vault: String,
+        /// Every device heard from.
+        devices: Vec<round::DeviceStatus>,
+        /// Entries with a conflict nobody looked at.
+        conflicts: Vec<String>,
+    },
+    /// A conflict was marked as looked at (`false`: there was none).
+    Resolved(bool),
+}
+
+/// Runs one sync request.
+pub fn execute(
+    vault: &mut crate::vault::Vault,
+    request: SyncRequest,
+    now: Time,
+) -> Result<SyncResponse> {
+    let vault_hex = crate::share::hex(vault.id());
+    match request {
+        SyncRequest::Attach => {
+            let already = vault.sync_record().is_some();
+            let device = if already {
+                round::Record::of(vault)?
+                    .map(|r| r.state.device)
+                    .unwrap_or_default()
+            } else {
+                round::attach(vault, now)?
+            };
+            Ok(SyncResponse::Attached {
+                vault: vault_hex,
+                device: crate::share::hex(&device),
+                already,
+            })
+        }
+        SyncRequest::Round {
+            incoming,
+            accept_rollback,
+        } => round::round(vault, incoming, accept_rollback, now).map(SyncResponse::Round),
+        SyncRequest::Status => {
+            let devices = round::devices(vault)?.ok_or_else(|| {
+                Error::NotFound("this vault does not sync: attach it with `jeton sync init`".into())
+            })?;
+            let conflicts = round::unresolved_conflicts(vault)?.into_keys().collect();
+            Ok(SyncResponse::Status {
+                vault: vault_hex,
+                devices,
+                conflicts,
+            })
+        }
+        SyncRequest::Resolve { name } => {
+            vault.entry(&name)?;
+            let open = round::unresolved_conflicts(vault)?.get(&name).copied();
+            if let Some(at) = open {
+                // Never before the conflict it answers, whatever this device's clock says.
+                vault.audit(now.max(at), "resolve", Some(&name), "conflict looked at");
+            }
+            Ok(SyncResponse::Resolved(open.is_some()))
+        }
+    }
+}
 
 /// What one replica knows about the history of its content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -235,6 +235,9 @@ pub enum Command {
     Recover(Deferred<crate::recovery::RecoverArgs>),
     /// Write a consistent backup of the vault (`backup verify FILE` checks one)
     Backup(Deferred<crate::backup::BackupArgs>),
+    // == sync ==
+    /// Sync this vault with its other devices through git or a shared folder (`sync init`, `sync clone`, `sync status`)
+    Sync(Deferred<crate::sync::SyncArgs>),
 }
 
 /// A subcommand's arguments, and the global options ([`with_globals`]), added to the command

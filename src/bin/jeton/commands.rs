@@ -376,6 +376,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Recovery(c) => crate::recovery::run(&ctx, c),
         Command::Recover(Deferred(a)) => crate::recovery::recover(&ctx, a),
         Command::Backup(Deferred(a)) => crate::backup::run(&ctx, a),
+        Command::Sync(Deferred(a)) => crate::sync::run(&ctx, a),
         Command::Completions { shell } => {
             use clap_complete::Shell;
             let shell = match shell {

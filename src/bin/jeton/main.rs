@@ -11,6 +11,7 @@ mod output;
 mod prompt;
 mod recovery;
 mod share;
+mod sync;
 
 use clap::Parser;
 use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;

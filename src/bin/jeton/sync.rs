@@ -1,0 +1,480 @@
+//! `sync`: one vault on several devices through a git remote or a shared folder
+//! (docs/GUIDE.md "How do I use one vault on several machines?").
+//!
+//! The files move here; the merge runs wherever the key is (the agent, or this process after a
+//! passphrase), as a request like any other.
+
+use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::output;
+use clap::{Args, Subcommand};
+use jeton::request::{Request, Response};
+use jeton::sync::remote::{Config, Descriptor, LAYOUT, Published, Pulled, Remote, Workspace};
+use jeton::sync::round::{self, Round};
+use jeton::sync::{SyncRequest, SyncResponse};
+use jeton::text::Shown;
+use jeton::time::{self, Time};
+use jeton::vault::Vault;
+use jeton::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Rounds tried when someone else keeps pushing in between.
+const ATTEMPTS: usize = 5;
+
+/// `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+    /// Name the entries a round sent and received
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `sync` subcommands; none runs one round.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Attach this vault to a git remote (or a shared folder) and publish it
+    Init(RemoteArgs),
+    /// Make this device's vault from a remote another device published to
+    Clone(RemoteArgs),
+    /// Show the remote, the last round and every device heard from
+    Status,
+    /// Mark the conflict on an entry as looked at
+    Resolve {
+        /// The entry
+        name: String,
+    },
+}
+
+/// Where to sync.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// A git remote: any URL or path `git clone` takes
+    #[arg(required_unless_present = "dir", conflicts_with = "dir")]
+    pub remote: Option<String>,
+    /// A folder kept in sync by another tool (Syncthing, Dropbox, NFS)
+    #[arg(long, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
+    match a.command {
+        None => {
+            let ws = workspace(ctx)?;
+            let r = rounds(ctx, &ws)?;
+            report(ctx, &ws, &r, a.verbose, "synced")
+        }
+        Some(SyncCommand::Init(r)) => init(ctx, remote(r, true)?, a.verbose),
+        Some(SyncCommand::Clone(r)) => clone(ctx, remote(r, false)?, a.verbose),
+        Some(SyncCommand::Status) => status(ctx),
+        Some(SyncCommand::Resolve { name }) => {
+            let Response::Sync(r) =
+                ctx.run(Request::Sync(SyncRequest::Resolve { name: name.clone() }))?
+            else {
+                return Err(unexpected());
+            };
+            let SyncResponse::Resolved(had) = *r else {
+                return Err(unexpected());
+            };
+            let msg = if had {
+                format!(
+                    "conflict on {} marked as looked at; run `jeton sync` to tell the other devices",
+                    Shown::line(&name)
+                )
+            } else {
+                format!("no open conflict on {}", Shown::line(&name))
+            };
+            ctx.say(&msg)?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// The remote named on the command line; a local path is made absolute (`sync` runs from
+/// anywhere later). `create` makes a missing shared folder.
+fn remote(a: RemoteArgs, create: bool) -> Result<Remote> {
+    if let Some(dir) = a.dir {
+        if create && !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        }
+        let abs = std::fs::canonicalize(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::NotFound(format!("no folder at {}", dir.display()))
+            }
+            _ => Error::io("cannot open", &dir, e),
+        })?;
+        if !abs.is_dir() {
+            return Err(Error::Usage(format!("{} is not a folder", dir.display())));
+        }
+        return Ok(Remote::Dir(abs));
+    }
+    let url = a
+        .remote
+        .ok_or_else(|| Error::Usage("name a git remote or --dir PATH".into()))?;
+    jeton::text::check_line("remote", &url)?;
+    if url.starts_with('-') {
+        return Err(Error::Usage(format!("{url} is not a git remote")));
+    }
+    let path = Path::new(&url);
+    Ok(match std::fs::canonicalize(path) {
+        Ok(abs) if path.exists() => Remote::Git(abs.to_string_lossy().into_owned()),
+        _ => Remote::Git(url),
+    })
+}
+
+fn vault_path(ctx: &Ctx) -> &Path {
+    ctx.session.store.path()
+}
+
+fn workspace(ctx: &Ctx) -> Result<Workspace> {
+    Workspace::load(vault_path(ctx))?.ok_or_else(|| {
+        Error::NotFound(
+            "this vault does not sync: attach it with `jeton sync init REMOTE` (or `--dir PATH`)"
+                .into(),
+        )
+    })
+}
+
+fn descriptor(ws: &Workspace) -> Descriptor {
+    Descriptor {
+        format: "jeton-sync".into(),
+        layout: LAYOUT,
+        vault: ws.config.vault.clone(),
+    }
+}
+
+/// Refuses a remote that holds something other than this vault.
+fn check_remote(ws: &Workspace, pulled: &Pulled) -> Result<()> {
+    match &pulled.descriptor {
+        Some(d) if d.vault == ws.config.vault => Ok(()),
+        Some(_) => Err(Error::Integrity(format!(
+            "the remote ({}) holds another vault; nothing was merged or published",
+            ws.config.remote
+        ))),
+        None if pulled.files.is_empty() && pulled.head.is_none() => Ok(()),
+        None => Err(Error::Integrity(format!(
+            "the remote ({}) is not a jeton sync remote (no {}); nothing was merged or published",
+            ws.config.remote,
+            jeton::sync::remote::DESCRIPTOR
+        ))),
+    }
+}
+
+/// Runs rounds until one publishes, or someone else pushed in between every time (exit 7).
+fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
+    let _guard = ws.lock(ctx.session.store.lock_timeout())?;
+    for _ in 0..ATTEMPTS {
+        let pulled = ws.pull()?;
+        check_remote(ws, &pulled)?;
+        let request = SyncRequest::Round {
+            incoming: pulled.files,
+            accept_rollback: ctx.session.accept_rollback,
+        };
+        let Response::Sync(r) = ctx.run(Request::Sync(request))? else {
+            return Err(unexpected());
+        };
+        let SyncResponse::Round(round) = *r else {
+            return Err(unexpected());
+        };
+        let published = ws.publish(
+            &descriptor(ws),
+            round.replica.as_ref(),
+            &round.merged_copies,
+            pulled.head.as_deref(),
+        )?;
+        if published == Published::Done {
+            return Ok(round);
+        }
+    }
+    Err(Error::Busy(format!(
+        "the remote changed during each of {ATTEMPTS} rounds (other devices syncing); this vault is merged and saved, run `jeton sync` again to publish"
+    )))
+}
+
+fn init(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
+    let store = &ctx.session.store;
+    if !store.exists() {
+        return Err(Error::NotFound(format!(
+            "no vault at {}: make one with `jeton init`, or copy one from another device with `jeton sync clone REMOTE`",
+            store.path().display()
+        )));
+    }
+    if Workspace::load(vault_path(ctx))?.is_some() {
+        return Err(Error::Exists(
+            "this vault already syncs (see `jeton sync status`)".into(),
+        ));
+    }
+    let vault_hex = jeton::share::hex(&store.read()?.header.vault_id);
+    let config = Config {
+        remote,
+        vault: vault_hex,
+    };
+    let ws = Workspace::create(vault_path(ctx), config)?;
+    let attached = (|| {
+        {
+            let _guard = ws.lock(store.lock_timeout())?;
+            let pulled = ws.pull()?;
+            check_remote(&ws, &pulled)?;
+            if let Remote::Dir(dir) = &ws.config.remote
+                && pulled.descriptor.is_none()
+                && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some())
+            {
+                return Err(Error::Exists(format!(
+                    "{} is not empty and holds no jeton vault; name an empty folder",
+                    dir.display()
+                )));
+            }
+        }
+        let Response::Sync(r) = ctx.run(Request::Sync(SyncRequest::Attach))? else {
+            return Err(unexpected());
+        };
+        let SyncResponse::Attached { .. } = *r else {
+            return Err(unexpected());
+        };
+        rounds(ctx, &ws)
+    })();
+    match attached {
+        Ok(round) => report(ctx, &ws, &round, verbose, "attached and published"),
+        Err(e) => {
+            ws.discard();
+            Err(e)
+        }
+    }
+}
+
+fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
+    let store = &ctx.session.store;
+    if store.exists() {
+        return Err(Error::Exists(format!(
+            "a vault exists at {}; `sync clone` makes a new one (use --vault PATH for another file, or `jeton sync init` to attach this one)",
+            store.path().display()
+        )));
+    }
+    store.create_dir()?;
+    let config = Config {
+        remote,
+        vault: String::new(),
+    };
+    let ws = Workspace::create(vault_path(ctx), config)?;
+    let cloned = (|| {
+        let _guard = ws.lock(store.lock_timeout())?;
+        let pulled = ws.pull()?;
+        let Some(d) = &pulled.descriptor else {
+            return Err(match pulled.head.is_some() || !pulled.files.is_empty() {
+                true => Error::Integrity(format!(
+                    "the remote ({}) is not a jeton sync remote",
+                    ws.config.remote
+                )),
+                false => Error::NotFound(format!(
+                    "no jeton vault at {} yet: publish one from another device with `jeton sync init`",
+                    ws.config.remote
+                )),
+            });
+        };
+        let ask = ctx.ask();
+        let (mut vault, round) = round::clone_from(
+            &pulled.files,
+            |file| Vault::unlock(file, &ask()?),
+            time::now(),
+        )?;
+        if jeton::share::hex(vault.id()) != d.vault {
+            return Err(Error::Integrity(
+                "the remote's replicas belong to another vault than its descriptor names".into(),
+            ));
+        }
+        let ws = ws_with_vault(&ws, &d.vault);
+        let guard = store.lock()?;
+        let bytes = vault.seal(0)?;
+        store.create(&bytes, &guard)?;
+        vault.saved();
+        let mut warnings = Vec::new();
+        ctx.session.remember(&vault, &mut warnings);
+        crate::commands::warn_all(&warnings);
+        drop(guard);
+        ws.save_config()?;
+        let published = ws.publish(
+            &descriptor(&ws),
+            round.replica.as_ref(),
+            &round.merged_copies,
+            pulled.head.as_deref(),
+        )?;
+        Ok((round, published))
+    })();
+    match cloned {
+        Ok((round, published)) => {
+            let ws = workspace(ctx)?;
+            let round = match published {
+                Published::Done => round,
+                Published::Raced => rounds(ctx, &ws)?,
+            };
+            report(ctx, &ws, &round, verbose, "cloned")
+        }
+        Err(e) => {
+            if !store.exists() {
+                ws.discard();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn ws_with_vault(ws: &Workspace, vault: &str) -> Workspace {
+    ws.with_config(Config {
+        remote: ws.config.remote.clone(),
+        vault: vault.to_owned(),
+    })
+}
+
+fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Result<Exit> {
+    if ctx.json {
+        let v = serde_json::json!({
+            "ok": true,
+            "remote": ws.config.remote.to_string(),
+            "published": r.replica.is_some(),
+            "devices": r.devices,
+            "received": r.received,
+            "sent": r.sent,
+            "removed_here": r.removed_here,
+            "removed_by_others": r.removed_by_others,
+            "conflicts": r.conflicts,
+            "kept_over_removal": r.kept_over_removal,
+            "renamed": r.renamed,
+            "merged_conflict_copies": r.merged_copies,
+            "rollbacks_accepted": r.rollbacks_accepted,
+        });
+        emit(output::json_line(&v).as_bytes())?;
+        return Ok(Exit::Ok);
+    }
+    let mut lines = vec![format!(
+        "{what} ({}): {} received, {} sent, {} other device(s){}",
+        ws.config.remote,
+        r.received.len() + r.removed_by_others,
+        r.sent.len() + r.removed_here,
+        r.devices,
+        if r.replica.is_some() {
+            ""
+        } else {
+            "; nothing new to publish"
+        }
+    )];
+    let names = |v: &[String]| {
+        v.iter()
+            .map(|n| Shown::line(n).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if verbose {
+        if !r.received.is_empty() {
+            lines.push(format!("received: {}", names(&r.received)));
+        }
+        if !r.sent.is_empty() {
+            lines.push(format!("sent: {}", names(&r.sent)));
+        }
+    }
+    for w in &r.rollbacks_accepted {
+        lines.push(format!("accepted a rollback: {w}"));
+    }
+    if !r.conflicts.is_empty() {
+        lines.push(format!(
+            "changed on two devices at once (both kept, see `jeton history NAME`; then `jeton sync resolve NAME`): {}",
+            names(&r.conflicts)
+        ));
+    }
+    if !r.kept_over_removal.is_empty() {
+        lines.push(format!(
+            "removed on one device but changed on another, so kept: {}",
+            names(&r.kept_over_removal)
+        ));
+    }
+    for (from, to) in &r.renamed {
+        lines.push(format!(
+            "two entries were named {}: one is now {}",
+            Shown::line(from),
+            Shown::line(to)
+        ));
+    }
+    if !r.merged_copies.is_empty() {
+        lines.push(format!(
+            "merged and removed {} conflict cop{}",
+            r.merged_copies.len(),
+            if r.merged_copies.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        ));
+    }
+    if r.identity_differs {
+        lines.push(
+            "the other devices carry another sharing identity; this device kept its own".into(),
+        );
+    }
+    ctx.say(&lines.join("\n"))?;
+    Ok(Exit::Ok)
+}
+
+fn status(ctx: &Ctx) -> Result<Exit> {
+    let ws = workspace(ctx)?;
+    let Response::Sync(r) = ctx.run(Request::Sync(SyncRequest::Status))? else {
+        return Err(unexpected());
+    };
+    let SyncResponse::Status {
+        vault,
+        devices,
+        conflicts,
+    } = *r
+    else {
+        return Err(unexpected());
+    };
+    let now = time::now();
+    if ctx.json {
+        let v = serde_json::json!({
+            "remote": ws.config.remote.to_string(),
+            "vault": vault,
+            "devices": devices.iter().map(|d| serde_json::json!({
+                "id": d.id,
+                "this": d.this,
+                "generation": d.generation,
+                "heard_at": time::rfc3339(d.heard_at),
+            })).collect::<Vec<_>>(),
+            "conflicts": conflicts,
+        });
+        emit(output::json_line(&v).as_bytes())?;
+        return Ok(Exit::Ok);
+    }
+    let mut out = format!("remote: {}\nvault:  {vault}\ndevices:\n", ws.config.remote);
+    for d in &devices {
+        let who = if d.this { "this device" } else { "" };
+        out.push_str(&format!(
+            "  {}  {:<11}  {} {}\n",
+            &d.id[..16],
+            who,
+            if d.this {
+                "last published"
+            } else {
+                "last heard from"
+            },
+            ago(d.heard_at, now)
+        ));
+    }
+    if !conflicts.is_empty() {
+        let names: Vec<String> = conflicts
+            .iter()
+            .map(|n| Shown::line(n).to_string())
+            .collect();
+        out.push_str(&format!(
+            "open conflicts (look, then `jeton sync resolve NAME`): {}\n",
+            names.join(", ")
+        ));
+    }
+    emit(out.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn ago(t: Time, now: Time) -> String {
+    format!(
+        "{} ({} ago)",
+        time::rfc3339(t),
+        jeton::lifecycle::rough_span(now.saturating_sub(t).max(0))
+    )
+}

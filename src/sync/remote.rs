@@ -1,0 +1,550 @@
+//! Where replicas travel: a git remote (through the `git` executable) or a shared folder kept
+//! in sync by another tool. Both hold the same tree: a descriptor and one replica per device.
+//!
+//! ```text
+//! jeton-sync.json          {"format":"jeton-sync","layout":1,"vault":"<32 hex digits>"}
+//! replicas/<device>.jeton  one encrypted replica per device, written only by that device
+//! ```
+//!
+//! Each device keeps its sync settings and its git clone beside the vault, in
+//! `<vault>.sync/` (`config.json`, `lock`, `git/`).
+
+use super::round::{Incoming, is_conflict_copy};
+use crate::store::{LockGuard, Store, read_regular_capped};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+/// The descriptor's file name at the remote's top.
+pub const DESCRIPTOR: &str = "jeton-sync.json";
+/// The folder of replicas.
+pub const REPLICAS: &str = "replicas";
+/// The git branch jeton publishes to.
+pub const BRANCH: &str = "jeton";
+/// Layout version of the remote tree.
+pub const LAYOUT: u32 = 1;
+/// Most files read from `replicas/`.
+const MAX_REPLICAS: usize = 1024;
+/// Largest replica file read.
+const MAX_REPLICA_LEN: u64 = crate::format::MAX_PAYLOAD_LEN + (64 << 10);
+
+/// The unencrypted descriptor at the top of a remote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Descriptor {
+    /// Always `jeton-sync`.
+    pub format: String,
+    /// [`LAYOUT`].
+    pub layout: u32,
+    /// The vault id, hex.
+    pub vault: String,
+}
+
+impl Descriptor {
+    /// The descriptor of vault `vault_id`.
+    pub fn new(vault_id: &[u8; 16]) -> Descriptor {
+        Descriptor {
+            format: "jeton-sync".into(),
+            layout: LAYOUT,
+            vault: crate::share::hex(vault_id),
+        }
+    }
+}
+
+/// Where a vault syncs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Remote {
+    /// A git remote, as `git clone` takes it.
+    Git(String),
+    /// A folder another tool keeps in sync.
+    Dir(PathBuf),
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Remote::Git(url) => write!(f, "git {url}"),
+            Remote::Dir(p) => write!(f, "folder {}", p.display()),
+        }
+    }
+}
+
+/// A device's sync settings, `<vault>.sync/config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The remote.
+    pub remote: Remote,
+    /// The vault id, hex.
+    pub vault: String,
+}
+
+/// What was read from the remote.
+#[derive(Debug, Default)]
+pub struct Pulled {
+    /// The descriptor, if there is one.
+    pub descriptor: Option<Descriptor>,
+    /// Every replica (and conflict copy) in `replicas/`.
+    pub files: Vec<Incoming>,
+    /// The git commit read (`None` for a folder or an empty git remote).
+    pub head: Option<String>,
+}
+
+/// How a publish ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The replica is on the remote.
+    Done,
+    /// Someone pushed in between: run the round again.
+    Raced,
+}
+
+/// A device's sync workspace for one vault.
+#[derive(Debug)]
+pub struct Workspace {
+    dir: PathBuf,
+    /// The settings.
+    pub config: Config,
+}
+
+/// `<vault>.sync`.
+pub fn workspace_dir(vault: &Path) -> PathBuf {
+    let mut s = vault.as_os_str().to_owned();
+    s.push(".sync");
+    PathBuf::from(s)
+}
+
+impl Workspace {
+    /// The workspace of the vault at `vault`; `None` when it does not sync.
+    pub fn load(vault: &Path) -> Result<Option<Workspace>> {
+        let dir = workspace_dir(vault);
+        let path = dir.join("config.json");
+        let bytes = match read_regular_capped(&path, 64 << 10) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot read", &path, e)),
+        };
+        let config = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Other(format!(
+                "{} is damaged ({e}); remove {} and run `jeton sync init` again",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        Ok(Some(Workspace { dir, config }))
+    }
+
+    /// Makes the workspace of the vault at `vault` (refused when one exists).
+    pub fn create(vault: &Path, config: Config) -> Result<Workspace> {
+        let dir = workspace_dir(vault);
+        // A workspace without settings is what a failed init or clone left: start over.
+        if dir.is_dir() && !dir.join("config.json").exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| match e.kind() {
+                ErrorKind::AlreadyExists => Error::Exists(format!(
+                    "this vault already syncs ({} exists; see `jeton sync status`)",
+                    dir.display()
+                )),
+                _ => Error::io("cannot create", &dir, e),
+            })?;
+        let ws = Workspace { dir, config };
+        ws.save_config()?;
+        Ok(ws)
+    }
+
+    /// Writes the settings.
+    pub fn save_config(&self) -> Result<()> {
+        let text = serde_json::to_vec_pretty(&self.config)
+            .map_err(|e| Error::Other(format!("cannot encode the sync settings: {e}")))?;
+        write_atomic(&self.dir.join("config.json"), &text)
+    }
+
+    /// The same workspace with other settings (not saved).
+    pub fn with_config(&self, config: Config) -> Workspace {
+        Workspace {
+            dir: self.dir.clone(),
+            config,
+        }
+    }
+
+    /// Removes the workspace (a failed `sync init` or `sync clone`).
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+
+    /// Takes the workspace's lock: one round at a time per vault on this machine.
+    pub fn lock(&self, timeout: Duration) -> Result<LockGuard> {
+        Store::new(self.dir.join("round"), timeout).lock()
+    }
+
+    fn git_dir(&self) -> PathBuf {
+        self.dir.join("git")
+    }
+
+    /// The folder holding the remote's tree: the git work tree or the shared folder.
+    fn tree(&self) -> PathBuf {
+        match &self.config.remote {
+            Remote::Git(_) => self.git_dir(),
+            Remote::Dir(p) => p.clone(),
+        }
+    }
+
+    /// Reads the remote: fetches first for git.
+    pub fn pull(&self) -> Result<Pulled> {
+        let head = match &self.config.remote {
+            Remote::Git(url) => self.git_fetch(url)?,
+            Remote::Dir(p) => {
+                if !p.is_dir() {
+                    return Err(Error::NotFound(format!(
+                        "the sync folder {} does not exist (not mounted?)",
+                        p.display()
+                    )));
+                }
+                None
+            }
+        };
+        let tree = self.tree();
+        let descriptor = read_descriptor(&tree)?;
+        let files = read_replicas(&tree.join(REPLICAS))?;
+        Ok(Pulled {
+            descriptor,
+            files,
+            head,
+        })
+    }
+
+    /// Writes this device's replica and the descriptor, removes merged conflict copies, and
+    /// for git commits and pushes. `base` is the commit [`Workspace::pull`] read.
+    pub fn publish(
+        &self,
+        descriptor: &Descriptor,
+        replica: Option<&Incoming>,
+        remove: &[String],
+        base: Option<&str>,
+    ) -> Result<Published> {
+        let tree = self.tree();
+        let replicas = tree.join(REPLICAS);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&replicas)
+            .map_err(|e| Error::io("cannot create", &replicas, e))?;
+        let text = serde_json::to_vec(descriptor)
+            .map_err(|e| Error::Other(format!("cannot encode the descriptor: {e}")))?;
+        let desc_path = tree.join(DESCRIPTOR);
+        if read_regular_capped(&desc_path, 4096)
+            .ok()
+            .as_deref()
+            .map(|v| &v[..])
+            != Some(&text[..])
+        {
+            write_atomic(&desc_path, &text)?;
+        }
+        if let Some(r) = replica {
+            write_atomic(&replicas.join(&r.name), &r.bytes)?;
+        }
+        for name in remove {
+            if !is_conflict_copy(name) || name.contains('/') {
+                continue;
+            }
+            let p = replicas.join(name);
+            if let Err(e) = fs::remove_file(&p)
+                && e.kind() != ErrorKind::NotFound
+            {
+                return Err(Error::io("cannot remove the merged conflict copy", &p, e));
+            }
+        }
+        match &self.config.remote {
+            Remote::Dir(_) => Ok(Published::Done),
+            Remote::Git(url) => {
+                if replica.is_none() && remove.is_empty() && base.is_some() {
+                    return Ok(Published::Done);
+                }
+                self.git_push(url, base)
+            }
+        }
+    }
+
+    fn git(&self) -> std::process::Command {
+        git_in(&self.git_dir())
+    }
+
+    /// Fetches the remote's branch into a clean work tree; the commit read, or `None` when the
+    /// remote has no jeton branch yet.
+    fn git_fetch(&self, url: &str) -> Result<Option<String>> {
+        let dir = self.git_dir();
+        if !dir.join(".git").is_dir() {
+            let _ = fs::remove_dir_all(&dir);
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::io("cannot create", &dir, e))?;
+            run(self.git().args(["init", "-q", "-b", BRANCH]), "git init")?;
+        }
+        // A git killed mid-round leaves its lock files behind; the workspace lock says no
+        // other jeton is using this clone, and no one else uses it at all.
+        for lock in ["index.lock", "HEAD.lock", "config.lock", "shallow.lock"] {
+            let _ = fs::remove_file(dir.join(".git").join(lock));
+        }
+        let _ = fs::remove_file(dir.join(".git/refs/heads").join(format!("{BRANCH}.lock")));
+        // A pattern, so that a remote without the branch yet is not an error.
+        let out = output(
+            self.git()
+                .args(["fetch", "-q", "--no-tags", "--prune", "--", url])
+                .arg(format!(
+                    "+refs/heads/{BRANCH}*:refs/remotes/origin/{BRANCH}*"
+                )),
+            "git fetch",
+        )?;
+        if !out.status.success() {
+            return Err(git_failed("git fetch", url, &out));
+        }
+        let tracking = format!("refs/remotes/origin/{BRANCH}");
+        let head = output(
+            self.git()
+                .args(["rev-parse", "-q", "--verify"])
+                .arg(format!("{tracking}^{{commit}}")),
+            "git rev-parse",
+        )?;
+        let head = head
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&head.stdout).trim().to_owned());
+        match &head {
+            Some(h) => {
+                run(self.git().args(["reset", "-q", "--hard", h]), "git reset")?;
+            }
+            None => {
+                // An empty remote: start the branch over (a failed first push leaves a commit).
+                let _ = run(
+                    self.git()
+                        .args(["update-ref", "-d", &format!("refs/heads/{BRANCH}")]),
+                    "git update-ref",
+                );
+                let _ = run(
+                    self.git()
+                        .args(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "."]),
+                    "git rm",
+                );
+            }
+        }
+        run(
+            self.git().args(["clean", "-q", "-f", "-d", "-x"]),
+            "git clean",
+        )?;
+        Ok(head)
+    }
+
+    fn git_push(&self, url: &str, base: Option<&str>) -> Result<Published> {
+        run(self.git().args(["add", "-A", "--", "."]), "git add")?;
+        run(
+            self.git().args([
+                "commit",
+                "-q",
+                "--no-verify",
+                "--allow-empty",
+                "-m",
+                "jeton sync",
+            ]),
+            "git commit",
+        )?;
+        let out = output(
+            self.git()
+                .args(["push", "-q", "--", url])
+                .arg(format!("HEAD:refs/heads/{BRANCH}")),
+            "git push",
+        )?;
+        if out.status.success() {
+            return Ok(Published::Done);
+        }
+        // Rejected because the remote moved (someone pushed in between), or another failure.
+        let now = output(
+            git_in(&self.git_dir())
+                .args(["ls-remote", "--", url])
+                .arg(format!("refs/heads/{BRANCH}")),
+            "git ls-remote",
+        )?;
+        let remote_head = String::from_utf8_lossy(&now.stdout)
+            .split_whitespace()
+            .next()
+            .map(str::to_owned);
+        if now.status.success() && remote_head.as_deref() != base {
+            return Ok(Published::Raced);
+        }
+        Err(git_failed("git push", url, &out))
+    }
+}
+
+/// A git command run in `dir` with jeton's own identity and settings: no user identity, hook,
+/// signing or merge setup is needed, and none of the caller's repository variables apply.
+fn git_in(dir: &Path) -> std::process::Command {
+    let mut c = crate::process::command("git");
+    for v in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_PREFIX",
+        "GIT_CEILING_DIRECTORIES",
+    ] {
+        c.env_remove(v);
+    }
+    c.current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "jeton")
+        .env("GIT_AUTHOR_EMAIL", "jeton@localhost")
+        .env("GIT_COMMITTER_NAME", "jeton")
+        .env("GIT_COMMITTER_EMAIL", "jeton@localhost")
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.autocrlf=false",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "gc.auto=0",
+        ])
+        .stdin(Stdio::null());
+    c
+}
+
+fn output(c: &mut std::process::Command, what: &str) -> Result<Output> {
+    c.output().map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Error::Other("git is not installed (sync through git runs the `git` command)".into())
+        } else {
+            Error::Other(format!("cannot run {what}: {e}"))
+        }
+    })
+}
+
+fn run(c: &mut std::process::Command, what: &str) -> Result<()> {
+    let out = output(c, what)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Other(format!(
+            "{what} failed: {}",
+            last_line(&out.stderr)
+        )))
+    }
+}
+
+fn git_failed(what: &str, url: &str, out: &Output) -> Error {
+    Error::Other(format!("{what} {url} failed: {}", last_line(&out.stderr)))
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message");
+    crate::text::Shown::line(line.trim()).to_string()
+}
+
+fn read_descriptor(tree: &Path) -> Result<Option<Descriptor>> {
+    let path = tree.join(DESCRIPTOR);
+    let bytes = match read_regular_capped(&path, 4096) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::Integrity(format!(
+                "the remote's {DESCRIPTOR} cannot be read: {e}"
+            )));
+        }
+    };
+    let d: Descriptor = serde_json::from_slice(&bytes).map_err(|_| {
+        Error::Integrity(format!(
+            "the remote's {DESCRIPTOR} is not a jeton sync descriptor"
+        ))
+    })?;
+    if d.format != "jeton-sync" || d.layout != LAYOUT {
+        return Err(Error::Integrity(format!(
+            "the remote's {DESCRIPTOR} is of an unknown layout (made by a newer jeton?)"
+        )));
+    }
+    Ok(Some(d))
+}
+
+fn read_replicas(dir: &Path) -> Result<Vec<Incoming>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot read", dir, e)),
+    };
+    let mut names = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Error::io("cannot read", dir, e))?;
+        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        // Temporary files of a write in progress (ours or a sync tool's) are not replicas.
+        if name.starts_with('.') || name.starts_with('~') || !name.contains(".jeton") {
+            continue;
+        }
+        names.push(name);
+    }
+    if names.len() > MAX_REPLICAS {
+        return Err(Error::Integrity(format!(
+            "the remote holds {} replica files, more than the {MAX_REPLICAS} jeton reads",
+            names.len()
+        )));
+    }
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = read_regular_capped(&path, MAX_REPLICA_LEN)
+            .map_err(|e| Error::Integrity(format!("remote replica {name} cannot be read: {e}")))?;
+        out.push(Incoming {
+            name,
+            bytes: bytes.to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes `path` whole or not at all: a temporary file beside it, fsynced, renamed over it,
+/// then the folder fsynced.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let suffix: [u8; 8] = crate::vault::random_id()?;
+    let tmp = dir.join(format!(".{name}.{}.tmp", crate::share::hex(&suffix)));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| Error::io("cannot create", &tmp, e))?;
+    let done = std::io::Write::write_all(&mut f, bytes)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = done {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("cannot write", path, e));
+    }
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot sync", dir, e))
+}

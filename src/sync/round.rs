@@ -1,0 +1,558 @@
+//! One sync round on an open vault: verify every replica read from the remote, merge them in,
+//! and seal this device's replica to publish. No I/O here: the front end reads the remote's
+//! files and writes the result (`crate::sync::remote`), so the agent can run a round too.
+
+use super::{DeviceId, SyncState, merge};
+use crate::entry::EntryId;
+use crate::format::{VERSION_SYNCED, VaultFile};
+use crate::secret::Key;
+use crate::share::hex;
+use crate::time::Time;
+use crate::vault::{AuditEvent, Payload, Vault};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use zeroize::Zeroizing;
+
+/// The sync record: what follows the payload inside a synced vault (format v2) and inside
+/// each replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The merge state of this copy.
+    pub state: SyncState,
+    /// When this copy was last synced (local) or published (a replica), by its device's clock.
+    pub synced_at: Time,
+    /// Only in the local vault: what this device knows of the remote (`None` in a replica).
+    pub local: Option<Local>,
+}
+
+/// What a device keeps about its remote, never published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Local {
+    /// The generation of this device's last replica sealed for publishing.
+    pub published: u64,
+    /// The highest generation of this device's replica read back from the remote: a lower
+    /// one later means the remote went back in time.
+    pub confirmed: u64,
+    /// Every other device whose replica was read, by id.
+    pub devices: BTreeMap<DeviceId, Heard>,
+}
+
+/// The last replica read from one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heard {
+    /// Its generation: a lower one later means the remote went back in time.
+    pub generation: u64,
+    /// When that device published it (its clock).
+    pub published_at: Time,
+}
+
+/// Largest sync record accepted (a hostile replica cannot make the decoder allocate more).
+const MAX_RECORD: usize = 256 << 20;
+
+impl Record {
+    /// Decodes a record strictly (trailing bytes refused).
+    pub fn decode(bytes: &[u8]) -> Result<Record> {
+        if bytes.len() > MAX_RECORD {
+            return Err(Error::corrupt_vault());
+        }
+        match postcard::take_from_bytes::<Record>(bytes) {
+            Ok((r, [])) => Ok(r),
+            _ => Err(Error::corrupt_vault()),
+        }
+    }
+
+    /// Encodes the record, in a buffer wiped on drop.
+    pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
+        postcard::to_stdvec(self)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::Other(format!("could not encode the sync record: {e}")))
+    }
+
+    /// The record of an open vault: `None` when it does not sync.
+    pub fn of(vault: &Vault) -> Result<Option<Record>> {
+        vault.sync_record().map(Record::decode).transpose()
+    }
+}
+
+/// The file name of a device's replica in the remote's `replicas/` folder.
+pub fn replica_name(device: &DeviceId) -> String {
+    format!("{}.jeton", hex(device))
+}
+
+/// True for a copy a file-sync tool made of a replica it saw change on two machines at once
+/// (Syncthing's `.sync-conflict-`, Dropbox's `(conflicted copy`, Nextcloud's `(conflicted copy`
+/// and ownCloud's `_conflict-`): merged in like a replica, then removed.
+pub fn is_conflict_copy(name: &str) -> bool {
+    name.contains(".sync-conflict-")
+        || name.contains("conflicted copy")
+        || name.contains("_conflict-")
+}
+
+/// A file read from the remote's `replicas/` folder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Incoming {
+    /// Its file name.
+    pub name: String,
+    /// Its bytes (encrypted; base64 in the agent's JSON).
+    #[serde(with = "base64_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Attaches a vault to sync: a new device id, every entry counted as this device's change.
+/// Refused when the vault already syncs.
+pub fn attach(vault: &mut Vault, now: Time) -> Result<DeviceId> {
+    if vault.sync_record().is_some() {
+        return Err(Error::Exists(
+            "this vault already syncs (see `jeton sync status`)".into(),
+        ));
+    }
+    let device = crate::vault::random_id::<16>()?;
+    // Empty: the first round counts every entry as this device's change.
+    let record = Record {
+        state: SyncState::new(device),
+        synced_at: now,
+        local: Some(Local {
+            published: 0,
+            confirmed: 0,
+            devices: BTreeMap::new(),
+        }),
+    };
+    vault.set_sync_record(Some(record.encode()?));
+    vault.audit(now, "sync", None, "vault attached to a sync remote");
+    Ok(device)
+}
+
+/// What a round did and what to publish.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Round {
+    /// This device's new replica (file name and bytes) to write to the remote.
+    pub replica: Option<Incoming>,
+    /// Conflict copies merged in: remove them from the remote.
+    pub merged_copies: Vec<String>,
+    /// Entries this round brought in from other devices (names).
+    pub received: Vec<String>,
+    /// Entries changed here since the last round, now published (names).
+    pub sent: Vec<String>,
+    /// Entries removed here (count) or by another device (count).
+    pub removed_here: usize,
+    /// Entries removed by this round because another device removed them.
+    pub removed_by_others: usize,
+    /// Entries changed on two devices at once (names).
+    pub conflicts: Vec<String>,
+    /// Entries whose removal met a concurrent edit and were kept (names).
+    pub kept_over_removal: Vec<String>,
+    /// Entries renamed because two had one name: (old, new).
+    pub renamed: Vec<(String, String)>,
+    /// Replicas read (other devices).
+    pub devices: usize,
+    /// Replicas older than one read before, accepted with `--accept-rollback`.
+    pub rollbacks_accepted: Vec<String>,
+    /// The replicas carry different sharing identities; the local one was kept.
+    pub identity_differs: bool,
+}
+
+/// A replica read and verified.
+pub struct Replica {
+    /// Its header generation (the device's publish count).
+    pub generation: u64,
+    /// Its content.
+    pub payload: Payload,
+    /// Its record (never with a `local` part).
+    pub record: Record,
+    /// The file name it came from.
+    pub name: String,
+}
+
+/// Parses, authenticates and decodes one replica file under `key`. Refuses (exit 6) a file
+/// that is not a replica of `vault_id`, fails authentication, or claims another device's name.
+pub fn open_replica(incoming: &Incoming, vault_id: &[u8; 16], key: &Key) -> Result<Replica> {
+    let what = |m: &str| Error::Integrity(format!("remote replica {}: {m}", incoming.name));
+    let file = VaultFile::parse(&incoming.bytes).map_err(|e| what(&e.to_string()))?;
+    open_parsed(file, &incoming.name, vault_id, key)
+}
+
+fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> Result<Replica> {
+    let what = |m: &str| Error::Integrity(format!("remote replica {name}: {m}"));
+    if file.header.version != VERSION_SYNCED {
+        return Err(what("not a replica (format version 1)"));
+    }
+    if &file.header.vault_id != vault_id {
+        return Err(what("it belongs to another vault"));
+    }
+    let generation = file.header.generation;
+    let vault = Vault::open_owned(file, key.clone()).map_err(|e| match e {
+        Error::Unlock(_) => Error::Unlock(format!(
+            "remote replica {name} is under another key: its vault was re-keyed on another device \
+             (passwd, recover, recovery new); see docs/GUIDE.md \"How do I change the passphrase of a synced vault?\""
+        )),
+        _ => what("it fails authentication (damaged or tampered with)"),
+    })?;
+    let record = Record::of(&vault)?.ok_or_else(|| what("no sync record"))?;
+    if record.local.is_some() {
+        return Err(what("it is a device's local vault, not a replica"));
+    }
+    let device_hex = hex(&record.state.device);
+    if !name.starts_with(&device_hex)
+        || (name != replica_name(&record.state.device) && !is_conflict_copy(name))
+    {
+        return Err(what("it holds another device's replica (copied over?)"));
+    }
+    Ok(Replica {
+        generation,
+        payload: vault.payload,
+        record,
+        name: name.to_owned(),
+    })
+}
+
+/// Makes a new device's vault from the remote's replicas: the first opens with `unlock` (the
+/// passphrase), the others must open with the same key. The result has a fresh device id, has
+/// merged every replica, and carries the first replica's key slots.
+pub fn clone_from(
+    incoming: &[Incoming],
+    unlock: impl FnOnce(&VaultFile) -> Result<Key>,
+    now: Time,
+) -> Result<(Vault, Round)> {
+    let first = incoming
+        .iter()
+        .find(|i| !is_conflict_copy(&i.name))
+        .ok_or_else(|| Error::NotFound("the remote holds no replica yet".into()))?;
+    let file = VaultFile::parse(&first.bytes)
+        .map_err(|e| Error::Integrity(format!("remote replica {}: {e}", first.name)))?;
+    if file.header.version != VERSION_SYNCED {
+        return Err(Error::Integrity(format!(
+            "remote replica {}: not a replica (format version 1)",
+            first.name
+        )));
+    }
+    let key = unlock(&file)?;
+    let vault_id = file.header.vault_id;
+    let base = open_parsed(file.clone(), &first.name, &vault_id, &key)?;
+    let mut vault = Vault::open_owned(file, key)?;
+    let device = crate::vault::random_id::<16>()?;
+    let mut state = base.record.state;
+    state.device = device;
+    let record = Record {
+        state,
+        synced_at: now,
+        local: Some(Local {
+            published: 0,
+            confirmed: 0,
+            devices: BTreeMap::new(),
+        }),
+    };
+    vault.set_sync_record(Some(record.encode()?));
+    let round = round(&mut vault, incoming.to_vec(), false, now)?;
+    vault.audit(now, "sync", None, "vault cloned from a sync remote");
+    Ok((vault, round))
+}
+
+/// Runs one round on `vault` with the replicas read from the remote: every file is verified
+/// first (a bad one fails the round before anything changes), a replica older than one read
+/// before is refused unless `accept_rollback`, then the new ones are merged in and this
+/// device's next replica is sealed. The vault is left dirty: the caller saves it, then
+/// publishes `replica`.
+pub fn round(
+    vault: &mut Vault,
+    incoming: Vec<Incoming>,
+    accept_rollback: bool,
+    now: Time,
+) -> Result<Round> {
+    let mut record = Record::of(vault)?.ok_or_else(|| {
+        Error::NotFound("this vault does not sync: attach it with `jeton sync init`".into())
+    })?;
+    let mut local = record
+        .local
+        .take()
+        .ok_or_else(|| Error::Integrity("the vault's sync record has no local part".into()))?;
+    let me = record.state.device;
+    let old_synced_at = record.synced_at;
+    let mut out = Round::default();
+
+    // Verify everything before changing anything.
+    let mut replicas = Vec::with_capacity(incoming.len());
+    let mut own: Option<(u64, SyncState, usize)> = None;
+    for i in &incoming {
+        let r = open_replica(i, vault.id(), vault.key())?;
+        let device = r.record.state.device;
+        let copy = is_conflict_copy(&r.name);
+        if device == me && !copy {
+            if r.generation < local.confirmed {
+                rollback(
+                    &mut out,
+                    accept_rollback,
+                    format!(
+                        "this device's replica on the remote is generation {} but generation {} was read there before",
+                        r.generation, local.confirmed
+                    ),
+                )?;
+            }
+            local.confirmed = local.confirmed.max(r.generation);
+            let shape = r.payload.audit.len() + r.payload.seen_bundles.len();
+            own = Some((r.generation, r.record.state.clone(), shape));
+            // Merged only if the local vault is older than what it published (restored).
+            if r.generation <= local.published {
+                continue;
+            }
+        } else if !copy
+            && let Some(h) = local.devices.get(&device)
+            && r.generation < h.generation
+        {
+            rollback(
+                &mut out,
+                accept_rollback,
+                format!(
+                    "device {}'s replica went back from generation {} to {}",
+                    &hex(&device)[..8],
+                    h.generation,
+                    r.generation
+                ),
+            )?;
+        }
+        replicas.push(r);
+    }
+    if local.confirmed > 0 && own.is_none() {
+        rollback(
+            &mut out,
+            accept_rollback,
+            "this device's replica is missing from the remote".into(),
+        )?;
+    }
+    for device in local.devices.keys() {
+        if !replicas.iter().any(|r| r.record.state.device == *device) {
+            rollback(
+                &mut out,
+                accept_rollback,
+                format!(
+                    "device {}'s replica is missing from the remote",
+                    &hex(device)[..8]
+                ),
+            )?;
+        }
+    }
+
+    let before_absorb = clocks(&record.state);
+    record.state.absorb_local(&vault.payload, now)?;
+    let after_absorb = clocks(&record.state);
+    let mut sent: BTreeSet<EntryId> = changed(&before_absorb, &after_absorb);
+    out.removed_here = (before_absorb.keys())
+        .filter(|id| !after_absorb.contains_key(*id))
+        .count();
+
+    let mut payload = std::mem::take(&mut vault.payload);
+    let mut state = record.state;
+    let mut wiped = false;
+    for r in replicas {
+        let device = r.record.state.device;
+        let copy = is_conflict_copy(&r.name);
+        let known = local.devices.get(&device);
+        let fresh = copy || device == me || known.is_none_or(|h| h.generation != r.generation);
+        if fresh {
+            let merged = merge((&payload, &state), (&r.payload, &r.record.state))?;
+            payload = merged.payload;
+            state = merged.state;
+            wiped |= merged.report.wiped;
+            out.identity_differs |= merged.report.identity_differs;
+            out.conflicts.extend(merged.report.conflicts);
+            out.kept_over_removal
+                .extend(merged.report.kept_over_removal);
+            out.renamed.extend(merged.report.renamed);
+        }
+        if copy {
+            out.merged_copies.push(r.name);
+        } else if device != me {
+            out.devices += 1;
+            local.devices.insert(
+                device,
+                Heard {
+                    generation: r.generation,
+                    published_at: r.record.synced_at,
+                },
+            );
+        }
+    }
+    let after_merge = clocks(&state);
+    let received = changed(&after_absorb, &after_merge);
+    out.removed_by_others = (after_absorb.keys())
+        .filter(|id| !after_merge.contains_key(*id))
+        .count();
+    sent.retain(|id| after_merge.contains_key(id));
+    let names = names_of(&payload, &received, &sent)?;
+    out.received = received
+        .iter()
+        .filter_map(|id| names.get(id).cloned())
+        .collect();
+    out.sent = sent
+        .iter()
+        .filter_map(|id| names.get(id).cloned())
+        .collect();
+    vault.payload = payload;
+    if wiped {
+        vault.forget_previous_on_save();
+    }
+
+    // Nothing to publish when the remote already holds this device's last replica and the
+    // content did not move since: no new file, no commit, no local write.
+    let shape = vault.payload.audit.len() + vault.payload.seen_bundles.len();
+    let current = own
+        .as_ref()
+        .is_some_and(|(generation, own_state, own_shape)| {
+            *generation == local.published && *own_state == state && *own_shape == shape
+        });
+    if current && out.merged_copies.is_empty() && out.rollbacks_accepted.is_empty() {
+        let record = Record {
+            state,
+            synced_at: old_synced_at,
+            local: Some(local),
+        };
+        if vault.sync_record() != Some(&record.encode()?[..]) {
+            vault.set_sync_record(Some(record.encode()?));
+        }
+        return Ok(out);
+    }
+    local.published += 1;
+    let replica = Record {
+        state: state.clone(),
+        synced_at: now,
+        local: None,
+    };
+    let bytes = vault.seal_replica(&replica.encode()?, local.published)?;
+    out.replica = Some(Incoming {
+        name: replica_name(&me),
+        bytes,
+    });
+    let record = Record {
+        state,
+        synced_at: now,
+        local: Some(local),
+    };
+    vault.set_sync_record(Some(record.encode()?));
+    Ok(out)
+}
+
+fn rollback(out: &mut Round, accept: bool, what: String) -> Result<()> {
+    if !accept {
+        return Err(Error::Integrity(format!(
+            "the remote went back in time: {what} (a force-push or a restored folder?); nothing was merged or published. Check the remote, then rerun with --accept-rollback"
+        )));
+    }
+    out.rollbacks_accepted.push(what);
+    Ok(())
+}
+
+fn clocks(state: &SyncState) -> BTreeMap<EntryId, super::Clock> {
+    (state.entries.iter())
+        .map(|(id, t)| (*id, t.clock.clone()))
+        .collect()
+}
+
+/// Ids present in `after` whose clock differs from `before`'s (or that are new).
+fn changed(
+    before: &BTreeMap<EntryId, super::Clock>,
+    after: &BTreeMap<EntryId, super::Clock>,
+) -> BTreeSet<EntryId> {
+    (after.iter())
+        .filter(|(id, c)| before.get(*id) != Some(c))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+fn names_of(
+    payload: &Payload,
+    a: &BTreeSet<EntryId>,
+    b: &BTreeSet<EntryId>,
+) -> Result<BTreeMap<EntryId, String>> {
+    let mut names = BTreeMap::new();
+    if a.is_empty() && b.is_empty() {
+        return Ok(names);
+    }
+    payload.entries.scan(|e| {
+        if a.contains(&e.id) || b.contains(&e.id) {
+            names.insert(e.id, e.name.clone());
+        }
+        Ok(())
+    })?;
+    Ok(names)
+}
+
+/// One device as `sync status` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    /// Device id, hex.
+    pub id: String,
+    /// This device.
+    pub this: bool,
+    /// Replica generation last read (this device: last published).
+    pub generation: u64,
+    /// When it last published (its clock; this device: last round).
+    pub heard_at: Time,
+}
+
+/// Every device of a synced vault, this one first.
+pub fn devices(vault: &Vault) -> Result<Option<Vec<DeviceStatus>>> {
+    let Some(record) = Record::of(vault)? else {
+        return Ok(None);
+    };
+    let local = record.local.unwrap_or(Local {
+        published: 0,
+        confirmed: 0,
+        devices: BTreeMap::new(),
+    });
+    let mut out = vec![DeviceStatus {
+        id: hex(&record.state.device),
+        this: true,
+        generation: local.published,
+        heard_at: record.synced_at,
+    }];
+    out.extend(local.devices.iter().map(|(d, h)| DeviceStatus {
+        id: hex(d),
+        this: false,
+        generation: h.generation,
+        heard_at: h.published_at,
+    }));
+    Ok(Some(out))
+}
+
+/// Entries with a `conflict` event no later edit or `sync resolve` has answered, by name.
+pub fn unresolved_conflicts(vault: &Vault) -> Result<BTreeMap<String, Time>> {
+    let mut open: BTreeMap<String, Time> = BTreeMap::new();
+    for AuditEvent {
+        at,
+        action,
+        subject,
+        ..
+    } in &vault.payload.audit
+    {
+        let Some(name) = subject else { continue };
+        match action.as_str() {
+            "conflict" => {
+                let t = open.entry(name.clone()).or_insert(*at);
+                *t = (*t).max(*at);
+            }
+            "resolve" if open.get(name).is_some_and(|t| *t <= *at) => {
+                open.remove(name);
+            }
+            _ => {}
+        }
+    }
+    open.retain(
+        |name, at| matches!(vault.payload.entries.get(name), Ok(Some(e)) if e.updated_at <= *at),
+    );
+    Ok(open)
+}
