@@ -152,6 +152,7 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
                 .into(),
         });
     }
+    sync_findings(vault, now, &mut out)?;
     for slot in vault.header().slots.iter() {
         if slot.kind == SlotKind::Passphrase && slot.kdf.is_weak() {
             out.push(Finding {
@@ -167,6 +168,40 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
         }
     }
     Ok(out)
+}
+
+/// How long a device may stay silent before `check` reports it.
+pub const SILENT_DEVICE: i64 = 30 * 86_400;
+
+/// A synced vault's open conflicts, and devices not heard from in [`SILENT_DEVICE`].
+fn sync_findings(vault: &Vault, now: Time, out: &mut Vec<Finding>) -> Result<()> {
+    use crate::sync::round;
+    for (name, at) in round::unresolved_conflicts(vault)? {
+        let fix = format!(
+            "compare the kept secret with `jeton history {name}` (the other one is there), fix what needs it, then `jeton sync resolve {name}`"
+        );
+        out.push(Finding {
+            entry: Some(name),
+            kind: FindingKind::SyncConflict,
+            reason: format!("changed on two devices at once ({})", when(at, now)),
+            fix,
+        });
+    }
+    for d in round::devices(vault)?.unwrap_or_default() {
+        if !d.this && now.saturating_sub(d.heard_at) > SILENT_DEVICE {
+            out.push(Finding {
+                entry: None,
+                kind: FindingKind::SilentDevice,
+                reason: format!(
+                    "sync device {} last published {}: lost, switched off, or its replicas are being withheld",
+                    &d.id[..16],
+                    when(d.heard_at, now)
+                ),
+                fix: "sync on that device; if it is gone, rotate what it held".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Loose permissions on the vault file, its backup and its directory (SPEC §2: files 0600,

@@ -204,6 +204,10 @@ pub enum FindingKind {
     LoosePermissions,
     /// No recovery key opens the vault: a forgotten passphrase loses everything.
     NoRecoveryKey,
+    /// Changed on two devices at once; nobody has looked since.
+    SyncConflict,
+    /// A device of a synced vault has not published for 30 days.
+    SilentDevice,
 }
 
 impl FindingKind {
@@ -221,6 +225,8 @@ impl FindingKind {
             FindingKind::WeakKdf => "weak_kdf",
             FindingKind::LoosePermissions => "loose_permissions",
             FindingKind::NoRecoveryKey => "no_recovery_key",
+            FindingKind::SyncConflict => "sync_conflict",
+            FindingKind::SilentDevice => "silent_device",
         }
     }
 }

@@ -293,10 +293,7 @@ impl Workspace {
         }
         // A git killed mid-round leaves its lock files behind; the workspace lock says no
         // other jeton is using this clone, and no one else uses it at all.
-        for lock in ["index.lock", "HEAD.lock", "config.lock", "shallow.lock"] {
-            let _ = fs::remove_file(dir.join(".git").join(lock));
-        }
-        let _ = fs::remove_file(dir.join(".git/refs/heads").join(format!("{BRANCH}.lock")));
+        remove_locks(&dir.join(".git"), 0);
         // A pattern, so that a remote without the branch yet is not an error.
         let out = output(
             self.git()
@@ -457,6 +454,22 @@ fn last_line(bytes: &[u8]) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("no message");
     crate::text::Shown::line(line.trim()).to_string()
+}
+
+/// Removes every `*.lock` file under a git directory (not into objects/, which holds none).
+fn remove_locks(dir: &Path, depth: usize) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() && depth < 8 && e.file_name() != "objects" {
+            remove_locks(&path, depth + 1);
+        } else if kind.is_file() && e.file_name().to_string_lossy().ends_with(".lock") {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 fn read_descriptor(tree: &Path) -> Result<Option<Descriptor>> {

@@ -167,6 +167,35 @@ pub struct Round {
     pub identity_differs: bool,
 }
 
+impl Round {
+    /// This round followed by `later` (a retry after a push race): what either did, and what
+    /// the later one publishes.
+    pub fn then(mut self, later: Round) -> Round {
+        fn union<T: PartialEq>(a: &mut Vec<T>, b: Vec<T>) {
+            for x in b {
+                if !a.contains(&x) {
+                    a.push(x);
+                }
+            }
+        }
+        union(&mut self.received, later.received);
+        union(&mut self.sent, later.sent);
+        union(&mut self.conflicts, later.conflicts);
+        union(&mut self.kept_over_removal, later.kept_over_removal);
+        union(&mut self.renamed, later.renamed);
+        union(&mut self.rollbacks_accepted, later.rollbacks_accepted);
+        self.removed_here += later.removed_here;
+        self.removed_by_others += later.removed_by_others;
+        self.identity_differs |= later.identity_differs;
+        Round {
+            replica: later.replica,
+            merged_copies: later.merged_copies,
+            devices: later.devices,
+            ..self
+        }
+    }
+}
+
 /// A replica read and verified.
 pub struct Replica {
     /// Its header generation (the device's publish count).

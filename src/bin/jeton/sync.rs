@@ -163,6 +163,7 @@ fn check_remote(ws: &Workspace, pulled: &Pulled) -> Result<()> {
 /// Runs rounds until one publishes, or someone else pushed in between every time (exit 7).
 fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
     let _guard = ws.lock(ctx.session.store.lock_timeout())?;
+    let mut done = Round::default();
     for _ in 0..ATTEMPTS {
         let pulled = ws.pull()?;
         check_remote(ws, &pulled)?;
@@ -176,6 +177,8 @@ fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
         let SyncResponse::Round(round) = *r else {
             return Err(unexpected());
         };
+        done = done.then(round);
+        let round = &done;
         let published = ws.publish(
             &descriptor(ws),
             round.replica.as_ref(),
@@ -183,7 +186,7 @@ fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
             pulled.head.as_deref(),
         )?;
         if published == Published::Done {
-            return Ok(round);
+            return Ok(done);
         }
     }
     Err(Error::Busy(format!(

@@ -1,0 +1,688 @@
+//! Sync end to end: devices with their own HOME, the real binary, the real `git` on bare
+//! repositories on disk, and shared folders. No git identity is configured for any of them.
+
+mod hardening;
+mod support;
+use hardening::inject_at;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+/// A bare repository in a temporary directory.
+struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn git() -> Remote {
+        let dir = tempfile::Builder::new()
+            .prefix("jeton-remote")
+            .tempdir()
+            .expect("tempdir");
+        let out = git(dir.path(), &["init", "-q", "--bare", "remote.git"]);
+        assert!(out.status.success());
+        Remote { dir }
+    }
+
+    fn folder() -> Remote {
+        let dir = tempfile::Builder::new()
+            .prefix("jeton-folder")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::create_dir(dir.path().join("shared")).expect("mkdir");
+        Remote { dir }
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.dir.path().join("remote.git")
+    }
+
+    fn shared(&self) -> PathBuf {
+        self.dir.path().join("shared")
+    }
+
+    fn url(&self) -> String {
+        self.repo().display().to_string()
+    }
+}
+
+/// `git` with no user configuration at all.
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(args)
+        .output()
+        .expect("run git")
+}
+
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git(dir, args);
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A first device with a vault published to `remote` (git, or `--dir` for a folder).
+fn first(remote: &Remote, dir: bool) -> TestVault {
+    let t = TestVault::new();
+    t.add(
+        "gh/ci",
+        "ghp-first-secret",
+        &["--scope", "repo", "--contact", "Ops <ops@example.com>"],
+    );
+    init(&t, remote, dir);
+    t
+}
+
+fn init(t: &TestVault, remote: &Remote, dir: bool) {
+    if dir {
+        t.ok(
+            &[
+                "sync",
+                "init",
+                "--dir",
+                &remote.shared().display().to_string(),
+            ],
+            "",
+        );
+    } else {
+        t.ok(&["sync", "init", &remote.url()], "");
+    }
+}
+
+/// Another device made from the remote.
+fn clone(remote: &Remote, dir: bool) -> TestVault {
+    let t = TestVault::empty();
+    if dir {
+        t.ok(
+            &[
+                "sync",
+                "clone",
+                "--dir",
+                &remote.shared().display().to_string(),
+            ],
+            "",
+        );
+    } else {
+        t.ok(&["sync", "clone", &remote.url()], "");
+    }
+    t
+}
+
+fn sync(t: &TestVault) -> String {
+    t.ok(&["sync", "-v"], "")
+}
+
+/// Everything a user can see of a vault: each entry with its secret and history.
+fn content(t: &TestVault) -> String {
+    let list: serde_json::Value =
+        serde_json::from_str(&t.ok(&["list", "--json", "--status", "all"], "")).expect("json");
+    let mut out = String::new();
+    for e in list.as_array().expect("array") {
+        let name = e["name"].as_str().expect("name");
+        let mut show: serde_json::Value =
+            serde_json::from_str(&t.ok(&["show", name, "--json", "--reveal"], "")).expect("json");
+        show.as_object_mut().expect("object").remove("revision");
+        out.push_str(&show.to_string());
+        out.push_str(&t.ok(&["history", name, "--json", "--reveal"], ""));
+    }
+    out
+}
+
+fn names(t: &TestVault) -> Vec<String> {
+    let list: serde_json::Value =
+        serde_json::from_str(&t.ok(&["list", "--json", "--status", "all"], "")).expect("json");
+    (list.as_array().expect("array").iter())
+        .map(|e| e["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+fn get(t: &TestVault, name: &str) -> String {
+    t.ok(&["get", name], "").trim_end().to_owned()
+}
+
+/// Syncs every device twice in turn: enough for all of them to have read every change.
+fn settle(devices: &[&TestVault]) {
+    for _ in 0..2 {
+        for d in devices {
+            sync(d);
+        }
+    }
+}
+
+fn replica_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("replicas"))
+        .expect("replicas")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_devices_share_adds_and_edits_through_a_bare_repo() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    assert_eq!(get(&b, "gh/ci"), "ghp-first-secret");
+    b.add("aws/deploy", "AKIA-second", &["--scope", "s3:put"]);
+    a.ok(&["edit", "gh/ci", "--add-tag", "prod"], "");
+    let out = sync(&b);
+    assert!(out.contains("sent: aws/deploy"), "{out}");
+    let out = sync(&a);
+    assert!(out.contains("received: aws/deploy"), "{out}");
+    assert!(out.contains("sent: gh/ci"), "{out}");
+    sync(&b);
+    assert_eq!(get(&a, "aws/deploy"), "AKIA-second");
+    assert!(b.ok(&["show", "gh/ci"], "").contains("prod"));
+    assert_eq!(content(&a), content(&b));
+    // A round with nothing new publishes nothing.
+    let before = git_ok(&remote.repo(), &["rev-parse", "jeton"]);
+    let out = sync(&a);
+    assert!(out.contains("nothing new to publish"), "{out}");
+    assert_eq!(git_ok(&remote.repo(), &["rev-parse", "jeton"]), before);
+    // Status lists both devices.
+    let status = a.ok(&["sync", "status"], "");
+    assert!(
+        status.contains("this device") && status.lines().count() >= 5,
+        "{status}"
+    );
+}
+
+#[test]
+fn the_remote_sees_no_name_metadata_or_secret() {
+    let remote = Remote::git();
+    let a = TestVault::new();
+    a.add(
+        "stripe/live-key",
+        CANARY,
+        &[
+            "--scope",
+            "charges:write",
+            "--contact",
+            "Payments <pay@corp.test>",
+            "--note",
+            "rotate-with-finance",
+            "--tag",
+            "billing-tag",
+        ],
+    );
+    init(&a, &remote, false);
+    let b = clone(&remote, false);
+    b.ok(&["rotate", "stripe/live-key"], "second-secret-value");
+    sync(&b);
+    sync(&a);
+    let objects = git_ok(
+        &remote.repo(),
+        &["cat-file", "--batch-all-objects", "--batch"],
+    );
+    let all = git(
+        &remote.repo(),
+        &["cat-file", "--batch-all-objects", "--batch"],
+    )
+    .stdout;
+    assert!(all.len() > 1000 && objects.contains("jeton-sync.json"));
+    for needle in [
+        CANARY,
+        "second-secret-value",
+        "stripe",
+        "live-key",
+        "charges",
+        "Payments",
+        "pay@corp.test",
+        "rotate-with-finance",
+        "billing-tag",
+        PASS,
+    ] {
+        assert!(
+            !all.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the remote holds {needle:?}"
+        );
+    }
+}
+
+#[test]
+fn a_rotation_on_each_side_keeps_both_secrets_and_check_reports_the_conflict() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    a.ok(&["rotate", "gh/ci"], "rotated-on-a");
+    b.ok(&["rotate", "gh/ci"], "rotated-on-b");
+    sync(&a);
+    let out = sync(&b);
+    assert!(out.contains("changed on two devices at once"), "{out}");
+    sync(&a);
+    assert_eq!(content(&a), content(&b));
+    let current = get(&a, "gh/ci");
+    let history = a.ok(&["history", "gh/ci", "--reveal"], "");
+    let other = if current == "rotated-on-a" {
+        "rotated-on-b"
+    } else {
+        "rotated-on-a"
+    };
+    assert!(["rotated-on-a", "rotated-on-b"].contains(&current.as_str()));
+    assert!(
+        history.contains(other) && history.contains("ghp-first-secret"),
+        "{history}"
+    );
+    a.fails(&["check"], "", 8);
+    let findings = a.run(&["check", "--json"], "");
+    let text = String::from_utf8_lossy(&findings.stdout);
+    assert!(text.contains("sync_conflict"), "{text}");
+    a.ok(&["sync", "resolve", "gh/ci"], "");
+    let findings = a.run(&["check", "--json"], "");
+    assert!(!String::from_utf8_lossy(&findings.stdout).contains("sync_conflict"));
+    // The resolution travels.
+    settle(&[&a, &b]);
+    let findings = b.run(&["check", "--json"], "");
+    assert!(!String::from_utf8_lossy(&findings.stdout).contains("sync_conflict"));
+}
+
+#[test]
+fn a_revoke_wins_over_a_concurrent_edit() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    a.ok(&["revoke", "gh/ci", "--yes"], "");
+    b.ok(&["rotate", "gh/ci"], "edited-while-revoked");
+    settle(&[&a, &b]);
+    for t in [&a, &b] {
+        t.fails(&["get", "gh/ci"], "", 5);
+        let h = t.ok(&["history", "gh/ci", "--reveal"], "");
+        assert!(
+            !h.contains("edited-while-revoked") && !h.contains("ghp-first-secret"),
+            "{h}"
+        );
+    }
+    assert_eq!(content(&a), content(&b));
+}
+
+#[test]
+fn an_edit_concurrent_with_a_removal_is_kept() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    a.ok(&["rm", "gh/ci", "--yes"], "");
+    b.ok(&["rotate", "gh/ci"], "kept-because-edited");
+    sync(&a);
+    let out = sync(&b);
+    assert!(out.contains("kept"), "{out}");
+    settle(&[&a, &b]);
+    assert_eq!(get(&a, "gh/ci"), "kept-because-edited");
+    assert_eq!(content(&a), content(&b));
+    // A removal that saw the last edit removes it everywhere, for good.
+    a.ok(&["rm", "gh/ci", "--yes"], "");
+    settle(&[&a, &b]);
+    assert!(names(&b).is_empty(), "{:?}", names(&b));
+    assert!(names(&a).is_empty());
+}
+
+#[test]
+fn renames_on_both_sides_and_one_name_added_twice_converge() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    a.ok(&["rename", "gh/ci", "gh/ci-a"], "");
+    b.ok(&["rename", "gh/ci", "gh/ci-b"], "");
+    a.add("same/name", "added-on-a", &[]);
+    b.add("same/name", "added-on-b", &[]);
+    settle(&[&a, &b]);
+    let n = names(&a);
+    assert_eq!(n, names(&b));
+    assert_eq!(n.len(), 3, "{n:?}");
+    assert!(n.contains(&"same/name".to_owned()));
+    assert!(n.iter().any(|x| x.starts_with("same/name.dup-")), "{n:?}");
+    assert!(
+        n.contains(&"gh/ci-a".to_owned()) ^ n.contains(&"gh/ci-b".to_owned()),
+        "{n:?}"
+    );
+    assert_eq!(content(&a), content(&b));
+    let secrets: Vec<String> = n.iter().map(|x| get(&a, x)).collect();
+    assert!(secrets.contains(&"added-on-a".into()) && secrets.contains(&"added-on-b".into()));
+}
+
+#[test]
+fn three_devices_end_identical_whatever_the_order() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    let c = clone(&remote, false);
+    let devices = [&a, &b, &c];
+    let mut rng = hardening::Rng::new(0x5eed);
+    for step in 0..18 {
+        let d = devices[rng.below(3) as usize];
+        let name = format!("e{}", rng.below(4));
+        let exists = names(d).contains(&name);
+        match (exists, rng.below(5)) {
+            (false, _) => d.add(&name, &format!("s{step}"), &[]),
+            (true, 0) => {
+                d.ok(&["rotate", &name], &format!("r{step}"));
+            }
+            (true, 1) => {
+                d.ok(&["edit", &name, "--add-tag", &format!("t{step}")], "");
+            }
+            (true, 2) => {
+                d.ok(&["rm", &name, "--yes"], "");
+            }
+            (true, 3) => {
+                let _ = d.run(&["rename", &name, &format!("{name}x")], "");
+            }
+            (true, _) => {
+                d.ok(&["revoke", &name, "--yes"], "");
+            }
+        }
+        if rng.below(2) == 0 {
+            sync(devices[rng.below(3) as usize]);
+        }
+    }
+    settle(&devices);
+    let ca = content(&a);
+    assert_eq!(ca, content(&b));
+    assert_eq!(ca, content(&c));
+    assert!(!ca.is_empty());
+}
+
+#[test]
+fn a_shared_folder_syncs_and_a_conflict_copy_is_merged_then_removed() {
+    let remote = Remote::folder();
+    let a = first(&remote, true);
+    let b = clone(&remote, true);
+    b.add("x/one", "first-on-b", &[]);
+    sync(&b);
+    assert_eq!(replica_files(&remote.shared()).len(), 2);
+    // B's replica as a file-sync tool would leave it after a clash: the newer version in a
+    // conflict copy, an older one in its place.
+    let b_path = replica_of(&remote.shared(), &b);
+    let b_id = b_path.file_stem().unwrap().to_string_lossy().into_owned();
+    let older = std::fs::read(&b_path).unwrap();
+    b.add("x/two", "second-on-b", &[]);
+    sync(&b);
+    let copy = remote.shared().join("replicas").join(format!(
+        "{b_id}.sync-conflict-20261203-101010-ABCDEFG.jeton"
+    ));
+    std::fs::rename(&b_path, &copy).unwrap();
+    std::fs::write(&b_path, older).unwrap();
+    let out = sync(&a);
+    assert!(out.contains("conflict cop"), "{out}");
+    assert_eq!(get(&a, "x/two"), "second-on-b");
+    assert!(!copy.exists(), "the merged conflict copy is removed");
+    settle(&[&a, &b]);
+    assert_eq!(content(&a), content(&b));
+}
+
+/// The remote's newest commit rewritten by `f` (a hostile or broken remote), pushed by force.
+fn tamper_git(remote: &Remote, f: impl FnOnce(&Path)) {
+    let work = tempfile::tempdir().unwrap();
+    git_ok(
+        work.path(),
+        &["clone", "-q", "-b", "jeton", &remote.url(), "w"],
+    );
+    let w = work.path().join("w");
+    f(&w);
+    git_ok(&w, &["add", "-A"]);
+    git_ok(
+        &w,
+        &[
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-q",
+            "-m",
+            "tamper",
+        ],
+    );
+    git_ok(&w, &["push", "-q", "-f", "origin", "HEAD:jeton"]);
+}
+
+fn replica_of(dir: &Path, t: &TestVault) -> PathBuf {
+    let v: serde_json::Value =
+        serde_json::from_str(&t.ok(&["sync", "status", "--json"], "")).unwrap();
+    let id = v["devices"][0]["id"].as_str().unwrap().to_owned();
+    dir.join("replicas").join(format!("{id}.jeton"))
+}
+
+#[test]
+fn a_damaged_or_misplaced_replica_is_refused_and_the_vault_untouched() {
+    let remote = Remote::folder();
+    let a = first(&remote, true);
+    let b = clone(&remote, true);
+    b.add("new/entry", "from-b", &[]);
+    sync(&b);
+    let shared = remote.shared();
+    let b_path = replica_of(&shared, &b);
+    let good = std::fs::read(&b_path).unwrap();
+    let before = a.vault_bytes();
+    // Every byte flipped at once, then single bytes across the whole file.
+    let mut cases: Vec<Vec<u8>> = vec![good.iter().map(|b| !b).collect()];
+    let step = (good.len() / 40).max(1);
+    for i in (0..good.len()).step_by(step) {
+        let mut bad = good.clone();
+        bad[i] ^= 0x01;
+        cases.push(bad);
+    }
+    cases.push(good[..good.len() - 1].to_vec());
+    for bad in cases {
+        std::fs::write(&b_path, &bad).unwrap();
+        let out = a.run(&["sync"], "");
+        assert!(
+            matches!(out.status.code(), Some(6) | Some(3)),
+            "{:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+        assert_eq!(a.vault_bytes(), before, "the local vault changed");
+    }
+    // A's own replica copied over B's.
+    let a_path = replica_of(&shared, &a);
+    std::fs::copy(&a_path, &b_path).unwrap();
+    let err = a.fails(&["sync"], "", 6);
+    assert!(err.contains("another device"), "{err}");
+    assert_eq!(a.vault_bytes(), before);
+    // A replica of another vault under B's name.
+    let other_remote = Remote::folder();
+    let other = first(&other_remote, true);
+    std::fs::copy(replica_of(&other_remote.shared(), &other), &b_path).unwrap();
+    let err = a.fails(&["sync"], "", 6);
+    assert!(err.contains("another vault"), "{err}");
+    assert_eq!(a.vault_bytes(), before);
+    // Restored: the round completes.
+    std::fs::write(&b_path, &good).unwrap();
+    sync(&a);
+    assert_eq!(get(&a, "new/entry"), "from-b");
+}
+
+#[test]
+fn a_remote_forced_back_to_an_old_commit_is_reported_until_accepted() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    let old = git_ok(&remote.repo(), &["rev-parse", "jeton"])
+        .trim()
+        .to_owned();
+    b.add("later/entry", "added-later", &[]);
+    sync(&b);
+    sync(&a);
+    a.ok(&["rm", "later/entry", "--yes"], "");
+    sync(&a);
+    // Someone forces the remote back to before all of that.
+    let work = tempfile::tempdir().unwrap();
+    git_ok(
+        work.path(),
+        &["clone", "-q", "-b", "jeton", &remote.url(), "w"],
+    );
+    git_ok(
+        &work.path().join("w"),
+        &[
+            "push",
+            "-q",
+            "-f",
+            "origin",
+            &format!("{old}:refs/heads/jeton"),
+        ],
+    );
+    let before = a.vault_bytes();
+    let err = a.fails(&["sync"], "", 6);
+    assert!(
+        err.contains("went back") || err.contains("back in time"),
+        "{err}"
+    );
+    assert_eq!(a.vault_bytes(), before);
+    assert_eq!(
+        git_ok(&remote.repo(), &["rev-parse", "jeton"]).trim(),
+        old,
+        "nothing was published"
+    );
+    // Accepted: nothing comes back, nothing is lost.
+    a.ok(&["sync", "--accept-rollback"], "");
+    b.ok(&["sync", "--accept-rollback"], "");
+    settle(&[&a, &b]);
+    assert!(!names(&a).contains(&"later/entry".to_owned()));
+    assert_eq!(content(&a), content(&b));
+    assert_eq!(get(&b, "gh/ci"), "ghp-first-secret");
+}
+
+#[test]
+fn a_remote_that_is_not_a_jeton_remote_is_refused() {
+    // A git repository with a branch of that name but other content.
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    tamper_git(&remote, |w| {
+        std::fs::remove_file(w.join("jeton-sync.json")).unwrap();
+    });
+    let before = a.vault_bytes();
+    let err = a.fails(&["sync"], "", 6);
+    assert!(err.contains("not a jeton sync remote"), "{err}");
+    assert_eq!(a.vault_bytes(), before);
+    // Cloning a repository with no vault: exit 4; a folder with other files: refused.
+    let empty = Remote::git();
+    let t = TestVault::empty();
+    t.fails(&["sync", "clone", &empty.url()], "", 4);
+    assert!(!t.vault_path().exists());
+    let folder = Remote::folder();
+    std::fs::write(folder.shared().join("notes.txt"), "hello").unwrap();
+    let c = TestVault::new();
+    let before = c.vault_bytes();
+    c.fails(
+        &[
+            "sync",
+            "init",
+            "--dir",
+            &folder.shared().display().to_string(),
+        ],
+        "",
+        9,
+    );
+    assert_eq!(c.vault_bytes(), before);
+    c.fails(&["sync"], "", 4);
+}
+
+#[test]
+fn a_push_race_is_retried_and_a_remote_that_always_moves_gives_exit_7() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    sync(&a);
+    // The next push is rejected once while another commit lands, as when another device
+    // pushes in between.
+    b.add("from/b", "race-b", &[]);
+    sync(&b);
+    let hook = remote.repo().join("hooks/pre-receive");
+    let flag = remote.dir.path().join("raced-once");
+    // Outside the push's quarantine, where a hook may not update refs.
+    let another_commit = "unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\nc=$(git commit-tree $(git rev-parse 'jeton^{tree}') -p jeton -m x </dev/null)\ngit update-ref refs/heads/jeton $c\n";
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nif [ ! -e '{flag}' ]; then touch '{flag}'\n{another_commit}exit 1; fi\nexit 0\n",
+            flag = flag.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    a.add("from/a", "race-a", &[]);
+    let out = sync(&a);
+    assert!(flag.exists() && out.contains("received: from/b"), "{out}");
+    // A remote that rejects every push after moving: exit 7, the local vault keeps its merge.
+    std::fs::write(&hook, "#!/bin/sh\nexit 1\n").unwrap();
+    a.add("from/a2", "race-a2", &[]);
+    let err = a.run(&["sync"], "");
+    assert_eq!(
+        err.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    std::fs::write(&hook, format!("#!/bin/sh\n{another_commit}exit 1\n")).unwrap();
+    let err = a.fails(&["sync"], "", 7);
+    assert!(err.contains("changed during"), "{err}");
+    assert_eq!(get(&a, "from/a2"), "race-a2");
+}
+
+#[test]
+fn sync_runs_through_the_unlocked_agent_without_a_passphrase() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    b.add("via/agent", "agent-secret", &[]);
+    sync(&b);
+    a.ok(&["unlock"], "");
+    let mut c = a.cmd();
+    c.env_remove("JETON_PASSPHRASE");
+    let out = a.run_with(c, &["sync", "-v"], "");
+    a.ok(&["agent", "stop"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("received: via/agent"));
+    assert_eq!(get(&a, "via/agent"), "agent-secret");
+}
+
+#[test]
+fn a_sync_killed_at_any_point_leaves_a_vault_that_opens_and_a_next_round_that_completes() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    let mut expected = vec!["gh/ci".to_owned()];
+    for (i, call) in ["rename", "fsync", "wait4", "write"].iter().enumerate() {
+        for nth in 1..=4 {
+            let name = format!("k{i}/{nth}");
+            b.add(&name, &format!("secret-{i}-{nth}"), &[]);
+            expected.push(name);
+            let _ = inject_at(&b, call, nth, "signal=SIGKILL", &["sync"], "");
+            b.ok(&["list"], "");
+            sync(&b);
+        }
+    }
+    sync(&a);
+    let mut got = names(&a);
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert_eq!(content(&a), content(&b));
+}
+
+#[test]
+fn a_vault_that_never_syncs_keeps_format_1_and_one_that_syncs_uses_2() {
+    let a = TestVault::new();
+    a.add("x", "y", &[]);
+    assert_eq!(&a.vault_bytes()[8..10], &1u16.to_le_bytes());
+    let remote = Remote::git();
+    init(&a, &remote, false);
+    assert_eq!(&a.vault_bytes()[8..10], &2u16.to_le_bytes());
+    assert_eq!(get(&a, "x"), "y");
+    let err = a.fails(&["sync", "init", &remote.url()], "", 9);
+    assert!(err.contains("already syncs"), "{err}");
+}
