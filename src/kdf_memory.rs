@@ -2,7 +2,7 @@
 //!
 //! At the default cost the KDF fills 256 MiB that a fresh process has never touched. With 4 KiB
 //! pages the kernel takes 65,536 page faults to hand that memory over, which measured about as
-//! long as a third of the hashing itself (docs/PERFORMANCE.md). Here the memory is an anonymous
+//! long as a third of the hashing itself (CHANGELOG.md, 2026-11-29). Here the memory is an anonymous
 //! mapping aligned to 2 MiB and advised `MADV_HUGEPAGE`, so the kernel backs it with 128
 //! transparent huge pages instead. The advice is a hint: where the kernel has no transparent
 //! huge pages the mapping still works, with small pages. The blocks are the same either way, so

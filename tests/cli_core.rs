@@ -422,7 +422,7 @@ fn secrets_are_never_accepted_as_arguments() {
 }
 
 /// `build.rs` links GCC's unwinder into the binary so that no command loads `libgcc_s.so.1`
-/// (docs/PERFORMANCE.md); this checks that the linker did drop it.
+/// (CHANGELOG.md, 2026-11-29); this checks that the linker did drop it.
 #[test]
 fn the_binary_does_not_load_libgcc_s() {
     if !cfg!(jeton_static_unwinder) {

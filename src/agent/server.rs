@@ -311,7 +311,7 @@ fn stop(mut conn: UnixStream, agent: &Agent) -> ! {
 /// Serves one connection. A request that is already here whole and quick to answer (a read
 /// on a vault whose cached copy is current, `Status`, `Lock`) is answered on this thread when
 /// nothing it needs is taken: handing it to a new thread costs more than answering it
-/// (docs/PERFORMANCE.md). Anything that could make others wait (a client still sending, an
+/// (CHANGELOG.md, 2026-11-29). Anything that could make others wait (a client still sending, an
 /// unlock running the KDF, a write, a read that must re-read the vault, a request that would
 /// wait for its vault, a refusal that drains what the client sends, the part of an answer the
 /// client is slow to read) and `Stop` get a thread of their own.
