@@ -50,6 +50,7 @@ pub mod lifecycle;
 pub mod migrate;
 pub mod paths;
 pub mod process;
+pub mod random;
 pub mod recovery;
 pub mod request;
 pub mod secret;
