@@ -468,15 +468,11 @@ fn reply_on_this_thread(mut conn: UnixStream, reply: &FromAgent) {
 
 /// The uid check: only processes of the agent's own user are served.
 fn check_peer(conn: &UnixStream) -> Result<(), (i32, String)> {
-    match rustix::net::sockopt::socket_peercred(conn) {
-        Ok(cred) if cred.uid.as_raw() == uid() => Ok(()),
-        Ok(cred) => Err((
+    match crate::os::peer_uid(conn) {
+        Ok(peer) if peer == uid() => Ok(()),
+        Ok(peer) => Err((
             3,
-            format!(
-                "the agent refuses uid {}: it serves uid {} only",
-                cred.uid.as_raw(),
-                uid()
-            ),
+            format!("the agent refuses uid {peer}: it serves uid {} only", uid()),
         )),
         Err(e) => Err((1, format!("cannot check the peer: {e}"))),
     }
