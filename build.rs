@@ -8,7 +8,7 @@
 //! tests and benches) has the unwinder's symbols before the linker meets `-lgcc_s`; with
 //! `--as-needed`, which Rust passes, the linker then finds nothing for `libgcc_s` to provide and
 //! drops it. (A link argument would come after `-lgcc_s`: GNU ld would keep it, and a second
-//! copy of the unwinder.) docs/PERFORMANCE.md measures what this saves;
+//! copy of the unwinder.) CHANGELOG.md (2026-11-29) says what this saves;
 //! `tests/cli_core.rs::the_binary_does_not_load_libgcc_s` checks that it happened.
 //!
 //! Nothing changes when the linker driver cannot name the archive, when a test program does not

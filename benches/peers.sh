@@ -2,7 +2,7 @@
 # jeton beside the tools a user would otherwise run (SPEC §9), as ratios of medians of
 # interleaved runs: every round runs every command once, in an order that changes from round to
 # round, so a load that comes and goes hits all of them alike and none always follows the same one.
-# docs/PERFORMANCE.md explains each line and holds the latest figures.
+# docs/PERFORMANCE.md holds the latest figures.
 # Runs of 17 ms and more are timed from bash; the warm get, at about 2 ms, by
 # benches/interleave.rs, which starts each command directly (so $TMPDIR must have no spaces).
 #
@@ -53,7 +53,7 @@ say "building jeton (release)"
 JETON=$root/target/release/jeton
 # The timing harness runs as it is, not under `cargo bench`: cargo would give every command it
 # starts an LD_LIBRARY_PATH of five directories, which the dynamic loader searches before the
-# system's for every library (docs/PERFORMANCE.md, "How do I reproduce the figures?").
+# system's for every library (CHANGELOG.md, 2026-11-29).
 INTERLEAVE=$(cd "$root" && cargo bench --locked -q --bench interleave --no-run \
   --message-format=json 2>/dev/null | python3 -c '
 import json, sys

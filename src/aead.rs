@@ -22,11 +22,7 @@ pub const LABEL_COMMITMENT: &[u8] = b"jeton/v1/key-commitment";
 /// Associated-data prefix of a key slot's wrapped vault key (FORMAT.md "Key slots").
 pub const LABEL_SLOT: &[u8] = b"jeton/v1/key-slot";
 
-/// Fills `buf` from the operating system's CSPRNG.
-pub fn fill_random(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf)
-        .map_err(|e| Error::Other(format!("the system random generator failed: {e}")))
-}
+pub use crate::random::fill_random;
 
 /// A fresh random nonce. Every seal uses a new one (SPEC §3).
 pub fn random_nonce() -> Result<[u8; NONCE_LEN]> {

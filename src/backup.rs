@@ -1,4 +1,4 @@
-//! Backups (docs/GUIDE.md "Backups").
+//! Backups (docs/GUIDE.md, "How do I back up the vault, and how do I know the backup works?").
 //!
 //! The default backup is a byte copy of the encrypted vault file, read under the writer lock
 //! by the front end: it needs no key and opens with the passphrase (or recovery key) of the

@@ -5,7 +5,7 @@
 //! kept; a scan ([`Entries::scan`]) decodes each entry into a temporary. Saving copies the bytes
 //! of every entry not kept decoded as they were read, and encodes the others. A `get` on a vault
 //! of 100,000 entries thus builds one entry, not 100,000, and holds the payload once, not twice
-//! (docs/PERFORMANCE.md).
+//! (docs/PERFORMANCE.md, "Why is it fast?").
 //!
 //! The bytes are postcard's encoding of a `BTreeMap<String, Entry>`, unchanged: the length,
 //! then each name and entry in ascending name order (docs/FORMAT.md). `Entries::decode` and

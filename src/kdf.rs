@@ -82,7 +82,7 @@ impl KdfParams {
         if !(b.salt_len.0..=b.salt_len.1).contains(&salt_len) {
             return out(format!("a {salt_len}-byte salt is outside 16..64 bytes"));
         }
-        if let Some(total_kib) = total_memory_kib()
+        if let Some(total_kib) = crate::os::total_memory_kib()
             && u64::from(self.memory_kib) > total_kib / 2
         {
             return out(format!(
@@ -103,12 +103,6 @@ impl KdfParams {
     pub fn is_weak(&self) -> bool {
         self.memory_kib < RFC9106_SECOND_MEMORY_KIB || self.iterations < RFC9106_SECOND_ITERATIONS
     }
-}
-
-fn total_memory_kib() -> Option<u64> {
-    let info = rustix::system::sysinfo();
-    let bytes = info.totalram.checked_mul(u64::from(info.mem_unit))?;
-    (bytes > 0).then_some(bytes / 1024)
 }
 
 /// Derives a 256-bit key from a passphrase. Checks the bounds first.

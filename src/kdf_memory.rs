@@ -2,20 +2,20 @@
 //!
 //! At the default cost the KDF fills 256 MiB that a fresh process has never touched. With 4 KiB
 //! pages the kernel takes 65,536 page faults to hand that memory over, which measured about as
-//! long as a third of the hashing itself (docs/PERFORMANCE.md). Here the memory is an anonymous
+//! long as a third of the hashing itself (CHANGELOG.md, 2026-11-29). Here the memory is an anonymous
 //! mapping aligned to 2 MiB and advised `MADV_HUGEPAGE`, so the kernel backs it with 128
 //! transparent huge pages instead. The advice is a hint: where the kernel has no transparent
 //! huge pages the mapping still works, with small pages. The blocks are the same either way, so
 //! the derived key is bit-identical to the plain `argon2` path (checked by the tests in
 //! [`crate::kdf`] against RFC 9106 §5.3 and against `Argon2::hash_password_into`).
 //!
-//! This module is one of the crate's three exceptions to `deny(unsafe_code)`: `mmap`, `madvise`
-//! and `munmap` have no safe wrapper, and turning the mapping into a `&mut [Block]` needs
-//! `from_raw_parts_mut`. Each `unsafe` block states why it holds.
+//! This module is one of the crate's three exceptions to `deny(unsafe_code)`: `mmap` and `munmap`
+//! have no safe wrapper, the huge-page advice (in `os`) takes a raw pointer, and turning the
+//! mapping into a `&mut [Block]` needs `from_raw_parts_mut`. Each `unsafe` block states why it holds.
 #![allow(unsafe_code)]
 
 use argon2::Block;
-use rustix::mm::{self, Advice, MapFlags, ProtFlags};
+use rustix::mm::{self, MapFlags, ProtFlags};
 use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::{Mutex, PoisonError};
@@ -69,9 +69,8 @@ impl BlockMemory {
         }
         // SAFETY: `offset + len <= map_len`, so the pointer stays inside the mapping.
         let start = unsafe { map.as_ptr().cast::<u8>().add(offset) };
-        // SAFETY: advice on a range inside our own mapping; it changes no content. Failure
-        // (no transparent huge pages in this kernel) only means small pages.
-        let _ = unsafe { mm::madvise(start.cast(), len, Advice::LinuxHugepage) };
+        // SAFETY: `start..start+len` is inside the mapping just made (checked above).
+        unsafe { crate::os::advise_huge_pages(start.cast(), len) };
         Some(BlockMemory {
             map,
             map_len,

@@ -28,9 +28,9 @@
 //! The crate denies `unsafe` everywhere but in three places that say in their docs why each use
 //! holds: `kdf_memory`, which maps the Argon2 working memory on huge pages (`mmap`/`madvise` have
 //! no safe wrapper); `kdf_vector`, Argon2id's block function in AVX-512 vector loads and stores,
-//! checked bit for bit against the `argon2` crate and RFC 9106 on every test run; and [`harden`]:
-//! one `mlock` call that pins the agent's key in RAM, and one `fcntl` that makes a passphrase
-//! descriptor close-on-exec ([`process`]).
+//! checked bit for bit against the `argon2` crate and RFC 9106 on every test run; and `os`, the
+//! one module for the calls only Linux has (peer credentials, CLOCK_BOOTTIME, `prctl`, `mlock`,
+//! `madvise`...), whose docs say what each would need on another Unix.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -48,8 +48,10 @@ mod kdf_memory;
 mod kdf_vector;
 pub mod lifecycle;
 pub mod migrate;
+mod os;
 pub mod paths;
 pub mod process;
+pub mod random;
 pub mod recovery;
 pub mod request;
 pub mod secret;

@@ -33,7 +33,7 @@ impl RecoveryKey {
     /// A fresh key from the OS CSPRNG.
     pub fn generate() -> Result<RecoveryKey> {
         let mut k = Zeroizing::new([0u8; KEY_LEN]);
-        crate::aead::fill_random(&mut k[..])?;
+        crate::random::fill_random(&mut k[..])?;
         Ok(RecoveryKey(k))
     }
 

@@ -5,8 +5,9 @@
 //! [`execute`] with the key it holds. Validation happens while building a request, so a bad
 //! flag is refused before any I/O or KDF work.
 
+pub use crate::entry::{Change, Charset, MAX_GENERATED_LEN, SecretInput, generate_secret};
 use crate::entry::{Entry, Status, validate_new_name};
-use crate::secret::{Passphrase, Token};
+use crate::secret::Passphrase;
 use crate::store::{LockGuard, Previous, Store, rollback};
 use crate::text::{check_line, check_note};
 use crate::time::Time;
@@ -14,87 +15,6 @@ use crate::vault::{Vault, not_found, random_id};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// Character sets for generated secrets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Charset {
-    /// A-Z a-z 0-9.
-    Alnum,
-    /// 0-9 a-f.
-    Hex,
-    /// A-Z a-z 0-9 - _.
-    Base64Url,
-    /// Printable ASCII without space.
-    Ascii,
-}
-
-impl Charset {
-    fn alphabet(self) -> Vec<u8> {
-        let range = |a: u8, b: u8| (a..=b).collect::<Vec<u8>>();
-        match self {
-            Charset::Alnum => [range(b'A', b'Z'), range(b'a', b'z'), range(b'0', b'9')].concat(),
-            Charset::Hex => [range(b'0', b'9'), range(b'a', b'f')].concat(),
-            Charset::Base64Url => [
-                range(b'A', b'Z'),
-                range(b'a', b'z'),
-                range(b'0', b'9'),
-                b"-_".to_vec(),
-            ]
-            .concat(),
-            Charset::Ascii => range(b'!', b'~'),
-        }
-    }
-}
-
-/// Longest generated secret.
-pub const MAX_GENERATED_LEN: usize = 4096;
-
-/// Draws a uniform random secret from the OS CSPRNG (rejection sampling, no modulo bias).
-pub fn generate_secret(length: usize, charset: Charset) -> Result<Token> {
-    if !(8..=MAX_GENERATED_LEN).contains(&length) {
-        return Err(Error::Usage(format!(
-            "--length must be between 8 and {MAX_GENERATED_LEN}"
-        )));
-    }
-    let alphabet = charset.alphabet();
-    let limit = 256 - (256 % alphabet.len());
-    let mut out = String::with_capacity(length);
-    let mut buf = zeroize::Zeroizing::new([0u8; 64]);
-    while out.len() < length {
-        crate::aead::fill_random(&mut buf[..])?;
-        for &b in buf.iter().filter(|&&b| usize::from(b) < limit) {
-            if out.len() == length {
-                break;
-            }
-            out.push(char::from(alphabet[usize::from(b) % alphabet.len()]));
-        }
-    }
-    Ok(Token::new(out))
-}
-
-/// Where a new secret comes from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum SecretInput {
-    /// Given by the user (prompt or stdin).
-    Value(#[serde(with = "crate::secret::serde_token")] Token),
-    /// Generated inside the executor.
-    Generate {
-        /// Number of characters.
-        length: usize,
-        /// Alphabet.
-        charset: Charset,
-    },
-}
-
-impl SecretInput {
-    /// The secret: the given one, or a freshly generated one.
-    pub fn resolve(self) -> Result<Token> {
-        match self {
-            SecretInput::Value(t) => Ok(t),
-            SecretInput::Generate { length, charset } => generate_secret(length, charset),
-        }
-    }
-}
 
 /// `add`: a new entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -171,34 +91,6 @@ impl NewEntry {
             name,
             SecretInput::Value(crate::secret::Token::new(secret.into())),
         )
-    }
-}
-
-/// A change to one optional field: keep, set, or clear.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Change<T> {
-    /// Leave as is.
-    #[default]
-    Keep,
-    /// Set to this value.
-    Set(T),
-    /// Remove the value.
-    Clear,
-}
-
-impl<T> Change<T> {
-    fn apply(self, field: &mut Option<T>) -> bool {
-        match self {
-            Change::Keep => false,
-            Change::Set(v) => {
-                *field = Some(v);
-                true
-            }
-            Change::Clear => {
-                *field = None;
-                true
-            }
-        }
     }
 }
 
@@ -777,30 +669,5 @@ impl Session {
                 "could not record the vault generation for rollback detection: {e}"
             ));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_secrets_use_the_alphabet() {
-        for cs in [
-            Charset::Alnum,
-            Charset::Hex,
-            Charset::Base64Url,
-            Charset::Ascii,
-        ] {
-            let t = generate_secret(64, cs).unwrap();
-            let alpha = cs.alphabet();
-            assert_eq!(t.expose_secret().len(), 64);
-            assert!(t.expose_secret().bytes().all(|b| alpha.contains(&b)));
-        }
-        assert!(generate_secret(4, Charset::Hex).is_err());
-        assert_ne!(
-            generate_secret(32, Charset::Alnum).unwrap(),
-            generate_secret(32, Charset::Alnum).unwrap()
-        );
     }
 }

@@ -38,7 +38,7 @@ impl Key {
     /// Draws a fresh key from the operating system's CSPRNG.
     pub fn generate() -> crate::Result<Self> {
         let mut k = Zeroizing::new([0u8; 32]);
-        crate::aead::fill_random(&mut k[..])?;
+        crate::random::fill_random(&mut k[..])?;
         Ok(Key(k))
     }
     /// The key bytes, for the cipher only.

@@ -109,10 +109,7 @@ impl Store {
     }
 
     fn dir(&self) -> &Path {
-        match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        }
+        parent_dir(&self.path)
     }
 
     /// True when a vault file exists.
@@ -260,10 +257,7 @@ impl Store {
     }
 
     fn sync_dir(&self) -> Result<()> {
-        let dir = self.dir();
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("cannot sync vault directory", dir, e))
+        sync_dir(self.dir(), "cannot sync vault directory")
     }
 
     fn install(&self, tmp: &Path, previous: Previous) -> Result<()> {
@@ -299,16 +293,11 @@ impl Store {
     }
 
     fn temp_prefix(&self) -> String {
-        format!(
-            ".{}.tmp.",
-            self.path.file_name().unwrap_or_default().to_string_lossy()
-        )
+        temp_prefix(&self.path)
     }
 
     fn temp_path(&self) -> Result<PathBuf> {
-        let r: [u8; 8] = crate::vault::random_id()?;
-        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(self.dir().join(format!("{}{hex}", self.temp_prefix())))
+        temp_beside(&self.path)
     }
 
     /// Temporary files left by a writer that died; only the lock holder calls this.
@@ -419,6 +408,53 @@ fn human_size(n: u64) -> String {
         n if n >= 1 << 10 => format!("{} KiB", n >> 10),
         n => format!("{n} bytes"),
     }
+}
+
+/// `.NAME.tmp.`: the start of every temporary file name for `path`.
+fn temp_prefix(path: &Path) -> String {
+    format!(
+        ".{}.tmp.",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// A fresh temporary name in the directory of `path`, so that renaming it over `path` is atomic.
+fn temp_beside(path: &Path) -> Result<PathBuf> {
+    let r: [u8; 8] = crate::vault::random_id()?;
+    let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(parent_dir(path).join(format!("{}{hex}", temp_prefix(path))))
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sync_dir(dir: &Path, what: &str) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(what, dir, e))
+}
+
+/// Replaces `path` with `bytes` as a save replaces the vault: a new temporary file (mode 0600)
+/// in the same directory, fsynced, renamed over `path`, then the directory fsynced. A crash
+/// leaves the old file or the new one, never part of one. Every failure is reported; after a
+/// failed directory fsync the new file is in place but may not survive a power cut.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path.file_name().is_none() {
+        return Err(Error::Usage(format!("{}: not a file name", path.display())));
+    }
+    let tmp = temp_beside(path)?;
+    let written = write_synced(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    sync_dir(parent_dir(path), "cannot sync")
 }
 
 /// Creates `path` exclusively with mode 0600, writes `bytes`, fsyncs.

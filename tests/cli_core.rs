@@ -297,20 +297,59 @@ fn saves_keep_a_backup_and_bump_the_generation() {
 fn closed_pipe_is_not_an_error() {
     let t = TestVault::new();
     t.add("big", &"x".repeat(200_000), &[]);
-    let mut c = t.cmd();
-    c.args(["get", "big"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_no_panic(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for args in [&["get", "big"][..], &["list"], &["man"]] {
+        let mut c = t.cmd();
+        c.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_no_panic(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: quietly: {stderr}");
+    }
+}
+
+/// Help, version, completions and the man page need no vault: they run where no vault path can
+/// be found, and a bad value of a global flag does not stop them.
+#[test]
+fn special_modes_need_no_vault() {
+    let t = TestVault::empty();
+    let run = |args: &[&str]| {
+        let mut c = t.cmd();
+        for var in [
+            "HOME",
+            "XDG_STATE_HOME",
+            "XDG_CONFIG_HOME",
+            "XDG_RUNTIME_DIR",
+        ] {
+            c.env_remove(var);
+        }
+        // Relative, so unusable, and no HOME to fall back on.
+        c.env("XDG_DATA_HOME", "relative/data");
+        t.run_with(c, args, "")
+    };
+    for args in [
+        &["completions", "bash"][..],
+        &["man"],
+        &["--help"],
+        &["--version"],
+        &["--lock-timeout", "bogus", "man"],
+        &["completions", "zsh", "--lock-timeout", "bogus"],
+        &["--lock-timeout", "bogus", "--help"],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!out.stdout.is_empty(), "{args:?}: no output");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    // A command that needs the vault still says it cannot find one.
+    let list = run(&["list"]);
+    assert_eq!(list.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&list.stderr).contains("cannot find the vault"));
 }
 
 #[test]
@@ -422,7 +461,7 @@ fn secrets_are_never_accepted_as_arguments() {
 }
 
 /// `build.rs` links GCC's unwinder into the binary so that no command loads `libgcc_s.so.1`
-/// (docs/PERFORMANCE.md); this checks that the linker did drop it.
+/// (CHANGELOG.md, 2026-11-29); this checks that the linker did drop it.
 #[test]
 fn the_binary_does_not_load_libgcc_s() {
     if !cfg!(jeton_static_unwinder) {

@@ -20,36 +20,6 @@ fn after_lock(calls: &[Call]) -> &[Call] {
     &calls[at..]
 }
 
-/// System calls that change or read files; killing before each of them reaches every state a
-/// crash can leave on disk (memory-only calls between them change nothing on disk).
-const FILE_CALLS: &[&str] = &[
-    "flock",
-    "openat",
-    "open",
-    "read",
-    "pread64",
-    "write",
-    "pwrite64",
-    "fsync",
-    "fdatasync",
-    "fchmod",
-    "close",
-    "statx",
-    "newfstatat",
-    "getdents64",
-    "unlink",
-    "unlinkat",
-    "link",
-    "linkat",
-    "rename",
-    "renameat",
-    "renameat2",
-    "mkdir",
-    "mkdirat",
-    "readlink",
-    "exit_group",
-];
-
 #[test]
 fn the_save_sequence_is_temp_write_fsync_rename_fsync_dir() {
     require_strace_injection();

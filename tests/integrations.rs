@@ -156,6 +156,19 @@ fn inject_fills_templates_and_writes_nothing_on_unknown_references() {
     t.fails(&["inject"], "x: {{ jeton://svc/a", 2);
 }
 
+#[test]
+fn inject_output_killed_mid_write_is_the_old_file_or_the_new() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    let out = t.home().join("config.yml");
+    let tpl = "token: {{ jeton://svc/a }}\n";
+    let new = format!("token: {CANARY}\n");
+    let args = ["inject", "-o", out.to_str().unwrap()];
+    hardening::kill_during_write(&t, &args, tpl, &out, b"old config\n", |b| {
+        b == new.as_bytes()
+    });
+}
+
 /// A child process killed on drop.
 struct Server(Child);
 

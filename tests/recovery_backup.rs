@@ -1,6 +1,7 @@
 //! Recovery key and backups through the real binary: a recovery key opens a vault whose
 //! passphrase is lost; `recovery new` retires the old key; a backup restores every entry.
 
+mod hardening;
 mod support;
 use std::os::unix::fs::PermissionsExt;
 use support::*;
@@ -333,4 +334,21 @@ fn backup_verify_says_whether_a_recovery_key_opens_the_copy() {
     let v: serde_json::Value =
         serde_json::from_str(&u.ok(&["--json", "backup", "verify", &without], "")).unwrap();
     assert_eq!(v["recovery_key"], false);
+}
+
+#[test]
+fn a_backup_killed_mid_write_is_the_old_file_or_the_new() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    let file = t.home().join("backup.jeton");
+    let f = file.to_str().unwrap();
+    let vault = t.vault_bytes();
+    hardening::kill_during_write(
+        &t,
+        &["backup", "-o", f, "--force"],
+        "",
+        &file,
+        b"old backup",
+        |b| b == vault.as_slice(),
+    );
 }

@@ -1,6 +1,7 @@
 //! Sharing through the real binary: identities, contacts, bundles between two (or more) vaults,
 //! interoperability with the standard `age` tool, and every way `import` must refuse a bundle.
 
+mod hardening;
 mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -344,6 +345,21 @@ fn two_vaults_share_and_import() {
         4,
     );
     alice.fails(&["share", "missing", "--to", "bob", "-o", "x"], "", 4);
+}
+
+#[test]
+fn a_bundle_killed_mid_write_is_the_old_file_or_the_new() {
+    let alice = vault("Alice");
+    let bob = vault("Bob");
+    knows(&alice, "bob", &bob);
+    knows(&bob, "alice", &alice);
+    alice.add("svc/token", CANARY, &[]);
+    let file = alice.home().join("b.age");
+    let f = file.to_str().unwrap();
+    let args = ["--yes", "share", "svc/token", "--to", "bob", "-o", f];
+    hardening::kill_during_write(&alice, &args, "", &file, b"old bundle", |_| {
+        bob.run(&["import", "--dry-run", f], "").status.success()
+    });
 }
 
 #[test]

@@ -25,13 +25,12 @@ fn connect(path: &Path) -> Result<Option<UnixStream>> {
         }
         Err(e) => return Err(Error::io("cannot connect to the agent at", path, e)),
     };
-    let cred = rustix::net::sockopt::socket_peercred(&conn)
-        .map_err(|e| Error::io("cannot check the agent at", path, e.into()))?;
-    if cred.uid.as_raw() != uid() {
+    let peer =
+        crate::os::peer_uid(&conn).map_err(|e| Error::io("cannot check the agent at", path, e))?;
+    if peer != uid() {
         return Err(Error::Other(format!(
-            "the agent socket {} is served by uid {}, not by you (uid {}); refusing to use it",
+            "the agent socket {} is served by uid {peer}, not by you (uid {}); refusing to use it",
             path.display(),
-            cred.uid.as_raw(),
             uid()
         )));
     }

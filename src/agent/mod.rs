@@ -51,15 +51,7 @@ pub fn uid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
-/// Time since boot, counting time spent suspended (CLOCK_BOOTTIME), so idle and absolute
-/// limits expire during a suspend as they would awake.
-pub fn boottime() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
+pub use crate::os::boottime;
 
 /// Creates the agent directory (0700) if needed, then checks it with [`secure_dir`].
 pub fn prepare_dir(dir: &Path) -> Result<()> {

@@ -311,7 +311,7 @@ fn stop(mut conn: UnixStream, agent: &Agent) -> ! {
 /// Serves one connection. A request that is already here whole and quick to answer (a read
 /// on a vault whose cached copy is current, `Status`, `Lock`) is answered on this thread when
 /// nothing it needs is taken: handing it to a new thread costs more than answering it
-/// (docs/PERFORMANCE.md). Anything that could make others wait (a client still sending, an
+/// (CHANGELOG.md, 2026-11-29). Anything that could make others wait (a client still sending, an
 /// unlock running the KDF, a write, a read that must re-read the vault, a request that would
 /// wait for its vault, a refusal that drains what the client sends, the part of an answer the
 /// client is slow to read) and `Stop` get a thread of their own.
@@ -468,15 +468,11 @@ fn reply_on_this_thread(mut conn: UnixStream, reply: &FromAgent) {
 
 /// The uid check: only processes of the agent's own user are served.
 fn check_peer(conn: &UnixStream) -> Result<(), (i32, String)> {
-    match rustix::net::sockopt::socket_peercred(conn) {
-        Ok(cred) if cred.uid.as_raw() == uid() => Ok(()),
-        Ok(cred) => Err((
+    match crate::os::peer_uid(conn) {
+        Ok(peer) if peer == uid() => Ok(()),
+        Ok(peer) => Err((
             3,
-            format!(
-                "the agent refuses uid {}: it serves uid {} only",
-                cred.uid.as_raw(),
-                uid()
-            ),
+            format!("the agent refuses uid {peer}: it serves uid {} only", uid()),
         )),
         Err(e) => Err((1, format!("cannot check the peer: {e}"))),
     }

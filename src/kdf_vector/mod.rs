@@ -2,7 +2,7 @@
 //!
 //! The `argon2` crate computes its block function G from portable Rust that the compiler
 //! vectorises for AVX2 at best; at the default cost that function was two thirds of a cold
-//! unlock (docs/PERFORMANCE.md), and once it was vectorised by hand most of what remained was
+//! unlock (CHANGELOG.md, 2026-11-29), and once it was vectorised by hand most of what remained was
 //! waiting for memory. Here a thread with more than one lane in a slice (4 lanes on 2 cores, the
 //! default cost on a small machine) fills two of them in lockstep ([`lockstep`]): while it
 //! computes a block of one lane, the random reference block the other lane needs next is

@@ -10,8 +10,8 @@
 //! back, disables, enables and revokes, `check` finds what needs doing, and `settings` reads the
 //! audit log and changes the vault settings.
 
+use crate::entry::{Change, SecretInput};
 use crate::entry::{Entry, Status};
-use crate::request::{Change, SecretInput};
 use crate::secret::Token;
 use crate::time::{Time, rfc3339};
 use crate::vault::{AuditEvent, Vault};

@@ -2,8 +2,8 @@
 //! revocation that wipes the secret and its history.
 
 use super::{Holders, LifecycleResponse, Version, live_entry};
+use crate::entry::{Change, SecretInput};
 use crate::entry::{Entry, HistoryItem, Status};
-use crate::request::{Change, SecretInput};
 use crate::secret::Token;
 use crate::time::{Time, rfc3339};
 use crate::vault::Vault;

@@ -10,12 +10,12 @@
 //! `<vault>.sync/` (`config.json`, `lock`, `git/`).
 
 use super::round::{Incoming, is_conflict_copy};
-use crate::store::{LockGuard, Store, read_regular_capped};
+use crate::store::{LockGuard, Store, read_regular_capped, write_atomic};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -251,6 +251,13 @@ impl Workspace {
             write_atomic(&desc_path, &text)?;
         }
         if let Some(r) = replica {
+            // What a write of ours killed midway left (a shared folder keeps it otherwise).
+            let stale = format!(".{}.tmp.", r.name);
+            for e in fs::read_dir(&replicas).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(&stale) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
             write_atomic(&replicas.join(&r.name), &r.bytes)?;
         }
         for name in remove {
@@ -532,32 +539,4 @@ fn read_replicas(dir: &Path) -> Result<Vec<Incoming>> {
         });
     }
     Ok(out)
-}
-
-/// Writes `path` whole or not at all: a temporary file beside it, fsynced, renamed over it,
-/// then the folder fsynced.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let suffix: [u8; 8] = crate::vault::random_id()?;
-    let tmp = dir.join(format!(".{name}.{}.tmp", crate::share::hex(&suffix)));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Error::io("cannot create", &tmp, e))?;
-    let done = std::io::Write::write_all(&mut f, bytes)
-        .and_then(|()| f.sync_all())
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = done {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io("cannot write", path, e));
-    }
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("cannot sync", dir, e))
 }

@@ -240,3 +240,96 @@ pub fn trace(t: &TestVault, args: &[&str], stdin: &str) -> Vec<Call> {
     }
     calls
 }
+
+/// System calls that change or read files; killing before each of them reaches every state a
+/// crash can leave on disk (memory-only calls between them change nothing on disk).
+pub const FILE_CALLS: &[&str] = &[
+    "flock",
+    "openat",
+    "open",
+    "read",
+    "pread64",
+    "write",
+    "pwrite64",
+    "fsync",
+    "fdatasync",
+    "fchmod",
+    "close",
+    "statx",
+    "newfstatat",
+    "getdents64",
+    "unlink",
+    "unlinkat",
+    "link",
+    "linkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "readlink",
+    "exit_group",
+];
+
+/// Kills `jeton ARGS` (SIGKILL, through strace) before each file call it makes from the creation
+/// of its temporary file for `out` on, with `old` in `out` before every run, and checks that each
+/// kill left `out` holding `old` or content `is_new` accepts: never a part of either. Returns how
+/// many kills left the old content and how many the new; both happen when the write is atomic.
+pub fn kill_during_write(
+    t: &TestVault,
+    args: &[&str],
+    stdin: &str,
+    out: &Path,
+    old: &[u8],
+    is_new: impl Fn(&[u8]) -> bool,
+) -> (usize, usize) {
+    require_strace_injection();
+    let dir = out.parent().unwrap();
+    let temp = format!(
+        "\"{}/.{}.tmp.",
+        dir.display(),
+        out.file_name().unwrap().to_string_lossy()
+    );
+    let clean = || {
+        for f in temp_files(dir) {
+            std::fs::remove_file(f).unwrap();
+        }
+    };
+    std::fs::write(out, old).unwrap();
+    let calls = trace(t, args, stdin);
+    let reference = std::fs::read(out).unwrap();
+    assert!(is_new(&reference), "a whole run wrote what is_new refuses");
+    let from = calls
+        .iter()
+        .position(|c| c.name.starts_with("open") && c.line.contains(&temp))
+        .unwrap_or_else(|| panic!("no temporary file {temp}... in the trace: {calls:#?}"));
+    let targets: Vec<&Call> = calls[from..]
+        .iter()
+        .filter(|c| FILE_CALLS.contains(&c.name.as_str()))
+        .collect();
+    assert!(
+        targets.iter().any(|c| c.name.starts_with("rename")),
+        "no rename after the temporary file: {targets:#?}"
+    );
+    let (mut kept_old, mut got_new) = (0, 0);
+    for c in targets {
+        std::fs::write(out, old).unwrap();
+        let run = inject_at(t, &c.name, c.nth, "signal=SIGKILL", args, stdin);
+        let what = format!("kill before {} #{} ({})", c.name, c.nth, c.line);
+        assert_eq!(exit_of(&run), 128 + 9, "{what}: the kill did not land");
+        let now = std::fs::read(out).unwrap_or_else(|e| panic!("{what}: {e}"));
+        if now == old {
+            kept_old += 1;
+        } else {
+            assert!(is_new(&now), "{what}: neither the old nor the new file");
+            got_new += 1;
+        }
+        clean();
+    }
+    eprintln!("{args:?}: {kept_old} kills left the old file, {got_new} the new");
+    assert!(
+        kept_old > 0 && got_new > 0,
+        "kills never landed on both sides of the rename"
+    );
+    (kept_old, got_new)
+}

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use jeton::backup::{BackupRequest, BackupResponse, Summary};
 use jeton::format::MAGIC;
 use jeton::request::{Request, Response, Session};
-use jeton::store::{Store, open_regular, read_input, write_synced};
+use jeton::store::{Store, open_regular, read_input, write_atomic};
 use jeton::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<Exit> {
         let guard = store.lock()?;
         let file = store.read()?;
         drop(guard);
-        write_private(&out, &file.to_bytes())?;
+        write_atomic(&out, &file.to_bytes())?;
         let msg = format!(
             "backup written to {} (vault file, generation {}); check it with `jeton backup verify {}`",
             out.display(),
@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<Exit> {
     else {
         return Err(unexpected());
     };
-    write_private(&out, &bytes)?;
+    write_atomic(&out, &bytes)?;
     let msg = format!(
         "age-encrypted export written to {} (generation {}, {} entries); it holds every secret in clear for its recipients",
         out.display(),
@@ -108,29 +108,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     }
-}
-
-/// Writes `bytes` to `path` as a new 0600 file beside it, then renames it into place.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let r: [u8; 8] = jeton::vault::random_id()?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.tmp.{}",
-        r.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ));
-    let written = write_synced(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("cannot sync", dir, e))
 }
 
 /// Largest age identity file read.

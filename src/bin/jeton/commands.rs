@@ -113,11 +113,12 @@ pub fn warn_all(warnings: &[String]) {
     }
 }
 
-/// Writes to stdout; a closed pipe ends the program quietly with success.
+/// Writes to stdout. A closed pipe is an error that stops the command, and `main` then ends
+/// quietly with success ([`output::stdout_closed`]).
 pub fn emit(bytes: &[u8]) -> Result<()> {
     match write_stdout(bytes) {
         Ok(()) => Ok(()),
-        Err(OutError::Closed) => std::process::exit(0),
+        Err(OutError::Closed) => Err(output::closed_stdout()),
         Err(OutError::Failed(e)) => Err(Error::Other(format!("cannot write to stdout: {e}"))),
     }
 }
@@ -225,8 +226,14 @@ fn describe_kdf(p: &KdfParams) -> String {
     )
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Completions and the man page come first: they need no vault,
+/// and no global flag's value can stop them.
 pub fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Completions { shell } => return completions(shell),
+        Command::Man => return man(),
+        _ => {}
+    }
     let ctx = Ctx::from_cli(&cli)?;
     let now = time::now();
     match cli.command {
@@ -377,29 +384,34 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Recover(Deferred(a)) => crate::recovery::recover(&ctx, a),
         Command::Backup(Deferred(a)) => crate::backup::run(&ctx, a),
         Command::Sync(Deferred(a)) => crate::sync::run(&ctx, a),
-        Command::Completions { shell } => {
-            use clap_complete::Shell;
-            let shell = match shell {
-                cli::ShellArg::Bash => Shell::Bash,
-                cli::ShellArg::Zsh => Shell::Zsh,
-                cli::ShellArg::Fish => Shell::Fish,
-                cli::ShellArg::Elvish => Shell::Elvish,
-                cli::ShellArg::Powershell => Shell::PowerShell,
-            };
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "jeton", &mut buf);
-            emit(&buf)?;
-            Ok(Exit::Ok)
-        }
-        Command::Man => {
-            let mut buf = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut buf)
-                .map_err(|e| Error::Other(format!("cannot render the man page: {e}")))?;
-            emit(&buf)?;
-            Ok(Exit::Ok)
-        }
+        // Handled above, before the context.
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
     }
+}
+
+fn completions(shell: cli::ShellArg) -> Result<Exit> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        cli::ShellArg::Bash => Shell::Bash,
+        cli::ShellArg::Zsh => Shell::Zsh,
+        cli::ShellArg::Fish => Shell::Fish,
+        cli::ShellArg::Elvish => Shell::Elvish,
+        cli::ShellArg::Powershell => Shell::PowerShell,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "jeton", &mut buf);
+    emit(&buf)?;
+    Ok(Exit::Ok)
+}
+
+fn man() -> Result<Exit> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut buf)
+        .map_err(|e| Error::Other(format!("cannot render the man page: {e}")))?;
+    emit(&buf)?;
+    Ok(Exit::Ok)
 }
 
 pub fn unexpected() -> Error {

@@ -144,35 +144,9 @@ pub fn inject(ctx: &Ctx, a: InjectArgs) -> Result<Exit> {
     drop(values);
     match &a.output {
         None => emit(text.as_bytes())?,
-        Some(out) => write_atomic(out, text.as_bytes())?,
+        Some(out) => jeton::store::write_atomic(out, text.as_bytes())?,
     }
     Ok(Exit::Ok)
-}
-
-/// Writes `bytes` to a new 0600 file beside `path`, fsyncs it and renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Usage(format!("-o {}: not a file name", path.display())))?;
-    let r: [u8; 8] = jeton::vault::random_id()?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{:016x}",
-        name.to_string_lossy(),
-        u64::from_le_bytes(r)
-    ));
-    jeton::store::write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("cannot write", path, e)
-    })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// `git-credential get|store|erase`. Never fails git: with nothing to say it says nothing and

@@ -32,7 +32,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let code = match commands::run(cli) {
+    let result = commands::run(cli);
+    let code = match result {
+        // A reader that stopped early (`jeton list | head -1`) is not an error.
+        _ if output::stdout_closed() => 0,
         Ok(commands::Exit::Ok) => 0,
         Ok(commands::Exit::Code(code)) => code,
         Err(e) => {

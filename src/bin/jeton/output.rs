@@ -14,6 +14,7 @@ use jeton::time::{rfc3339, show_span};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Output failures. A closed pipe is not an error (`jeton get x | head -c1`).
 pub enum OutError {
@@ -21,6 +22,20 @@ pub enum OutError {
     Closed,
     /// Any other write failure.
     Failed(std::io::Error),
+}
+
+/// Set once a command's output found its reader gone (`jeton list | head -1`): not an error.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Records that stdout's reader went away; the error stops the command.
+pub fn closed_stdout() -> jeton::Error {
+    STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    jeton::Error::Other("stdout was closed".into())
+}
+
+/// Whether a command's output found stdout closed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// Writes to stdout, mapping a closed pipe to [`OutError::Closed`]. Straight to the file

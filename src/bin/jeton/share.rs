@@ -278,20 +278,6 @@ fn parent(p: &Path) -> &Path {
     }
 }
 
-/// Writes the bundle beside `path` (0600, fsynced), then renames it into place.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let r: [u8; 8] = jeton::vault::random_id()?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = parent(path).join(format!(".{name}.tmp.{}", jeton::share::hex(&r)));
-    let written = jeton::store::write_synced(&tmp, bytes).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write bundle", path, e))
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
 /// `share`.
 pub fn share(ctx: &Ctx, a: ShareArgs) -> Result<Exit> {
     for n in &a.names {
@@ -340,7 +326,7 @@ pub fn share(ctx: &Ctx, a: ShareArgs) -> Result<Exit> {
             }
         }
         Target::File(p) => {
-            write_file(&p, &b.bytes).map_err(|e| {
+            jeton::store::write_atomic(&p, &b.bytes).map_err(|e| {
                 Error::Other(format!(
                     "the share of bundle {} was recorded, but the file could not be written: {e}",
                     b.id
