@@ -24,7 +24,7 @@ pub(super) struct Joined {
 pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> Joined {
     let (w, l) = if pick_x { (x, y) } else { (y, x) };
     let mut e = w.0.clone();
-    e.name = base_name(w.0).to_owned();
+    e.name = base_name(&w.0.name, &w.0.id).to_owned();
     e.revision = x.0.revision.max(y.0.revision);
     let items = join_items(x, y);
     for field in ListField::ALL {
@@ -149,16 +149,19 @@ fn hex(id: &EntryId, len: usize) -> String {
 
 /// The name an entry has when no other entry has it: its name without the suffix a collision
 /// gave it (`.dup-` and the start of its own id).
-pub(super) fn base_name(e: &Entry) -> &str {
+pub(super) fn base_name<'a>(name: &'a str, id: &EntryId) -> &'a str {
+    if !name.contains(DUP) {
+        return name;
+    }
     for len in [8, 32] {
-        let suffix = format!("{DUP}{}", hex(&e.id, len));
-        if let Some(base) = e.name.strip_suffix(&suffix)
+        let suffix = format!("{DUP}{}", hex(id, len));
+        if let Some(base) = name.strip_suffix(&suffix)
             && !base.is_empty()
         {
             return base;
         }
     }
-    &e.name
+    name
 }
 
 /// Names for entries by id from their base names: an entry alone with its base name keeps it;
