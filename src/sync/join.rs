@@ -168,34 +168,36 @@ pub(super) fn base_name<'a>(name: &'a str, id: &EntryId) -> &'a str {
 /// where several share one, the smallest id keeps it and each other gets `.dup-` and the first
 /// 8 hex digits of its id (all 32 if that is taken too), shortening the base to stay within
 /// the length limit. The result depends only on the entries, not on the order they came in.
-pub(super) fn assign_names(bases: &BTreeMap<EntryId, String>) -> BTreeMap<EntryId, String> {
-    let mut by_base: BTreeMap<&str, Vec<EntryId>> = BTreeMap::new();
-    for (id, base) in bases {
-        by_base.entry(base).or_default().push(*id);
-    }
-    let mut taken: BTreeSet<String> = by_base.keys().map(|b| (*b).to_owned()).collect();
+/// Returns the names of the entries that do not keep their base name.
+pub(super) fn assign_names(bases: &BTreeMap<EntryId, &str>) -> BTreeMap<EntryId, String> {
+    let mut by_base: Vec<(&str, EntryId)> = bases.iter().map(|(id, b)| (*b, *id)).collect();
+    by_base.sort_unstable();
+    let taken_base: BTreeSet<&str> = bases.values().copied().collect();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut names = BTreeMap::new();
-    for (base, ids) in &by_base {
-        names.insert(ids[0], (*base).to_owned());
-        for id in &ids[1..] {
-            let mut extra = 2u32;
-            let name = loop {
-                let name = [8, 32]
-                    .into_iter()
-                    .map(|len| dup_name(base, &format!("{DUP}{}", hex(id, len))))
-                    .find(|n| !taken.contains(n));
-                if let Some(n) = name {
-                    break n;
-                }
-                let n = dup_name(base, &format!("{DUP}{}-{extra}", hex(id, 32)));
-                if !taken.contains(&n) {
-                    break n;
-                }
-                extra += 1;
-            };
-            taken.insert(name.clone());
-            names.insert(*id, name);
+    for pair in by_base.windows(2) {
+        let ((prev, _), (base, id)) = (pair[0], pair[1]);
+        if prev != base {
+            continue;
         }
+        let free = |n: &String| !taken_base.contains(n.as_str()) && !taken.contains(n);
+        let mut extra = 2u32;
+        let name = loop {
+            let name = [8, 32]
+                .into_iter()
+                .map(|len| dup_name(base, &format!("{DUP}{}", hex(&id, len))))
+                .find(free);
+            if let Some(n) = name {
+                break n;
+            }
+            let n = dup_name(base, &format!("{DUP}{}-{extra}", hex(&id, 32)));
+            if free(&n) {
+                break n;
+            }
+            extra += 1;
+        };
+        taken.insert(name.clone());
+        names.insert(id, name);
     }
     names
 }

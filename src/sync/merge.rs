@@ -154,65 +154,42 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
     }
 
     // Names: one entry per name, whatever each side had.
-    let current_name = |id: &EntryId, k: &Kept| -> String {
-        match k {
-            Kept::Owned(e, _) => e.name.clone(),
-            Kept::Local(_) => lx[id].0.name.to_owned(),
-            Kept::Remote(_) => rx[id].0.name.to_owned(),
-        }
-    };
-    let bases: BTreeMap<EntryId, String> = kept
-        .iter()
-        .map(|(id, k)| (*id, base_name(&current_name(id, k), id).to_owned()))
+    let bases: BTreeMap<EntryId, &str> = (kept.iter())
+        .map(|(id, k)| (*id, base_name(now_name(id, k, &lx, &rx), id)))
         .collect();
-    let names = assign_names(&bases);
-    let mut state = SyncState::new(ls.device);
-    // The result is the local entry map with what changed patched in: entries kept from the
-    // local side under their name stay as they were read (not decoded, copied on save).
-    let mut keep: BTreeSet<&str> = BTreeSet::new();
-    let mut add: Vec<Box<Entry>> = Vec::new();
-    let mut named: BTreeMap<EntryId, String> = BTreeMap::new();
-    for (id, k) in kept {
-        let now_named = current_name(&id, &k);
-        let name = names.get(&id).cloned().unwrap_or_else(|| now_named.clone());
-        let base = &bases[&id];
-        let seen_otherwise = [lx.get(&id), rx.get(&id)]
+    let dups = assign_names(&bases);
+    let final_name = |id: &EntryId| dups.get(id).map_or(bases[id], String::as_str);
+    // Entries whose name changes here, by id.
+    let mut renames: BTreeMap<EntryId, String> = BTreeMap::new();
+    for (id, k) in &kept {
+        let name = final_name(id);
+        let base = bases[id];
+        let seen_otherwise = [lx.get(id), rx.get(id)]
             .into_iter()
             .flatten()
             .any(|v| v.0.name != name);
-        if name != *base && seen_otherwise {
-            report.renamed.push((base.clone(), name.clone()));
+        if name != base && seen_otherwise {
+            report.renamed.push((base.to_owned(), name.to_owned()));
             let detail = format!("another entry is also named {base}; this one is now {name}");
-            let at = match &k {
+            let at = match k {
                 Kept::Owned(e, _) => e.updated_at,
-                Kept::Local(_) => entry(lp, &lx[&id])?.updated_at,
-                Kept::Remote(_) => entry(rp, &rx[&id])?.updated_at,
+                Kept::Local(_) => entry(lp, &lx[id])?.updated_at,
+                Kept::Remote(_) => entry(rp, &rx[id])?.updated_at,
             };
-            pending.push((id, at, detail));
+            pending.push((*id, at, detail));
         }
-        if conflicted.contains(&id) {
-            report.conflicts.push(name.clone());
+        if conflicted.contains(id) {
+            report.conflicts.push(name.to_owned());
         }
-        if over_removal.contains(&id) {
-            report.kept_over_removal.push(name.clone());
+        if over_removal.contains(id) {
+            report.kept_over_removal.push(name.to_owned());
         }
-        match k {
-            Kept::Local(t) if name == now_named => {
-                keep.insert(lx[&id].0.name);
-                state.entries.insert(id, t);
-            }
-            k => {
-                let (mut e, t) = k.owned(&lx, &rx, lp, rp, id)?;
-                e.name = name.clone();
-                state.entries.insert(id, t);
-                add.push(e);
-            }
+        if name != now_name(id, k, &lx, &rx) {
+            renames.insert(*id, name.to_owned());
         }
-        named.insert(id, name);
     }
-    let entries = lp.entries.patched(&keep, add);
     for (id, at, detail) in pending {
-        let subject = named.get(&id).cloned();
+        let subject = kept.contains_key(&id).then(|| final_name(&id).to_owned());
         events.push(AuditEvent {
             at,
             action: "conflict".into(),
@@ -220,6 +197,28 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
             detail,
         });
     }
+    // The result is the local entry map with what changed patched in: entries kept from the
+    // local side under their name stay as they were read (not decoded, copied on save).
+    let mut state = SyncState::new(ls.device);
+    let mut keep: BTreeSet<&str> = BTreeSet::new();
+    let mut add: Vec<Box<Entry>> = Vec::new();
+    for (id, k) in kept {
+        match (k, renames.remove(&id)) {
+            (Kept::Local(t), None) => {
+                keep.insert(lx[&id].0.name);
+                state.entries.insert(id, t);
+            }
+            (k, rename) => {
+                let (mut e, t) = k.owned(&lx, &rx, lp, rp, id)?;
+                if let Some(name) = rename {
+                    e.name = name;
+                }
+                state.entries.insert(id, t);
+                add.push(e);
+            }
+        }
+    }
+    let entries = lp.entries.patched(&keep, add);
     state.deletions = deletions;
 
     let (contacts, regs, removals) = merge_contacts(local, remote, &mut events)?;
@@ -292,6 +291,20 @@ fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, He
 /// The entry behind a head, decoded.
 fn entry<'a>(p: &'a Payload, h: &Head<'a>) -> Result<&'a Entry> {
     p.entries.get(h.0.name)?.ok_or_else(Error::corrupt_vault)
+}
+
+/// The name a kept version has before the merge names it.
+fn now_name<'a>(
+    id: &EntryId,
+    k: &'a Kept,
+    lx: &BTreeMap<EntryId, Head<'a>>,
+    rx: &BTreeMap<EntryId, Head<'a>>,
+) -> &'a str {
+    match k {
+        Kept::Owned(e, _) => &e.name,
+        Kept::Local(_) => lx.get(id).map_or("", |h| h.0.name),
+        Kept::Remote(_) => rx.get(id).map_or("", |h| h.0.name),
+    }
 }
 
 /// The version a merge keeps of one entry: one side's as it is, or a new one.

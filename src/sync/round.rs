@@ -386,7 +386,6 @@ pub fn round(
     // The state as the last round left it: what this device last published, or the same.
     let published_state = record.state.clone();
     record.state.absorb_local(&vault.payload, now)?;
-    let after_absorb = clocks(&record.state);
     let mut sent: BTreeSet<EntryId> = (record.state.entries.iter())
         .filter(|(id, t)| {
             published_state
@@ -397,11 +396,13 @@ pub fn round(
         .map(|(id, _)| *id)
         .collect();
     out.removed_here = (published_state.entries.keys())
-        .filter(|id| !after_absorb.contains_key(*id))
+        .filter(|id| !record.state.entries.contains_key(*id))
         .count();
 
     let mut payload = std::mem::take(&mut vault.payload);
-    let mut state = record.state;
+    let absorbed = record.state;
+    // The merged state, once a replica was merged.
+    let mut merged_state: Option<SyncState> = None;
     let mut wiped = false;
     for r in replicas {
         let device = r.device;
@@ -414,9 +415,10 @@ pub fn round(
         if fresh {
             let (rp, rr) = r.content()?;
             published_at = rr.synced_at;
-            let merged = merge((&payload, &state), (&rp, &rr.state))?;
+            let current = merged_state.as_ref().unwrap_or(&absorbed);
+            let merged = merge((&payload, current), (&rp, &rr.state))?;
             payload = merged.payload;
-            state = merged.state;
+            merged_state = Some(merged.state);
             wiped |= merged.report.wiped;
             out.identity_differs |= merged.report.identity_differs;
             out.conflicts.extend(merged.report.conflicts);
@@ -437,12 +439,17 @@ pub fn round(
             );
         }
     }
-    let after_merge = clocks(&state);
-    let received = changed(&after_absorb, &after_merge);
-    out.removed_by_others = (after_absorb.keys())
-        .filter(|id| !after_merge.contains_key(*id))
-        .count();
-    sent.retain(|id| after_merge.contains_key(id));
+    let (state, received) = match merged_state {
+        Some(state) => {
+            let received = changed(&absorbed, &state);
+            out.removed_by_others = (absorbed.entries.keys())
+                .filter(|id| !state.entries.contains_key(*id))
+                .count();
+            sent.retain(|id| state.entries.contains_key(id));
+            (state, received)
+        }
+        None => (absorbed, BTreeSet::new()),
+    };
     let names = names_of(&payload, &received, &sent)?;
     out.received = received
         .iter()
@@ -518,19 +525,10 @@ fn rollback(out: &mut Round, accept: bool, what: String) -> Result<()> {
     Ok(())
 }
 
-fn clocks(state: &SyncState) -> BTreeMap<EntryId, super::Clock> {
-    (state.entries.iter())
-        .map(|(id, t)| (*id, t.clock.clone()))
-        .collect()
-}
-
 /// Ids present in `after` whose clock differs from `before`'s (or that are new).
-fn changed(
-    before: &BTreeMap<EntryId, super::Clock>,
-    after: &BTreeMap<EntryId, super::Clock>,
-) -> BTreeSet<EntryId> {
-    (after.iter())
-        .filter(|(id, c)| before.get(*id) != Some(c))
+fn changed(before: &SyncState, after: &SyncState) -> BTreeSet<EntryId> {
+    (after.entries.iter())
+        .filter(|(id, t)| before.entries.get(*id).is_none_or(|b| b.clock != t.clock))
         .map(|(id, _)| *id)
         .collect()
 }
