@@ -134,6 +134,24 @@ pub fn execute(
     }
 }
 
+/// What [`SyncState::absorb_local`] counted as this device's changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Absorbed {
+    /// Entries changed or added.
+    pub changed: BTreeSet<EntryId>,
+    /// Entries removed.
+    pub removed: usize,
+    /// Something else changed: a contact, the settings, a deletion record.
+    pub other: bool,
+}
+
+impl Absorbed {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed == 0 && !self.other
+    }
+}
+
 /// What one replica knows about the history of its content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
@@ -254,7 +272,8 @@ impl SyncState {
     /// stamp from its `updated_at`; an entry gone gets a tombstone that covers what was seen of
     /// it; a contact or the settings whose content changed likewise (`now` stamps a settings
     /// change, which records no time of its own). Changes nothing else.
-    pub fn absorb_local(&mut self, payload: &Payload, now: Time) -> Result<()> {
+    pub fn absorb_local(&mut self, payload: &Payload, now: Time) -> Result<Absorbed> {
+        let mut out = Absorbed::default();
         let me = self.device;
         let mut present = BTreeSet::new();
         // Only entries whose revision moved are decoded.
@@ -280,6 +299,7 @@ impl SyncState {
                         t.clock.join(d);
                     }
                     let n = t.clock.bump(me);
+                    out.changed.insert(e.id);
                     t.stamp = Stamp::next(Some(t.stamp), e.updated_at, me);
                     t.revision = e.revision;
                     t.revoked_at = revoked_at(e);
@@ -297,6 +317,7 @@ impl SyncState {
                 None => {
                     let mut clock = tomb.cloned().unwrap_or_default();
                     let n = clock.bump(me);
+                    out.changed.insert(e.id);
                     let mut items = BTreeSet::new();
                     add_items(&mut items, e, me, n);
                     self.entries.insert(
@@ -326,12 +347,14 @@ impl SyncState {
             });
             tomb.clock.join(&t.clock);
             tomb.clock.bump(me);
+            out.removed += 1;
             tomb.revoked_at = tomb.revoked_at.or(t.revoked_at);
         }
         for d in &payload.deletions {
             if !present.contains(&d.id) && !self.deletions.contains_key(&d.id) {
                 let mut clock = Clock::default();
                 clock.bump(me);
+                out.other = true;
                 self.deletions.insert(
                     d.id,
                     Tombstone {
@@ -341,16 +364,18 @@ impl SyncState {
                 );
             }
         }
-        self.absorb_contacts(payload)?;
+        out.other |= self.absorb_contacts(payload)?;
         let digest = digest(&payload.settings)?;
         match &mut self.settings {
             Some(r) if r.digest == digest => {}
             Some(r) => {
+                out.other = true;
                 r.clock.bump(me);
                 r.stamp = Stamp::next(Some(r.stamp), now, me);
                 r.digest = digest;
             }
             None => {
+                out.other = true;
                 let mut clock = Clock::default();
                 clock.bump(me);
                 let stamp = Stamp::next(None, now, me);
@@ -361,10 +386,11 @@ impl SyncState {
                 });
             }
         }
-        Ok(())
+        Ok(out)
     }
 
-    fn absorb_contacts(&mut self, payload: &Payload) -> Result<()> {
+    fn absorb_contacts(&mut self, payload: &Payload) -> Result<bool> {
+        let mut changed = false;
         let me = self.device;
         for c in &payload.contacts {
             let digest = digest(c)?;
@@ -372,6 +398,7 @@ impl SyncState {
             match self.contacts.get_mut(&c.name) {
                 Some(r) if r.digest == digest => {}
                 Some(r) => {
+                    changed = true;
                     if let Some(d) = removed {
                         r.clock.join(d);
                     }
@@ -380,6 +407,7 @@ impl SyncState {
                     r.digest = digest;
                 }
                 None => {
+                    changed = true;
                     let mut clock = removed.cloned().unwrap_or_default();
                     clock.bump(me);
                     let stamp = Stamp::next(None, c.added_at, me);
@@ -398,12 +426,13 @@ impl SyncState {
             .collect();
         for name in gone {
             if let Some(r) = self.contacts.remove(&name) {
+                changed = true;
                 let clock = self.contact_removals.entry(name).or_default();
                 clock.join(&r.clock);
                 clock.bump(me);
             }
         }
-        Ok(())
+        Ok(changed)
     }
 }
 

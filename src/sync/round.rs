@@ -383,21 +383,10 @@ pub fn round(
         }
     }
 
-    // The state as the last round left it: what this device last published, or the same.
-    let published_state = record.state.clone();
-    record.state.absorb_local(&vault.payload, now)?;
-    let mut sent: BTreeSet<EntryId> = (record.state.entries.iter())
-        .filter(|(id, t)| {
-            published_state
-                .entries
-                .get(*id)
-                .is_none_or(|p| p.clock != t.clock)
-        })
-        .map(|(id, _)| *id)
-        .collect();
-    out.removed_here = (published_state.entries.keys())
-        .filter(|id| !record.state.entries.contains_key(*id))
-        .count();
+    let absorbed_changes = record.state.absorb_local(&vault.payload, now)?;
+    out.removed_here = absorbed_changes.removed;
+    let mut moved = !absorbed_changes.is_empty();
+    let mut sent = absorbed_changes.changed;
 
     let mut payload = std::mem::take(&mut vault.payload);
     let absorbed = record.state;
@@ -417,6 +406,7 @@ pub fn round(
             published_at = rr.synced_at;
             let current = merged_state.as_ref().unwrap_or(&absorbed);
             let merged = merge((&payload, current), (&rp, &rr.state))?;
+            moved |= merged.state != *current;
             payload = merged.payload;
             merged_state = Some(merged.state);
             wiped |= merged.report.wiped;
@@ -467,8 +457,7 @@ pub fn round(
     // Nothing to publish when the remote already holds this device's last replica and the
     // content did not move since: no new file, no commit, no local write.
     let shape = shape(&vault.payload)?;
-    let current =
-        own == Some(local.published) && state == published_state && shape == local.published_shape;
+    let current = own == Some(local.published) && !moved && shape == local.published_shape;
     if current && out.merged_copies.is_empty() && out.rollbacks_accepted.is_empty() {
         let record = Record {
             state,
