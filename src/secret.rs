@@ -80,6 +80,23 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// Serde support for a [`Passphrase`] that crosses the agent's socket:
+/// `#[serde(with = "crate::secret::serde_passphrase")]`.
+pub mod serde_passphrase {
+    use super::Passphrase;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises the passphrase text.
+    pub fn serialize<S: Serializer>(p: &Passphrase, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.expose_secret())
+    }
+
+    /// Reads the passphrase text into a [`Passphrase`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Passphrase, D::Error> {
+        String::deserialize(d).map(Passphrase::new)
+    }
+}
+
 /// Explicit serde support for [`Token`] fields: `#[serde(with = "crate::secret::serde_token")]`.
 pub mod serde_token {
     use super::Token;

@@ -480,6 +480,22 @@ impl Vault {
         Ok(dropped)
     }
 
+    /// Takes the key and key slots of `file`, another copy of this vault re-keyed elsewhere
+    /// (a synced device's `passwd`): its slots open this vault from now on, and the next save
+    /// forgets the previous generation, which holds the old key.
+    pub fn adopt_key(&mut self, file: &VaultFile, key: Key) -> Result<()> {
+        if file.header.vault_id != self.header.vault_id
+            || !bool::from(commitment(&key, &self.header.vault_id).ct_eq(&file.header.commitment))
+        {
+            return Err(Error::Integrity("that key belongs to another vault".into()));
+        }
+        self.header.slots = file.header.slots.clone();
+        self.header.commitment = file.header.commitment;
+        self.key = key;
+        self.forget_previous_on_save();
+        Ok(())
+    }
+
     /// Adds or replaces a slot of `kind` opened by `secret`, wrapping the current vault key.
     pub fn set_slot(&mut self, kind: SlotKind, secret: &[u8], kdf: KdfParams) -> Result<()> {
         let slot = new_slot(kind, secret, kdf, &self.header.vault_id, &self.key)?;

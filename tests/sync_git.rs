@@ -686,3 +686,65 @@ fn a_vault_that_never_syncs_keeps_format_1_and_one_that_syncs_uses_2() {
     let err = a.fails(&["sync", "init", &remote.url()], "", 9);
     assert!(err.contains("already syncs"), "{err}");
 }
+
+#[test]
+fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    let dir = tempfile::tempdir().unwrap();
+    let new_file = dir.path().join("new");
+    let new = "a new passphrase for every device, long enough";
+    std::fs::write(&new_file, new).unwrap();
+    let mut c = a.cmd();
+    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
+    let out = a.run_with(
+        c,
+        &["passwd", "--kdf-memory", "8MiB", "--kdf-iterations", "1"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let with_new = |t: &TestVault, args: &[&str]| {
+        let mut c = t.cmd();
+        c.env("JETON_PASSPHRASE", new);
+        t.run_with(c, args, "")
+    };
+    // A publishes under the new key; B's replica, under the old one, is reported, not read.
+    let out = with_new(&a, &["sync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    b.add("from/b", "added-before-adopting", &[]);
+    let err = b.fails(&["sync"], "", 3);
+    assert!(err.contains("--adopt-key"), "{err}");
+    // B takes the new key, then syncs with the new passphrase only.
+    let mut c = b.cmd();
+    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
+    let out = b.run_with(c, &["sync", "--adopt-key"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    b.fails(&["list"], "", 3);
+    for t in [&b, &a, &b] {
+        let out = with_new(t, &["sync"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("adopt-key"));
+    }
+    let out = with_new(&a, &["get", "from/b"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "added-before-adopting"
+    );
+}

@@ -46,7 +46,7 @@ pub enum ToAgent {
         /// Absolute path of the vault file.
         vault: PathBuf,
         /// The passphrase; it crosses the socket once, the vault key never does.
-        #[serde(with = "serde_passphrase")]
+        #[serde(with = "crate::secret::serde_passphrase")]
         passphrase: Passphrase,
         /// Idle timeout in seconds.
         idle_secs: u64,
@@ -250,18 +250,6 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<T, 
     let env: EnvelopeIn<T> =
         serde_json::from_slice(&body).map_err(|e| FrameError::Malformed(e.to_string()))?;
     Ok(env.msg)
-}
-
-mod serde_passphrase {
-    use crate::secret::Passphrase;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(p: &Passphrase, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(p.expose_secret())
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Passphrase, D::Error> {
-        String::deserialize(d).map(Passphrase::new)
-    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,15 @@ pub enum SyncRequest {
     },
     /// The devices and open conflicts.
     Status,
+    /// Take the key of a replica re-keyed on another device (its `passwd`), opened with the
+    /// passphrase set there.
+    AdoptKey {
+        /// The remote's `replicas/` files.
+        incoming: Vec<round::Incoming>,
+        /// The passphrase set on the other device.
+        #[serde(with = "crate::secret::serde_token")]
+        passphrase: crate::secret::Token,
+    },
     /// Mark a conflict as looked at.
     Resolve {
         /// The entry.
@@ -82,6 +91,8 @@ pub enum SyncResponse {
     },
     /// A conflict was marked as looked at (`false`: there was none).
     Resolved(bool),
+    /// The vault now uses the key of the named replica.
+    Adopted(String),
 }
 
 /// Runs one sync request.
@@ -121,6 +132,13 @@ pub fn execute(
                 devices,
                 conflicts,
             })
+        }
+        SyncRequest::AdoptKey {
+            incoming,
+            passphrase,
+        } => {
+            let passphrase = crate::secret::Passphrase::new(passphrase.expose_secret().to_owned());
+            round::adopt_key(vault, &incoming, &passphrase, now).map(SyncResponse::Adopted)
         }
         SyncRequest::Resolve { name } => {
             vault.entry(&name)?;

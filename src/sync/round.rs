@@ -34,6 +34,11 @@ pub struct Local {
     /// The highest generation of this device's replica read back from the remote: a lower
     /// one later means the remote went back in time.
     pub confirmed: u64,
+    /// The key commitment of this vault at the last round.
+    pub commitment: [u8; 32],
+    /// Commitments of keys this vault had before (a `passwd` since): a replica under one of
+    /// them is a device that has not taken the new key yet, not a newer key.
+    pub retired: Vec<[u8; 32]>,
     /// SHA-256 of what the sync state does not track (audit log and bundle ids: their sizes
     /// and last items) in the last replica published.
     pub published_shape: [u8; 32],
@@ -164,6 +169,9 @@ pub struct Round {
     pub rollbacks_accepted: Vec<String>,
     /// The replicas carry different sharing identities; the local one was kept.
     pub identity_differs: bool,
+    /// Replicas under a key this vault had before (their devices have not taken the new one),
+    /// not read.
+    pub other_key: Vec<String>,
 }
 
 impl Round {
@@ -183,6 +191,7 @@ impl Round {
         union(&mut self.kept_over_removal, later.kept_over_removal);
         union(&mut self.renamed, later.renamed);
         union(&mut self.rollbacks_accepted, later.rollbacks_accepted);
+        union(&mut self.other_key, later.other_key);
         self.removed_here += later.removed_here;
         self.removed_by_others += later.removed_by_others;
         self.identity_differs |= later.identity_differs;
@@ -239,8 +248,8 @@ fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> R
     let generation = file.header.generation;
     let vault = Vault::open_owned(file, key.clone()).map_err(|e| match e {
         Error::Unlock(_) => Error::Unlock(format!(
-            "remote replica {name} is under another key: its vault was re-keyed on another device \
-             (passwd, recover, recovery new); see docs/GUIDE.md \"How do I change the passphrase of a synced vault?\""
+            "remote replica {name} is under another key: the passphrase was changed on another device; \
+             run `jeton sync --adopt-key` and give the new passphrase"
         )),
         _ => what("it fails authentication (damaged or tampered with)"),
     })?;
@@ -320,13 +329,40 @@ pub fn round(
         .ok_or_else(|| Error::Integrity("the vault's sync record has no local part".into()))?;
     let me = record.state.device;
     let old_synced_at = record.synced_at;
+    let commitment = vault.header().commitment;
+    if local.commitment != commitment {
+        if local.commitment != [0; 32] && !local.retired.contains(&local.commitment) {
+            local.retired.push(local.commitment);
+        }
+        local.commitment = commitment;
+    }
     let mut out = Round::default();
 
     // Verify everything before changing anything.
     let mut replicas = Vec::with_capacity(incoming.len());
     let mut own: Option<u64> = None;
+    // Devices whose replica is under another key: present, but not read.
+    let mut unread: BTreeSet<DeviceId> = BTreeSet::new();
     for i in &incoming {
-        let r = open_replica(i, vault.id(), vault.key())?;
+        let r = match open_replica(i, vault.id(), vault.key()) {
+            Ok(r) => r,
+            Err(Error::Unlock(e)) => {
+                // Under a key this vault had before: a device that has not taken the new key
+                // yet (this one's own is about to be replaced). Any other key is newer.
+                let old = VaultFile::parse(&i.bytes)
+                    .is_ok_and(|f| local.retired.contains(&f.header.commitment));
+                if !old {
+                    return Err(Error::Unlock(e));
+                }
+                let d = device_of_name(&i.name);
+                if d != Some(me) {
+                    out.other_key.push(i.name.clone());
+                }
+                unread.extend(d);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let device = r.device;
         let copy = is_conflict_copy(&r.name);
         if device == me && !copy {
@@ -363,7 +399,7 @@ pub fn round(
         }
         replicas.push(r);
     }
-    if local.confirmed > 0 && own.is_none() {
+    if local.confirmed > 0 && own.is_none() && !unread.contains(&me) {
         rollback(
             &mut out,
             accept_rollback,
@@ -371,7 +407,7 @@ pub fn round(
         )?;
     }
     for device in local.devices.keys() {
-        if !replicas.iter().any(|r| r.device == *device) {
+        if !replicas.iter().any(|r| r.device == *device) && !unread.contains(device) {
             rollback(
                 &mut out,
                 accept_rollback,
@@ -488,6 +524,45 @@ pub fn round(
     };
     vault.set_sync_record(Some(record.encode()?));
     Ok(out)
+}
+
+/// The device a replica's file name names (`<32 hex digits>.jeton`).
+fn device_of_name(name: &str) -> Option<DeviceId> {
+    crate::share::unhex::<16>(name.get(..32)?)
+}
+
+/// Re-keys `vault` to the key of a replica that `passphrase` opens and this vault's key does
+/// not: another device changed the passphrase. Returns the replica's file name.
+pub fn adopt_key(
+    vault: &mut Vault,
+    incoming: &[Incoming],
+    passphrase: &crate::secret::Passphrase,
+    now: Time,
+) -> Result<String> {
+    for i in incoming.iter().filter(|i| !is_conflict_copy(&i.name)) {
+        if open_replica(i, vault.id(), vault.key()).is_ok() {
+            continue;
+        }
+        let Ok(file) = VaultFile::parse(&i.bytes) else {
+            continue;
+        };
+        if &file.header.vault_id != vault.id() || file.header.version != VERSION_SYNCED {
+            continue;
+        }
+        let key = Vault::unlock(&file, passphrase)?;
+        open_replica(i, vault.id(), &key)?;
+        vault.adopt_key(&file, key)?;
+        vault.audit(
+            now,
+            "passwd",
+            None,
+            "took the vault key and passphrase set on another device",
+        );
+        return Ok(i.name.clone());
+    }
+    Err(Error::NotFound(
+        "no replica on the remote is under another key: nothing to adopt".into(),
+    ))
 }
 
 /// What of a payload the sync state does not track: the audit log and the imported-bundle ids

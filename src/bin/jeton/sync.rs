@@ -28,6 +28,12 @@ pub struct SyncArgs {
     /// Name the entries a round sent and received
     #[arg(short, long)]
     pub verbose: bool,
+    /// Take the key and passphrase set on another device (after its `passwd`)
+    #[arg(long)]
+    pub adopt_key: bool,
+    /// Read that passphrase from this open file descriptor
+    #[arg(long, value_name = "N", requires = "adopt_key")]
+    pub new_passphrase_fd: Option<u32>,
 }
 
 /// `sync` subcommands; none runs one round.
@@ -58,7 +64,13 @@ pub struct RemoteArgs {
 }
 
 pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
+    if a.adopt_key && a.command.is_some() {
+        return Err(Error::Usage(
+            "--adopt-key goes with `jeton sync` alone".into(),
+        ));
+    }
     match a.command {
+        None if a.adopt_key => adopt_key(ctx, a.new_passphrase_fd),
         None => {
             let ws = workspace(ctx)?;
             let r = rounds(ctx, &ws)?;
@@ -328,6 +340,31 @@ fn ws_with_vault(ws: &Workspace, vault: &str) -> Workspace {
     })
 }
 
+fn adopt_key(ctx: &Ctx, fd: Option<u32>) -> Result<Exit> {
+    let ws = workspace(ctx)?;
+    let _guard = ws.lock(ctx.session.store.lock_timeout())?;
+    let pulled = ws.pull()?;
+    check_remote(&ws, &pulled)?;
+    let source = crate::prompt::new_passphrase_source(fd)?;
+    let p = crate::prompt::new_passphrase(source, "the passphrase set on the other device")?;
+    let request = SyncRequest::AdoptKey {
+        incoming: pulled.files,
+        passphrase: jeton::secret::Token::new(p.expose_secret().to_owned()),
+    };
+    let Response::Sync(r) = ctx.run(Request::Sync(request))? else {
+        return Err(unexpected());
+    };
+    let SyncResponse::Adopted(from) = *r else {
+        return Err(unexpected());
+    };
+    ctx.say(&format!(
+        "this vault now opens with the passphrase set on another device (key taken from replica {}); run `jeton sync`",
+        Shown::line(&from)
+    ))?;
+    crate::commands::forget_agent_key(ctx)?;
+    Ok(Exit::Ok)
+}
+
 fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Result<Exit> {
     if ctx.json {
         let v = serde_json::json!({
@@ -344,6 +381,7 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
             "renamed": r.renamed,
             "merged_conflict_copies": r.merged_copies,
             "rollbacks_accepted": r.rollbacks_accepted,
+            "other_key": r.other_key,
         });
         emit(output::json_line(&v).as_bytes())?;
         return Ok(Exit::Ok);
@@ -405,6 +443,12 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
             } else {
                 "ies"
             }
+        ));
+    }
+    if !r.other_key.is_empty() {
+        lines.push(format!(
+            "{} replica(s) were not read: they are under this vault's previous key, until their devices run `jeton sync --adopt-key`",
+            r.other_key.len()
         ));
     }
     if r.identity_differs {
