@@ -152,15 +152,13 @@ fn one_step(
         })
     };
     // The new credential: pending before the switch, current after it.
+    let switched = run.plan[..run.next].contains(&Step::Switch);
     let new = || -> Result<Credential<'_>> {
-        pending()
-            .or_else(|| {
-                s.retired.as_ref().map(|_| Credential {
-                    secret: current_secret,
-                    key_id: e.username.as_deref(),
-                })
-            })
-            .ok_or_else(|| Error::Other("the new credential is missing".into()))
+        if switched {
+            Ok(current.clone())
+        } else {
+            pending().ok_or_else(|| Error::Other("the new credential is missing".into()))
+        }
     };
     let recipe = s.record.recipe.as_ref();
     match step {

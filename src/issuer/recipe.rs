@@ -16,6 +16,7 @@ const MAX_OUTPUT: usize = 1 << 20;
 const AWS_VERIFY_TRIES: u32 = 15;
 
 /// A credential as a recipe sees it: the secret and, for a key pair, the key id.
+#[derive(Clone)]
 pub struct Credential<'a> {
     /// The secret.
     pub secret: &'a Token,

@@ -180,8 +180,6 @@ pub fn store(
     r.history = history;
     r.revision += 1;
     r.updated_at = now;
-    // A secret replaced here must not survive in the previous generation's backup.
-    vault.forget_previous_on_save();
     Ok(())
 }
 
@@ -227,6 +225,8 @@ pub fn wipe(vault: &mut Vault, id: &EntryId, now: Time) -> Result<usize> {
     }
     record.run = None;
     store(vault, id, &record, None, None, now)?;
+    // Wiped for good: the previous generation's backup must not keep them either.
+    vault.forget_previous_on_save();
     Ok(wiped)
 }
 
