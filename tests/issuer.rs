@@ -611,14 +611,21 @@ fn kill_while_each_child_runs_loses_nothing() {
 
 // == aws-iam against moto ==
 
-/// Where moto's server and the aws CLI are: `$JETON_TEST_AWS_VENV` or /opt/jeton-test-venv
-/// (.ci/run installs them there).
+/// Where moto's server and the aws CLI are: the virtual environment `$JETON_TEST_AWS_VENV`
+/// names (.ci/run sets it and installs them; then they must be there), else
+/// /opt/jeton-test-venv if they are installed there.
 fn aws_venv() -> Option<PathBuf> {
-    let dir = std::env::var_os("JETON_TEST_AWS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/jeton-test-venv"));
-    let ok = dir.join("bin/moto_server").exists() && dir.join("bin/aws").exists();
-    ok.then_some(dir)
+    let installed = |d: &Path| d.join("bin/moto_server").exists() && d.join("bin/aws").exists();
+    if let Some(dir) = std::env::var_os("JETON_TEST_AWS_VENV").map(PathBuf::from) {
+        assert!(
+            installed(&dir),
+            "JETON_TEST_AWS_VENV={} has no bin/moto_server or bin/aws",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = PathBuf::from("/opt/jeton-test-venv");
+    installed(&dir).then_some(dir)
 }
 
 /// moto's server on a free port of 127.0.0.1, killed on drop.

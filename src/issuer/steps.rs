@@ -274,3 +274,142 @@ fn switch(
     );
     Ok(old)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issuer::Recipe;
+    use crate::request::{NewEntry, Request, execute as run};
+
+    fn vault() -> Vault {
+        let cheap = crate::kdf::KdfParams {
+            memory_kib: 8192,
+            iterations: 1,
+            lanes: 1,
+        };
+        let mut v = Vault::create(&crate::secret::Passphrase::new("p".into()), cheap, 1).unwrap();
+        run(
+            &mut v,
+            Request::Add(Box::new(NewEntry::bare("a", "old"))),
+            1,
+        )
+        .unwrap();
+        let recipe = Recipe::Command {
+            create: "x".into(),
+            revoke: None,
+            verify: None,
+        };
+        let name = "a".to_owned();
+        execute(&mut v, IssuerRequest::SetRecipe { name, recipe }, 2).unwrap();
+        v
+    }
+
+    fn begin(v: &mut Vault) {
+        let plan = vec![Step::Create, Step::Verify, Step::Switch, Step::RevokeOld];
+        let name = "a".to_owned();
+        execute(
+            v,
+            IssuerRequest::Begin {
+                name,
+                plan,
+                leaked: false,
+            },
+            3,
+        )
+        .unwrap();
+    }
+
+    fn done(v: &mut Vault, index: usize, outcome: Outcome) -> Result<IssuerResponse> {
+        let name = "a".to_owned();
+        execute(
+            v,
+            IssuerRequest::Done {
+                name,
+                index,
+                outcome,
+            },
+            4,
+        )
+    }
+
+    fn state(v: &mut Vault) -> State {
+        match execute(v, IssuerRequest::State { name: "a".into() }, 5).unwrap() {
+            IssuerResponse::State(s) => *s,
+            _ => unreachable!(),
+        }
+    }
+
+    fn created(s: &str) -> Outcome {
+        Outcome::Created {
+            secret: Token::new(s.into()),
+            key_id: Some("AKIANEW".into()),
+        }
+    }
+
+    #[test]
+    fn steps_are_recorded_in_order_only() {
+        let mut v = vault();
+        assert!(done(&mut v, 0, created("new")).is_err(), "no run begun");
+        begin(&mut v);
+        assert!(
+            done(&mut v, 1, Outcome::Nothing).is_err(),
+            "verify before create"
+        );
+        done(&mut v, 0, created("new")).unwrap();
+        assert!(done(&mut v, 0, created("newer")).is_err(), "create twice");
+        let s = state(&mut v);
+        assert_eq!(s.pending.unwrap().expose_secret(), "new");
+        assert_eq!(
+            s.entry.secret.unwrap().expose_secret(),
+            "old",
+            "switched early"
+        );
+        assert_eq!(s.record.run.unwrap().next, 1);
+    }
+
+    #[test]
+    fn the_switch_makes_the_pending_current_and_keeps_the_old_until_revoked() {
+        let mut v = vault();
+        begin(&mut v);
+        done(&mut v, 0, created("new")).unwrap();
+        done(&mut v, 1, Outcome::Nothing).unwrap();
+        done(&mut v, 2, Outcome::Nothing).unwrap();
+        let s = state(&mut v);
+        assert_eq!(s.entry.secret.as_ref().unwrap().expose_secret(), "new");
+        assert_eq!(s.entry.username.as_deref(), Some("AKIANEW"));
+        assert_eq!(s.entry.history[0].secret.expose_secret(), "old");
+        assert!(s.pending.is_none());
+        assert_eq!(s.retired.unwrap().expose_secret(), "old");
+        done(&mut v, 3, Outcome::Nothing).unwrap();
+        let s = state(&mut v);
+        assert!(s.record.run.is_none() && s.retired.is_none() && s.pending.is_none());
+        assert!(s.record.recipe.is_some(), "the recipe stays");
+        let log: Vec<String> = v.payload.audit.iter().map(|e| e.detail.clone()).collect();
+        assert!(log.iter().any(|d| d == "rotation complete"), "{log:?}");
+    }
+
+    #[test]
+    fn revoking_or_removing_the_entry_wipes_its_in_flight_secrets() {
+        use crate::lifecycle::LifecycleRequest;
+        let mut v = vault();
+        begin(&mut v);
+        done(&mut v, 0, created("new")).unwrap();
+        v.saved();
+        let r = LifecycleRequest::Revoke {
+            name: "a".into(),
+            reason: None,
+        };
+        run(&mut v, Request::Lifecycle(r), 6).unwrap();
+        assert!(v.forgets_previous());
+        let id = v.entry("a").unwrap().id;
+        let rec = v
+            .payload
+            .entries
+            .get(&record::record_name(&id))
+            .unwrap()
+            .unwrap();
+        assert!(rec.secret.is_none() && rec.history.is_empty());
+        run(&mut v, Request::Remove { name: "a".into() }, 7).unwrap();
+        assert!(!v.payload.entries.contains_key(&record::record_name(&id)));
+    }
+}
