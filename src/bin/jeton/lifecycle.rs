@@ -442,7 +442,10 @@ fn status(ctx: &Ctx, request: LifecycleRequest) -> Result<Exit> {
             "wiped {wiped} secret{} from the vault (and from its backup)\n",
             if wiped == 1 { "" } else { "s" }
         ));
-        text.push_str("revoke the token at its issuer too: jeton cannot do that for you\n");
+        text.push_str(
+            "unless --at-issuer did, revoke the token at its issuer too (`jeton issuer set` \
+             lets jeton do it)\n",
+        );
     }
     if revoked && !holders.is_empty() {
         text.push_str("these may still hold a copy:\n");
