@@ -3,6 +3,8 @@
 //! `aws-iam` recipe end to end against moto's AWS emulator with authentication enforced and the
 //! real `aws` CLI.
 
+#[path = "support/agent.rs"]
+mod agent_support;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -498,6 +500,37 @@ fn bad_flags_are_refused_before_anything_runs() {
     t.fails(&["integration", "rm", "svc/tok", "nosuch"], "", 4);
     t.fails(&["issuer", "show", "nosuch"], "", 4);
     assert_eq!(t.vault_bytes(), before);
+}
+
+#[test]
+fn the_agent_runs_the_pipeline_without_a_prompt() {
+    let issuer = Issuer::new();
+    let t = setup(&issuer);
+    let _agent = agent_support::unlock(&t, &[]);
+    let out = agent_support::run_no_pass(&t, &["rotate", "svc/tok", "--at-issuer"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_rotated(&t, &issuer);
+}
+
+/// Without an agent the passphrase is read once for the whole run, even from a descriptor
+/// that can be read only once.
+#[test]
+fn the_passphrase_is_read_once_for_the_whole_run() {
+    let issuer = Issuer::new();
+    let t = setup(&issuer);
+    let mut c = agent_support::no_pass(&t);
+    c.args(["--passphrase-fd", "0"]);
+    let out = t.run_with(c, &["rotate", "svc/tok", "--at-issuer"], support::PASS);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_rotated(&t, &issuer);
 }
 
 // == kill -9 at every step ==
