@@ -105,6 +105,8 @@ pub enum Outcome {
         secret: Token,
         /// The new key id (the entry's username after the switch).
         key_id: Option<String>,
+        /// The new credential's expiry, when the issuer said.
+        expires_at: Option<Time>,
     },
 }
 

@@ -54,7 +54,12 @@ pub fn plan(record: &Record, leaked: bool) -> Vec<Step> {
         .iter()
         .map(|i| Step::Integration(i.name.clone()));
     let mut out = vec![Step::Create];
-    if leaked {
+    if leaked
+        || record
+            .recipe
+            .as_ref()
+            .is_some_and(Recipe::revokes_on_create)
+    {
         out.extend([Step::Switch, Step::RevokeOld]);
         out.extend(integrations);
         out.push(Step::Verify);
@@ -135,8 +140,13 @@ fn one_step(
     step: &Step,
     create_may_have_run: bool,
 ) -> Result<(Outcome, bool)> {
-    let run = s.record.run.as_ref().expect("a step belongs to a run");
+    let run = s
+        .record
+        .run
+        .as_ref()
+        .ok_or_else(|| Error::Other("internal error: a step outside a run".into()))?;
     let e = &s.entry;
+    let e_url = e.url.as_deref();
     let current_secret = e
         .secret
         .as_ref()
@@ -144,11 +154,13 @@ fn one_step(
     let current = Credential {
         secret: current_secret,
         key_id: e.username.as_deref(),
+        url: e_url,
     };
     let pending = || {
         s.pending.as_ref().map(|p| Credential {
             secret: p,
             key_id: run.new_key_id.as_deref(),
+            url: e_url,
         })
     };
     // The new credential: pending before the switch, current after it.
@@ -177,12 +189,14 @@ fn one_step(
                 None => recipe::Created {
                     secret: fe.manual_create(e)?,
                     key_id: None,
+                    expires_at: None,
                 },
             };
             Ok((
                 Outcome::Created {
                     secret: created.secret,
                     key_id: created.key_id,
+                    expires_at: created.expires_at,
                 },
                 false,
             ))
@@ -211,9 +225,10 @@ fn one_step(
             let old = Credential {
                 secret: old,
                 key_id: run.old_key_id.as_deref(),
+                url: e_url,
             };
             let revoked = match recipe {
-                Some(r) => recipe::revoke(r, &old, &new()?)?,
+                Some(r) => recipe::revoke(r, &old, &new()?, true)?,
                 None => false,
             };
             if !revoked {
@@ -299,23 +314,27 @@ pub fn revoke_at_issuer(fe: &mut dyn Frontend, name: &str) -> Result<usize> {
         return Ok(0);
     };
     let run = s.record.run.as_ref();
+    let e_url = s.entry.url.as_deref();
     let mut creds: Vec<Credential<'_>> = Vec::new();
     if let Some(cur) = s.entry.secret.as_ref() {
         creds.push(Credential {
             secret: cur,
             key_id: s.entry.username.as_deref(),
+            url: e_url,
         });
     }
     if let (Some(p), Some(r)) = (s.pending.as_ref(), run) {
         creds.push(Credential {
             secret: p,
             key_id: r.new_key_id.as_deref(),
+            url: e_url,
         });
     }
     if let (Some(old), Some(r)) = (s.retired.as_ref(), run) {
         creds.push(Credential {
             secret: old,
             key_id: r.old_key_id.as_deref(),
+            url: e_url,
         });
     }
     let mut revoked = 0;
@@ -328,7 +347,7 @@ pub fn revoke_at_issuer(fe: &mut dyn Frontend, name: &str) -> Result<usize> {
             c.key_id
                 .map_or("the credential".into(), |k| format!("key {k}"))
         ));
-        if recipe::revoke(recipe, c, c).map_err(|e| {
+        if recipe::revoke(recipe, c, c, false).map_err(|e| {
             Error::Other(format!(
                 "revoke of '{}' at the issuer failed: {}; nothing was wiped locally",
                 printable(name),

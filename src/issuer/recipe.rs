@@ -22,6 +22,8 @@ pub struct Credential<'a> {
     pub secret: &'a Token,
     /// The key id (AWS access key id), if any.
     pub key_id: Option<&'a str>,
+    /// Where it is used: the issuer's instance URL for `gitlab-pat`.
+    pub url: Option<&'a str>,
 }
 
 /// What `create` made.
@@ -30,6 +32,8 @@ pub struct Created {
     pub secret: Token,
     /// Its key id, for a key pair.
     pub key_id: Option<String>,
+    /// Its expiry, when the issuer said.
+    pub expires_at: Option<crate::time::Time>,
 }
 
 fn shell(cmd: &str) -> Command {
@@ -145,6 +149,7 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
             Ok(Created {
                 secret: printed_secret(&out, what)?,
                 key_id: None,
+                expires_at: None,
             })
         }
         Recipe::AwsIam {
@@ -171,8 +176,10 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
             Ok(Created {
                 secret: reply.access_key.secret_access_key,
                 key_id: Some(reply.access_key.access_key_id),
+                expires_at: None,
             })
         }
+        Recipe::GitlabPat { expires_in_days } => gitlab::rotate(current, *expires_in_days),
     }
 }
 
@@ -181,16 +188,31 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
 /// secret (AWS allows two keys per user, so it would also block the new one). Does nothing
 /// for the `command` recipe.
 pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<String>> {
-    let Recipe::AwsIam {
-        user,
-        environment_credentials: env,
-    } = recipe
-    else {
-        return Ok(vec![]);
+    let (user, env) = match recipe {
+        Recipe::AwsIam {
+            user,
+            environment_credentials,
+        } => (user, environment_credentials),
+        Recipe::GitlabPat { .. } => {
+            // GitLab revokes the old token in the call that makes the new one: if that call
+            // went through and its answer was lost, the current token no longer works.
+            return gitlab::check_self(current, "create (GitLab, after an interruption)")
+                .map(|()| vec![])
+                .map_err(|_| {
+                    Error::Other(
+                        "the current token no longer works at GitLab: an interrupted rotation \
+                         replaced it and the new token was never stored; make a new token by \
+                         hand and `jeton rotate NAME` with it"
+                            .into(),
+                    )
+                });
+        }
+        Recipe::Command { .. } => return Ok(vec![]),
     };
     let what = "create (aws iam list-access-keys)";
     let keep = need_key_id(current, what)?;
-    let out = run(iam(user, *env, current, &["list-access-keys"]), None, what)?;
+    let env = *env;
+    let out = run(iam(user, env, current, &["list-access-keys"]), None, what)?;
     let listed: serde_json::Value = serde_json::from_slice(&out)
         .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
     let mut deleted = Vec::new();
@@ -201,7 +223,7 @@ pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<St
         if id != keep {
             let what = "create (aws iam delete-access-key of an orphan key)";
             let args = ["delete-access-key", "--access-key-id", id];
-            run(iam(user, *env, current, &args), None, what)?;
+            run(iam(user, env, current, &args), None, what)?;
             deleted.push(id.to_owned());
         }
     }
@@ -236,12 +258,22 @@ pub fn verify(recipe: &Recipe, new: &Credential<'_>) -> Result<()> {
             }
             last
         }
+        Recipe::GitlabPat { .. } => gitlab::check_self(
+            new,
+            "verify (GET personal_access_tokens/self with the new token)",
+        ),
     }
 }
 
 /// Revokes `old` at the issuer, authenticated with `auth` (the new credential after a switch,
-/// or `old` itself when there is no other). Already revoked counts as done.
-pub fn revoke(recipe: &Recipe, old: &Credential<'_>, auth: &Credential<'_>) -> Result<bool> {
+/// or `old` itself when there is no other). Already revoked counts as done. `after_rotation`:
+/// `old` was just replaced by a run (an issuer that revokes on create already did it).
+pub fn revoke(
+    recipe: &Recipe,
+    old: &Credential<'_>,
+    auth: &Credential<'_>,
+    after_rotation: bool,
+) -> Result<bool> {
     match recipe {
         Recipe::Command { revoke, .. } => match revoke {
             Some(cmd) => {
@@ -271,6 +303,133 @@ pub fn revoke(recipe: &Recipe, old: &Credential<'_>, auth: &Credential<'_>) -> R
             }
             Ok(true)
         }
+        Recipe::GitlabPat { .. } if after_rotation => Ok(true),
+        Recipe::GitlabPat { .. } => gitlab::revoke_self(old).map(|()| true),
+    }
+}
+
+/// GitLab's personal access tokens API (docs.gitlab.com/ee/api/personal_access_tokens.html), through
+/// `curl`: the token goes in the `PRIVATE-TOKEN` header, which curl reads from its stdin
+/// (`-H @-`), never from its arguments.
+mod gitlab {
+    use super::{Created, Credential, MAX_OUTPUT, run};
+    use crate::secret::Token;
+    use crate::{Error, Result};
+    use std::process::Command;
+    use zeroize::Zeroizing;
+
+    fn curl(method: &str, url: &str) -> Command {
+        let mut c = crate::process::command("curl");
+        c.args([
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--proto",
+            "=https,http",
+        ])
+        .args(["--max-time", "60", "--max-filesize"])
+        .arg(MAX_OUTPUT.to_string())
+        .args(["--request", method, "--header", "@-", "--url", url]);
+        c
+    }
+
+    fn header(token: &Token) -> Zeroizing<String> {
+        Zeroizing::new(format!("PRIVATE-TOKEN: {}\n", token.expose_secret()))
+    }
+
+    fn call(
+        method: &str,
+        path: &str,
+        cred: &Credential<'_>,
+        form: &[String],
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let url = format!("{}/api/v4/{path}", base(cred)?);
+        let mut c = curl(method, &url);
+        for f in form {
+            c.arg("--data-urlencode").arg(f);
+        }
+        run(c, Some(&header(cred.secret)), what)
+    }
+
+    /// The instance URL (the entry's url, without a trailing `/api/v4`): https, or http to this
+    /// machine only, so that a token never crosses a network in clear.
+    fn base(cred: &Credential<'_>) -> Result<String> {
+        let url = cred.url.unwrap_or_default().trim().trim_end_matches('/');
+        let url = url.strip_suffix("/api/v4").unwrap_or(url);
+        let loopback = url.strip_prefix("http://").is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
+            matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        });
+        if url.starts_with("https://") || loopback {
+            Ok(url.to_owned())
+        } else {
+            Err(Error::Usage(
+                "gitlab-pat needs the instance URL as the entry's url (https://gitlab.example.com; \
+                 http only on this machine)"
+                    .into(),
+            ))
+        }
+    }
+
+    pub(super) fn rotate(current: &Credential<'_>, days: Option<u32>) -> Result<Created> {
+        let what = "create (POST personal_access_tokens/self/rotate)";
+        let form: Vec<String> = days
+            .map(|d| {
+                let at = crate::time::now().saturating_add(i64::from(d) * 86_400);
+                format!("expires_at={}", crate::time::date(at))
+            })
+            .into_iter()
+            .collect();
+        let out = call(
+            "POST",
+            "personal_access_tokens/self/rotate",
+            current,
+            &form,
+            what,
+        )?;
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            #[serde(with = "crate::secret::serde_token")]
+            token: Token,
+            expires_at: Option<String>,
+        }
+        let reply: Reply = serde_json::from_slice(&out)
+            .map_err(|_| Error::Other(format!("{what}: unexpected answer from GitLab")))?;
+        let expires_at = reply
+            .expires_at
+            .as_deref()
+            .and_then(|d| crate::time::parse_when(d, crate::time::now()).ok());
+        Ok(Created {
+            secret: reply.token,
+            key_id: None,
+            expires_at,
+        })
+    }
+
+    pub(super) fn check_self(cred: &Credential<'_>, what: &str) -> Result<()> {
+        let out = call("GET", "personal_access_tokens/self", cred, &[], what)?;
+        let info: serde_json::Value = serde_json::from_slice(&out)
+            .map_err(|_| Error::Other(format!("{what}: unexpected answer from GitLab")))?;
+        if info["active"] == serde_json::Value::Bool(true) {
+            Ok(())
+        } else {
+            Err(Error::Other(format!(
+                "{what}: GitLab says the token is not active"
+            )))
+        }
+    }
+
+    pub(super) fn revoke_self(cred: &Credential<'_>) -> Result<()> {
+        let what = "revoke (DELETE personal_access_tokens/self)";
+        call("DELETE", "personal_access_tokens/self", cred, &[], what).map(drop)
     }
 }
 

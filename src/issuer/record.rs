@@ -30,6 +30,12 @@ pub enum Recipe {
         /// Authenticate with the user's AWS environment (profile) instead of the entry's key.
         environment_credentials: bool,
     },
+    /// A GitLab personal access token, through GitLab's REST API (`curl`) at the entry's url:
+    /// one call makes the new token and revokes the old one.
+    GitlabPat {
+        /// The new token's lifetime in days (GitLab's default when unset).
+        expires_in_days: Option<u32>,
+    },
 }
 
 impl Recipe {
@@ -38,7 +44,14 @@ impl Recipe {
         match self {
             Recipe::Command { .. } => "command",
             Recipe::AwsIam { .. } => "aws-iam",
+            Recipe::GitlabPat { .. } => "gitlab-pat",
         }
+    }
+
+    /// True when the issuer revokes the old credential in the same call that makes the new
+    /// one: the run then makes the new one current right after storing it.
+    pub fn revokes_on_create(&self) -> bool {
+        matches!(self, Recipe::GitlabPat { .. })
     }
 }
 
@@ -115,6 +128,9 @@ pub struct Run {
     pub new_key_id: Option<String>,
     /// The old credential's key id (before the switch, the entry's username).
     pub old_key_id: Option<String>,
+    /// The new credential's expiry, when the issuer said.
+    #[serde(default)]
+    pub new_expires_at: Option<Time>,
 }
 
 /// The non-secret part of an issuer record, as stored in its note.

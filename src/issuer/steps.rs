@@ -98,6 +98,7 @@ pub(super) fn execute(
                 started_at: now,
                 new_key_id: None,
                 old_key_id: e.username.clone(),
+                new_expires_at: None,
             });
             record::store(vault, &e.id, &rec, None, None, now)?;
             let how = if leaked {
@@ -190,7 +191,14 @@ fn done(
     }
     let step = run.plan[index].clone();
     let detail = match (&step, outcome) {
-        (Step::Create, Outcome::Created { secret, key_id }) => {
+        (
+            Step::Create,
+            Outcome::Created {
+                secret,
+                key_id,
+                expires_at,
+            },
+        ) => {
             if e.secret.as_ref() == Some(&secret) {
                 return Err(Error::Other(format!(
                     "the issuer gave '{}' the same secret as the current one",
@@ -203,6 +211,7 @@ fn done(
                 None => "new credential created at the issuer".into(),
             };
             run.new_key_id = key_id;
+            run.new_expires_at = expires_at;
             detail
         }
         (Step::Create, Outcome::Nothing) => {
@@ -214,7 +223,7 @@ fn done(
             let Some(new) = pending.take() else {
                 return Err(out_of_step(name, "has no pending credential"));
             };
-            retired = switch(vault, name, new, run.new_key_id.clone(), now)?;
+            retired = switch(vault, name, new, &run, now)?;
             "new credential made current; old one awaits revocation".into()
         }
         (Step::RevokeOld, _) => {
@@ -244,7 +253,7 @@ fn switch(
     vault: &mut Vault,
     name: &str,
     new: Token,
-    key_id: Option<String>,
+    run: &Run,
     now: Time,
 ) -> Result<Option<Token>> {
     let limit = vault.payload.settings.history_limit as usize;
@@ -259,8 +268,11 @@ fn switch(
     }
     let excess = e.history.len().saturating_sub(limit);
     e.history.drain(..excess);
-    if let Some(k) = key_id {
-        e.username = Some(k);
+    if let Some(k) = &run.new_key_id {
+        e.username = Some(k.clone());
+    }
+    if let Some(t) = run.new_expires_at {
+        e.expires_at = Some(t);
     }
     e.secret_set_at = now;
     e.last_rotated_at = Some(now);
@@ -343,6 +355,7 @@ mod tests {
         Outcome::Created {
             secret: Token::new(s.into()),
             key_id: Some("AKIANEW".into()),
+            expires_at: None,
         }
     }
 

@@ -32,6 +32,8 @@ pub enum RecipeArg {
     Command,
     /// An AWS IAM user's access key pair (key id as username) through the `aws` CLI
     AwsIam,
+    /// A GitLab personal access token, through GitLab's API at the entry's url (with curl)
+    GitlabPat,
 }
 
 /// `issuer` subcommands.
@@ -69,6 +71,9 @@ pub struct IssuerSetArgs {
     /// aws-iam: authenticate with your AWS environment (profile) instead of the entry's key
     #[arg(long)]
     pub aws_environment_credentials: bool,
+    /// gitlab-pat: the new token's lifetime, e.g. 90d [default: GitLab's]
+    #[arg(long, value_name = "SPAN")]
+    pub gitlab_expires_in: Option<String>,
 }
 
 /// `integration` subcommands.
@@ -144,7 +149,34 @@ pub fn issuer(ctx: &Ctx, cmd: IssuerCommand) -> Result<Exit> {
     match cmd {
         IssuerCommand::Set(a) => {
             validate_name(&a.name)?;
+            let aws = a.aws_user.is_some() || a.aws_environment_credentials;
+            let command = a.create.is_some() || a.revoke.is_some() || a.verify.is_some();
+            let gitlab = a.gitlab_expires_in.is_some();
             let recipe = match a.recipe {
+                RecipeArg::GitlabPat => {
+                    if aws || command {
+                        return Err(Error::Usage(
+                            "gitlab-pat takes only --gitlab-expires-in".into(),
+                        ));
+                    }
+                    let expires_in_days = match a.gitlab_expires_in.as_deref() {
+                        None => None,
+                        Some(s) => {
+                            let secs = jeton::time::parse_span(s, jeton::time::now())?;
+                            let days = u32::try_from(secs / 86_400).unwrap_or(0);
+                            if !(1..=400).contains(&days) {
+                                return Err(Error::Usage(
+                                    "--gitlab-expires-in must be 1 to 400 days".into(),
+                                ));
+                            }
+                            Some(days)
+                        }
+                    };
+                    Recipe::GitlabPat { expires_in_days }
+                }
+                _ if gitlab => {
+                    return Err(Error::Usage("--gitlab-expires-in is for gitlab-pat".into()));
+                }
                 RecipeArg::Command => {
                     if a.aws_user.is_some() || a.aws_environment_credentials {
                         return Err(Error::Usage(
@@ -498,6 +530,10 @@ fn record_text(e: &Entry, r: &Record) -> String {
             }
             s
         }
+        Some(Recipe::GitlabPat { expires_in_days }) => match expires_in_days {
+            Some(d) => format!("gitlab-pat (new tokens expire after {d} days)"),
+            None => "gitlab-pat".to_owned(),
+        },
         Some(Recipe::AwsIam {
             user,
             environment_credentials,
