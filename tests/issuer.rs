@@ -899,3 +899,148 @@ fn aws_iam_rotation_against_moto_with_authentication_enforced() {
 /// The rename that would put in place the save of the created key: each save renames the
 /// backup, the vault and the rollback memory, and the run's first save is its beginning.
 const SAVE_OF_THE_CREATED_KEY: u32 = 5;
+
+// == gitlab-pat against a server following GitLab's documented API ==
+
+/// tests/data/gitlab_server.py on a free port, killed on drop.
+struct Gitlab {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Gitlab {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gitlab {
+    fn start(token: &str) -> Gitlab {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gitlab_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(token)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the GitLab server");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}", port.trim());
+        Gitlab { child, url }
+    }
+
+    /// The instance's tokens: `(token, active, expires_at)`.
+    fn tokens(&self) -> Vec<(String, bool, String)> {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("{}/_tokens", self.url)])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["token"].as_str().unwrap().to_owned(),
+                    t["active"].as_bool().unwrap(),
+                    t["expires_at"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn active(&self, token: &str) -> bool {
+        self.tokens().iter().any(|(t, a, _)| t == token && *a)
+    }
+}
+
+#[test]
+fn gitlab_pat_rotation_against_a_server_following_gitlabs_api() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped: curl is not installed (.ci/run installs it)");
+        return;
+    }
+    let gitlab = Gitlab::start(CANARY);
+    let issuer = Issuer::new();
+    let t = TestVault::new();
+    t.add("gitlab/ci", CANARY, &["--url", &gitlab.url]);
+    t.ok(
+        &[
+            "issuer",
+            "set",
+            "gitlab/ci",
+            "gitlab-pat",
+            "--gitlab-expires-in",
+            "30d",
+        ],
+        "",
+    );
+    let deploy = issuer.cmd("deploy");
+    let add = ["integration", "add", "gitlab/ci", "--label", "deploy"];
+    t.ok(
+        &[&add[..], &["--run", &deploy, "--env", "TOKEN=secret"]].concat(),
+        "",
+    );
+    // GitLab revokes the old token in the call that makes the new one: the new one is made
+    // current at once, before the integrations.
+    let plan = t.ok(&["rotate", "gitlab/ci", "--at-issuer", "--dry-run"], "");
+    assert_eq!(
+        plan,
+        "plan for gitlab/ci (recipe gitlab-pat):\n  1. create the new credential at the issuer\n  \
+         2. make the new credential current\n  3. revoke the old credential at the issuer\n  \
+         4. update integration 'deploy'\n  5. verify the new credential\n"
+    );
+    let out = t.run(&["rotate", "gitlab/ci", "--at-issuer"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = t.ok(&["get", "gitlab/ci", "-n"], "");
+    assert!(new.starts_with("glpat-"), "{new}");
+    assert!(!gitlab.active(CANARY), "the old token still works");
+    assert!(gitlab.active(&new), "the vault's token does not work");
+    assert_eq!(issuer.deployed(), new);
+    let day = Command::new("date")
+        .args(["-u", "-d", "+30 days", "+%F"])
+        .output()
+        .unwrap();
+    let day = String::from_utf8(day.stdout).unwrap().trim().to_owned();
+    let expiry = &gitlab
+        .tokens()
+        .into_iter()
+        .find(|(tk, _, _)| *tk == new)
+        .unwrap()
+        .2;
+    assert_eq!(expiry, &day, "the requested lifetime was not sent");
+    let shown = t.ok(&["--json", "show", "gitlab/ci"], "");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert!(
+        shown["expires_at"].as_str().unwrap().starts_with(&day),
+        "the entry's expiry is not GitLab's: {shown}"
+    );
+
+    // A leak: revoked at GitLab (DELETE .../self), then wiped here.
+    t.ok(&["revoke", "gitlab/ci", "--at-issuer", "--yes"], "");
+    assert!(!gitlab.active(&new));
+    t.fails(&["get", "gitlab/ci"], "", 5);
+}
+
+#[test]
+fn gitlab_pat_refuses_to_send_a_token_over_plain_http_to_another_machine() {
+    let t = TestVault::new();
+    t.add("gitlab/ci", CANARY, &["--url", "http://gitlab.example.com"]);
+    t.ok(&["issuer", "set", "gitlab/ci", "gitlab-pat"], "");
+    let out = t.run(&["rotate", "gitlab/ci", "--at-issuer"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err_line(&out).contains("gitlab-pat needs the instance URL"),
+        "{out:?}"
+    );
+    assert_eq!(t.ok(&["get", "gitlab/ci", "-n"], ""), CANARY);
+}
