@@ -467,6 +467,67 @@ impl Entries {
     }
 }
 
+/// What sync needs to know of an entry without decoding it: its name, id and revision.
+#[derive(Clone, Copy, Debug)]
+pub struct Head<'a> {
+    /// The entry's name.
+    pub name: &'a str,
+    /// Its id.
+    pub id: crate::entry::EntryId,
+    /// Its revision.
+    pub revision: u64,
+}
+
+impl Entries {
+    /// Every entry's [`Head`], in name order. An entry not decoded is not decoded for it: its
+    /// id and revision are the first two fields of its encoding.
+    pub fn heads(&self) -> Result<Vec<Head<'_>>> {
+        let mut out = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            out.push(match slot.held() {
+                Held::Decoded(e) => Head {
+                    name: &e.name,
+                    id: e.id,
+                    revision: e.revision,
+                },
+                Held::Bytes(at) => {
+                    let (id, revision) = postcard::take_from_bytes::<(crate::entry::EntryId, u64)>(
+                        self.read(at.entry())?,
+                    )
+                    .map_err(|_| Error::corrupt_vault())?
+                    .0;
+                    let name = std::str::from_utf8(self.read(at.name())?)
+                        .map_err(|_| Error::corrupt_vault())?;
+                    Head { name, id, revision }
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// A copy holding only the entries named in `keep`, and `add` inserted (replacing an
+    /// entry of the same name). Entries read and not decoded stay bytes: saving the copy copies
+    /// them.
+    pub fn patched(
+        &self,
+        keep: &std::collections::BTreeSet<&str>,
+        add: Vec<Box<Entry>>,
+    ) -> Entries {
+        let slots = (self.slots.iter())
+            .filter(|s| std::str::from_utf8(self.name(s)).is_ok_and(|n| keep.contains(n)))
+            .cloned()
+            .collect();
+        let mut out = Entries {
+            plain: self.plain.clone(),
+            slots,
+        };
+        for e in add {
+            out.insert(e);
+        }
+        out
+    }
+}
+
 impl FromIterator<Entry> for Entries {
     /// Entries keyed by their names; a later entry replaces an earlier one of the same name.
     fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {

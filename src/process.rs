@@ -11,6 +11,9 @@ use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The type [`command`] returns, for functions that take or return one.
+pub use std::process::Command as Builder;
+
 /// The `JETON_*` variables a child keeps: they name things, they open nothing.
 pub const PASSED_ON: &[&str] = &["JETON_VAULT"];
 

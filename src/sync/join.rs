@@ -24,7 +24,7 @@ pub(super) struct Joined {
 pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> Joined {
     let (w, l) = if pick_x { (x, y) } else { (y, x) };
     let mut e = w.0.clone();
-    e.name = base_name(w.0).to_owned();
+    e.name = base_name(&w.0.name, &w.0.id).to_owned();
     e.revision = x.0.revision.max(y.0.revision);
     let items = join_items(x, y);
     for field in ListField::ALL {
@@ -149,50 +149,55 @@ fn hex(id: &EntryId, len: usize) -> String {
 
 /// The name an entry has when no other entry has it: its name without the suffix a collision
 /// gave it (`.dup-` and the start of its own id).
-pub(super) fn base_name(e: &Entry) -> &str {
+pub(super) fn base_name<'a>(name: &'a str, id: &EntryId) -> &'a str {
+    if !name.contains(DUP) {
+        return name;
+    }
     for len in [8, 32] {
-        let suffix = format!("{DUP}{}", hex(&e.id, len));
-        if let Some(base) = e.name.strip_suffix(&suffix)
+        let suffix = format!("{DUP}{}", hex(id, len));
+        if let Some(base) = name.strip_suffix(&suffix)
             && !base.is_empty()
         {
             return base;
         }
     }
-    &e.name
+    name
 }
 
 /// Names for entries by id from their base names: an entry alone with its base name keeps it;
 /// where several share one, the smallest id keeps it and each other gets `.dup-` and the first
 /// 8 hex digits of its id (all 32 if that is taken too), shortening the base to stay within
 /// the length limit. The result depends only on the entries, not on the order they came in.
-pub(super) fn assign_names(bases: &BTreeMap<EntryId, String>) -> BTreeMap<EntryId, String> {
-    let mut by_base: BTreeMap<&str, Vec<EntryId>> = BTreeMap::new();
-    for (id, base) in bases {
-        by_base.entry(base).or_default().push(*id);
-    }
-    let mut taken: BTreeSet<String> = by_base.keys().map(|b| (*b).to_owned()).collect();
+/// Returns the names of the entries that do not keep their base name.
+pub(super) fn assign_names(bases: &BTreeMap<EntryId, &str>) -> BTreeMap<EntryId, String> {
+    let mut by_base: Vec<(&str, EntryId)> = bases.iter().map(|(id, b)| (*b, *id)).collect();
+    by_base.sort_unstable();
+    let taken_base: BTreeSet<&str> = bases.values().copied().collect();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut names = BTreeMap::new();
-    for (base, ids) in &by_base {
-        names.insert(ids[0], (*base).to_owned());
-        for id in &ids[1..] {
-            let mut extra = 2u32;
-            let name = loop {
-                let name = [8, 32]
-                    .into_iter()
-                    .map(|len| dup_name(base, &format!("{DUP}{}", hex(id, len))))
-                    .find(|n| !taken.contains(n));
-                if let Some(n) = name {
-                    break n;
-                }
-                let n = dup_name(base, &format!("{DUP}{}-{extra}", hex(id, 32)));
-                if !taken.contains(&n) {
-                    break n;
-                }
-                extra += 1;
-            };
-            taken.insert(name.clone());
-            names.insert(*id, name);
+    for pair in by_base.windows(2) {
+        let ((prev, _), (base, id)) = (pair[0], pair[1]);
+        if prev != base {
+            continue;
         }
+        let free = |n: &String| !taken_base.contains(n.as_str()) && !taken.contains(n);
+        let mut extra = 2u32;
+        let name = loop {
+            let name = [8, 32]
+                .into_iter()
+                .map(|len| dup_name(base, &format!("{DUP}{}", hex(&id, len))))
+                .find(free);
+            if let Some(n) = name {
+                break n;
+            }
+            let n = dup_name(base, &format!("{DUP}{}-{extra}", hex(&id, 32)));
+            if free(&n) {
+                break n;
+            }
+            extra += 1;
+        };
+        taken.insert(name.clone());
+        names.insert(id, name);
     }
     names
 }

@@ -1,6 +1,6 @@
 //! The merge of two replicas: a pure function of their payloads and sync states.
 
-use super::join::{self, Version, assign_names, base_name};
+use super::join::{self, assign_names, base_name};
 use super::{Clock, Order, Register, SyncState, Tombstone, Tracked, digest};
 use crate::entry::{Entry, EntryId};
 use crate::time::Time;
@@ -65,7 +65,7 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
         .chain(ls.deletions.keys().chain(rs.deletions.keys()))
         .copied()
         .collect();
-    let mut kept: BTreeMap<EntryId, (Entry, Tracked)> = BTreeMap::new();
+    let mut kept: BTreeMap<EntryId, Kept> = BTreeMap::new();
     let mut deletions = BTreeMap::new();
     // Events that name an entry, named once the final names are known.
     let mut pending: Vec<(EntryId, Time, String)> = Vec::new();
@@ -74,10 +74,10 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
     for id in ids {
         let (lt, rt) = (ls.deletions.get(&id), rs.deletions.get(&id));
         let tomb = join_tombs(lt, rt);
-        let covered = |v: &Version| tomb.as_ref().is_some_and(|t| t.clock.covers(&v.1.clock));
+        let covered = |v: &Head| tomb.as_ref().is_some_and(|t| t.clock.covers(&v.1.clock));
         let l = lx.get(&id).filter(|v| !covered(v));
         let r = rx.get(&id).filter(|v| !covered(v));
-        let (mut entry, mut tracked, from) = match (l, r) {
+        let (mut kept_version, from) = match (l, r) {
             (None, None) => {
                 report.changed_here += usize::from(lx.contains_key(&id));
                 report.changed_there += usize::from(rx.contains_key(&id));
@@ -86,55 +86,61 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                 }
                 continue;
             }
-            (Some(v), None) => (v.0.clone(), v.1.clone(), From::Local),
-            (None, Some(v)) => (v.0.clone(), v.1.clone(), From::Remote),
+            (Some(v), None) => (Kept::Local(v.1.clone()), From::Local),
+            (None, Some(v)) => (Kept::Remote(v.1.clone()), From::Remote),
             (Some(a), Some(b)) => match a.1.clock.compare(&b.1.clock) {
-                Order::After => (a.0.clone(), a.1.clone(), From::Local),
-                Order::Before => (b.0.clone(), b.1.clone(), From::Remote),
+                Order::After => (Kept::Local(a.1.clone()), From::Local),
+                Order::Before => (Kept::Remote(b.1.clone()), From::Remote),
                 // The same version on both sides (every edit bumps the revision, which the
-                // state tracks): the common case, decided without encoding either.
+                // state tracks): the common case, decided without decoding either.
                 Order::Equal if a.1 == b.1 && a.0.name == b.0.name => {
-                    (a.0.clone(), a.1.clone(), From::Same)
+                    (Kept::Local(a.1.clone()), From::Same)
                 }
                 order => {
-                    let (ea, eb) = (encode_as_base(a.0)?, encode_as_base(b.0)?);
-                    if ea == eb && a.1 == b.1 {
-                        (a.0.clone(), a.1.clone(), From::Same)
+                    let (ea, eb) = (entry(lp, a)?, entry(rp, b)?);
+                    let (ca, cb) = (encode_as_base(ea)?, encode_as_base(eb)?);
+                    if ca == cb && a.1 == b.1 {
+                        (Kept::Local(a.1.clone()), From::Same)
                     } else {
-                        let pick_a = (a.1.stamp, ea.as_slice()) > (b.1.stamp, eb.as_slice());
-                        let j = join::join(*a, *b, pick_a, limit);
+                        let pick_a = (a.1.stamp, ca.as_slice()) > (b.1.stamp, cb.as_slice());
+                        let j = join::join((ea, a.1), (eb, b.1), pick_a, limit);
                         report.wiped |= j.wiped;
-                        if order == Order::Concurrent && ea != eb {
+                        if order == Order::Concurrent && ca != cb {
                             conflicted.insert(id);
                             let detail = format!(
                                 "changed on two devices at once; kept the change stamped {}, \
                                  the other secret (if different) went to history",
                                 crate::time::rfc3339(j.tracked.stamp.time)
                             );
-                            let at = a.0.updated_at.max(b.0.updated_at);
+                            let at = ea.updated_at.max(eb.updated_at);
                             pending.push((id, at, detail));
                         }
-                        (j.entry, j.tracked, From::Both)
+                        (Kept::Owned(Box::new(j.entry), j.tracked), From::Both)
                     }
                 }
             },
         };
         if let Some(t) = tomb {
-            if !tracked.clock.covers(&t.clock) {
+            if !kept_version.tracked().clock.covers(&t.clock) {
                 if let Some(at) = t.revoked_at
-                    && tracked.revoked_at.is_none()
+                    && kept_version.tracked().revoked_at.is_none()
                 {
-                    report.wiped |= entry.secret.is_some() || !entry.history.is_empty();
-                    join::revoke(&mut entry, at, None);
+                    let (mut e, mut tracked) = kept_version.owned(&lx, &rx, lp, rp, id)?;
+                    report.wiped |= e.secret.is_some() || !e.history.is_empty();
+                    join::revoke(&mut e, at, None);
                     tracked.revoked_at = Some(at);
+                    kept_version = Kept::Owned(e, tracked);
                 }
                 let news =
                     lt.map(|t| &t.clock) != rt.map(|t| &t.clock) || l.is_none() || r.is_none();
                 if news {
                     over_removal.insert(id);
-                    let at = entry
-                        .updated_at
-                        .max(removed_at(lp, rp, &id).unwrap_or(Time::MIN));
+                    let updated_at = match &kept_version {
+                        Kept::Owned(e, _) => e.updated_at,
+                        Kept::Local(_) => entry(lp, &lx[&id])?.updated_at,
+                        Kept::Remote(_) => entry(rp, &rx[&id])?.updated_at,
+                    };
+                    let at = updated_at.max(removed_at(lp, rp, &id).unwrap_or(Time::MIN));
                     let detail =
                         "removed on one device while changed on another; the change was kept";
                     pending.push((id, at, detail.into()));
@@ -144,47 +150,46 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
         }
         report.changed_here += usize::from(matches!(from, From::Remote | From::Both));
         report.changed_there += usize::from(matches!(from, From::Local | From::Both));
-        kept.insert(id, (entry, tracked));
+        kept.insert(id, kept_version);
     }
 
     // Names: one entry per name, whatever each side had.
-    let bases = kept
-        .iter()
-        .map(|(id, (e, _))| (*id, base_name(e).to_owned()))
+    let bases: BTreeMap<EntryId, &str> = (kept.iter())
+        .map(|(id, k)| (*id, base_name(now_name(id, k, &lx, &rx), id)))
         .collect();
-    let names = assign_names(&bases);
-    let mut state = SyncState::new(ls.device);
-    let mut named = Vec::with_capacity(kept.len());
-    for (id, (mut e, t)) in kept {
-        let name = names.get(&id).cloned().unwrap_or_else(|| e.name.clone());
-        let base = &bases[&id];
-        let seen_otherwise = [lx.get(&id), rx.get(&id)]
+    let dups = assign_names(&bases);
+    let final_name = |id: &EntryId| dups.get(id).map_or(bases[id], String::as_str);
+    // Entries whose name changes here, by id.
+    let mut renames: BTreeMap<EntryId, String> = BTreeMap::new();
+    for (id, k) in &kept {
+        let name = final_name(id);
+        let base = bases[id];
+        let seen_otherwise = [lx.get(id), rx.get(id)]
             .into_iter()
             .flatten()
             .any(|v| v.0.name != name);
-        if name != *base && seen_otherwise {
-            report.renamed.push((base.clone(), name.clone()));
+        if name != base && seen_otherwise {
+            report.renamed.push((base.to_owned(), name.to_owned()));
             let detail = format!("another entry is also named {base}; this one is now {name}");
-            pending.push((id, e.updated_at, detail));
+            let at = match k {
+                Kept::Owned(e, _) => e.updated_at,
+                Kept::Local(_) => entry(lp, &lx[id])?.updated_at,
+                Kept::Remote(_) => entry(rp, &rx[id])?.updated_at,
+            };
+            pending.push((*id, at, detail));
         }
-        e.name = name;
-        if conflicted.contains(&id) {
-            report.conflicts.push(e.name.clone());
+        if conflicted.contains(id) {
+            report.conflicts.push(name.to_owned());
         }
-        if over_removal.contains(&id) {
-            report.kept_over_removal.push(e.name.clone());
+        if over_removal.contains(id) {
+            report.kept_over_removal.push(name.to_owned());
         }
-        state.entries.insert(id, t);
-        named.push(Box::new(e));
-    }
-    // Inserted in name order, each lands at the end of the map.
-    named.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut entries = crate::entries::Entries::default();
-    for e in named {
-        entries.insert(e);
+        if name != now_name(id, k, &lx, &rx) {
+            renames.insert(*id, name.to_owned());
+        }
     }
     for (id, at, detail) in pending {
-        let subject = names.get(&id).cloned();
+        let subject = kept.contains_key(&id).then(|| final_name(&id).to_owned());
         events.push(AuditEvent {
             at,
             action: "conflict".into(),
@@ -192,6 +197,28 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
             detail,
         });
     }
+    // The result is the local entry map with what changed patched in: entries kept from the
+    // local side under their name stay as they were read (not decoded, copied on save).
+    let mut state = SyncState::new(ls.device);
+    let mut keep: BTreeSet<&str> = BTreeSet::new();
+    let mut add: Vec<Box<Entry>> = Vec::new();
+    for (id, k) in kept {
+        match (k, renames.remove(&id)) {
+            (Kept::Local(t), None) => {
+                keep.insert(lx[&id].0.name);
+                state.entries.insert(id, t);
+            }
+            (k, rename) => {
+                let (mut e, t) = k.owned(&lx, &rx, lp, rp, id)?;
+                if let Some(name) = rename {
+                    e.name = name;
+                }
+                state.entries.insert(id, t);
+                add.push(e);
+            }
+        }
+    }
+    let entries = lp.entries.patched(&keep, add);
     state.deletions = deletions;
 
     let (contacts, regs, removals) = merge_contacts(local, remote, &mut events)?;
@@ -238,13 +265,17 @@ enum From {
     Both,
 }
 
-/// Every entry of a side with its sync history; an entry the state has not absorbed is an error.
-fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, Version<'a>>> {
+/// An entry of one side, not decoded: its head and sync history.
+type Head<'a> = (crate::entries::Head<'a>, &'a Tracked);
+
+/// Every entry of a side with its sync history (decodes nothing); an entry the state has not
+/// absorbed is an error.
+fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, Head<'a>>> {
     let mut out = BTreeMap::new();
-    for e in p.entries.values()? {
-        match s.entries.get(&e.id) {
-            Some(t) if t.revision == e.revision => {
-                out.insert(e.id, (e, t));
+    for h in p.entries.heads()? {
+        match s.entries.get(&h.id) {
+            Some(t) if t.revision == h.revision => {
+                out.insert(h.id, (h, t));
             }
             _ => {
                 return Err(Error::Other(
@@ -257,9 +288,59 @@ fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, Ve
     Ok(out)
 }
 
+/// The entry behind a head, decoded.
+fn entry<'a>(p: &'a Payload, h: &Head<'a>) -> Result<&'a Entry> {
+    p.entries.get(h.0.name)?.ok_or_else(Error::corrupt_vault)
+}
+
+/// The name a kept version has before the merge names it.
+fn now_name<'a>(
+    id: &EntryId,
+    k: &'a Kept,
+    lx: &BTreeMap<EntryId, Head<'a>>,
+    rx: &BTreeMap<EntryId, Head<'a>>,
+) -> &'a str {
+    match k {
+        Kept::Owned(e, _) => &e.name,
+        Kept::Local(_) => lx.get(id).map_or("", |h| h.0.name),
+        Kept::Remote(_) => rx.get(id).map_or("", |h| h.0.name),
+    }
+}
+
+/// The version a merge keeps of one entry: one side's as it is, or a new one.
+enum Kept {
+    Local(Tracked),
+    Remote(Tracked),
+    Owned(Box<Entry>, Tracked),
+}
+
+impl Kept {
+    fn tracked(&self) -> &Tracked {
+        match self {
+            Kept::Local(t) | Kept::Remote(t) | Kept::Owned(_, t) => t,
+        }
+    }
+
+    /// The version as an entry of its own.
+    fn owned(
+        self,
+        lx: &BTreeMap<EntryId, Head>,
+        rx: &BTreeMap<EntryId, Head>,
+        lp: &Payload,
+        rp: &Payload,
+        id: EntryId,
+    ) -> Result<(Box<Entry>, Tracked)> {
+        Ok(match self {
+            Kept::Owned(e, t) => (e, t),
+            Kept::Local(t) => (Box::new(entry(lp, &lx[&id])?.clone()), t),
+            Kept::Remote(t) => (Box::new(entry(rp, &rx[&id])?.clone()), t),
+        })
+    }
+}
+
 /// An entry's encoding under its base name (a collision suffix is not a change).
 fn encode_as_base(e: &Entry) -> Result<Zeroizing<Vec<u8>>> {
-    let base = base_name(e);
+    let base = base_name(&e.name, &e.id);
     let renamed;
     let e = if base == e.name {
         e

@@ -257,8 +257,20 @@ impl SyncState {
     pub fn absorb_local(&mut self, payload: &Payload, now: Time) -> Result<()> {
         let me = self.device;
         let mut present = BTreeSet::new();
-        payload.entries.scan(|e| {
-            present.insert(e.id);
+        // Only entries whose revision moved are decoded.
+        for h in payload.entries.heads()? {
+            present.insert(h.id);
+            if self
+                .entries
+                .get(&h.id)
+                .is_some_and(|t| t.revision == h.revision)
+            {
+                continue;
+            }
+            let e = payload
+                .entries
+                .get(h.name)?
+                .ok_or_else(Error::corrupt_vault)?;
             let tomb = self.deletions.get(&e.id).map(|t| &t.clock);
             match self.entries.get_mut(&e.id) {
                 Some(t) if t.revision == e.revision => {}
@@ -299,8 +311,7 @@ impl SyncState {
                     );
                 }
             }
-            Ok(())
-        })?;
+        }
         let gone: Vec<EntryId> = (self.entries.keys())
             .filter(|id| !present.contains(*id))
             .copied()

@@ -282,7 +282,7 @@ impl Workspace {
         }
     }
 
-    fn git(&self) -> std::process::Command {
+    fn git(&self) -> crate::process::Builder {
         git_in(&self.git_dir())
     }
 
@@ -391,7 +391,7 @@ impl Workspace {
 
 /// A git command run in `dir` with jeton's own identity and settings: no user identity, hook,
 /// signing or merge setup is needed, and none of the caller's repository variables apply.
-fn git_in(dir: &Path) -> std::process::Command {
+fn git_in(dir: &Path) -> crate::process::Builder {
     let mut c = crate::process::command("git");
     for v in [
         "GIT_DIR",
@@ -427,7 +427,7 @@ fn git_in(dir: &Path) -> std::process::Command {
     c
 }
 
-fn output(c: &mut std::process::Command, what: &str) -> Result<Output> {
+fn output(c: &mut crate::process::Builder, what: &str) -> Result<Output> {
     c.output().map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             Error::Other("git is not installed (sync through git runs the `git` command)".into())
@@ -437,7 +437,7 @@ fn output(c: &mut std::process::Command, what: &str) -> Result<Output> {
     })
 }
 
-fn run(c: &mut std::process::Command, what: &str) -> Result<()> {
+fn run(c: &mut crate::process::Builder, what: &str) -> Result<()> {
     let out = output(c, what)?;
     if out.status.success() {
         Ok(())

@@ -27,13 +27,16 @@ pub struct Record {
 }
 
 /// What a device keeps about its remote, never published.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Local {
     /// The generation of this device's last replica sealed for publishing.
     pub published: u64,
     /// The highest generation of this device's replica read back from the remote: a lower
     /// one later means the remote went back in time.
     pub confirmed: u64,
+    /// SHA-256 of what the sync state does not track (audit log and bundle ids: their sizes
+    /// and last items) in the last replica published.
+    pub published_shape: [u8; 32],
     /// Every other device whose replica was read, by id.
     pub devices: BTreeMap<DeviceId, Heard>,
 }
@@ -127,11 +130,7 @@ pub fn attach(vault: &mut Vault, now: Time) -> Result<DeviceId> {
     let record = Record {
         state: SyncState::new(device),
         synced_at: now,
-        local: Some(Local {
-            published: 0,
-            confirmed: 0,
-            devices: BTreeMap::new(),
-        }),
+        local: Some(Local::default()),
     };
     vault.set_sync_record(Some(record.encode()?));
     vault.audit(now, "sync", None, "vault attached to a sync remote");
@@ -196,20 +195,33 @@ impl Round {
     }
 }
 
-/// A replica read and verified.
+/// A replica read and authenticated; its content is decoded only when it is merged.
 pub struct Replica {
     /// Its header generation (the device's publish count).
     pub generation: u64,
-    /// Its content.
-    pub payload: Payload,
-    /// Its record (never with a `local` part).
-    pub record: Record,
+    /// The device that wrote it.
+    pub device: DeviceId,
     /// The file name it came from.
     pub name: String,
+    vault: Vault,
 }
 
-/// Parses, authenticates and decodes one replica file under `key`. Refuses (exit 6) a file
-/// that is not a replica of `vault_id`, fails authentication, or claims another device's name.
+impl Replica {
+    /// Its content and record (refused if the record is a device's local one).
+    pub fn content(self) -> Result<(Payload, Record)> {
+        let record = Record::of(&self.vault)?.ok_or_else(Error::corrupt_vault)?;
+        if record.local.is_some() || record.state.device != self.device {
+            return Err(Error::Integrity(format!(
+                "remote replica {}: it is a device's local vault, not a replica",
+                self.name
+            )));
+        }
+        Ok((self.vault.payload, record))
+    }
+}
+
+/// Parses and authenticates one replica file under `key`. Refuses (exit 6) a file that is not
+/// a replica of `vault_id`, fails authentication, or claims another device's name.
 pub fn open_replica(incoming: &Incoming, vault_id: &[u8; 16], key: &Key) -> Result<Replica> {
     let what = |m: &str| Error::Integrity(format!("remote replica {}: {m}", incoming.name));
     let file = VaultFile::parse(&incoming.bytes).map_err(|e| what(&e.to_string()))?;
@@ -232,21 +244,21 @@ fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> R
         )),
         _ => what("it fails authentication (damaged or tampered with)"),
     })?;
-    let record = Record::of(&vault)?.ok_or_else(|| what("no sync record"))?;
-    if record.local.is_some() {
-        return Err(what("it is a device's local vault, not a replica"));
-    }
-    let device_hex = hex(&record.state.device);
-    if !name.starts_with(&device_hex)
-        || (name != replica_name(&record.state.device) && !is_conflict_copy(name))
+    // The record starts with the state, which starts with the device id.
+    let device = vault
+        .sync_record()
+        .and_then(|r| postcard::take_from_bytes::<DeviceId>(r).ok())
+        .map(|(d, _)| d)
+        .ok_or_else(|| what("no sync record"))?;
+    if name != replica_name(&device) && !(name.starts_with(&hex(&device)) && is_conflict_copy(name))
     {
         return Err(what("it holds another device's replica (copied over?)"));
     }
     Ok(Replica {
         generation,
-        payload: vault.payload,
-        record,
+        device,
         name: name.to_owned(),
+        vault,
     })
 }
 
@@ -272,19 +284,15 @@ pub fn clone_from(
     }
     let key = unlock(&file)?;
     let vault_id = file.header.vault_id;
-    let base = open_parsed(file.clone(), &first.name, &vault_id, &key)?;
+    let (_, base) = open_parsed(file.clone(), &first.name, &vault_id, &key)?.content()?;
     let mut vault = Vault::open_owned(file, key)?;
     let device = crate::vault::random_id::<16>()?;
-    let mut state = base.record.state;
+    let mut state = base.state;
     state.device = device;
     let record = Record {
         state,
         synced_at: now,
-        local: Some(Local {
-            published: 0,
-            confirmed: 0,
-            devices: BTreeMap::new(),
-        }),
+        local: Some(Local::default()),
     };
     vault.set_sync_record(Some(record.encode()?));
     let round = round(&mut vault, incoming.to_vec(), false, now)?;
@@ -316,10 +324,10 @@ pub fn round(
 
     // Verify everything before changing anything.
     let mut replicas = Vec::with_capacity(incoming.len());
-    let mut own: Option<(u64, SyncState, usize)> = None;
+    let mut own: Option<u64> = None;
     for i in &incoming {
         let r = open_replica(i, vault.id(), vault.key())?;
-        let device = r.record.state.device;
+        let device = r.device;
         let copy = is_conflict_copy(&r.name);
         if device == me && !copy {
             if r.generation < local.confirmed {
@@ -333,8 +341,7 @@ pub fn round(
                 )?;
             }
             local.confirmed = local.confirmed.max(r.generation);
-            let shape = r.payload.audit.len() + r.payload.seen_bundles.len();
-            own = Some((r.generation, r.record.state.clone(), shape));
+            own = Some(r.generation);
             // Merged only if the local vault is older than what it published (restored).
             if r.generation <= local.published {
                 continue;
@@ -364,7 +371,7 @@ pub fn round(
         )?;
     }
     for device in local.devices.keys() {
-        if !replicas.iter().any(|r| r.record.state.device == *device) {
+        if !replicas.iter().any(|r| r.device == *device) {
             rollback(
                 &mut out,
                 accept_rollback,
@@ -376,26 +383,42 @@ pub fn round(
         }
     }
 
-    let before_absorb = clocks(&record.state);
+    // The state as the last round left it: what this device last published, or the same.
+    let published_state = record.state.clone();
     record.state.absorb_local(&vault.payload, now)?;
-    let after_absorb = clocks(&record.state);
-    let mut sent: BTreeSet<EntryId> = changed(&before_absorb, &after_absorb);
-    out.removed_here = (before_absorb.keys())
-        .filter(|id| !after_absorb.contains_key(*id))
+    let mut sent: BTreeSet<EntryId> = (record.state.entries.iter())
+        .filter(|(id, t)| {
+            published_state
+                .entries
+                .get(*id)
+                .is_none_or(|p| p.clock != t.clock)
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    out.removed_here = (published_state.entries.keys())
+        .filter(|id| !record.state.entries.contains_key(*id))
         .count();
 
     let mut payload = std::mem::take(&mut vault.payload);
-    let mut state = record.state;
+    let absorbed = record.state;
+    // The merged state, once a replica was merged.
+    let mut merged_state: Option<SyncState> = None;
     let mut wiped = false;
     for r in replicas {
-        let device = r.record.state.device;
+        let device = r.device;
         let copy = is_conflict_copy(&r.name);
         let known = local.devices.get(&device);
         let fresh = copy || device == me || known.is_none_or(|h| h.generation != r.generation);
+        let name = r.name.clone();
+        let generation = r.generation;
+        let mut published_at = known.map_or(0, |h| h.published_at);
         if fresh {
-            let merged = merge((&payload, &state), (&r.payload, &r.record.state))?;
+            let (rp, rr) = r.content()?;
+            published_at = rr.synced_at;
+            let current = merged_state.as_ref().unwrap_or(&absorbed);
+            let merged = merge((&payload, current), (&rp, &rr.state))?;
             payload = merged.payload;
-            state = merged.state;
+            merged_state = Some(merged.state);
             wiped |= merged.report.wiped;
             out.identity_differs |= merged.report.identity_differs;
             out.conflicts.extend(merged.report.conflicts);
@@ -404,24 +427,29 @@ pub fn round(
             out.renamed.extend(merged.report.renamed);
         }
         if copy {
-            out.merged_copies.push(r.name);
+            out.merged_copies.push(name);
         } else if device != me {
             out.devices += 1;
             local.devices.insert(
                 device,
                 Heard {
-                    generation: r.generation,
-                    published_at: r.record.synced_at,
+                    generation,
+                    published_at,
                 },
             );
         }
     }
-    let after_merge = clocks(&state);
-    let received = changed(&after_absorb, &after_merge);
-    out.removed_by_others = (after_absorb.keys())
-        .filter(|id| !after_merge.contains_key(*id))
-        .count();
-    sent.retain(|id| after_merge.contains_key(id));
+    let (state, received) = match merged_state {
+        Some(state) => {
+            let received = changed(&absorbed, &state);
+            out.removed_by_others = (absorbed.entries.keys())
+                .filter(|id| !state.entries.contains_key(*id))
+                .count();
+            sent.retain(|id| state.entries.contains_key(id));
+            (state, received)
+        }
+        None => (absorbed, BTreeSet::new()),
+    };
     let names = names_of(&payload, &received, &sent)?;
     out.received = received
         .iter()
@@ -438,12 +466,9 @@ pub fn round(
 
     // Nothing to publish when the remote already holds this device's last replica and the
     // content did not move since: no new file, no commit, no local write.
-    let shape = vault.payload.audit.len() + vault.payload.seen_bundles.len();
-    let current = own
-        .as_ref()
-        .is_some_and(|(generation, own_state, own_shape)| {
-            *generation == local.published && *own_state == state && *own_shape == shape
-        });
+    let shape = shape(&vault.payload)?;
+    let current =
+        own == Some(local.published) && state == published_state && shape == local.published_shape;
     if current && out.merged_copies.is_empty() && out.rollbacks_accepted.is_empty() {
         let record = Record {
             state,
@@ -455,6 +480,7 @@ pub fn round(
         }
         return Ok(out);
     }
+    local.published_shape = shape;
     local.published += 1;
     let replica = Record {
         state: state.clone(),
@@ -475,6 +501,20 @@ pub fn round(
     Ok(out)
 }
 
+/// What of a payload the sync state does not track: the audit log and the imported-bundle ids
+/// (their sizes and last items), so a round publishes when only those moved.
+fn shape(p: &Payload) -> Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let bytes = postcard::to_stdvec(&(
+        p.audit.len(),
+        p.audit.last(),
+        p.seen_bundles.len(),
+        p.seen_bundles.last(),
+    ))
+    .map_err(|e| Error::Other(format!("could not encode for sync: {e}")))?;
+    Ok(Sha256::digest(&bytes).into())
+}
+
 fn rollback(out: &mut Round, accept: bool, what: String) -> Result<()> {
     if !accept {
         return Err(Error::Integrity(format!(
@@ -485,19 +525,10 @@ fn rollback(out: &mut Round, accept: bool, what: String) -> Result<()> {
     Ok(())
 }
 
-fn clocks(state: &SyncState) -> BTreeMap<EntryId, super::Clock> {
-    (state.entries.iter())
-        .map(|(id, t)| (*id, t.clock.clone()))
-        .collect()
-}
-
 /// Ids present in `after` whose clock differs from `before`'s (or that are new).
-fn changed(
-    before: &BTreeMap<EntryId, super::Clock>,
-    after: &BTreeMap<EntryId, super::Clock>,
-) -> BTreeSet<EntryId> {
-    (after.iter())
-        .filter(|(id, c)| before.get(*id) != Some(c))
+fn changed(before: &SyncState, after: &SyncState) -> BTreeSet<EntryId> {
+    (after.entries.iter())
+        .filter(|(id, t)| before.entries.get(*id).is_none_or(|b| b.clock != t.clock))
         .map(|(id, _)| *id)
         .collect()
 }
@@ -511,12 +542,11 @@ fn names_of(
     if a.is_empty() && b.is_empty() {
         return Ok(names);
     }
-    payload.entries.scan(|e| {
-        if a.contains(&e.id) || b.contains(&e.id) {
-            names.insert(e.id, e.name.clone());
+    for h in payload.entries.heads()? {
+        if a.contains(&h.id) || b.contains(&h.id) {
+            names.insert(h.id, h.name.to_owned());
         }
-        Ok(())
-    })?;
+    }
     Ok(names)
 }
 
@@ -538,11 +568,7 @@ pub fn devices(vault: &Vault) -> Result<Option<Vec<DeviceStatus>>> {
     let Some(record) = Record::of(vault)? else {
         return Ok(None);
     };
-    let local = record.local.unwrap_or(Local {
-        published: 0,
-        confirmed: 0,
-        devices: BTreeMap::new(),
-    });
+    let local = record.local.unwrap_or_default();
     let mut out = vec![DeviceStatus {
         id: hex(&record.state.device),
         this: true,
