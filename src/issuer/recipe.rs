@@ -4,10 +4,11 @@
 
 use super::record::{Integration, IntegrationAction, Recipe};
 use crate::entry::Entry;
+use crate::process::Builder;
 use crate::secret::Token;
 use crate::{Error, Result};
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use zeroize::Zeroizing;
 
 /// The most a child may print (a token, or `aws` JSON).
@@ -36,7 +37,7 @@ pub struct Created {
     pub expires_at: Option<crate::time::Time>,
 }
 
-fn shell(cmd: &str) -> Command {
+fn shell(cmd: &str) -> Builder {
     let mut c = crate::process::command("sh");
     c.arg("-c").arg(cmd);
     c
@@ -44,7 +45,7 @@ fn shell(cmd: &str) -> Command {
 
 /// Runs `c` with `input` on its stdin (or none), stdout captured, stderr shown to the user.
 /// Fails naming `what` when it cannot start or exits non-zero.
-fn run(mut c: Command, input: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+fn run(mut c: Builder, input: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>> {
     c.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -107,7 +108,7 @@ fn printed_secret(out: &[u8], what: &str) -> Result<Token> {
 
 /// The `aws` command authenticated as `cred` (unless the recipe uses the user's environment),
 /// with the user's profile, region and endpoint otherwise as they are.
-fn aws(recipe_env: bool, cred: &Credential<'_>) -> Command {
+fn aws(recipe_env: bool, cred: &Credential<'_>) -> Builder {
     let mut c = crate::process::command("aws");
     if !recipe_env {
         c.env("AWS_ACCESS_KEY_ID", cred.key_id.unwrap_or_default())
@@ -131,7 +132,7 @@ fn need_key_id<'a>(cred: &Credential<'a>, what: &str) -> Result<&'a str> {
 }
 
 /// `aws iam` with the user named by the recipe, if any.
-fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -> Command {
+fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -> Builder {
     let mut c = aws(env, cred);
     c.arg("iam").args(args);
     if let Some(u) = user {
@@ -313,12 +314,12 @@ pub fn revoke(
 /// (`-H @-`), never from its arguments.
 mod gitlab {
     use super::{Created, Credential, MAX_OUTPUT, run};
+    use crate::process::Builder;
     use crate::secret::Token;
     use crate::{Error, Result};
-    use std::process::Command;
     use zeroize::Zeroizing;
 
-    fn curl(method: &str, url: &str) -> Command {
+    fn curl(method: &str, url: &str) -> Builder {
         let mut c = crate::process::command("curl");
         c.args([
             "--silent",
