@@ -1043,4 +1043,9 @@ fn gitlab_pat_refuses_to_send_a_token_over_plain_http_to_another_machine() {
         "{out:?}"
     );
     assert_eq!(t.ok(&["get", "gitlab/ci", "-n"], ""), CANARY);
+    let show = t.ok(&["issuer", "show", "gitlab/ci"], "");
+    assert!(
+        !show.contains("in progress"),
+        "refused before the run began: {show}"
+    );
 }

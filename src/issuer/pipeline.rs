@@ -97,6 +97,14 @@ pub fn rotate(fe: &mut dyn Frontend, name: &str, opts: Options) -> Result<Report
         recipe: recipe.clone(),
         revoked_at_issuer: false,
     };
+    if let (Some(r), Some(secret), false) = (&recipe, s.entry.secret.as_ref(), opts.resume) {
+        let current = Credential {
+            secret,
+            key_id: s.entry.username.as_deref(),
+            url: s.entry.url.as_deref(),
+        };
+        recipe::preflight(r, &current)?;
+    }
     if opts.dry_run {
         return Ok(report);
     }

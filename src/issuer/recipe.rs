@@ -141,6 +141,16 @@ fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -
     c
 }
 
+/// Refuses, before a run begins, an entry the recipe cannot work with (no key id for
+/// `aws-iam`, no usable instance URL for `gitlab-pat`).
+pub fn preflight(recipe: &Recipe, current: &Credential<'_>) -> Result<()> {
+    match recipe {
+        Recipe::Command { .. } => Ok(()),
+        Recipe::AwsIam { .. } => need_key_id(current, "aws-iam").map(drop),
+        Recipe::GitlabPat { .. } => gitlab::base(current).map(drop),
+    }
+}
+
 /// Makes a new credential at the issuer, authenticated with the current one.
 pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
     match recipe {
@@ -355,7 +365,7 @@ mod gitlab {
 
     /// The instance URL (the entry's url, without a trailing `/api/v4`): https, or http to this
     /// machine only, so that a token never crosses a network in clear.
-    fn base(cred: &Credential<'_>) -> Result<String> {
+    pub(super) fn base(cred: &Credential<'_>) -> Result<String> {
         let url = cred.url.unwrap_or_default().trim().trim_end_matches('/');
         let url = url.strip_suffix("/api/v4").unwrap_or(url);
         let loopback = url.strip_prefix("http://").is_some_and(|rest| {
