@@ -471,6 +471,8 @@ fn bad_flags_are_refused_before_anything_runs() {
     );
     t.fails(&["rotate", "svc/tok", "--dry-run"], "", 2);
     t.fails(&["rotate", "svc/tok", "--resume", "--at-issuer"], "", 2);
+    t.fails(&["rotate", "svc/tok", "--at-issuer", "--generate"], "", 2);
+    t.fails(&["rotate", "--at-issuer"], "", 2);
     t.fails(
         &[
             "integration",

@@ -121,7 +121,7 @@ pub struct IntegrationAddArgs {
 #[derive(Debug, Args, Default)]
 pub struct RotateFlags {
     /// Rotate at the issuer through the entry's recipe, then update its integrations
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["generate", "expires"])]
     pub at_issuer: bool,
     /// With --at-issuer: print the plan and change nothing
     #[arg(long, requires = "at_issuer")]
@@ -130,7 +130,7 @@ pub struct RotateFlags {
     #[arg(long, requires = "at_issuer")]
     pub leaked: bool,
     /// Continue an interrupted rotation at the issuer from the step it reached
-    #[arg(long, conflicts_with_all = ["at_issuer", "due"])]
+    #[arg(long, conflicts_with_all = ["at_issuer", "due", "generate", "expires"])]
     pub resume: bool,
     /// With --at-issuer: every entry `check` reports due that has a recipe (exit 8 if any failed)
     #[arg(long, requires = "at_issuer")]

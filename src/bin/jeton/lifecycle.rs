@@ -26,6 +26,9 @@ pub const EXIT_FINDINGS: i32 = 8;
 #[derive(Debug, Subcommand)]
 pub enum LifecycleCommand {
     /// Replace an entry's secret (prompt, stdin or --generate); the old one goes to history
+    ///
+    /// With --at-issuer, the new secret is made at the token's issuer through its recipe (`jeton
+    /// issuer set`), every integration is updated, and the old one is revoked there.
     Rotate(Deferred<RotateArgs>),
     /// Show an entry's previous secrets (masked unless --reveal)
     #[command(defer(crate::cli::with_globals))]
