@@ -538,15 +538,12 @@ fn the_passphrase_is_read_once_for_the_whole_run() {
 // == kill -9 at every step ==
 
 /// Runs `jeton ARGS` under strace (this process only, not its children) with SIGKILL injected
-/// at the `nth` call of `call`; `None` for `nth` traces without killing. Returns the output
-/// and strace's count of `call` (from its summary).
-fn kill_at(t: &TestVault, call: &str, nth: Option<u32>, args: &[&str]) -> Output {
+/// at the `nth` call of `call`.
+fn kill_at(t: &TestVault, call: &str, nth: u32, args: &[&str]) -> Output {
     let jeton = t.cmd();
     let mut c = Command::new("strace");
     c.args(["-qq", "-o", "/dev/null", "-e", &format!("trace={call}")]);
-    if let Some(n) = nth {
-        c.args(["-e", &format!("inject={call}:signal=SIGKILL:when={n}")]);
-    }
+    c.args(["-e", &format!("inject={call}:signal=SIGKILL:when={nth}")]);
     c.arg("--").arg(jeton.get_program());
     c.env_clear();
     for (k, v) in jeton.get_envs() {
@@ -561,8 +558,8 @@ fn have_strace() -> bool {
     Command::new("strace").arg("-V").output().is_ok()
 }
 
-/// How many times a whole rotation calls `call`.
-fn count_calls(call: &str) -> u32 {
+/// How many times a whole rotation (`rotate svc/tok --at-issuer` + `extra`) calls `call`.
+fn count_calls(call: &str, extra: &[&str]) -> u32 {
     let issuer = Issuer::new();
     let t = setup(&issuer);
     let dir = tempfile::tempdir().unwrap();
@@ -583,7 +580,8 @@ fn count_calls(call: &str) -> u32 {
             c.env(k, v);
         }
     }
-    let out = t.run_with(c, &["rotate", "svc/tok", "--at-issuer"], "");
+    let args = [&["rotate", "svc/tok", "--at-issuer"][..], extra].concat();
+    let out = t.run_with(c, &args, "");
     assert!(out.status.success());
     assert_rotated(&t, &issuer);
     let text = std::fs::read_to_string(log).unwrap();
@@ -595,17 +593,19 @@ fn count_calls(call: &str) -> u32 {
 /// Kills a rotation at every `call`, then checks that the token in use still works at the
 /// issuer, that the old one was not revoked before the switch, and that `--resume` (or a new
 /// run, when none had begun) completes it.
-fn kill_at_every(call: &str) {
+fn kill_at_every(call: &str, extra: &[&str]) {
     if !have_strace() {
         eprintln!("skipped: strace is not installed");
         return;
     }
-    let total = count_calls(call);
+    let total = count_calls(call, extra);
+    let args = [&["rotate", "svc/tok", "--at-issuer"][..], extra].concat();
     assert!(total >= 4, "only {total} {call} calls in a rotation");
+    let (mut before_switch, mut after_switch) = (0, 0);
     for n in 1..=total {
         let issuer = Issuer::new();
         let t = setup(&issuer);
-        let out = kill_at(&t, call, Some(n), &["rotate", "svc/tok", "--at-issuer"]);
+        let out = kill_at(&t, call, n, &args);
         let what = format!("killed at {call} #{n} of {total}");
         assert_eq!(out.status.code(), None, "{what}: not killed: {out:?}");
         let now = current(&t);
@@ -613,35 +613,46 @@ fn kill_at_every(call: &str) {
             issuer.valid(&now),
             "{what}: the token in use no longer works"
         );
+        let in_progress = t
+            .ok(&["issuer", "show", "svc/tok"], "")
+            .contains("in progress");
         if now == CANARY {
-            let show = t.ok(&["issuer", "show", "svc/tok"], "");
+            before_switch += 1;
             assert!(
                 issuer.valid(CANARY),
                 "{what}: the old token was revoked before the switch"
             );
-            if show.contains("in progress") {
-                t.ok(&["rotate", "svc/tok", "--resume"], "");
-            } else {
-                t.ok(&["rotate", "svc/tok", "--at-issuer"], "");
-            }
-        } else if t
-            .ok(&["issuer", "show", "svc/tok"], "")
-            .contains("in progress")
-        {
+        } else {
+            after_switch += 1;
+        }
+        if in_progress {
             t.ok(&["rotate", "svc/tok", "--resume"], "");
+        } else if now == CANARY {
+            t.ok(&args, "");
         }
         assert_rotated(&t, &issuer);
     }
+    eprintln!("{args:?}: {before_switch} kills before the switch, {after_switch} after");
+    assert!(
+        before_switch > 0 && after_switch > 0,
+        "kills never landed on both sides of the switch"
+    );
 }
 
 #[test]
 fn kill_at_every_save_of_a_rotation_loses_nothing() {
-    kill_at_every("rename");
+    kill_at_every("rename", &[]);
+}
+
+/// With `--leaked` the old token is revoked right after the switch, and never before it.
+#[test]
+fn kill_at_every_save_of_a_leak_rotation_loses_nothing() {
+    kill_at_every("rename", &["--leaked"]);
 }
 
 #[test]
 fn kill_while_each_child_runs_loses_nothing() {
-    kill_at_every("wait4");
+    kill_at_every("wait4", &[]);
 }
 
 // == aws-iam against moto ==
