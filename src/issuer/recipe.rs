@@ -248,13 +248,10 @@ pub fn verify(recipe: &Recipe, new: &Credential<'_>) -> Result<()> {
             Some(cmd) => run(shell(cmd), Some(new.secret.expose_secret()), "verify").map(drop),
             None => Ok(()),
         },
-        Recipe::AwsIam {
-            environment_credentials: env,
-            ..
-        } => {
+        // Always with the new key itself, whatever the recipe authenticates with: that key is
+        // what is being verified.
+        Recipe::AwsIam { .. } => {
             let what = "verify (aws sts get-caller-identity with the new key)";
-            // Always with the new key itself: that is what is being verified.
-            let _ = env;
             let mut last = Ok(());
             for attempt in 0..AWS_VERIFY_TRIES {
                 if attempt > 0 {

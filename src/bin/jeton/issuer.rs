@@ -17,7 +17,6 @@ use jeton::lifecycle::{FindingKind, LifecycleRequest, LifecycleResponse};
 use jeton::request::{Request, Response};
 use jeton::secret::{Key, Token};
 use jeton::text::Shown;
-use jeton::time::Time;
 use jeton::{Error, Result};
 use serde_json::json;
 
@@ -324,13 +323,13 @@ fn absolute(p: &str) -> Result<String> {
 }
 
 /// `rotate NAME --at-issuer|--resume` and `rotate --due --at-issuer`.
-pub fn rotate(ctx: &Ctx, name: Option<String>, flags: RotateFlags, now: Time) -> Result<Exit> {
+pub fn rotate(ctx: &Ctx, name: Option<String>, flags: RotateFlags) -> Result<Exit> {
     let mut fe = Cli::new(ctx);
     if flags.due {
         if name.is_some() {
             return Err(Error::Usage("give NAME or --due, not both".into()));
         }
-        return due(&mut fe, flags, now);
+        return due(&mut fe, flags);
     }
     let name = name.ok_or_else(|| Error::Usage("rotate needs NAME (or --due)".into()))?;
     validate_name(&name)?;
@@ -344,7 +343,7 @@ pub fn rotate(ctx: &Ctx, name: Option<String>, flags: RotateFlags, now: Time) ->
     Ok(Exit::Ok)
 }
 
-fn due(fe: &mut Cli<'_>, flags: RotateFlags, _now: Time) -> Result<Exit> {
+fn due(fe: &mut Cli<'_>, flags: RotateFlags) -> Result<Exit> {
     let ctx = fe.ctx;
     let findings = match ctx.run(Request::Lifecycle(LifecycleRequest::Check {
         within: jeton::lifecycle::DEFAULT_CHECK_WITHIN,

@@ -218,7 +218,7 @@ fn unexpected() -> Error {
 
 fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
     if a.issuer.wanted() {
-        return crate::issuer::rotate(ctx, a.name, a.issuer, now);
+        return crate::issuer::rotate(ctx, a.name, a.issuer);
     }
     let name = a.name.unwrap_or_default();
     validate_name(&name)?;
