@@ -11,6 +11,15 @@ pub const MAX_NAME_LEN: usize = 128;
 /// Default number of previous secrets kept per entry.
 pub const DEFAULT_HISTORY_LIMIT: u32 = 10;
 
+/// Names under this prefix are internal records, not tokens: the issuer record of an entry
+/// (`jeton::issuer`). `list` and `check` skip them and no new entry may take such a name.
+pub const ISSUER_PREFIX: &str = ".issuer/";
+
+/// True for an internal record's name (see [`ISSUER_PREFIX`]).
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with(ISSUER_PREFIX)
+}
+
 /// Random, stable identity of an entry (survives renames; used for merging copies).
 pub type EntryId = [u8; 16];
 
@@ -227,6 +236,12 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// Existing entries keep working under the older rule: lookups use [`validate_name`].
 pub fn validate_new_name(name: &str) -> Result<()> {
     validate_name(name)?;
+    if is_internal(name) {
+        return Err(Error::Usage(format!(
+            "invalid entry name '{}': names under '{ISSUER_PREFIX}' are reserved",
+            printable(name)
+        )));
+    }
     if name.starts_with('-') {
         return Err(Error::Usage(format!(
             "invalid entry name '{}': it must not start with '-' (a command line would read it \

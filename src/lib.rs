@@ -22,6 +22,8 @@
 //!   `cli -> agent client -> unix socket -> agent server (holds the key, runs the same requests)`.
 //! * [`integrations`] are the scripted front ends: exec, inject, and the git, cargo and docker
 //!   credential helpers.
+//! * [`issuer`] rotates a token where it was issued and updates every integration that uses
+//!   it, as a resumable pipeline whose state is saved in the vault after every step.
 //! * [`migrate`] reads other tools' stores; [`recovery`] is the recovery key slot; [`backup`]
 //!   writes and checks backups.
 //!
@@ -43,6 +45,7 @@ pub mod error;
 pub mod format;
 pub mod harden;
 pub mod integrations;
+pub mod issuer;
 pub mod kdf;
 mod kdf_memory;
 mod kdf_vector;

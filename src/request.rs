@@ -251,6 +251,8 @@ pub enum Request {
     Backup(crate::backup::BackupRequest),
     /// Sync rounds and their state (the front end moves the files).
     Sync(crate::sync::SyncRequest),
+    /// Rotation at the issuer: recipes, integrations and the steps of a run.
+    Issuer(crate::issuer::IssuerRequest),
 }
 
 impl Request {
@@ -267,6 +269,7 @@ impl Request {
             Request::Recovery(r) => r.writes(),
             Request::Backup(b) => b.writes(),
             Request::Sync(s) => s.writes(),
+            Request::Issuer(i) => i.writes(),
             _ => true,
         }
     }
@@ -318,6 +321,8 @@ pub enum Response {
     Backup(crate::backup::BackupResponse),
     /// The result of a sync request.
     Sync(Box<crate::sync::SyncResponse>),
+    /// The result of an issuer request.
+    Issuer(crate::issuer::IssuerResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -410,6 +415,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
                 .deletions
                 .push(crate::vault::Deletion { id: e.id, at: now });
             // Deleted for good: the backup of the previous generation must not keep it.
+            crate::issuer::record::remove(vault, &e.id, now)?;
             vault.forget_previous_on_save();
             vault.audit(now, "rm", Some(&name), "entry deleted");
             Ok(Response::Done(format!("removed {name}")))
@@ -421,6 +427,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Migrate(r) => crate::migrate::execute(vault, *r, now).map(Response::Migrated),
         Request::Recovery(r) => crate::recovery::execute(vault, r, now).map(Response::Recovery),
         Request::Backup(r) => crate::backup::execute(vault, r, now).map(Response::Backup),
+        Request::Issuer(r) => crate::issuer::execute(vault, r, now).map(Response::Issuer),
     }
 }
 
@@ -527,7 +534,7 @@ fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {
     let mut out = Vec::new();
     let prefix = f.prefix.as_deref().unwrap_or("");
     vault.payload.entries.scan_prefix(prefix, |e| {
-        if wanted(e) {
+        if wanted(e) && !crate::entry::is_internal(&e.name) {
             out.push(Summary {
                 name: e.name.clone(),
                 status: e.status.label().into(),

@@ -44,6 +44,9 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
     let default_contact = vault.payload.settings.default_contact.is_some();
     let mut out = Vec::new();
     vault.payload.entries.scan(|e| {
+        if crate::entry::is_internal(&e.name) {
+            return Ok(());
+        }
         let mut found = |kind, reason: String, fix: String| {
             out.push(Finding {
                 entry: Some(e.name.clone()),

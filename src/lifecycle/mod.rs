@@ -338,7 +338,7 @@ pub fn execute(
             revoke(vault, &name, reason, now)
         }
         LifecycleRequest::Check { within } => Ok(LifecycleResponse::Findings {
-            checked: vault.payload.entries.len(),
+            checked: vault.payload.entries.len() - internal_records(vault)?,
             findings: check(vault, within, now)?,
         }),
         LifecycleRequest::Log { name } => Ok(LifecycleResponse::Log(log(vault, name.as_deref()))),
@@ -373,6 +373,19 @@ fn live_entry<'a>(vault: &'a Vault, name: &str) -> Result<&'a Entry> {
 }
 
 /// Vaults and requests the tests of the lifecycle modules share.
+/// How many entries are internal records (not tokens: see [`crate::entry::ISSUER_PREFIX`]).
+fn internal_records(vault: &Vault) -> Result<usize> {
+    let mut n = 0;
+    vault
+        .payload
+        .entries
+        .scan_prefix(crate::entry::ISSUER_PREFIX, |_| {
+            n += 1;
+            Ok(())
+        })?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod testing {
     use super::*;

@@ -231,6 +231,8 @@ pub(super) fn revoke(
     e.revision += 1;
     e.updated_at = now;
     let status = e.status.clone();
+    let id = e.id;
+    let wiped = wiped + crate::issuer::record::wipe(vault, &id, now)?;
     vault.forget_previous_on_save();
     let detail = match &reason {
         Some(r) => format!("revoked ({r}); secrets wiped: {wiped}"),

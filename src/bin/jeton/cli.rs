@@ -238,6 +238,15 @@ pub enum Command {
     // == sync ==
     /// Sync this vault with its other devices through git or a shared folder (`sync init`, `sync clone`, `sync status`)
     Sync(Deferred<crate::sync::SyncArgs>),
+    // == rotation at the issuer ==
+    /// Rotation recipes at the issuer: `issuer set NAME RECIPE`, `issuer show NAME`
+    #[command(subcommand)]
+    #[command(defer(crate::cli::with_globals))]
+    Issuer(crate::issuer::IssuerCommand),
+    /// What to update after a rotation at the issuer: `integration add`, `list`, `rm`
+    #[command(subcommand)]
+    #[command(defer(crate::cli::with_globals))]
+    Integration(crate::issuer::IntegrationCommand),
 }
 
 /// A subcommand's arguments, and the global options ([`with_globals`]), added to the command

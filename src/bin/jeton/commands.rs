@@ -384,6 +384,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Recover(Deferred(a)) => crate::recovery::recover(&ctx, a),
         Command::Backup(Deferred(a)) => crate::backup::run(&ctx, a),
         Command::Sync(Deferred(a)) => crate::sync::run(&ctx, a),
+        Command::Issuer(c) => crate::issuer::issuer(&ctx, c),
+        Command::Integration(c) => crate::issuer::integration(&ctx, c),
         // Handled above, before the context.
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),

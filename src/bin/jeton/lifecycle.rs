@@ -26,6 +26,9 @@ pub const EXIT_FINDINGS: i32 = 8;
 #[derive(Debug, Subcommand)]
 pub enum LifecycleCommand {
     /// Replace an entry's secret (prompt, stdin or --generate); the old one goes to history
+    ///
+    /// With --at-issuer, the new secret is made at the token's issuer through its recipe (`jeton
+    /// issuer set`), every integration is updated, and the old one is revoked there.
     Rotate(Deferred<RotateArgs>),
     /// Show an entry's previous secrets (masked unless --reveal)
     #[command(defer(crate::cli::with_globals))]
@@ -65,6 +68,9 @@ pub enum LifecycleCommand {
         /// Why (kept in the tombstone and the log)
         #[arg(long)]
         reason: Option<String>,
+        /// Revoke it at its issuer first, through its recipe (even with no replacement)
+        #[arg(long)]
+        at_issuer: bool,
     },
     /// Report expired, expiring or unrotated tokens, missing contacts and scopes, over-broad
     /// scopes, weak KDF and loose permissions; exit 8 if anything is found
@@ -88,12 +94,15 @@ pub enum LifecycleCommand {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// Entry name
-    pub name: String,
+    #[arg(required_unless_present = "due")]
+    pub name: Option<String>,
     /// The new token's expiry: a date, RFC 3339, a span from now, or 'never' [default: unchanged]
     #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub expires: Option<String>,
     #[command(flatten)]
     pub generate: GenerateArgs,
+    #[command(flatten)]
+    pub issuer: crate::issuer::RotateFlags,
 }
 
 /// `config` (alone: `config list`).
@@ -164,7 +173,11 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
             validate_name(&name)?;
             status(ctx, LifecycleRequest::Enable { name })
         }
-        LifecycleCommand::Revoke { name, reason } => {
+        LifecycleCommand::Revoke {
+            name,
+            reason,
+            at_issuer,
+        } => {
             validate_name(&name)?;
             if let Some(r) = &reason {
                 jeton::text::check_line("--reason", r)?;
@@ -179,6 +192,9 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
             let reason = reason
                 .map(|r| r.trim().to_owned())
                 .filter(|r| !r.is_empty());
+            if at_issuer {
+                crate::issuer::revoke_at_issuer(ctx, &name)?;
+            }
             status(ctx, LifecycleRequest::Revoke { name, reason })
         }
         LifecycleCommand::Check { within } => check(ctx, &within, now),
@@ -201,7 +217,11 @@ fn unexpected() -> Error {
 }
 
 fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
-    validate_name(&a.name)?;
+    if a.issuer.wanted() {
+        return crate::issuer::rotate(ctx, a.name, a.issuer);
+    }
+    let name = a.name.unwrap_or_default();
+    validate_name(&name)?;
     let expires_at = match a.expires.as_deref().map(str::trim) {
         None => Change::Keep,
         Some("" | "never" | "none") => Change::Clear,
@@ -211,7 +231,7 @@ fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
     let r = exec(
         ctx,
         LifecycleRequest::Rotate {
-            name: a.name,
+            name,
             secret,
             expires_at,
         },
@@ -425,7 +445,10 @@ fn status(ctx: &Ctx, request: LifecycleRequest) -> Result<Exit> {
             "wiped {wiped} secret{} from the vault (and from its backup)\n",
             if wiped == 1 { "" } else { "s" }
         ));
-        text.push_str("revoke the token at its issuer too: jeton cannot do that for you\n");
+        text.push_str(
+            "unless --at-issuer did, revoke the token at its issuer too (`jeton issuer set` \
+             lets jeton do it)\n",
+        );
     }
     if revoked && !holders.is_empty() {
         text.push_str("these may still hold a copy:\n");

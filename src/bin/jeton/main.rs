@@ -5,6 +5,7 @@ mod backup;
 mod cli;
 mod commands;
 mod integrations;
+mod issuer;
 mod lifecycle;
 mod migrate;
 mod output;

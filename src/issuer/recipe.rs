@@ -1,0 +1,499 @@
+//! The child processes of a rotation: the recipes' commands at the issuer, and the
+//! integrations. Every one is made by [`crate::process::command`] (no `JETON_*` credential
+//! reaches it); a secret goes to a child on its stdin or in its own environment, never in argv.
+
+use super::record::{Integration, IntegrationAction, Recipe};
+use crate::entry::Entry;
+use crate::process::Builder;
+use crate::secret::Token;
+use crate::{Error, Result};
+use std::io::Write;
+use std::process::Stdio;
+use zeroize::Zeroizing;
+
+/// The most a child may print (a token, or `aws` JSON).
+const MAX_OUTPUT: usize = 1 << 20;
+/// How long a new AWS key may take to be accepted everywhere (IAM is eventually consistent).
+const AWS_VERIFY_TRIES: u32 = 15;
+
+/// A credential as a recipe sees it: the secret and, for a key pair, the key id.
+#[derive(Clone)]
+pub struct Credential<'a> {
+    /// The secret.
+    pub secret: &'a Token,
+    /// The key id (AWS access key id), if any.
+    pub key_id: Option<&'a str>,
+    /// Where it is used: the issuer's instance URL for `gitlab-pat`.
+    pub url: Option<&'a str>,
+}
+
+/// What `create` made.
+pub struct Created {
+    /// The new secret.
+    pub secret: Token,
+    /// Its key id, for a key pair.
+    pub key_id: Option<String>,
+    /// Its expiry, when the issuer said.
+    pub expires_at: Option<crate::time::Time>,
+}
+
+fn shell(cmd: &str) -> Builder {
+    let mut c = crate::process::command("sh");
+    c.arg("-c").arg(cmd);
+    c
+}
+
+/// Runs `c` with `input` on its stdin (or none), stdout captured, stderr shown to the user.
+/// Fails naming `what` when it cannot start or exits non-zero.
+fn run(mut c: Builder, input: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    c.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut child = c
+        .spawn()
+        .map_err(|e| Error::Other(format!("{what}: cannot start: {e}")))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A child that does not read its stdin closes the pipe: not an error in itself.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+    let stdout = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "{what}: the command failed ({})",
+            exit_text(out.status)
+        )));
+    }
+    if stdout.len() > MAX_OUTPUT {
+        return Err(Error::Other(format!(
+            "{what}: the command printed too much"
+        )));
+    }
+    Ok(stdout)
+}
+
+fn exit_text(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "no exit status".into(),
+    }
+}
+
+/// The new secret a `create` command printed: all of stdout, one trailing newline removed.
+fn printed_secret(out: &[u8], what: &str) -> Result<Token> {
+    let text = std::str::from_utf8(out)
+        .map_err(|_| Error::Other(format!("{what}: the new secret is not UTF-8")))?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(Error::Other(format!(
+            "{what}: the command printed no secret"
+        )));
+    }
+    if text.contains('\n') {
+        return Err(Error::Other(format!(
+            "{what}: the command printed more than one line"
+        )));
+    }
+    Ok(Token::new(text.to_owned()))
+}
+
+/// The `aws` command authenticated as `cred` (unless the recipe uses the user's environment),
+/// with the user's profile, region and endpoint otherwise as they are.
+fn aws(recipe_env: bool, cred: &Credential<'_>) -> Builder {
+    let mut c = crate::process::command("aws");
+    if !recipe_env {
+        c.env("AWS_ACCESS_KEY_ID", cred.key_id.unwrap_or_default())
+            .env("AWS_SECRET_ACCESS_KEY", cred.secret.expose_secret())
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_SECURITY_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_DEFAULT_PROFILE");
+    }
+    c.arg("--output").arg("json");
+    c
+}
+
+fn need_key_id<'a>(cred: &Credential<'a>, what: &str) -> Result<&'a str> {
+    cred.key_id.filter(|k| !k.is_empty()).ok_or_else(|| {
+        Error::Usage(format!(
+            "{what}: the entry has no access key id (set it as the username: \
+             `jeton edit NAME --username AKIA...`)"
+        ))
+    })
+}
+
+/// `aws iam` with the user named by the recipe, if any.
+fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -> Builder {
+    let mut c = aws(env, cred);
+    c.arg("iam").args(args);
+    if let Some(u) = user {
+        c.arg("--user-name").arg(u);
+    }
+    c
+}
+
+/// Refuses, before a run begins, an entry the recipe cannot work with (no key id for
+/// `aws-iam`, no usable instance URL for `gitlab-pat`).
+pub fn preflight(recipe: &Recipe, current: &Credential<'_>) -> Result<()> {
+    match recipe {
+        Recipe::Command { .. } => Ok(()),
+        Recipe::AwsIam { .. } => need_key_id(current, "aws-iam").map(drop),
+        Recipe::GitlabPat { .. } => gitlab::base(current).map(drop),
+    }
+}
+
+/// Makes a new credential at the issuer, authenticated with the current one.
+pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
+    match recipe {
+        Recipe::Command { create, .. } => {
+            let what = "create";
+            let out = run(shell(create), Some(current.secret.expose_secret()), what)?;
+            Ok(Created {
+                secret: printed_secret(&out, what)?,
+                key_id: None,
+                expires_at: None,
+            })
+        }
+        Recipe::AwsIam {
+            user,
+            environment_credentials: env,
+        } => {
+            let what = "create (aws iam create-access-key)";
+            need_key_id(current, what)?;
+            let out = run(iam(user, *env, current, &["create-access-key"]), None, what)?;
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Reply {
+                access_key: Key,
+            }
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Key {
+                access_key_id: String,
+                #[serde(with = "crate::secret::serde_token")]
+                secret_access_key: Token,
+            }
+            let reply: Reply = serde_json::from_slice(&out)
+                .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
+            Ok(Created {
+                secret: reply.access_key.secret_access_key,
+                key_id: Some(reply.access_key.access_key_id),
+                expires_at: None,
+            })
+        }
+        Recipe::GitlabPat { expires_in_days } => gitlab::rotate(current, *expires_in_days),
+    }
+}
+
+/// Before creating again after an interruption: deletes any key of the user other than
+/// `keep`, since a key made by an interrupted create was never stored and nobody holds its
+/// secret (AWS allows two keys per user, so it would also block the new one). Does nothing
+/// for the `command` recipe.
+pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<String>> {
+    let (user, env) = match recipe {
+        Recipe::AwsIam {
+            user,
+            environment_credentials,
+        } => (user, environment_credentials),
+        Recipe::GitlabPat { .. } => {
+            // GitLab revokes the old token in the call that makes the new one: if that call
+            // went through and its answer was lost, the current token no longer works.
+            return gitlab::check_self(current, "create (GitLab, after an interruption)")
+                .map(|()| vec![])
+                .map_err(|_| {
+                    Error::Other(
+                        "the current token no longer works at GitLab: an interrupted rotation \
+                         replaced it and the new token was never stored; make a new token by \
+                         hand and `jeton rotate NAME` with it"
+                            .into(),
+                    )
+                });
+        }
+        Recipe::Command { .. } => return Ok(vec![]),
+    };
+    let what = "create (aws iam list-access-keys)";
+    let keep = need_key_id(current, what)?;
+    let env = *env;
+    let out = run(iam(user, env, current, &["list-access-keys"]), None, what)?;
+    let listed: serde_json::Value = serde_json::from_slice(&out)
+        .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
+    let mut deleted = Vec::new();
+    for k in listed["AccessKeyMetadata"].as_array().into_iter().flatten() {
+        let Some(id) = k["AccessKeyId"].as_str() else {
+            continue;
+        };
+        if id != keep {
+            let what = "create (aws iam delete-access-key of an orphan key)";
+            let args = ["delete-access-key", "--access-key-id", id];
+            run(iam(user, env, current, &args), None, what)?;
+            deleted.push(id.to_owned());
+        }
+    }
+    Ok(deleted)
+}
+
+/// Checks that `new` works at the issuer.
+pub fn verify(recipe: &Recipe, new: &Credential<'_>) -> Result<()> {
+    match recipe {
+        Recipe::Command { verify, .. } => match verify {
+            Some(cmd) => run(shell(cmd), Some(new.secret.expose_secret()), "verify").map(drop),
+            None => Ok(()),
+        },
+        // Always with the new key itself, whatever the recipe authenticates with: that key is
+        // what is being verified.
+        Recipe::AwsIam { .. } => {
+            let what = "verify (aws sts get-caller-identity with the new key)";
+            let mut last = Ok(());
+            for attempt in 0..AWS_VERIFY_TRIES {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                let mut c = aws(false, new);
+                c.arg("sts").arg("get-caller-identity");
+                last = run(c, None, what).map(drop);
+                if last.is_ok() {
+                    break;
+                }
+            }
+            last
+        }
+        Recipe::GitlabPat { .. } => gitlab::check_self(
+            new,
+            "verify (GET personal_access_tokens/self with the new token)",
+        ),
+    }
+}
+
+/// Revokes `old` at the issuer, authenticated with `auth` (the new credential after a switch,
+/// or `old` itself when there is no other). Already revoked counts as done. `after_rotation`:
+/// `old` was just replaced by a run (an issuer that revokes on create already did it).
+pub fn revoke(
+    recipe: &Recipe,
+    old: &Credential<'_>,
+    auth: &Credential<'_>,
+    after_rotation: bool,
+) -> Result<bool> {
+    match recipe {
+        Recipe::Command { revoke, .. } => match revoke {
+            Some(cmd) => {
+                run(shell(cmd), Some(old.secret.expose_secret()), "revoke")?;
+                Ok(true)
+            }
+            None => Ok(false),
+        },
+        Recipe::AwsIam {
+            user,
+            environment_credentials: env,
+        } => {
+            let what = "revoke (aws iam delete-access-key)";
+            let id = need_key_id(old, what)?;
+            // Listed first: a key already gone (an interrupted revoke) is done, not an error.
+            let out = run(iam(user, *env, auth, &["list-access-keys"]), None, what)?;
+            let listed: serde_json::Value = serde_json::from_slice(&out)
+                .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
+            let present = listed["AccessKeyMetadata"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["AccessKeyId"].as_str() == Some(id));
+            if present {
+                let args = ["delete-access-key", "--access-key-id", id];
+                run(iam(user, *env, auth, &args), None, what)?;
+            }
+            Ok(true)
+        }
+        Recipe::GitlabPat { .. } if after_rotation => Ok(true),
+        Recipe::GitlabPat { .. } => gitlab::revoke_self(old).map(|()| true),
+    }
+}
+
+/// GitLab's personal access tokens API (docs.gitlab.com/ee/api/personal_access_tokens.html), through
+/// `curl`: the token goes in the `PRIVATE-TOKEN` header, which curl reads from its stdin
+/// (`-H @-`), never from its arguments.
+mod gitlab {
+    use super::{Created, Credential, MAX_OUTPUT, run};
+    use crate::process::Builder;
+    use crate::secret::Token;
+    use crate::{Error, Result};
+    use zeroize::Zeroizing;
+
+    fn curl(method: &str, url: &str) -> Builder {
+        let mut c = crate::process::command("curl");
+        c.args([
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--proto",
+            "=https,http",
+        ])
+        .args(["--max-time", "60", "--max-filesize"])
+        .arg(MAX_OUTPUT.to_string())
+        .args(["--request", method, "--header", "@-", "--url", url]);
+        c
+    }
+
+    fn header(token: &Token) -> Zeroizing<String> {
+        Zeroizing::new(format!("PRIVATE-TOKEN: {}\n", token.expose_secret()))
+    }
+
+    fn call(
+        method: &str,
+        path: &str,
+        cred: &Credential<'_>,
+        form: &[String],
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let url = format!("{}/api/v4/{path}", base(cred)?);
+        let mut c = curl(method, &url);
+        for f in form {
+            c.arg("--data-urlencode").arg(f);
+        }
+        run(c, Some(&header(cred.secret)), what)
+    }
+
+    /// The instance URL (the entry's url, without a trailing `/api/v4`): https, or http to this
+    /// machine only, so that a token never crosses a network in clear.
+    pub(super) fn base(cred: &Credential<'_>) -> Result<String> {
+        let url = cred.url.unwrap_or_default().trim().trim_end_matches('/');
+        let url = url.strip_suffix("/api/v4").unwrap_or(url);
+        let loopback = url.strip_prefix("http://").is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
+            matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        });
+        if url.starts_with("https://") || loopback {
+            Ok(url.to_owned())
+        } else {
+            Err(Error::Usage(
+                "gitlab-pat needs the instance URL as the entry's url (https://gitlab.example.com; \
+                 http only on this machine)"
+                    .into(),
+            ))
+        }
+    }
+
+    pub(super) fn rotate(current: &Credential<'_>, days: Option<u32>) -> Result<Created> {
+        let what = "create (POST personal_access_tokens/self/rotate)";
+        let form: Vec<String> = days
+            .map(|d| {
+                let at = crate::time::now().saturating_add(i64::from(d) * 86_400);
+                format!("expires_at={}", crate::time::date(at))
+            })
+            .into_iter()
+            .collect();
+        let out = call(
+            "POST",
+            "personal_access_tokens/self/rotate",
+            current,
+            &form,
+            what,
+        )?;
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            #[serde(with = "crate::secret::serde_token")]
+            token: Token,
+            expires_at: Option<String>,
+        }
+        let reply: Reply = serde_json::from_slice(&out)
+            .map_err(|_| Error::Other(format!("{what}: unexpected answer from GitLab")))?;
+        let expires_at = reply
+            .expires_at
+            .as_deref()
+            .and_then(|d| crate::time::parse_when(d, crate::time::now()).ok());
+        Ok(Created {
+            secret: reply.token,
+            key_id: None,
+            expires_at,
+        })
+    }
+
+    pub(super) fn check_self(cred: &Credential<'_>, what: &str) -> Result<()> {
+        let out = call("GET", "personal_access_tokens/self", cred, &[], what)?;
+        let info: serde_json::Value = serde_json::from_slice(&out)
+            .map_err(|_| Error::Other(format!("{what}: unexpected answer from GitLab")))?;
+        if info["active"] == serde_json::Value::Bool(true) {
+            Ok(())
+        } else {
+            Err(Error::Other(format!(
+                "{what}: GitLab says the token is not active"
+            )))
+        }
+    }
+
+    pub(super) fn revoke_self(cred: &Credential<'_>) -> Result<()> {
+        let what = "revoke (DELETE personal_access_tokens/self)";
+        call("DELETE", "personal_access_tokens/self", cred, &[], what).map(drop)
+    }
+}
+
+/// Updates one integration with the new credential `new` of `entry` (whose other fields are
+/// as stored).
+pub fn integrate(i: &Integration, entry: &Entry, new: &Credential<'_>) -> Result<()> {
+    let what = format!("integration '{}'", i.name);
+    let field = |f: &str| -> Result<Option<Zeroizing<String>>> {
+        Ok(match f {
+            "secret" | "password" => Some(Zeroizing::new(new.secret.expose_secret().to_owned())),
+            "username" | "user" if new.key_id.is_some() => {
+                new.key_id.map(|k| Zeroizing::new(k.to_owned()))
+            }
+            _ => entry.field(f)?.map(Zeroizing::new),
+        })
+    };
+    match &i.action {
+        IntegrationAction::Run { command, env } => {
+            let mut c = shell(command);
+            for (var, f) in env {
+                let value = field(f)?.ok_or_else(|| {
+                    Error::Other(format!("{what}: the field '{f}' of the entry is empty"))
+                })?;
+                c.env(var, value.as_str());
+            }
+            run(c, None, &what).map(drop)
+        }
+        IntegrationAction::Inject { template, out } => {
+            use crate::integrations::{Resolved, inject};
+            let bytes = crate::store::read_input(
+                std::path::Path::new(template),
+                MAX_OUTPUT as u64,
+                "template",
+            )?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| Error::Usage(format!("{what}: the template is not UTF-8")))?;
+            let pieces = inject::parse(text)?;
+            let mut values = Vec::new();
+            for r in inject::references(&pieces) {
+                if r.name != entry.name {
+                    return Err(Error::Usage(format!(
+                        "{what}: the template refers to '{}'; an integration fills only the \
+                         rotated entry's references",
+                        crate::entry::printable(&r.name)
+                    )));
+                }
+                let value = field(r.field.as_deref().unwrap_or("secret"))?
+                    .ok_or_else(|| Error::Other(format!("{what}: the field of {r} is empty")))?;
+                values.push(Resolved {
+                    reference: r,
+                    value: Token::new(value.to_string()),
+                    expires_at: None,
+                });
+            }
+            let rendered = inject::render(&pieces, &values)?;
+            crate::store::write_atomic(std::path::Path::new(out), rendered.as_bytes())
+        }
+    }
+}
