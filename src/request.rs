@@ -189,8 +189,8 @@ pub enum StatusFilter {
 /// `list` filters.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ListFilter {
-    /// Name prefix.
-    pub prefix: Option<String>,
+    /// Text the name must hold, anywhere, in any case.
+    pub pattern: Option<String>,
     /// Must have this scope.
     pub scope: Option<String>,
     /// Must have this tag.
@@ -219,6 +219,13 @@ pub enum Request {
     },
     /// Entries matching a filter.
     List(ListFilter),
+    /// Entries a term matches in name, url, username, tags, scopes or note, best first.
+    Search {
+        /// What to look for.
+        term: String,
+        /// Revoked tombstones too.
+        include_revoked: bool,
+    },
     /// Change metadata.
     Edit(Box<EntryEdit>),
     /// Rename an entry.
@@ -260,6 +267,7 @@ impl Request {
             Request::Get { .. }
             | Request::Show { .. }
             | Request::List(_)
+            | Request::Search { .. }
             | Request::Integration(_) => false,
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
@@ -302,6 +310,8 @@ pub enum Response {
     },
     /// Entry summaries.
     List(Vec<Summary>),
+    /// What a search found, best first.
+    Found(Vec<crate::find::Hit>),
     /// A change was made.
     Done(String),
     /// The result of a lifecycle request.
@@ -378,6 +388,12 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             Ok(entry_response(vault, e))
         }
         Request::List(f) => Ok(Response::List(list(vault, &f, now)?)),
+        Request::Search {
+            term,
+            include_revoked,
+        } => {
+            crate::find::search(&vault.payload.entries, &term, include_revoked).map(Response::Found)
+        }
         Request::Edit(edit) => self::edit(vault, *edit, now),
         Request::Rename { from, to } => {
             validate_new_name(&to)?;
@@ -400,6 +416,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             Ok(Response::Done(format!("renamed {from} to {to}")))
         }
         Request::Remove { name } => {
+            vault.entry(&name)?;
             let e = vault
                 .payload
                 .entries
@@ -525,8 +542,9 @@ fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {
             })
     };
     let mut out = Vec::new();
-    let prefix = f.prefix.as_deref().unwrap_or("");
-    vault.payload.entries.scan_prefix(prefix, |e| {
+    let pattern = f.pattern.as_deref().unwrap_or("").to_lowercase();
+    let named = |name: &str| pattern.is_empty() || name.to_lowercase().contains(&pattern);
+    vault.payload.entries.scan_where(named, |e| {
         if wanted(e) {
             out.push(Summary {
                 name: e.name.clone(),

@@ -148,6 +148,8 @@ pub enum Command {
     Show(Deferred<ShowArgs>),
     /// List entries, one line each; never secrets
     List(Deferred<ListArgs>),
+    /// Find entries by name, url, username, tag, scope or note, best match first
+    Search(Deferred<crate::find::SearchArgs>),
     /// Change an entry's metadata (an empty value clears a field)
     Edit(Deferred<EditArgs>),
     /// Rename an entry
@@ -400,8 +402,8 @@ pub struct ShowArgs {
 /// `list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only names starting with this
-    pub prefix: Option<String>,
+    /// Only names holding this text, anywhere, in any case
+    pub pattern: Option<String>,
     /// Only entries with this scope
     #[arg(long)]
     pub scope: Option<String>,

@@ -304,7 +304,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 .map(|s| time::parse_span(s, now))
                 .transpose()?;
             let filter = ListFilter {
-                prefix: a.prefix,
+                pattern: a.pattern,
                 scope: a.scope,
                 tag: a.tag,
                 status,
@@ -322,6 +322,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             }
             Ok(Exit::Ok)
         }
+        Command::Search(Deferred(a)) => crate::find::search(&ctx, a),
         Command::Edit(Deferred(a)) => {
             let edit = EntryEdit {
                 name: a.name,

@@ -4,6 +4,7 @@ mod agent;
 mod backup;
 mod cli;
 mod commands;
+mod find;
 mod integrations;
 mod lifecycle;
 mod migrate;
