@@ -341,19 +341,18 @@ pub enum Change<T> {
     Clear,
 }
 
-impl<T> Change<T> {
-    /// Applies the change to `field`; true when it changed anything.
+impl<T: PartialEq> Change<T> {
+    /// Applies the change to `field`; true when it changed anything (setting the value a field
+    /// holds, or clearing an empty one, changes nothing).
     pub(crate) fn apply(self, field: &mut Option<T>) -> bool {
         match self {
             Change::Keep => false,
+            Change::Set(v) if field.as_ref() == Some(&v) => false,
             Change::Set(v) => {
                 *field = Some(v);
                 true
             }
-            Change::Clear => {
-                *field = None;
-                true
-            }
+            Change::Clear => field.take().is_some(),
         }
     }
 }
@@ -394,6 +393,17 @@ mod tests {
         }
         assert!(validate_new_name("a/-x").is_ok());
         assert!(validate_new_name("a/../b").is_err());
+    }
+
+    #[test]
+    fn a_change_to_the_same_value_is_no_change() {
+        let mut f = Some("a".to_owned());
+        assert!(!Change::Set("a".to_owned()).apply(&mut f));
+        assert!(Change::Set("b".to_owned()).apply(&mut f));
+        assert_eq!(f.as_deref(), Some("b"));
+        assert!(Change::<String>::Clear.apply(&mut f));
+        assert!(!Change::<String>::Clear.apply(&mut f));
+        assert!(!Change::<String>::Keep.apply(&mut f));
     }
 
     #[test]

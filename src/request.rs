@@ -492,7 +492,9 @@ fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
 fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
     ed.check()?;
     let name = ed.name.clone();
-    let e = vault.entry_mut(&name)?;
+    // Changed on a copy: a change that changes nothing must not mark the vault for saving.
+    let mut copy = vault.entry(&name)?.clone();
+    let e = &mut copy;
     let mut changed = Vec::new();
     let mut note = |did: bool, what: &str| {
         if did {
@@ -520,6 +522,7 @@ fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
     }
     e.revision += 1;
     e.updated_at = now;
+    *vault.entry_mut(&name)? = copy;
     let detail = format!("changed {}", changed.join(", "));
     vault.audit(now, "edit", Some(&name), detail.clone());
     Ok(Response::Done(format!("{name}: {detail}")))

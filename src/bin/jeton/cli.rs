@@ -478,7 +478,7 @@ pub struct PasswdArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// Lock again after this long without a command that uses the key
-    #[arg(long, value_name = "SPAN", default_value = "15m")]
+    #[arg(long, value_name = "SPAN", default_value = "15min")]
     pub timeout: String,
     /// Lock again after this long in any case
     #[arg(long, value_name = "SPAN", default_value = "8h")]

@@ -113,6 +113,15 @@ pub fn warn_all(warnings: &[String]) {
     }
 }
 
+/// Warns about an expiry or a rotation period under a day: `6m` once meant six minutes.
+pub fn warn_short_spans(expires_at: Option<Time>, rotate_every: Option<i64>, now: Time) {
+    let warnings = [
+        expires_at.and_then(|t| time::short_expiry_warning(t, now)),
+        rotate_every.and_then(time::short_rotation_warning),
+    ];
+    warn_all(&warnings.into_iter().flatten().collect::<Vec<_>>());
+}
+
 /// Writes to stdout. A closed pipe is an error that stops the command, and `main` then ends
 /// quietly with success ([`output::stdout_closed`]).
 pub fn emit(bytes: &[u8]) -> Result<()> {
@@ -250,6 +259,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 .as_deref()
                 .map(|s| time::parse_span(s, now))
                 .transpose()?;
+            warn_short_spans(expires_at, rotate_every, now);
             let mut req = NewEntry {
                 name: a.name,
                 // Replaced below, once the name and metadata passed: the secret is read last.
@@ -341,6 +351,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 rm_tags: a.rm_tag,
             };
             edit.check()?;
+            let set = |c: &Change<i64>| match c {
+                Change::Set(v) => Some(*v),
+                _ => None,
+            };
+            warn_short_spans(set(&edit.expires_at), set(&edit.rotate_every), now);
             let r = ctx.run(Request::Edit(Box::new(edit)))?;
             ctx.done(r)
         }
