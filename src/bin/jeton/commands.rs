@@ -407,17 +407,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
 }
 
 fn completions(shell: cli::ShellArg) -> Result<Exit> {
-    use clap_complete::Shell;
-    let shell = match shell {
-        cli::ShellArg::Bash => Shell::Bash,
-        cli::ShellArg::Zsh => Shell::Zsh,
-        cli::ShellArg::Fish => Shell::Fish,
-        cli::ShellArg::Elvish => Shell::Elvish,
-        cli::ShellArg::Powershell => Shell::PowerShell,
-    };
-    let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "jeton", &mut buf);
-    emit(&buf)?;
+    emit(&crate::complete::script(shell))?;
     Ok(Exit::Ok)
 }
 

@@ -4,6 +4,7 @@ mod agent;
 mod backup;
 mod cli;
 mod commands;
+mod complete;
 mod find;
 mod integrations;
 mod lifecycle;
@@ -21,6 +22,7 @@ fn main() {
     for failure in jeton::harden::harden_process() {
         eprintln!("jeton: warning: hardening: {failure}");
     }
+    complete::answer_if_asked();
     let args = integrations::invocation(std::env::args_os());
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
