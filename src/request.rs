@@ -219,6 +219,12 @@ pub enum Request {
     },
     /// Entries matching a filter.
     List(ListFilter),
+    /// The one-time code of an entry holding a TOTP seed (or of `NAME/otp`, `NAME/totp`):
+    /// only the code leaves the vault. Refused when the entry is disabled or revoked.
+    Otp {
+        /// Name.
+        name: String,
+    },
     /// Entries a term matches in name, url, username, tags, scopes or note, best first.
     Search {
         /// What to look for.
@@ -268,6 +274,7 @@ impl Request {
             | Request::Show { .. }
             | Request::List(_)
             | Request::Search { .. }
+            | Request::Otp { .. }
             | Request::Integration(_) => false,
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
@@ -312,6 +319,8 @@ pub enum Response {
     List(Vec<Summary>),
     /// What a search found, best first.
     Found(Vec<crate::find::Hit>),
+    /// A one-time code.
+    Code(crate::otp::Code),
     /// A change was made.
     Done(String),
     /// The result of a lifecycle request.
@@ -364,24 +373,25 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             crate::sync::execute(vault, r, now).map(|r| Response::Sync(Box::new(r)))
         }
         Request::Add(new) => add(vault, *new, now),
-        Request::Get { name } => {
-            let e = vault.entry(&name)?;
-            match &e.status {
-                Status::Active => {}
-                Status::Disabled { since } => {
-                    return Err(Error::Unavailable(format!(
-                        "entry '{name}' is disabled since {} (enable it with `jeton enable {name}`)",
-                        crate::time::rfc3339(*since)
-                    )));
-                }
-                Status::Revoked { at, .. } => {
-                    return Err(Error::Unavailable(format!(
-                        "entry '{name}' was revoked at {}; its secret is gone",
-                        crate::time::rfc3339(*at)
-                    )));
-                }
-            }
-            Ok(entry_response(vault, e.clone()))
+        Request::Get { name } => Ok(entry_response(vault, usable(vault, &name)?.clone())),
+        Request::Otp { name } => {
+            // The entry's own otpauth URI, else a companion's seed, else the entry's own
+            // secret read as a bare seed (or the error saying it holds none).
+            let seed = |n: &str, bare_too: bool| {
+                let e = vault.payload.entries.get(n).ok().flatten();
+                e.and_then(|e| e.secret.as_ref())
+                    .is_some_and(|s| crate::otp::holds_seed(s.expose_secret(), bare_too))
+            };
+            let chosen = if seed(&name, false) {
+                None
+            } else {
+                crate::otp::companions(&name)
+                    .into_iter()
+                    .find(|n| seed(n, true))
+            };
+            let e = usable(vault, chosen.as_deref().unwrap_or(&name))?;
+            let secret = e.secret.as_ref().map_or("", |s| s.expose_secret());
+            crate::otp::code(&e.name, secret, now).map(Response::Code)
         }
         Request::Show { name } => {
             let e = vault.entry(&name)?.clone();
@@ -438,6 +448,22 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Migrate(r) => crate::migrate::execute(vault, *r, now).map(Response::Migrated),
         Request::Recovery(r) => crate::recovery::execute(vault, r, now).map(Response::Recovery),
         Request::Backup(r) => crate::backup::execute(vault, r, now).map(Response::Backup),
+    }
+}
+
+/// The entry called `name`, for use: refused when disabled or revoked.
+fn usable<'v>(vault: &'v Vault, name: &str) -> Result<&'v Entry> {
+    let e = vault.entry(name)?;
+    match &e.status {
+        Status::Active => Ok(e),
+        Status::Disabled { since } => Err(Error::Unavailable(format!(
+            "entry '{name}' is disabled since {} (enable it with `jeton enable {name}`)",
+            crate::time::rfc3339(*since)
+        ))),
+        Status::Revoked { at, .. } => Err(Error::Unavailable(format!(
+            "entry '{name}' was revoked at {}; its secret is gone",
+            crate::time::rfc3339(*at)
+        ))),
     }
 }
 

@@ -150,6 +150,8 @@ pub enum Command {
     List(Deferred<ListArgs>),
     /// Find entries by name, url, username, tag, scope or note, best match first
     Search(Deferred<crate::find::SearchArgs>),
+    /// Print the one-time code (TOTP) of an entry holding a seed
+    Otp(Deferred<crate::otp::OtpArgs>),
     /// Change an entry's metadata (an empty value clears a field)
     Edit(Deferred<EditArgs>),
     /// Rename an entry
@@ -339,6 +341,9 @@ pub struct AddArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub generate: GenerateArgs,
+    /// The secret is a one-time code seed: an otpauth:// URI or a base32 seed, from the prompt or stdin
+    #[arg(long, conflicts_with = "generate")]
+    pub totp: bool,
 }
 
 /// Metadata flags of `add`.

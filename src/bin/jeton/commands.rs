@@ -279,7 +279,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 rotate_every,
             };
             req.check()?;
-            req.secret = secret_input(&a.generate)?;
+            req.secret = if a.totp {
+                crate::otp::seed_input(&req.name)?
+            } else {
+                secret_input(&a.generate)?
+            };
             let r = ctx.run(Request::Add(Box::new(req)))?;
             ctx.done(r)
         }
@@ -333,6 +337,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Search(Deferred(a)) => crate::find::search(&ctx, a),
+        Command::Otp(Deferred(a)) => crate::otp::otp(&ctx, a),
         Command::Edit(Deferred(a)) => {
             let edit = EntryEdit {
                 name: a.name,

@@ -9,6 +9,7 @@ mod find;
 mod integrations;
 mod lifecycle;
 mod migrate;
+mod otp;
 mod output;
 mod prompt;
 mod recovery;
