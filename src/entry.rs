@@ -262,7 +262,8 @@ pub enum Charset {
 }
 
 impl Charset {
-    fn alphabet(self) -> Vec<u8> {
+    /// The characters of the set, in order.
+    pub fn alphabet(self) -> Vec<u8> {
         let range = |a: u8, b: u8| (a..=b).collect::<Vec<u8>>();
         match self {
             Charset::Alnum => [range(b'A', b'Z'), range(b'a', b'z'), range(b'0', b'9')].concat(),
@@ -317,6 +318,8 @@ pub enum SecretInput {
         /// Alphabet.
         charset: Charset,
     },
+    /// Generated inside the executor from a recipe (words, or characters with some left out).
+    Recipe(crate::generate::Recipe),
 }
 
 impl SecretInput {
@@ -325,6 +328,7 @@ impl SecretInput {
         match self {
             SecretInput::Value(t) => Ok(t),
             SecretInput::Generate { length, charset } => generate_secret(length, charset),
+            SecretInput::Recipe(recipe) => recipe.generate(),
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod entry;
 pub mod error;
 pub mod find;
 pub mod format;
+pub mod generate;
 pub mod harden;
 pub mod integrations;
 pub mod kdf;

@@ -92,6 +92,20 @@ pub struct GenerateArgs {
     /// Alphabet of the generated secret
     #[arg(long, requires = "generate", value_enum, default_value_t = CharsetArg::Alnum)]
     pub charset: CharsetArg,
+    /// Characters never to use, e.g. 'O0Il1' (with --length/--charset)
+    #[arg(
+        long,
+        value_name = "CHARS",
+        requires = "generate",
+        conflicts_with = "words"
+    )]
+    pub exclude: Option<String>,
+    /// A passphrase of N random words from EFF's long list instead of characters
+    #[arg(long, value_name = "N", requires = "generate", conflicts_with_all = ["length", "charset"])]
+    pub words: Option<usize>,
+    /// Between the words of --words
+    #[arg(long, value_name = "S", requires = "words", default_value = "-")]
+    pub separator: String,
 }
 
 /// Alphabets for generated secrets.
@@ -152,6 +166,8 @@ pub enum Command {
     Search(Deferred<crate::find::SearchArgs>),
     /// Print the one-time code (TOTP) of an entry holding a seed
     Otp(Deferred<crate::otp::OtpArgs>),
+    /// Print a random secret or passphrase (no vault needed)
+    Generate(Deferred<crate::generate::GenerateCommand>),
     /// Change an entry's metadata (an empty value clears a field)
     Edit(Deferred<EditArgs>),
     /// Rename an entry

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod complete;
 mod find;
+mod generate;
 mod integrations;
 mod lifecycle;
 mod migrate;
