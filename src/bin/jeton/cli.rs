@@ -168,6 +168,9 @@ pub enum Command {
     Otp(Deferred<crate::otp::OtpArgs>),
     /// Print a random secret or passphrase (no vault needed)
     Generate(Deferred<crate::generate::GenerateCommand>),
+    /// Clear the clipboard later if it still holds a value (started by `get --clip`)
+    #[command(hide = true)]
+    ClipClear(Deferred<crate::clip::ClipClearArgs>),
     /// Change an entry's metadata (an empty value clears a field)
     Edit(Deferred<EditArgs>),
     /// Rename an entry
@@ -408,6 +411,12 @@ pub struct GetArgs {
     /// No trailing newline
     #[arg(short = 'n')]
     pub no_newline: bool,
+    /// Copy to the clipboard instead of printing (Wayland or X11)
+    #[arg(long, short = 'c')]
+    pub clip: bool,
+    /// Clear the clipboard after this long, if it still holds the value
+    #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
+    pub clear: String,
 }
 
 /// `show`.

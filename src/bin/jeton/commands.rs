@@ -253,6 +253,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Generate(Deferred(a)) => return crate::generate::run(&cli.global, a),
         _ => {}
     }
+    if let Command::ClipClear(Deferred(a)) = cli.command {
+        return crate::clip::clear_later(a);
+    }
     let ctx = Ctx::from_cli(&cli)?;
     let now = time::now();
     match cli.command {
@@ -419,6 +422,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),
         Command::Generate(Deferred(a)) => crate::generate::run(&cli.global, &a),
+        Command::ClipClear(Deferred(a)) => crate::clip::clear_later(a),
     }
 }
 
@@ -444,6 +448,10 @@ fn get(ctx: &Ctx, a: cli::GetArgs, now: Time) -> Result<Exit> {
     if let Some(f) = &a.field {
         jeton::entry::Entry::check_field(f)?;
     }
+    let clear = time::parse_duration(&a.clear)?;
+    if a.clip && !(1..=86_400).contains(&clear.as_secs()) {
+        return Err(Error::Usage("--clear must be between 1s and 1d".into()));
+    }
     let Response::Entry {
         entry,
         default_contact,
@@ -459,7 +467,7 @@ fn get(ctx: &Ctx, a: cli::GetArgs, now: Time) -> Result<Exit> {
             entry.name
         );
     }
-    let text = if ctx.json {
+    let text = if ctx.json && !a.clip {
         output::secret_json_line(output::entry_json(&entry, default_contact.as_deref(), true))
     } else {
         let field = a.field.as_deref().unwrap_or("secret");
@@ -471,6 +479,9 @@ fn get(ctx: &Ctx, a: cli::GetArgs, now: Time) -> Result<Exit> {
             Zeroizing::new(value.ok_or_else(|| {
                 Error::NotFound(format!("entry '{}' has no {field}", entry.name))
             })?);
+        if a.clip {
+            return crate::clip::clip(&entry.name, value.as_bytes(), clear, ctx.quiet);
+        }
         let mut text = SecretText::with_capacity(value.len() + 1);
         text.push_str(&value);
         if !a.no_newline {

@@ -3,6 +3,7 @@
 mod agent;
 mod backup;
 mod cli;
+mod clip;
 mod commands;
 mod complete;
 mod find;
