@@ -1,7 +1,35 @@
-//! Editing: a change that changes nothing is no change, and spans say what they mean.
+//! Editing: a change that changes nothing is no change, spans say what they mean, and
+//! `edit NAME` with no flag opens $EDITOR on the metadata.
 
+#[path = "support/agent.rs"]
+mod agent_support;
 mod support;
+use std::os::unix::fs::PermissionsExt;
 use support::*;
+
+/// An editor: a shell script run on the file, that also keeps a copy of what it was shown.
+fn editor(t: &TestVault, body: &str) -> std::process::Command {
+    let script = t.home().join("editor.sh");
+    let seen = t.home().join("seen");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\nmkdir -p '{seen}'\ncp \"$1\" '{seen}/text'\n\
+             stat -c %a \"$1\" > '{seen}/mode'\nstat -c %a \"$(dirname \"$1\")\" > '{seen}/dirmode'\n\
+             printf '%s' \"$1\" > '{seen}/path'\n{body}\n",
+            seen = seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = t.cmd();
+    c.env("EDITOR", &script).env_remove("VISUAL");
+    c
+}
+
+fn seen(t: &TestVault, what: &str) -> String {
+    std::fs::read_to_string(t.home().join("seen").join(what)).unwrap()
+}
 
 fn entry(t: &TestVault, name: &str) -> serde_json::Value {
     serde_json::from_str(&t.ok(&["--json", "show", name], "")).unwrap()
@@ -117,4 +145,107 @@ fn a_rotation_period_or_expiry_under_a_day_gets_a_warning() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn edit_with_no_flag_opens_the_editor_on_the_metadata() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        CANARY,
+        &[
+            "--url",
+            "https://old.example",
+            "--tag",
+            "ci",
+            "--note",
+            "first",
+        ],
+    );
+    let before = entry(&t, "svc/a");
+    let c = editor(
+        &t,
+        "sed -i -e 's|^url: .*|url: https://new.example|' -e 's|^tags: .*|tags: ci, prod|' \
+         -e 's|^first$|line one|' \"$1\"\nprintf 'line two\\n' >> \"$1\"",
+    );
+    let out = t.run_with(c, &["edit", "svc/a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = entry(&t, "svc/a");
+    assert_eq!(after["url"], "https://new.example");
+    assert_eq!(after["tags"], serde_json::json!(["ci", "prod"]));
+    assert_eq!(after["note"], "line one\nline two");
+    assert_eq!(
+        after["revision"].as_u64().unwrap(),
+        before["revision"].as_u64().unwrap() + 1
+    );
+    // What the editor saw: the metadata, never the secret, in a private file that is gone now.
+    let text = seen(&t, "text");
+    assert!(
+        text.contains("url: https://old.example") && !text.contains(CANARY),
+        "{text}"
+    );
+    assert_eq!(seen(&t, "mode").trim(), "600");
+    assert_eq!(seen(&t, "dirmode").trim(), "700");
+    let path = seen(&t, "path");
+    assert!(
+        path.starts_with(&t.home().join("run").display().to_string()),
+        "{path}"
+    );
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the file was not removed"
+    );
+}
+
+#[test]
+fn an_editor_that_changes_nothing_changes_nothing() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        "s",
+        &["--rotate-every", "90d", "--expires", "2030-01-01"],
+    );
+    let (lines, bytes) = (log_lines(&t), t.vault_bytes());
+    let out = t.run_with(editor(&t, "true"), &["edit", "svc/a"], "");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
+    assert_eq!((log_lines(&t), t.vault_bytes()), (lines, bytes));
+}
+
+#[test]
+fn a_wrong_line_without_a_terminal_fails_and_writes_nothing() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    let bytes = t.vault_bytes();
+    for body in [
+        "sed -i '1i colour: red' \"$1\"",
+        "sed -i 's|^rotate_every:.*|rotate_every: 6m|' \"$1\"",
+        "exit 3",
+    ] {
+        let out = t.run_with(editor(&t, body), &["edit", "svc/a"], "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{body}: {err}");
+        assert!(err.starts_with("jeton: error: "), "{err}");
+        assert_eq!(t.vault_bytes(), bytes, "{body}");
+    }
+}
+
+#[test]
+fn the_editor_works_through_the_agent() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    let _agent = agent_support::unlock(&t, &[]);
+    let mut c = editor(&t, "sed -i 's|^username:.*|username: bot|' \"$1\"");
+    c.env_remove("JETON_PASSPHRASE");
+    let out = t.run_with(c, &["edit", "svc/a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(entry(&t, "svc/a")["username"], "bot");
 }

@@ -171,7 +171,7 @@ pub enum Command {
     /// Clear the clipboard later if it still holds a value (started by `get --clip`)
     #[command(hide = true)]
     ClipClear(Deferred<crate::clip::ClipClearArgs>),
-    /// Change an entry's metadata (an empty value clears a field)
+    /// Change an entry's metadata (an empty value clears a field); with no flag, in $EDITOR
     Edit(Deferred<EditArgs>),
     /// Rename an entry
     #[command(defer(crate::cli::with_globals))]
@@ -492,6 +492,30 @@ pub struct EditArgs {
     /// Rotation schedule, or 'never'
     #[arg(long, value_name = "SPAN")]
     pub rotate_every: Option<String>,
+}
+
+impl EditArgs {
+    /// No change asked for on the command line: the editor opens.
+    pub fn is_bare(&self) -> bool {
+        let lists = [
+            &self.add_scope,
+            &self.rm_scope,
+            &self.add_used_by,
+            &self.rm_used_by,
+            &self.add_tag,
+            &self.rm_tag,
+        ];
+        let fields = [
+            &self.url,
+            &self.username,
+            &self.issuer,
+            &self.contact,
+            &self.note,
+            &self.expires,
+            &self.rotate_every,
+        ];
+        lists.iter().all(|l| l.is_empty()) && fields.iter().all(|f| f.is_none())
+    }
 }
 
 /// `passwd`.

@@ -351,6 +351,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         }
         Command::Search(Deferred(a)) => crate::find::search(&ctx, a),
         Command::Otp(Deferred(a)) => crate::otp::otp(&ctx, a),
+        Command::Edit(Deferred(a)) if a.is_bare() => crate::editor::edit(&ctx, a.name, now),
         Command::Edit(Deferred(a)) => {
             let edit = EntryEdit {
                 name: a.name,

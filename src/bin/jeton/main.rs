@@ -6,6 +6,7 @@ mod cli;
 mod clip;
 mod commands;
 mod complete;
+mod editor;
 mod find;
 mod generate;
 mod integrations;
