@@ -126,6 +126,26 @@ fn the_secret_goes_to_the_clipboard_and_is_cleared_after_the_timeout() {
 }
 
 #[test]
+fn a_one_time_code_goes_to_the_clipboard() {
+    let Some(x) = xvfb() else { return };
+    let t = TestVault::new();
+    let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    t.ok(&["add", "svc/2fa", "--totp"], seed);
+    let totp = jeton::otp::Totp::parse(seed).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = totp.code_at(now());
+    let out = clip(&t, &x, &["otp", "svc/2fa", "--clip", "--clear", "1s"]);
+    assert!(out.status.success() && out.stdout.is_empty());
+    let code = clipboard(&x);
+    assert!(code == before || code == totp.code_at(now()), "{code}");
+}
+
+#[test]
 fn something_copied_meanwhile_is_not_cleared() {
     let Some(x) = xvfb() else { return };
     let t = TestVault::new();

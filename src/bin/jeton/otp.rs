@@ -16,12 +16,27 @@ pub struct OtpArgs {
     /// No trailing newline
     #[arg(short = 'n')]
     pub no_newline: bool,
+    /// Copy the code to the clipboard instead of printing it
+    #[arg(long, short = 'c')]
+    pub clip: bool,
+    /// Clear the clipboard after this long, if it still holds the code
+    #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
+    pub clear: String,
 }
 
 pub fn otp(ctx: &Ctx, a: OtpArgs) -> Result<Exit> {
+    let clear = jeton::time::parse_duration(&a.clear)?;
+    if a.clip && !(1..=86_400).contains(&clear.as_secs()) {
+        return Err(jeton::Error::Usage(
+            "--clear must be between 1s and 1d".into(),
+        ));
+    }
     let Response::Code(code) = ctx.run(Request::Otp { name: a.name })? else {
         return Err(unexpected());
     };
+    if a.clip {
+        return crate::clip::clip(&code.name, code.code.as_bytes(), clear, ctx.quiet);
+    }
     if ctx.json {
         return emit(json_line(&code).as_bytes()).map(|()| Exit::Ok);
     }
