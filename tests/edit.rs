@@ -249,3 +249,50 @@ fn the_editor_works_through_the_agent() {
     );
     assert_eq!(entry(&t, "svc/a")["username"], "bot");
 }
+
+/// On a terminal, a wrong line is shown and the editor offered again; "n" abandons.
+#[test]
+fn a_wrong_line_on_a_terminal_reopens_the_editor() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    let count = t.home().join("count");
+    // The first save is wrong; the next ones set the username.
+    let body = format!(
+        "n=$(cat '{c}' 2>/dev/null || echo 0); echo $((n + 1)) > '{c}'\n\
+         if [ \"$n\" = 0 ]; then sed -i '1i colour: red' \"$1\"; \
+         else sed -i -e '/^colour:/d' -e 's|^username:.*|username: bot|' \"$1\"; fi",
+        c = count.display()
+    );
+    let pty = |answer: &str| {
+        let mut c = editor(&t, &body);
+        c.env_remove("JETON_PASSPHRASE")
+            .env("JETON_PASSPHRASE_FILE", t.home().join("pass"));
+        std::fs::write(t.home().join("pass"), PASS).unwrap();
+        let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+        let mut py = t.cmd_for("python3");
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => py.env(k, v),
+                None => py.env_remove(k),
+            };
+        }
+        py.args([driver, "edit again [y/N] ", answer, "--"])
+            .arg(env!("CARGO_BIN_EXE_jeton"))
+            .args(["edit", "svc/a"]);
+        let out = py.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let bytes = t.vault_bytes();
+    let (code, text) = pty("n");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unknown field 'colour'"), "{text}");
+    assert_eq!(t.vault_bytes(), bytes);
+    std::fs::remove_file(&count).unwrap();
+    let (code, text) = pty("y");
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
+    assert_eq!(entry(&t, "svc/a")["username"], "bot");
+}
