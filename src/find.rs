@@ -103,8 +103,33 @@ fn subsequence(term: &str, text: &str) -> Option<u32> {
 }
 
 /// How well `term` matches `e`, and in which fields, best first.
+/// A term of several words that matches nowhere whole matches when each word matches somewhere
+/// (`github deploy`), ranked a little below a whole match.
 pub fn rank(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
     let term = term.trim().to_lowercase();
+    if let Some(whole) = rank_one(&term, e) {
+        return Some(whole);
+    }
+    let words: Vec<&str> = term.split_whitespace().collect();
+    if words.len() < 2 {
+        return None;
+    }
+    let mut total = 0u32;
+    let mut fields: Vec<String> = Vec::new();
+    for w in &words {
+        let (score, matched) = rank_one(w, e)?;
+        total += score;
+        for f in matched {
+            if !fields.contains(&f) {
+                fields.push(f);
+            }
+        }
+    }
+    let n = u32::try_from(words.len()).unwrap_or(u32::MAX);
+    Some((total / n * 9 / 10, fields))
+}
+
+fn rank_one(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
     let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
     let mut found: Vec<(u32, &str)> = Vec::new();
     for (field, weight) in WEIGHTS {
@@ -116,7 +141,7 @@ pub fn rank(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
             "scopes" => e.scopes.clone(),
             _ => one(&e.note),
         };
-        let best = values.iter().filter_map(|v| score(&term, v)).max();
+        let best = values.iter().filter_map(|v| score(term, v)).max();
         if let Some(s) = best {
             found.push((s * weight / 100, field));
         }

@@ -72,6 +72,20 @@ fn search_looks_in_url_username_tags_scopes_and_note() {
 }
 
 #[test]
+fn every_word_of_a_term_must_match_somewhere() {
+    let t = vault_with_entries();
+    assert_eq!(
+        names(&t.ok(&["search", "--json", "github deploy"], "")),
+        ["github/ci-deploy"]
+    );
+    assert_eq!(
+        names(&t.ok(&["search", "--json", "work laptop"], "")),
+        ["github/work"]
+    );
+    assert!(names(&t.ok(&["search", "--json", "github zzzz"], "")).is_empty());
+}
+
+#[test]
 fn search_puts_the_best_match_first() {
     let t = vault_with_entries();
     let found = names(&t.ok(&["search", "work", "--json"], ""));
