@@ -460,6 +460,34 @@ impl Entries {
         Ok(())
     }
 
+    /// Calls `f` on every entry whose name `keep` accepts, in name order, decoding only those.
+    pub fn scan_where(
+        &self,
+        keep: impl Fn(&str) -> bool,
+        mut f: impl FnMut(&Entry) -> Result<()>,
+    ) -> Result<()> {
+        for slot in &self.slots {
+            if !std::str::from_utf8(self.name(slot)).is_ok_and(&keep) {
+                continue;
+            }
+            match slot.held() {
+                Held::Decoded(e) => f(e)?,
+                Held::Bytes(at) => f(&decode_entry(self.read(at.entry())?)?)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on every name, in order, decoding no entry.
+    pub fn scan_names(&self, mut f: impl FnMut(&str)) -> Result<()> {
+        for slot in &self.slots {
+            let name = std::str::from_utf8(self.name(slot))
+                .map_err(|_| Error::Integrity("an entry name is not UTF-8".into()))?;
+            f(name);
+        }
+        Ok(())
+    }
+
     /// Every entry, in name order, for changing (decodes them all first). Names must not change.
     pub fn values_mut(&mut self) -> Result<impl Iterator<Item = &mut Entry>> {
         self.load_all()?;

@@ -277,7 +277,8 @@ pub enum Charset {
 }
 
 impl Charset {
-    fn alphabet(self) -> Vec<u8> {
+    /// The characters of the set, in order.
+    pub fn alphabet(self) -> Vec<u8> {
         let range = |a: u8, b: u8| (a..=b).collect::<Vec<u8>>();
         match self {
             Charset::Alnum => [range(b'A', b'Z'), range(b'a', b'z'), range(b'0', b'9')].concat(),
@@ -332,6 +333,8 @@ pub enum SecretInput {
         /// Alphabet.
         charset: Charset,
     },
+    /// Generated inside the executor from a recipe (words, or characters with some left out).
+    Recipe(crate::generate::Recipe),
 }
 
 impl SecretInput {
@@ -340,6 +343,7 @@ impl SecretInput {
         match self {
             SecretInput::Value(t) => Ok(t),
             SecretInput::Generate { length, charset } => generate_secret(length, charset),
+            SecretInput::Recipe(recipe) => recipe.generate(),
         }
     }
 }
@@ -356,19 +360,18 @@ pub enum Change<T> {
     Clear,
 }
 
-impl<T> Change<T> {
-    /// Applies the change to `field`; true when it changed anything.
+impl<T: PartialEq> Change<T> {
+    /// Applies the change to `field`; true when it changed anything (setting the value a field
+    /// holds, or clearing an empty one, changes nothing).
     pub(crate) fn apply(self, field: &mut Option<T>) -> bool {
         match self {
             Change::Keep => false,
+            Change::Set(v) if field.as_ref() == Some(&v) => false,
             Change::Set(v) => {
                 *field = Some(v);
                 true
             }
-            Change::Clear => {
-                *field = None;
-                true
-            }
+            Change::Clear => field.take().is_some(),
         }
     }
 }
@@ -409,6 +412,17 @@ mod tests {
         }
         assert!(validate_new_name("a/-x").is_ok());
         assert!(validate_new_name("a/../b").is_err());
+    }
+
+    #[test]
+    fn a_change_to_the_same_value_is_no_change() {
+        let mut f = Some("a".to_owned());
+        assert!(!Change::Set("a".to_owned()).apply(&mut f));
+        assert!(Change::Set("b".to_owned()).apply(&mut f));
+        assert_eq!(f.as_deref(), Some("b"));
+        assert!(Change::<String>::Clear.apply(&mut f));
+        assert!(!Change::<String>::Clear.apply(&mut f));
+        assert!(!Change::<String>::Keep.apply(&mut f));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! * [`format`](mod@format) is the on-disk layout: a strict parser and a canonical writer.
 //! * [`store`] reads and writes the file: lock, temp file, fsync, rename, directory fsync, backup.
 //! * [`entry`] is the token model; [`vault`] is the unlocked vault and its operations.
+//! * [`otp`] turns a TOTP seed held as an entry's secret into the code of the moment.
+//! * [`find`] ranks entries for `search` and suggests names for a name not found.
 //! * [`lifecycle`] looks after tokens over time: rotation, history, revocation, `check`, the log.
 //! * [`share`] is sharing: identity, contacts, signed age bundles.
 //! * [`text`] is the rule for metadata text coming in and the escaping of text going out.
@@ -42,7 +44,9 @@ pub mod backup;
 pub mod entries;
 pub mod entry;
 pub mod error;
+pub mod find;
 pub mod format;
+pub mod generate;
 pub mod harden;
 pub mod integrations;
 pub mod issuer;
@@ -52,6 +56,7 @@ mod kdf_vector;
 pub mod lifecycle;
 pub mod migrate;
 mod os;
+pub mod otp;
 pub mod paths;
 pub mod process;
 pub mod random;

@@ -189,8 +189,8 @@ pub enum StatusFilter {
 /// `list` filters.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ListFilter {
-    /// Name prefix.
-    pub prefix: Option<String>,
+    /// Text the name must hold, anywhere, in any case.
+    pub pattern: Option<String>,
     /// Must have this scope.
     pub scope: Option<String>,
     /// Must have this tag.
@@ -219,6 +219,19 @@ pub enum Request {
     },
     /// Entries matching a filter.
     List(ListFilter),
+    /// The one-time code of an entry holding a TOTP seed (or of `NAME/otp`, `NAME/totp`):
+    /// only the code leaves the vault. Refused when the entry is disabled or revoked.
+    Otp {
+        /// Name.
+        name: String,
+    },
+    /// Entries a term matches in name, url, username, tags, scopes or note, best first.
+    Search {
+        /// What to look for.
+        term: String,
+        /// Revoked tombstones too.
+        include_revoked: bool,
+    },
     /// Change metadata.
     Edit(Box<EntryEdit>),
     /// Rename an entry.
@@ -262,6 +275,8 @@ impl Request {
             Request::Get { .. }
             | Request::Show { .. }
             | Request::List(_)
+            | Request::Search { .. }
+            | Request::Otp { .. }
             | Request::Integration(_) => false,
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
@@ -305,6 +320,10 @@ pub enum Response {
     },
     /// Entry summaries.
     List(Vec<Summary>),
+    /// What a search found, best first.
+    Found(Vec<crate::find::Hit>),
+    /// A one-time code.
+    Code(crate::otp::Code),
     /// A change was made.
     Done(String),
     /// The result of a lifecycle request.
@@ -359,30 +378,37 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             crate::sync::execute(vault, r, now).map(|r| Response::Sync(Box::new(r)))
         }
         Request::Add(new) => add(vault, *new, now),
-        Request::Get { name } => {
-            let e = vault.entry(&name)?;
-            match &e.status {
-                Status::Active => {}
-                Status::Disabled { since } => {
-                    return Err(Error::Unavailable(format!(
-                        "entry '{name}' is disabled since {} (enable it with `jeton enable {name}`)",
-                        crate::time::rfc3339(*since)
-                    )));
-                }
-                Status::Revoked { at, .. } => {
-                    return Err(Error::Unavailable(format!(
-                        "entry '{name}' was revoked at {}; its secret is gone",
-                        crate::time::rfc3339(*at)
-                    )));
-                }
-            }
-            Ok(entry_response(vault, e.clone()))
+        Request::Get { name } => Ok(entry_response(vault, usable(vault, &name)?.clone())),
+        Request::Otp { name } => {
+            // The entry's own otpauth URI, else a companion's seed, else the entry's own
+            // secret read as a bare seed (or the error saying it holds none).
+            let seed = |n: &str, bare_too: bool| {
+                let e = vault.payload.entries.get(n).ok().flatten();
+                e.and_then(|e| e.secret.as_ref())
+                    .is_some_and(|s| crate::otp::holds_seed(s.expose_secret(), bare_too))
+            };
+            let chosen = if seed(&name, false) {
+                None
+            } else {
+                crate::otp::companions(&name)
+                    .into_iter()
+                    .find(|n| seed(n, true))
+            };
+            let e = usable(vault, chosen.as_deref().unwrap_or(&name))?;
+            let secret = e.secret.as_ref().map_or("", |s| s.expose_secret());
+            crate::otp::code(&e.name, secret, now).map(Response::Code)
         }
         Request::Show { name } => {
             let e = vault.entry(&name)?.clone();
             Ok(entry_response(vault, e))
         }
         Request::List(f) => Ok(Response::List(list(vault, &f, now)?)),
+        Request::Search {
+            term,
+            include_revoked,
+        } => {
+            crate::find::search(&vault.payload.entries, &term, include_revoked).map(Response::Found)
+        }
         Request::Edit(edit) => self::edit(vault, *edit, now),
         Request::Rename { from, to } => {
             validate_new_name(&to)?;
@@ -405,6 +431,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             Ok(Response::Done(format!("renamed {from} to {to}")))
         }
         Request::Remove { name } => {
+            vault.entry(&name)?;
             let e = vault
                 .payload
                 .entries
@@ -428,6 +455,22 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Recovery(r) => crate::recovery::execute(vault, r, now).map(Response::Recovery),
         Request::Backup(r) => crate::backup::execute(vault, r, now).map(Response::Backup),
         Request::Issuer(r) => crate::issuer::execute(vault, r, now).map(Response::Issuer),
+    }
+}
+
+/// The entry called `name`, for use: refused when disabled or revoked.
+fn usable<'v>(vault: &'v Vault, name: &str) -> Result<&'v Entry> {
+    let e = vault.entry(name)?;
+    match &e.status {
+        Status::Active => Ok(e),
+        Status::Disabled { since } => Err(Error::Unavailable(format!(
+            "entry '{name}' is disabled since {} (enable it with `jeton enable {name}`)",
+            crate::time::rfc3339(*since)
+        ))),
+        Status::Revoked { at, .. } => Err(Error::Unavailable(format!(
+            "entry '{name}' was revoked at {}; its secret is gone",
+            crate::time::rfc3339(*at)
+        ))),
     }
 }
 
@@ -482,7 +525,9 @@ fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
 fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
     ed.check()?;
     let name = ed.name.clone();
-    let e = vault.entry_mut(&name)?;
+    // Changed on a copy: a change that changes nothing must not mark the vault for saving.
+    let mut copy = vault.entry(&name)?.clone();
+    let e = &mut copy;
     let mut changed = Vec::new();
     let mut note = |did: bool, what: &str| {
         if did {
@@ -510,6 +555,7 @@ fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
     }
     e.revision += 1;
     e.updated_at = now;
+    *vault.entry_mut(&name)? = copy;
     let detail = format!("changed {}", changed.join(", "));
     vault.audit(now, "edit", Some(&name), detail.clone());
     Ok(Response::Done(format!("{name}: {detail}")))
@@ -532,8 +578,9 @@ fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {
             })
     };
     let mut out = Vec::new();
-    let prefix = f.prefix.as_deref().unwrap_or("");
-    vault.payload.entries.scan_prefix(prefix, |e| {
+    let pattern = f.pattern.as_deref().unwrap_or("").to_lowercase();
+    let named = |name: &str| pattern.is_empty() || name.to_lowercase().contains(&pattern);
+    vault.payload.entries.scan_where(named, |e| {
         if wanted(e) && !crate::entry::is_internal(&e.name) {
             out.push(Summary {
                 name: e.name.clone(),

@@ -613,11 +613,14 @@ impl Vault {
         self.payload
             .entries
             .get(name)?
-            .ok_or_else(|| not_found(name))
+            .ok_or_else(|| crate::find::not_found(&self.payload.entries, name))
     }
 
     /// The entry called `name`, for changing. Marks the vault dirty.
     pub fn entry_mut(&mut self, name: &str) -> Result<&mut Entry> {
+        if !self.payload.entries.contains_key(name) {
+            return Err(crate::find::not_found(&self.payload.entries, name));
+        }
         self.dirty = true;
         self.payload
             .entries

@@ -384,8 +384,18 @@ fn deferred_subcommands_keep_their_help() {
     }
     let man = t.ok(&["man"], "");
     assert!(man.contains("Create a new vault (refuses to overwrite one)"));
-    let bash = t.ok(&["completions", "bash"], "");
-    assert!(bash.contains("--ssh-key") && bash.contains("--field"));
+    // The completion script asks `jeton` for the words, which knows every deferred option.
+    for (words, option) in [
+        (&["jeton", "contact", "add", "x", "--ss"][..], "--ssh-key"),
+        (&["jeton", "get", "--fi"], "--field"),
+    ] {
+        let mut c = t.cmd();
+        c.env("JETON_COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string());
+        let out = t.run_with(c, &[&["--"][..], words].concat(), "");
+        let answer = String::from_utf8_lossy(&out.stdout);
+        assert!(answer.contains(option), "{words:?}: {answer}");
+    }
 }
 
 #[test]

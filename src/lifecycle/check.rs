@@ -19,14 +19,14 @@ pub fn is_broad_scope(scope: &str) -> bool {
             .any(|seg| BROAD_SCOPES.contains(&seg))
 }
 
-/// A rough, human span: `3d`, `5h`, `12m`, `40s`.
+/// A rough, human span: `3 d`, `5 h`, `12 min`, `40 s`.
 pub fn rough_span(secs: i64) -> String {
     let s = secs.unsigned_abs();
     match s {
-        0..60 => format!("{s}s"),
-        60..3_600 => format!("{}m", s / 60),
-        3_600..86_400 => format!("{}h", s / 3_600),
-        _ => format!("{}d", s / 86_400),
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..86_400 => format!("{} h", s / 3_600),
+        _ => format!("{} d", s / 86_400),
     }
 }
 
@@ -313,8 +313,9 @@ mod tests {
 
     #[test]
     fn rough_spans() {
-        assert_eq!(rough_span(59), "59s");
-        assert_eq!(rough_span(-3_600 * 5), "5h");
-        assert_eq!(rough_span(86_400 * 3 + 5), "3d");
+        assert_eq!(rough_span(59), "59 s");
+        assert_eq!(rough_span(-3_600 * 5), "5 h");
+        assert_eq!(rough_span(86_400 * 3 + 5), "3 d");
+        assert_eq!(rough_span(3_599), "59 min");
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! Per entry: Password is the secret, URL, UserName, Notes and Tags map to their fields, the
 //! expiry time is kept when "Expires" is set, and the group path (below the root group) is the
-//! name prefix. Other unprotected attributes go to the note; protected ones are secrets and
-//! become their own entries, `ENTRY/ATTRIBUTE`. The recycle bin and entry history are skipped.
+//! name prefix. Other unprotected attributes go to the note; protected ones, and the `otp`
+//! attribute (a TOTP seed), are secrets and become their own entries, `ENTRY/ATTRIBUTE`. The recycle bin and entry history are skipped.
 
 use super::{MigratedEntry, Parsed, clean_name, nonempty, parse_error, read_source, split_tags};
 use crate::Result;
@@ -152,9 +152,12 @@ fn entry(
     let username = nonempty(get("UserName"));
     let tags = child_text(node, "Tags").map(split_tags).unwrap_or_default();
     let mut note_lines: Vec<String> = nonempty(get("Notes")).into_iter().collect();
+    // KeePassXC keeps an entry's TOTP seed in the `otp` attribute, protected or not: it is a
+    // secret, and becomes a usable entry (`jeton otp ENTRY`).
+    let secret_attribute = |k: &str, protected: bool| protected || k == "otp";
     for (k, v, _) in strings
         .iter()
-        .filter(|(k, _, p)| !p && !STANDARD.contains(k))
+        .filter(|(k, _, p)| !secret_attribute(k, *p) && !STANDARD.contains(k))
     {
         note_lines.push(format!("{k}: {v}"));
     }
@@ -175,7 +178,7 @@ fn entry(
     }
     for (k, v, _) in strings
         .iter()
-        .filter(|(k, v, p)| *p && !STANDARD.contains(k) && !v.is_empty())
+        .filter(|(k, v, p)| secret_attribute(k, *p) && !STANDARD.contains(k) && !v.is_empty())
     {
         let mut segs = segments.clone();
         segs.push(k);

@@ -5,7 +5,7 @@ use crate::commands::{Ctx, Exit, emit};
 use crate::output;
 use crate::prompt;
 use jeton::agent::{self, client, protocol::Status};
-use jeton::time::{self, show_span};
+use jeton::time::{self, human_span};
 use jeton::{Error, Result};
 use std::process::Stdio;
 use std::time::Duration;
@@ -47,8 +47,8 @@ pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<Exit> {
     ctx.say(&format!(
         "unlocked {} in the agent (locks after {} idle, {} at most)",
         store.path().display(),
-        show_span(idle.as_secs() as i64),
-        show_span(max.as_secs() as i64)
+        human_span(idle.as_secs() as i64),
+        human_span(max.as_secs() as i64)
     ))?;
     Ok(Exit::Ok)
 }
@@ -145,8 +145,8 @@ fn print_status(ctx: &Ctx, status: Option<&Status>) -> Result<()> {
                 t.push_str(&format!(
                     "unlocked {}: locks in {} (idle) or {} (at most){}\n",
                     h.vault.display(),
-                    show_span(h.idle_left_secs.max(1) as i64),
-                    show_span(h.max_left_secs.max(1) as i64),
+                    human_span(h.idle_left_secs.max(1) as i64),
+                    human_span(h.max_left_secs.max(1) as i64),
                     if h.memory_locked {
                         ""
                     } else {

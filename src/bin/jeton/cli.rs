@@ -92,6 +92,20 @@ pub struct GenerateArgs {
     /// Alphabet of the generated secret
     #[arg(long, requires = "generate", value_enum, default_value_t = CharsetArg::Alnum)]
     pub charset: CharsetArg,
+    /// Characters never to use, e.g. 'O0Il1' (with --length/--charset)
+    #[arg(
+        long,
+        value_name = "CHARS",
+        requires = "generate",
+        conflicts_with = "words"
+    )]
+    pub exclude: Option<String>,
+    /// A passphrase of N random words from EFF's long list instead of characters
+    #[arg(long, value_name = "N", requires = "generate", conflicts_with_all = ["length", "charset"])]
+    pub words: Option<usize>,
+    /// Between the words of --words
+    #[arg(long, value_name = "S", requires = "words", default_value = "-")]
+    pub separator: String,
 }
 
 /// Alphabets for generated secrets.
@@ -148,7 +162,16 @@ pub enum Command {
     Show(Deferred<ShowArgs>),
     /// List entries, one line each; never secrets
     List(Deferred<ListArgs>),
-    /// Change an entry's metadata (an empty value clears a field)
+    /// Find entries by name, url, username, tag, scope or note, best match first
+    Search(Deferred<crate::find::SearchArgs>),
+    /// Print the one-time code (TOTP) of an entry holding a seed
+    Otp(Deferred<crate::otp::OtpArgs>),
+    /// Print a random secret or passphrase (no vault needed)
+    Generate(Deferred<crate::generate::GenerateCommand>),
+    /// Clear the clipboard later if it still holds a value (started by `get --clip`)
+    #[command(hide = true)]
+    ClipClear(Deferred<crate::clip::ClipClearArgs>),
+    /// Change an entry's metadata (an empty value clears a field); with no flag, in $EDITOR
     Edit(Deferred<EditArgs>),
     /// Rename an entry
     #[command(defer(crate::cli::with_globals))]
@@ -346,6 +369,9 @@ pub struct AddArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub generate: GenerateArgs,
+    /// The secret is a one-time code seed: an otpauth:// URI or a base32 seed, from the prompt or stdin
+    #[arg(long, conflicts_with = "generate")]
+    pub totp: bool,
 }
 
 /// Metadata flags of `add`.
@@ -394,6 +420,12 @@ pub struct GetArgs {
     /// No trailing newline
     #[arg(short = 'n')]
     pub no_newline: bool,
+    /// Copy to the clipboard instead of printing (Wayland or X11)
+    #[arg(long, short = 'c')]
+    pub clip: bool,
+    /// Clear the clipboard after this long, if it still holds the value
+    #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
+    pub clear: String,
 }
 
 /// `show`.
@@ -409,8 +441,8 @@ pub struct ShowArgs {
 /// `list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only names starting with this
-    pub prefix: Option<String>,
+    /// Only names holding this text, anywhere, in any case
+    pub pattern: Option<String>,
     /// Only entries with this scope
     #[arg(long)]
     pub scope: Option<String>,
@@ -471,6 +503,30 @@ pub struct EditArgs {
     pub rotate_every: Option<String>,
 }
 
+impl EditArgs {
+    /// No change asked for on the command line: the editor opens.
+    pub fn is_bare(&self) -> bool {
+        let lists = [
+            &self.add_scope,
+            &self.rm_scope,
+            &self.add_used_by,
+            &self.rm_used_by,
+            &self.add_tag,
+            &self.rm_tag,
+        ];
+        let fields = [
+            &self.url,
+            &self.username,
+            &self.issuer,
+            &self.contact,
+            &self.note,
+            &self.expires,
+            &self.rotate_every,
+        ];
+        lists.iter().all(|l| l.is_empty()) && fields.iter().all(|f| f.is_none())
+    }
+}
+
 /// `passwd`.
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
@@ -485,7 +541,7 @@ pub struct PasswdArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// Lock again after this long without a command that uses the key
-    #[arg(long, value_name = "SPAN", default_value = "15m")]
+    #[arg(long, value_name = "SPAN", default_value = "15min")]
     pub timeout: String,
     /// Lock again after this long in any case
     #[arg(long, value_name = "SPAN", default_value = "8h")]

@@ -227,6 +227,9 @@ fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
         Some("" | "never" | "none") => Change::Clear,
         Some(w) => Change::Set(time::parse_when(w, now)?),
     };
+    if let Change::Set(t) = expires_at {
+        crate::commands::warn_short_spans(Some(t), None, now);
+    }
     let secret = secret_input(&a.generate)?;
     let r = exec(
         ctx,

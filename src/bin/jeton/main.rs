@@ -3,11 +3,17 @@
 mod agent;
 mod backup;
 mod cli;
+mod clip;
 mod commands;
+mod complete;
+mod editor;
+mod find;
+mod generate;
 mod integrations;
 mod issuer;
 mod lifecycle;
 mod migrate;
+mod otp;
 mod output;
 mod prompt;
 mod recovery;
@@ -21,6 +27,7 @@ fn main() {
     for failure in jeton::harden::harden_process() {
         eprintln!("jeton: warning: hardening: {failure}");
     }
+    complete::answer_if_asked();
     let args = integrations::invocation(std::env::args_os());
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,

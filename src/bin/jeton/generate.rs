@@ -1,0 +1,86 @@
+//! `generate`: a random secret or passphrase on stdout, with no vault; and the recipe that
+//! `add`/`rotate --generate` hand to the executor when words or exclusions are asked for.
+
+use crate::cli::{CharsetArg, GlobalArgs};
+use crate::commands::{Exit, charset, emit};
+use crate::output::secret_json_line;
+use clap::Args;
+use jeton::Result;
+use jeton::generate::{Recipe, eff_words};
+use jeton::secret::SecretText;
+
+/// `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateCommand {
+    /// Number of characters
+    #[arg(long, default_value_t = 32)]
+    pub length: usize,
+    /// Alphabet
+    #[arg(long, value_enum, default_value_t = CharsetArg::Alnum)]
+    pub charset: CharsetArg,
+    /// Characters never to use, e.g. 'O0Il1'
+    #[arg(long, value_name = "CHARS", conflicts_with = "words")]
+    pub exclude: Option<String>,
+    /// A passphrase of N random words from EFF's long list (7,776 words, 12.9 bits each)
+    #[arg(long, value_name = "N", conflicts_with_all = ["length", "charset"])]
+    pub words: Option<usize>,
+    /// Between the words of --words
+    #[arg(long, value_name = "S", requires = "words", default_value = "-")]
+    pub separator: String,
+    /// Also say how many bits of entropy the secret carries (on stderr)
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// The recipe for these flags.
+pub fn recipe(
+    length: usize,
+    set: CharsetArg,
+    exclude: Option<&str>,
+    words: Option<usize>,
+    separator: &str,
+) -> Result<Recipe> {
+    match words {
+        Some(n) => Recipe::words(n, separator),
+        None => {
+            let alphabet = String::from_utf8(charset(set).alphabet()).unwrap_or_default();
+            Recipe::chars(length, &alphabet, exclude.unwrap_or(""))
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, a: &GenerateCommand) -> Result<Exit> {
+    let recipe = recipe(
+        a.length,
+        a.charset,
+        a.exclude.as_deref(),
+        a.words,
+        &a.separator,
+    )?;
+    let secret = recipe.generate()?;
+    let bits = recipe.entropy_bits();
+    if a.verbose {
+        let from = match &recipe {
+            Recipe::Words { count, .. } => {
+                format!("{count} words from a list of {}", eff_words().len())
+            }
+            Recipe::Chars { length, alphabet } => {
+                format!("{length} characters from {}", alphabet.chars().count())
+            }
+        };
+        eprintln!("jeton: {bits:.1} bits of entropy ({from})");
+    }
+    if global.json {
+        let v = serde_json::json!({
+            "secret": secret.expose_secret(),
+            "entropy_bits": (bits * 10.0).round() / 10.0,
+        });
+        emit(secret_json_line(v).as_bytes())?;
+    } else {
+        let mut text = SecretText::with_capacity(secret.expose_secret().len() + 1);
+        text.push_str(secret.expose_secret());
+        text.push_str("\n");
+        emit(text.as_bytes())?;
+    }
+    Ok(Exit::Ok)
+}

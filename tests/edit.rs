@@ -1,0 +1,298 @@
+//! Editing: a change that changes nothing is no change, spans say what they mean, and
+//! `edit NAME` with no flag opens $EDITOR on the metadata.
+
+#[path = "support/agent.rs"]
+mod agent_support;
+mod support;
+use std::os::unix::fs::PermissionsExt;
+use support::*;
+
+/// An editor: a shell script run on the file, that also keeps a copy of what it was shown.
+fn editor(t: &TestVault, body: &str) -> std::process::Command {
+    let script = t.home().join("editor.sh");
+    let seen = t.home().join("seen");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\nmkdir -p '{seen}'\ncp \"$1\" '{seen}/text'\n\
+             stat -c %a \"$1\" > '{seen}/mode'\nstat -c %a \"$(dirname \"$1\")\" > '{seen}/dirmode'\n\
+             printf '%s' \"$1\" > '{seen}/path'\n{body}\n",
+            seen = seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = t.cmd();
+    c.env("EDITOR", &script).env_remove("VISUAL");
+    c
+}
+
+fn seen(t: &TestVault, what: &str) -> String {
+    std::fs::read_to_string(t.home().join("seen").join(what)).unwrap()
+}
+
+fn entry(t: &TestVault, name: &str) -> serde_json::Value {
+    serde_json::from_str(&t.ok(&["--json", "show", name], "")).unwrap()
+}
+
+fn log_lines(t: &TestVault) -> usize {
+    t.ok(&["log"], "").lines().count()
+}
+
+#[test]
+fn an_edit_to_the_same_values_moves_neither_revision_nor_log_nor_file() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        "s",
+        &[
+            "--note",
+            "hello",
+            "--url",
+            "https://x.example",
+            "--tag",
+            "ci",
+        ],
+    );
+    t.ok(&["edit", "svc/a", "--note", "changed"], "");
+    let before = entry(&t, "svc/a");
+    let lines = log_lines(&t);
+    let bytes = t.vault_bytes();
+    for same in [
+        &["--note", "changed"][..],
+        &["--url", "https://x.example"],
+        &["--add-tag", "ci"],
+        &["--rm-scope", "absent"],
+        &["--username", ""],
+        &["--rotate-every", "never"],
+    ] {
+        let out = t.ok(&[&["edit", "svc/a"][..], same].concat(), "");
+        assert!(out.contains("nothing to change"), "{same:?}: {out}");
+    }
+    let after = entry(&t, "svc/a");
+    assert_eq!(after["revision"], before["revision"]);
+    assert_eq!(after["updated_at"], before["updated_at"]);
+    assert_eq!(
+        log_lines(&t),
+        lines,
+        "no audit line for a change that changed nothing"
+    );
+    assert_eq!(t.vault_bytes(), bytes, "the vault file was not rewritten");
+    // A real change still counts.
+    t.ok(&["edit", "svc/a", "--note", "again"], "");
+    let later = entry(&t, "svc/a");
+    assert_eq!(
+        later["revision"].as_u64().unwrap(),
+        before["revision"].as_u64().unwrap() + 1
+    );
+    assert_eq!(log_lines(&t), lines + 1);
+}
+
+#[test]
+fn a_bare_m_is_refused_naming_both_readings() {
+    let t = TestVault::new();
+    let err = t.fails(&["add", "svc/a", "--rotate-every", "6m"], "s", 2);
+    assert!(
+        err.contains("minutes or months") && err.contains("6min") && err.contains("6mo"),
+        "{err}"
+    );
+    assert!(!t.ok(&["list", "--status", "all"], "").contains("svc/a"));
+    t.add("svc/a", "s", &[]);
+    let err = t.fails(&["edit", "svc/a", "--expires", "1h30m"], "", 2);
+    assert!(err.contains("minutes or months"), "{err}");
+    t.fails(&["--lock-timeout", "2m", "list"], "", 2);
+}
+
+#[test]
+fn units_and_long_forms_are_accepted() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    for (span, shown) in [
+        ("90d", "90d"),
+        ("2w", "14d"),
+        ("3 weeks", "21d"),
+        ("36h", "36h"),
+        ("2 days", "2d"),
+    ] {
+        t.ok(&["edit", "svc/a", "--rotate-every", span], "");
+        assert_eq!(entry(&t, "svc/a")["rotate_every"], shown, "{span}");
+    }
+    for span in ["6mo", "6 months", "1y", "1 year"] {
+        t.ok(&["edit", "svc/a", "--rotate-every", span], "");
+    }
+}
+
+#[test]
+fn a_rotation_period_or_expiry_under_a_day_gets_a_warning() {
+    let t = TestVault::new();
+    let out = t.run(&["add", "svc/a", "--rotate-every", "6min"], "s");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: a rotation period of 6 min is under a day"),
+        "{err}"
+    );
+    assert_eq!(entry(&t, "svc/a")["rotate_every"], "6min");
+    let out = t.run(&["edit", "svc/a", "--expires", "59min"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("only 59 min away"),
+        "{err}"
+    );
+    let out = t.run(&["edit", "svc/a", "--rotate-every", "2d"], "");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn edit_with_no_flag_opens_the_editor_on_the_metadata() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        CANARY,
+        &[
+            "--url",
+            "https://old.example",
+            "--tag",
+            "ci",
+            "--note",
+            "first",
+        ],
+    );
+    let before = entry(&t, "svc/a");
+    let c = editor(
+        &t,
+        "sed -i -e 's|^url: .*|url: https://new.example|' -e 's|^tags: .*|tags: ci, prod|' \
+         -e 's|^first$|line one|' \"$1\"\nprintf 'line two\\n' >> \"$1\"",
+    );
+    let out = t.run_with(c, &["edit", "svc/a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = entry(&t, "svc/a");
+    assert_eq!(after["url"], "https://new.example");
+    assert_eq!(after["tags"], serde_json::json!(["ci", "prod"]));
+    assert_eq!(after["note"], "line one\nline two");
+    assert_eq!(
+        after["revision"].as_u64().unwrap(),
+        before["revision"].as_u64().unwrap() + 1
+    );
+    // What the editor saw: the metadata, never the secret, in a private file that is gone now.
+    let text = seen(&t, "text");
+    assert!(
+        text.contains("url: https://old.example") && !text.contains(CANARY),
+        "{text}"
+    );
+    assert_eq!(seen(&t, "mode").trim(), "600");
+    assert_eq!(seen(&t, "dirmode").trim(), "700");
+    let path = seen(&t, "path");
+    assert!(
+        path.starts_with(&t.home().join("run").display().to_string()),
+        "{path}"
+    );
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the file was not removed"
+    );
+}
+
+#[test]
+fn an_editor_that_changes_nothing_changes_nothing() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        "s",
+        &["--rotate-every", "90d", "--expires", "2030-01-01"],
+    );
+    let (lines, bytes) = (log_lines(&t), t.vault_bytes());
+    let out = t.run_with(editor(&t, "true"), &["edit", "svc/a"], "");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
+    assert_eq!((log_lines(&t), t.vault_bytes()), (lines, bytes));
+}
+
+#[test]
+fn a_wrong_line_without_a_terminal_fails_and_writes_nothing() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    let bytes = t.vault_bytes();
+    for body in [
+        "sed -i '1i colour: red' \"$1\"",
+        "sed -i 's|^rotate_every:.*|rotate_every: 6m|' \"$1\"",
+        "exit 3",
+    ] {
+        let out = t.run_with(editor(&t, body), &["edit", "svc/a"], "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{body}: {err}");
+        assert!(err.starts_with("jeton: error: "), "{err}");
+        assert_eq!(t.vault_bytes(), bytes, "{body}");
+    }
+}
+
+#[test]
+fn the_editor_works_through_the_agent() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    let _agent = agent_support::unlock(&t, &[]);
+    let mut c = editor(&t, "sed -i 's|^username:.*|username: bot|' \"$1\"");
+    c.env_remove("JETON_PASSPHRASE");
+    let out = t.run_with(c, &["edit", "svc/a"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(entry(&t, "svc/a")["username"], "bot");
+}
+
+/// On a terminal, a wrong line is shown and the editor offered again; "n" abandons.
+#[test]
+fn a_wrong_line_on_a_terminal_reopens_the_editor() {
+    let t = TestVault::new();
+    t.add("svc/a", "s", &[]);
+    let count = t.home().join("count");
+    // The first save is wrong; the next ones set the username.
+    let body = format!(
+        "n=$(cat '{c}' 2>/dev/null || echo 0); echo $((n + 1)) > '{c}'\n\
+         if [ \"$n\" = 0 ]; then sed -i '1i colour: red' \"$1\"; \
+         else sed -i -e '/^colour:/d' -e 's|^username:.*|username: bot|' \"$1\"; fi",
+        c = count.display()
+    );
+    let pty = |answer: &str| {
+        let mut c = editor(&t, &body);
+        c.env_remove("JETON_PASSPHRASE")
+            .env("JETON_PASSPHRASE_FILE", t.home().join("pass"));
+        std::fs::write(t.home().join("pass"), PASS).unwrap();
+        let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+        let mut py = t.cmd_for("python3");
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => py.env(k, v),
+                None => py.env_remove(k),
+            };
+        }
+        py.args([driver, "edit again [y/N] ", answer, "--"])
+            .arg(env!("CARGO_BIN_EXE_jeton"))
+            .args(["edit", "svc/a"]);
+        let out = py.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let bytes = t.vault_bytes();
+    let (code, text) = pty("n");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unknown field 'colour'"), "{text}");
+    assert_eq!(t.vault_bytes(), bytes);
+    std::fs::remove_file(&count).unwrap();
+    let (code, text) = pty("y");
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
+    assert_eq!(entry(&t, "svc/a")["username"], "bot");
+}
