@@ -480,6 +480,23 @@ impl Vault {
         Ok(dropped)
     }
 
+    /// Checks that `file` is sealed under `key` (commitment and authentication tag) without
+    /// decoding its content.
+    pub fn authenticate(file: VaultFile, key: &Key) -> Result<()> {
+        let VaultFile {
+            header,
+            header_bytes,
+            ciphertext,
+        } = file;
+        if !bool::from(commitment(key, &header.vault_id).ct_eq(&header.commitment)) {
+            return Err(Error::Unlock("another vault key".into()));
+        }
+        let pkey = aead::subkey(key, &header.vault_id, LABEL_PAYLOAD_KEY);
+        aead::open_in_place(&pkey, &header.payload_nonce, &header_bytes, ciphertext)
+            .map(drop)
+            .ok_or_else(Error::corrupt_vault)
+    }
+
     /// Takes the key and key slots of `file`, another copy of this vault re-keyed elsewhere
     /// (a synced device's `passwd`): its slots open this vault from now on, and the next save
     /// forgets the previous generation, which holds the old key.

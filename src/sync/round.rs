@@ -77,6 +77,18 @@ impl Record {
             .map_err(|e| Error::Other(format!("could not encode the sync record: {e}")))
     }
 
+    /// The encoding of a record from its state's encoding and its other fields: postcard
+    /// encodes a struct as its fields one after another, so this is [`Record::encode`]'s output.
+    pub fn encode_parts(
+        state: &[u8],
+        synced_at: Time,
+        local: Option<&Local>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(state.to_vec());
+        out.extend_from_slice(&encode(&(synced_at, local))?);
+        Ok(out)
+    }
+
     /// The record of an open vault: `None` when it does not sync.
     pub fn of(vault: &Vault) -> Result<Option<Record>> {
         vault.sync_record().map(Record::decode).transpose()
@@ -237,7 +249,18 @@ pub fn open_replica(incoming: &Incoming, vault_id: &[u8; 16], key: &Key) -> Resu
     open_parsed(file, &incoming.name, vault_id, key)
 }
 
-fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> Result<Replica> {
+/// Parses and authenticates a replica file without decoding it; its generation.
+fn authenticate(incoming: &Incoming, vault_id: &[u8; 16], key: &Key) -> Result<u64> {
+    let name = &incoming.name;
+    let what = |m: &str| Error::Integrity(format!("remote replica {name}: {m}"));
+    let file = VaultFile::parse(&incoming.bytes).map_err(|e| what(&e.to_string()))?;
+    check_header(&file, name, vault_id)?;
+    let generation = file.header.generation;
+    Vault::authenticate(file, key).map_err(|e| replica_error(e, name))?;
+    Ok(generation)
+}
+
+fn check_header(file: &VaultFile, name: &str, vault_id: &[u8; 16]) -> Result<()> {
     let what = |m: &str| Error::Integrity(format!("remote replica {name}: {m}"));
     if file.header.version != VERSION_SYNCED {
         return Err(what("not a replica (format version 1)"));
@@ -245,14 +268,26 @@ fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> R
     if &file.header.vault_id != vault_id {
         return Err(what("it belongs to another vault"));
     }
-    let generation = file.header.generation;
-    let vault = Vault::open_owned(file, key.clone()).map_err(|e| match e {
+    Ok(())
+}
+
+fn replica_error(e: Error, name: &str) -> Error {
+    match e {
         Error::Unlock(_) => Error::Unlock(format!(
             "remote replica {name} is under another key: the passphrase was changed on another device; \
              run `jeton sync --adopt-key` and give the new passphrase"
         )),
-        _ => what("it fails authentication (damaged or tampered with)"),
-    })?;
+        _ => Error::Integrity(format!(
+            "remote replica {name}: it fails authentication (damaged or tampered with)"
+        )),
+    }
+}
+
+fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> Result<Replica> {
+    let what = |m: &str| Error::Integrity(format!("remote replica {name}: {m}"));
+    check_header(&file, name, vault_id)?;
+    let generation = file.header.generation;
+    let vault = Vault::open_owned(file, key.clone()).map_err(|e| replica_error(e, name))?;
     // The record starts with the state, which starts with the device id.
     let device = vault
         .sync_record()
@@ -343,22 +378,43 @@ pub fn round(
     let mut own: Option<u64> = None;
     // Devices whose replica is under another key: present, but not read.
     let mut unread: BTreeSet<DeviceId> = BTreeSet::new();
+    let own_name = replica_name(&me);
+    // A replica under a key this vault had before is a device that has not taken the new key
+    // yet (this one's own is about to be replaced): noted, not read. Any other key is newer.
+    let mut other_key = |i: &Incoming, e: String, out: &mut Round| -> Result<()> {
+        let old =
+            VaultFile::parse(&i.bytes).is_ok_and(|f| local.retired.contains(&f.header.commitment));
+        if !old {
+            return Err(Error::Unlock(e));
+        }
+        let d = device_of_name(&i.name);
+        if d != Some(me) {
+            out.other_key.push(i.name.clone());
+        }
+        unread.extend(d);
+        Ok(())
+    };
+    let mut checked_own: Option<u64> = None;
     for i in &incoming {
+        // This device's own replica needs no decoding unless the local vault is older.
+        if i.name == own_name {
+            match authenticate(i, vault.id(), vault.key()) {
+                Ok(generation) if generation <= local.published => {
+                    checked_own = Some(generation);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(Error::Unlock(e)) => {
+                    other_key(i, e, &mut out)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let r = match open_replica(i, vault.id(), vault.key()) {
             Ok(r) => r,
             Err(Error::Unlock(e)) => {
-                // Under a key this vault had before: a device that has not taken the new key
-                // yet (this one's own is about to be replaced). Any other key is newer.
-                let old = VaultFile::parse(&i.bytes)
-                    .is_ok_and(|f| local.retired.contains(&f.header.commitment));
-                if !old {
-                    return Err(Error::Unlock(e));
-                }
-                let d = device_of_name(&i.name);
-                if d != Some(me) {
-                    out.other_key.push(i.name.clone());
-                }
-                unread.extend(d);
+                other_key(i, e, &mut out)?;
                 continue;
             }
             Err(e) => return Err(e),
@@ -398,6 +454,20 @@ pub fn round(
             )?;
         }
         replicas.push(r);
+    }
+    if let Some(generation) = checked_own {
+        if generation < local.confirmed {
+            rollback(
+                &mut out,
+                accept_rollback,
+                format!(
+                    "this device's replica on the remote is generation {generation} but generation {} was read there before",
+                    local.confirmed
+                ),
+            )?;
+        }
+        local.confirmed = local.confirmed.max(generation);
+        own = Some(generation);
     }
     if local.confirmed > 0 && own.is_none() && !unread.contains(&me) {
         rollback(
@@ -495,35 +565,31 @@ pub fn round(
     let shape = shape(&vault.payload)?;
     let current = own == Some(local.published) && !moved && shape == local.published_shape;
     if current && out.merged_copies.is_empty() && out.rollbacks_accepted.is_empty() {
-        let record = Record {
-            state,
-            synced_at: old_synced_at,
-            local: Some(local),
-        };
-        if vault.sync_record() != Some(&record.encode()?[..]) {
-            vault.set_sync_record(Some(record.encode()?));
+        let record = Record::encode_parts(&encode(&state)?, old_synced_at, Some(&local))?;
+        if vault.sync_record() != Some(&record[..]) {
+            vault.set_sync_record(Some(record));
         }
         return Ok(out);
     }
     local.published_shape = shape;
     local.published += 1;
-    let replica = Record {
-        state: state.clone(),
-        synced_at: now,
-        local: None,
-    };
-    let bytes = vault.seal_replica(&replica.encode()?, local.published)?;
+    // The state is encoded once for both records.
+    let state = encode(&state)?;
+    let replica = Record::encode_parts(&state, now, None)?;
+    let bytes = vault.seal_replica(&replica, local.published)?;
     out.replica = Some(Incoming {
         name: replica_name(&me),
         bytes,
     });
-    let record = Record {
-        state,
-        synced_at: now,
-        local: Some(local),
-    };
-    vault.set_sync_record(Some(record.encode()?));
+    vault.set_sync_record(Some(Record::encode_parts(&state, now, Some(&local))?));
     Ok(out)
+}
+
+/// postcard's encoding of `value`, in a buffer wiped on drop.
+fn encode<T: Serialize>(value: &T) -> Result<Zeroizing<Vec<u8>>> {
+    postcard::to_stdvec(value)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::Other(format!("could not encode the sync record: {e}")))
 }
 
 /// The device a replica's file name names (`<32 hex digits>.jeton`).
@@ -674,4 +740,47 @@ pub fn unresolved_conflicts(vault: &Vault) -> Result<BTreeMap<String, Time>> {
         |name, at| matches!(vault.payload.entries.get(name), Ok(Some(e)) if e.updated_at <= *at),
     );
     Ok(open)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_encoded_in_parts_is_the_record_encoded_whole() {
+        let mut state = SyncState::new([7; 16]);
+        state.deletions.insert(
+            [1; 16],
+            super::super::Tombstone {
+                clock: Default::default(),
+                revoked_at: Some(5),
+            },
+        );
+        let local = Local {
+            published: 3,
+            confirmed: 2,
+            devices: [(
+                [9; 16],
+                Heard {
+                    generation: 4,
+                    published_at: -1,
+                },
+            )]
+            .into(),
+            commitment: [1; 32],
+            retired: vec![[2; 32]],
+            published_shape: [3; 32],
+        };
+        for local in [None, Some(local)] {
+            let whole = Record {
+                state: state.clone(),
+                synced_at: 1234,
+                local: local.clone(),
+            };
+            let parts =
+                Record::encode_parts(&encode(&state).unwrap(), 1234, local.as_ref()).unwrap();
+            assert_eq!(*whole.encode().unwrap(), *parts);
+            assert_eq!(Record::decode(&parts).unwrap(), whole);
+        }
+    }
 }
