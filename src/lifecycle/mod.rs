@@ -387,7 +387,7 @@ fn internal_records(vault: &Vault) -> Result<usize> {
 }
 
 #[cfg(test)]
-mod testing {
+pub(crate) mod testing {
     use super::*;
 
     pub fn vault_with(name: &str, secret: &str) -> Vault {

@@ -784,3 +784,65 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+    use crate::lifecycle::FindingKind;
+    use crate::lifecycle::testing::vault_with;
+
+    const DAY: Time = 86_400;
+
+    /// A synced vault that last heard from one other device at `heard`.
+    fn synced(heard: Time) -> Vault {
+        let mut v = vault_with("svc/token", "s");
+        attach(&mut v, 100).unwrap();
+        let mut record = Record::of(&v).unwrap().unwrap();
+        let local = record.local.as_mut().unwrap();
+        local.devices.insert(
+            [9; 16],
+            Heard {
+                generation: 3,
+                published_at: heard,
+            },
+        );
+        v.set_sync_record(Some(record.encode().unwrap()));
+        v
+    }
+
+    fn silent(v: &Vault, now: Time) -> usize {
+        let findings = crate::lifecycle::check(v, 0, now).unwrap();
+        (findings.iter())
+            .filter(|f| f.kind == FindingKind::SilentDevice)
+            .count()
+    }
+
+    #[test]
+    fn check_reports_a_device_silent_for_30_days_and_not_before() {
+        let now = 1_000 * DAY;
+        assert_eq!(silent(&synced(now - 29 * DAY), now), 0);
+        assert_eq!(silent(&synced(now - 31 * DAY), now), 1);
+        // A vault that does not sync has no devices to report.
+        assert_eq!(silent(&vault_with("svc/token", "s"), now), 0);
+    }
+
+    #[test]
+    fn check_reports_an_open_conflict_until_it_is_resolved_or_edited() {
+        let mut v = vault_with("svc/token", "s");
+        let at = v.entry("svc/token").unwrap().updated_at;
+        v.audit(
+            at,
+            "conflict",
+            Some("svc/token"),
+            "changed on two devices at once",
+        );
+        let open = |v: &Vault| unresolved_conflicts(v).unwrap().contains_key("svc/token");
+        assert!(open(&v));
+        v.audit(at + 5, "resolve", Some("svc/token"), "conflict looked at");
+        assert!(!open(&v));
+        v.audit(at + 6, "conflict", Some("svc/token"), "again");
+        assert!(open(&v));
+        v.entry_mut("svc/token").unwrap().updated_at = at + 7;
+        assert!(!open(&v), "a later edit answers it");
+    }
+}
