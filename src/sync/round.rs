@@ -394,13 +394,12 @@ pub fn round(
         unread.extend(d);
         Ok(())
     };
-    let mut checked_own: Option<u64> = None;
     for i in &incoming {
         // This device's own replica needs no decoding unless the local vault is older.
         if i.name == own_name {
             match authenticate(i, vault.id(), vault.key()) {
                 Ok(generation) if generation <= local.published => {
-                    checked_own = Some(generation);
+                    own = Some(generation);
                     continue;
                 }
                 Ok(_) => {}
@@ -422,17 +421,6 @@ pub fn round(
         let device = r.device;
         let copy = is_conflict_copy(&r.name);
         if device == me && !copy {
-            if r.generation < local.confirmed {
-                rollback(
-                    &mut out,
-                    accept_rollback,
-                    format!(
-                        "this device's replica on the remote is generation {} but generation {} was read there before",
-                        r.generation, local.confirmed
-                    ),
-                )?;
-            }
-            local.confirmed = local.confirmed.max(r.generation);
             own = Some(r.generation);
             // Merged only if the local vault is older than what it published (restored).
             if r.generation <= local.published {
@@ -455,7 +443,7 @@ pub fn round(
         }
         replicas.push(r);
     }
-    if let Some(generation) = checked_own {
+    if let Some(generation) = own {
         if generation < local.confirmed {
             rollback(
                 &mut out,
@@ -467,7 +455,6 @@ pub fn round(
             )?;
         }
         local.confirmed = local.confirmed.max(generation);
-        own = Some(generation);
     }
     if local.confirmed > 0 && own.is_none() && !unread.contains(&me) {
         rollback(
