@@ -79,6 +79,23 @@ pub struct MigratedEntry {
     pub reference: String,
 }
 
+impl MigratedEntry {
+    /// An entry with only its names and secret; the other fields empty.
+    pub fn new(name: String, original: String, secret: Token) -> MigratedEntry {
+        MigratedEntry {
+            name,
+            original,
+            secret,
+            url: None,
+            username: None,
+            tags: Vec::new(),
+            note: None,
+            expires_at: None,
+            reference: String::new(),
+        }
+    }
+}
+
 /// An item of the source that was not migrated, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unusable {
@@ -431,17 +448,11 @@ mod tests {
         }
         let mut p = Parsed::default();
         for original in ["Ünïcödé", "Unicode"] {
-            p.push(MigratedEntry {
-                name: clean_name([original]),
-                original: original.into(),
-                secret: Token::new("x".into()),
-                url: None,
-                username: None,
-                tags: Vec::new(),
-                note: None,
-                expires_at: None,
-                reference: String::new(),
-            });
+            p.push(MigratedEntry::new(
+                clean_name([original]),
+                original.into(),
+                Token::new("x".into()),
+            ));
         }
         let names: Vec<&str> = p.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["Unicode", "Unicode-2"]);

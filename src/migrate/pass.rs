@@ -146,17 +146,7 @@ fn decrypt(file: &Path) -> Result<Zeroizing<Vec<u8>>> {
 fn entry(text: &str, now: crate::time::Time) -> Option<MigratedEntry> {
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let secret = lines.next().filter(|s| !s.is_empty())?;
-    let mut e = MigratedEntry {
-        name: String::new(),
-        original: String::new(),
-        secret: Token::new(secret.to_owned()),
-        url: None,
-        username: None,
-        tags: Vec::new(),
-        note: None,
-        expires_at: None,
-        reference: String::new(),
-    };
+    let mut e = MigratedEntry::new(String::new(), String::new(), Token::new(secret.to_owned()));
     let mut note: Vec<&str> = Vec::new();
     let rest: Vec<&str> = lines.collect();
     let body_end = rest
