@@ -692,22 +692,8 @@ fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
     let remote = Remote::git();
     let a = first(&remote, false);
     let b = clone(&remote, false);
-    let dir = tempfile::tempdir().unwrap();
-    let new_file = dir.path().join("new");
     let new = "a new passphrase for every device, long enough";
-    std::fs::write(&new_file, new).unwrap();
-    let mut c = a.cmd();
-    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
-    let out = a.run_with(
-        c,
-        &["passwd", "--kdf-memory", "8MiB", "--kdf-iterations", "1"],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.passwd(new);
     let with_new = |t: &TestVault, args: &[&str]| {
         let mut c = t.cmd();
         c.env("JETON_PASSPHRASE", new);
@@ -724,6 +710,8 @@ fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
     let err = b.fails(&["sync"], "", 3);
     assert!(err.contains("--adopt-key"), "{err}");
     // B takes the new key, then syncs with the new passphrase only.
+    let new_file = b.home().join("new-passphrase");
+    std::fs::write(&new_file, new).unwrap();
     let mut c = b.cmd();
     c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
     let out = b.run_with(c, &["sync", "--adopt-key"], "");

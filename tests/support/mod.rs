@@ -138,6 +138,25 @@ impl TestVault {
         self.ok(&[&["add", name][..], flags].concat(), secret);
     }
 
+    /// `jeton passwd` to `new` (read from `$JETON_NEW_PASSPHRASE_FILE`), cheap KDF; asserts
+    /// success.
+    pub fn passwd(&self, new: &str) {
+        let file = self.home().join("new-passphrase");
+        std::fs::write(&file, new).expect("write new passphrase");
+        let mut c = self.cmd();
+        c.env("JETON_NEW_PASSPHRASE_FILE", &file);
+        let out = self.run_with(
+            c,
+            &["passwd", "--kdf-memory", "8MiB", "--kdf-iterations", "1"],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "passwd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn vault_bytes(&self) -> Vec<u8> {
         std::fs::read(self.vault_path()).expect("read vault")
     }
