@@ -563,6 +563,15 @@ fn a_remote_that_is_not_a_jeton_remote_is_refused() {
     let err = a.fails(&["sync"], "", 6);
     assert!(err.contains("not a jeton sync remote"), "{err}");
     assert_eq!(a.vault_bytes(), before);
+    // A password in the URL is refused before git runs, and not repeated.
+    let t = TestVault::empty();
+    let err = t.fails(
+        &["sync", "clone", "https://me:hunter2-pw@git.invalid/x.git"],
+        "",
+        2,
+    );
+    assert!(!err.contains("hunter2-pw"), "{err}");
+    assert!(!t.vault_path().exists());
     // Cloning a repository with no vault: exit 4; a folder with other files: refused.
     let empty = Remote::git();
     let t = TestVault::empty();

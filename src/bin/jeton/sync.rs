@@ -127,6 +127,18 @@ fn remote(a: RemoteArgs, create: bool) -> Result<Remote> {
     if url.starts_with('-') {
         return Err(Error::Usage(format!("{url} is not a git remote")));
     }
+    // A password in the URL would reach git's argv, its messages and jeton's output.
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
+    if authority.is_some_and(|a| {
+        a.rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+    }) {
+        return Err(Error::Usage(
+            "the remote URL holds a password: give it to git through a credential helper (or use ssh), not in the URL".into(),
+        ));
+    }
     let path = Path::new(&url);
     Ok(match std::fs::canonicalize(path) {
         Ok(abs) if path.exists() => Remote::Git(abs.to_string_lossy().into_owned()),
