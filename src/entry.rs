@@ -15,9 +15,13 @@ pub const DEFAULT_HISTORY_LIMIT: u32 = 10;
 /// (`jeton::issuer`). `list` and `check` skip them and no new entry may take such a name.
 pub const ISSUER_PREFIX: &str = ".issuer/";
 
-/// True for an internal record's name (see [`ISSUER_PREFIX`]).
+/// Names under this prefix are what the personal vault keeps of a team it belongs to
+/// (`jeton::team`): internal records like [`ISSUER_PREFIX`]'s.
+pub const TEAM_PREFIX: &str = ".team/";
+
+/// True for an internal record's name (see [`ISSUER_PREFIX`] and [`TEAM_PREFIX`]).
 pub fn is_internal(name: &str) -> bool {
-    name.starts_with(ISSUER_PREFIX)
+    name.starts_with(ISSUER_PREFIX) || name.starts_with(TEAM_PREFIX)
 }
 
 /// Random, stable identity of an entry (survives renames; used for merging copies).
@@ -153,6 +157,34 @@ pub const FIELDS: &[&str] = &[
 ];
 
 impl Entry {
+    /// An empty active entry named `name`, for internal records (no secret, no metadata).
+    pub fn blank(id: EntryId, name: String, now: Time) -> Entry {
+        Entry {
+            id,
+            revision: 0,
+            name,
+            secret: None,
+            secret_set_at: now,
+            scopes: vec![],
+            url: None,
+            username: None,
+            issuer: None,
+            contact: None,
+            used_by: vec![],
+            tags: vec![],
+            note: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+            rotate_every: None,
+            last_rotated_at: None,
+            status: Status::Active,
+            history: vec![],
+            shared_with: vec![],
+            received_from: None,
+        }
+    }
+
     /// One field as text, for `get --field`. `None` when the field is empty.
     pub fn field(&self, field: &str) -> Result<Option<String>> {
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.join(","));

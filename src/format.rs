@@ -98,7 +98,7 @@ pub struct Header {
     pub vault_id: [u8; VAULT_ID_LEN],
     /// Incremented on every save; used to notice rollbacks.
     pub generation: u64,
-    /// Key slots, at least one and at most one of each kind.
+    /// Key slots, at most one of each kind; at least one except in a team vault (v2).
     pub slots: Vec<Slot>,
     /// Nonce of the payload encryption.
     pub payload_nonce: [u8; NONCE_LEN],
@@ -187,7 +187,8 @@ impl VaultFile {
         let vault_id = r.array::<VAULT_ID_LEN>()?;
         let generation = r.u64()?;
         let slot_count = usize::from(r.u8()?);
-        if slot_count == 0 || slot_count > MAX_SLOTS {
+        // A team vault (always v2) has no slot: its key comes from the team's member list.
+        if (slot_count == 0 && version != VERSION_SYNCED) || slot_count > MAX_SLOTS {
             return Err(malformed("slot count out of range"));
         }
         let mut slots = Vec::with_capacity(slot_count);

@@ -66,6 +66,7 @@ pub mod secret;
 pub mod share;
 pub mod store;
 pub mod sync;
+pub mod team;
 pub mod text;
 pub mod time;
 pub mod vault;

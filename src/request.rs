@@ -266,6 +266,8 @@ pub enum Request {
     Sync(crate::sync::SyncRequest),
     /// Rotation at the issuer: recipes, integrations and the steps of a run.
     Issuer(crate::issuer::IssuerRequest),
+    /// Team vaults: member lists, joining, rounds (the front end moves the files).
+    Team(crate::team::TeamRequest),
 }
 
 impl Request {
@@ -285,6 +287,7 @@ impl Request {
             Request::Backup(b) => b.writes(),
             Request::Sync(s) => s.writes(),
             Request::Issuer(i) => i.writes(),
+            Request::Team(t) => t.writes(),
             _ => true,
         }
     }
@@ -342,6 +345,8 @@ pub enum Response {
     Sync(Box<crate::sync::SyncResponse>),
     /// The result of an issuer request.
     Issuer(crate::issuer::IssuerResponse),
+    /// The result of a team request.
+    Team(Box<crate::team::TeamResponse>),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -368,7 +373,8 @@ fn edit_list(list: &mut Vec<String>, add: Vec<String>, rm: &[String]) -> bool {
 
 /// Runs one request against an unlocked vault.
 pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Response> {
-    if request.writes() {
+    // A team vault (no key slot) has no identity of its own: its members use theirs.
+    if request.writes() && !vault.header().slots.is_empty() {
         // Vaults made before sharing existed get their identity on their next write.
         crate::share::identity::ensure(vault, now)?;
     }
@@ -455,6 +461,9 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Recovery(r) => crate::recovery::execute(vault, r, now).map(Response::Recovery),
         Request::Backup(r) => crate::backup::execute(vault, r, now).map(Response::Backup),
         Request::Issuer(r) => crate::issuer::execute(vault, r, now).map(Response::Issuer),
+        Request::Team(r) => {
+            crate::team::execute(vault, r, now).map(|r| Response::Team(Box::new(r)))
+        }
     }
 }
 

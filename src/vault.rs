@@ -258,6 +258,11 @@ fn new_slot(
     Ok(slot)
 }
 
+/// The header commitment a vault with id `vault_id` has under `key`.
+pub fn commitment_of(key: &Key, vault_id: &[u8; VAULT_ID_LEN]) -> [u8; COMMITMENT_LEN] {
+    commitment(key, vault_id)
+}
+
 fn commitment(key: &Key, vault_id: &[u8; VAULT_ID_LEN]) -> [u8; COMMITMENT_LEN] {
     *aead::subkey(key, vault_id, LABEL_COMMITMENT).expose_secret()
 }
@@ -336,6 +341,37 @@ impl Vault {
         };
         vault.audit(now, "init", None, "vault created");
         Ok(vault)
+    }
+
+    /// A new, empty vault with id `vault_id` under `key` and no key slot: a team vault, whose
+    /// key comes from its member list (`crate::team`).
+    pub fn create_keyed(vault_id: [u8; VAULT_ID_LEN], key: Key, now: Time) -> Result<Vault> {
+        let header = Header {
+            version: crate::format::VERSION_SYNCED,
+            vault_id,
+            generation: 0,
+            slots: vec![],
+            payload_nonce: [0; 12],
+            commitment: commitment(&key, &vault_id),
+        };
+        let mut vault = Vault {
+            header,
+            key,
+            payload: Payload::default(),
+            dirty: true,
+            forget_previous: false,
+            sync: None,
+        };
+        vault.audit(now, "init", None, "team vault created");
+        Ok(vault)
+    }
+
+    /// Puts a slotless vault (a team vault) under `key` from its next save on; the previous
+    /// generation, under the old key, is forgotten on that save.
+    pub fn set_raw_key(&mut self, key: Key) {
+        self.header.commitment = commitment(&key, &self.header.vault_id);
+        self.key = key;
+        self.forget_previous_on_save();
     }
 
     /// Derives the key-encryption key from `passphrase` and unwraps the vault key. Runs the

@@ -36,7 +36,13 @@ impl Reference {
             Some((n, f)) => (n, Some(f.to_owned())),
             None => (s, None),
         };
-        validate_name(name)?;
+        match crate::team::split(name) {
+            Some((team, name)) => {
+                crate::team::validate_name(team)?;
+                validate_name(name)?;
+            }
+            None => validate_name(name)?,
+        }
         if let Some(f) = &field {
             Entry::check_field(f)?;
         }

@@ -2,7 +2,7 @@
 //! the run in progress (JSON in its note, no secret), the pending new credential (its secret)
 //! and the retired credential awaiting revocation (its history). See the module docs above.
 
-use crate::entry::{Entry, EntryId, HistoryItem, ISSUER_PREFIX, Status};
+use crate::entry::{Entry, EntryId, HistoryItem, ISSUER_PREFIX};
 use crate::secret::Token;
 use crate::time::Time;
 use crate::vault::{Vault, random_id};
@@ -200,30 +200,7 @@ pub fn store(
 }
 
 fn blank(name: String, now: Time) -> Result<Entry> {
-    Ok(Entry {
-        id: random_id()?,
-        revision: 0,
-        name,
-        secret: None,
-        secret_set_at: now,
-        scopes: vec![],
-        url: None,
-        username: None,
-        issuer: None,
-        contact: None,
-        used_by: vec![],
-        tags: vec![],
-        note: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: None,
-        rotate_every: None,
-        last_rotated_at: None,
-        status: Status::Active,
-        history: vec![],
-        shared_with: vec![],
-        received_from: None,
-    })
+    Ok(Entry::blank(random_id()?, name, now))
 }
 
 /// Wipes the in-flight secrets and the run of the entry with id `id` (it was revoked), keeping

@@ -146,7 +146,8 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
         }
         Ok(())
     })?;
-    if !crate::recovery::has_slot(vault) {
+    // A team vault has no slot at all: its members' own vaults carry their recovery keys.
+    if !crate::recovery::has_slot(vault) && !vault.header().slots.is_empty() {
         out.push(Finding {
             entry: None,
             kind: FindingKind::NoRecoveryKey,
@@ -188,6 +189,16 @@ fn sync_findings(vault: &Vault, now: Time, out: &mut Vec<Finding>) -> Result<()>
             kind: FindingKind::SyncConflict,
             reason: format!("changed on two devices at once ({})", when(at, now)),
             fix,
+        });
+    }
+    for (name, who) in crate::team::exposed(vault)? {
+        out.push(Finding {
+            entry: Some(name.clone()),
+            kind: FindingKind::Exposed,
+            reason: format!(
+                "readable by {who}, who was removed from the team, and not rotated since"
+            ),
+            fix: format!("rotate it at its issuer and here (`jeton rotate {name}`)"),
         });
     }
     for d in round::devices(vault)?.unwrap_or_default() {

@@ -208,6 +208,8 @@ pub enum FindingKind {
     SyncConflict,
     /// A device of a synced vault has not published for 30 days.
     SilentDevice,
+    /// A team entry a removed member could read, not rotated since.
+    Exposed,
 }
 
 impl FindingKind {
@@ -227,6 +229,7 @@ impl FindingKind {
             FindingKind::NoRecoveryKey => "no_recovery_key",
             FindingKind::SyncConflict => "sync_conflict",
             FindingKind::SilentDevice => "silent_device",
+            FindingKind::Exposed => "exposed",
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct Pulled {
     pub descriptor: Option<Descriptor>,
     /// Every replica (and conflict copy) in `replicas/`.
     pub files: Vec<Incoming>,
+    /// A team remote's member lists, `members/*.age` (none for a personal vault).
+    pub members: Vec<Incoming>,
     /// The git commit read (`None` for a folder or an empty git remote).
     pub head: Option<String>,
 }
@@ -199,6 +201,31 @@ impl Workspace {
         }
     }
 
+    /// The descriptor this workspace publishes.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            format: "jeton-sync".into(),
+            layout: LAYOUT,
+            vault: self.config.vault.clone(),
+        }
+    }
+
+    /// Refuses what was pulled when the remote holds something other than this vault.
+    pub fn check(&self, pulled: &Pulled) -> Result<()> {
+        match &pulled.descriptor {
+            Some(d) if d.vault == self.config.vault => Ok(()),
+            Some(_) => Err(Error::Integrity(format!(
+                "the remote ({}) holds another vault; nothing was merged or published",
+                self.config.remote
+            ))),
+            None if pulled.files.is_empty() && pulled.head.is_none() => Ok(()),
+            None => Err(Error::Integrity(format!(
+                "the remote ({}) is not a jeton sync remote (no {DESCRIPTOR}); nothing was merged or published",
+                self.config.remote
+            ))),
+        }
+    }
+
     /// Reads the remote: fetches first for git.
     pub fn pull(&self) -> Result<Pulled> {
         let head = match &self.config.remote {
@@ -216,9 +243,11 @@ impl Workspace {
         let tree = self.tree();
         let descriptor = read_descriptor(&tree)?;
         let files = read_replicas(&tree.join(REPLICAS))?;
+        let members = read_files(&tree.join(crate::team::MEMBERS_DIR), ".age")?;
         Ok(Pulled {
             descriptor,
             files,
+            members,
             head,
         })
     }
@@ -229,6 +258,22 @@ impl Workspace {
         &self,
         descriptor: &Descriptor,
         replica: Option<&Incoming>,
+        remove: &[String],
+        base: Option<&str>,
+    ) -> Result<Published> {
+        let files: Vec<(String, Incoming)> = replica
+            .map(|r| (REPLICAS.to_owned(), r.clone()))
+            .into_iter()
+            .collect();
+        self.publish_files(descriptor, &files, remove, base)
+    }
+
+    /// [`Workspace::publish`] for any number of files, each `(folder, file)`: `replicas` or a
+    /// team's `members`.
+    pub fn publish_files(
+        &self,
+        descriptor: &Descriptor,
+        files: &[(String, Incoming)],
         remove: &[String],
         base: Option<&str>,
     ) -> Result<Published> {
@@ -250,15 +295,30 @@ impl Workspace {
         {
             write_atomic(&desc_path, &text)?;
         }
-        if let Some(r) = replica {
+        for (folder, r) in files {
+            if (folder != REPLICAS && folder != crate::team::MEMBERS_DIR)
+                || r.name.contains('/')
+                || r.name.starts_with('.')
+            {
+                return Err(Error::Other(format!(
+                    "internal error: bad remote file {folder}/{}",
+                    r.name
+                )));
+            }
+            let dir = tree.join(folder);
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::io("cannot create", &dir, e))?;
             // What a write of ours killed midway left (a shared folder keeps it otherwise).
             let stale = format!(".{}.tmp.", r.name);
-            for e in fs::read_dir(&replicas).into_iter().flatten().flatten() {
+            for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
                 if e.file_name().to_string_lossy().starts_with(&stale) {
                     let _ = fs::remove_file(e.path());
                 }
             }
-            write_atomic(&replicas.join(&r.name), &r.bytes)?;
+            write_atomic(&dir.join(&r.name), &r.bytes)?;
         }
         for name in remove {
             if !is_conflict_copy(name) || name.contains('/') {
@@ -274,7 +334,7 @@ impl Workspace {
         match &self.config.remote {
             Remote::Dir(_) => Ok(Published::Done),
             Remote::Git(url) => {
-                if replica.is_none() && remove.is_empty() && base.is_some() {
+                if files.is_empty() && remove.is_empty() && base.is_some() {
                     return Ok(Published::Done);
                 }
                 self.git_push(url, base)
@@ -504,6 +564,11 @@ fn read_descriptor(tree: &Path) -> Result<Option<Descriptor>> {
 }
 
 fn read_replicas(dir: &Path) -> Result<Vec<Incoming>> {
+    read_files(dir, ".jeton")
+}
+
+/// The files of one remote folder whose names hold `marker`, sorted by name.
+fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -516,7 +581,7 @@ fn read_replicas(dir: &Path) -> Result<Vec<Incoming>> {
             continue;
         };
         // Temporary files of a write in progress (ours or a sync tool's) are not replicas.
-        if name.starts_with('.') || name.starts_with('~') || !name.contains(".jeton") {
+        if name.starts_with('.') || name.starts_with('~') || !name.contains(marker) {
             continue;
         }
         names.push(name);

@@ -119,15 +119,18 @@ pub struct Incoming {
     pub bytes: Vec<u8>,
 }
 
-mod base64_bytes {
+/// Serde for bytes as base64 text (the agent speaks JSON).
+pub mod base64_bytes {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes `b` as base64.
     pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&STANDARD.encode(b))
     }
 
+    /// Reads base64.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         STANDARD.decode(text).map_err(serde::de::Error::custom)

@@ -261,6 +261,11 @@ pub enum Command {
     // == sync ==
     /// Sync this vault with its other devices through git or a shared folder (`sync init`, `sync clone`, `sync status`)
     Sync(Deferred<crate::sync::SyncArgs>),
+    // == team vaults ==
+    /// Team vaults shared through git or a folder: `team create`, `add`, `join`, `remove`, `list`, `leave`
+    #[command(subcommand)]
+    #[command(defer(crate::cli::with_globals))]
+    Team(crate::team::TeamCommand),
     // == rotation at the issuer ==
     /// Rotation recipes at the issuer: `issuer set NAME RECIPE`, `issuer show NAME`
     #[command(subcommand)]

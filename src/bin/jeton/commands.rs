@@ -5,7 +5,6 @@ use crate::output::{self, OutError, write_stdout};
 use crate::prompt;
 use clap::CommandFactory;
 use jeton::agent::client::Via;
-use jeton::entry::validate_new_name;
 use jeton::format::SlotKind;
 use jeton::kdf::{self, KdfParams};
 use jeton::request::{
@@ -71,6 +70,10 @@ impl Ctx {
     /// holds the key of this vault (SPEC §7: the first passphrase source); otherwise it runs
     /// here, with a passphrase from the other sources.
     pub fn run(&self, request: Request) -> Result<Response> {
+        let request = match crate::team::run_routed(self, request)? {
+            Ok(response) => return Ok(response),
+            Err(request) => request,
+        };
         let outcome = match jeton::agent::client::run(&self.session, &request)? {
             Via::Agent(outcome) => *outcome,
             Via::Local(dropped) => {
@@ -291,7 +294,16 @@ pub fn run(cli: Cli) -> Result<Exit> {
                 expires_at,
                 rotate_every,
             };
-            req.check()?;
+            // A team entry (`TEAM:NAME`) is checked by its name in the team.
+            match jeton::team::split(&req.name.clone()) {
+                Some((team, name)) => {
+                    jeton::team::validate_name(team)?;
+                    let full = std::mem::replace(&mut req.name, name.to_owned());
+                    req.check()?;
+                    req.name = full;
+                }
+                None => req.check()?,
+            }
             req.secret = if a.totp {
                 crate::otp::seed_input(&req.name)?
             } else {
@@ -379,7 +391,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
             ctx.done(r)
         }
         Command::Rename { old, new } => {
-            validate_new_name(&new)?;
+            jeton::team::check_entry_name(&new, true)?;
             let r = ctx.run(Request::Rename { from: old, to: new })?;
             ctx.done(r)
         }
@@ -419,6 +431,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Recover(Deferred(a)) => crate::recovery::recover(&ctx, a),
         Command::Backup(Deferred(a)) => crate::backup::run(&ctx, a),
         Command::Sync(Deferred(a)) => crate::sync::run(&ctx, a),
+        Command::Team(c) => crate::team::run(&ctx, c),
         Command::Issuer(c) => crate::issuer::issuer(&ctx, c),
         Command::Integration(c) => crate::issuer::integration(&ctx, c),
         // Handled above, before the context.

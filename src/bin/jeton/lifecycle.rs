@@ -6,7 +6,7 @@ use crate::commands::{Ctx, Exit, emit, secret_input};
 use crate::output::{Table, json_line, push_shown_secret, secret_json_line};
 use crate::prompt;
 use clap::{Args, Subcommand, ValueEnum};
-use jeton::entry::{Status, printable, validate_name};
+use jeton::entry::{Status, printable};
 use jeton::lifecycle::{
     ConfigView, DEFAULT_CHECK_WITHIN, Finding, Holders, LifecycleRequest, LifecycleResponse,
     Setting, Version,
@@ -155,7 +155,7 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
         LifecycleCommand::Rotate(Deferred(a)) => rotate(ctx, a, now),
         LifecycleCommand::History { name, reveal } => history(ctx, name, reveal),
         LifecycleCommand::Rollback { name, version } => {
-            validate_name(&name)?;
+            jeton::team::check_entry_name(&name, false)?;
             let r = exec(
                 ctx,
                 LifecycleRequest::Rollback {
@@ -166,11 +166,11 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
             replaced(ctx, r)
         }
         LifecycleCommand::Disable { name } => {
-            validate_name(&name)?;
+            jeton::team::check_entry_name(&name, false)?;
             status(ctx, LifecycleRequest::Disable { name })
         }
         LifecycleCommand::Enable { name } => {
-            validate_name(&name)?;
+            jeton::team::check_entry_name(&name, false)?;
             status(ctx, LifecycleRequest::Enable { name })
         }
         LifecycleCommand::Revoke {
@@ -178,7 +178,7 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
             reason,
             at_issuer,
         } => {
-            validate_name(&name)?;
+            jeton::team::check_entry_name(&name, false)?;
             if let Some(r) = &reason {
                 jeton::text::check_line("--reason", r)?;
             }
@@ -221,7 +221,7 @@ fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
         return crate::issuer::rotate(ctx, a.name, a.issuer);
     }
     let name = a.name.unwrap_or_default();
-    validate_name(&name)?;
+    jeton::team::check_entry_name(&name, false)?;
     let expires_at = match a.expires.as_deref().map(str::trim) {
         None => Change::Keep,
         Some("" | "never" | "none") => Change::Clear,
@@ -353,7 +353,7 @@ fn version_json(v: &Version) -> Value {
 }
 
 fn history(ctx: &Ctx, name: String, reveal: bool) -> Result<Exit> {
-    validate_name(&name)?;
+    jeton::team::check_entry_name(&name, false)?;
     let LifecycleResponse::History { name, versions } =
         exec(ctx, LifecycleRequest::History { name, reveal })?
     else {
@@ -479,6 +479,9 @@ fn check(ctx: &Ctx, within: &str, now: Time) -> Result<Exit> {
         return Err(unexpected());
     };
     findings.extend(jeton::lifecycle::file_findings(&ctx.session.store));
+    let (team_checked, team_findings) = crate::team::check_teams(ctx, within)?;
+    let checked = checked + team_checked;
+    findings.extend(team_findings);
     if ctx.json {
         let list: Vec<Value> = findings.iter().map(finding_json).collect();
         emit(
@@ -525,7 +528,7 @@ fn event_json(e: &AuditEvent) -> Value {
 
 fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
     if let Some(n) = &name {
-        validate_name(n)?;
+        jeton::team::check_entry_name(n, false)?;
     }
     let LifecycleResponse::Log(events) = exec(ctx, LifecycleRequest::Log { name })? else {
         return Err(unexpected());

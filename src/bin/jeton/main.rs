@@ -19,6 +19,7 @@ mod prompt;
 mod recovery;
 mod share;
 mod sync;
+mod team;
 
 use clap::Parser;
 use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;

@@ -72,9 +72,15 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
     match a.command {
         None if a.adopt_key => adopt_key(ctx, a.new_passphrase_fd),
         None => {
+            let teams = crate::team::team_names(ctx)?;
+            let personal = Workspace::load(vault_path(ctx))?;
+            if personal.is_none() && !teams.is_empty() {
+                return sync_teams(ctx, &teams, a.verbose);
+            }
             let ws = workspace(ctx)?;
             let r = rounds(ctx, &ws)?;
-            report(ctx, &ws, &r, a.verbose, "synced")
+            report(ctx, &ws, &r, a.verbose, "synced")?;
+            sync_teams(ctx, &teams, a.verbose)
         }
         Some(SyncCommand::Init(r)) => init(ctx, remote(r, true)?, a.verbose),
         Some(SyncCommand::Clone(r)) => clone(ctx, remote(r, false)?, a.verbose),
@@ -100,6 +106,11 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// [`remote`] from its two arguments (for `team`).
+pub fn remote_of(remote: Option<String>, dir: Option<PathBuf>, create: bool) -> Result<Remote> {
+    self::remote(RemoteArgs { remote, dir }, create)
 }
 
 /// The remote named on the command line; a local path is made absolute (`sync` runs from
@@ -342,6 +353,28 @@ fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
             }
             Err(e)
         }
+    }
+}
+
+/// One round of every team vault; a team that fails is reported and the others still run.
+fn sync_teams(ctx: &Ctx, teams: &[String], verbose: bool) -> Result<Exit> {
+    let mut failed = None;
+    for t in teams {
+        match crate::team::sync_team(ctx, t) {
+            Ok(r) => {
+                let ws = Workspace::load(&crate::team::team_path(ctx, t))?
+                    .ok_or_else(|| Error::NotFound(format!("team {t} has no local copy")))?;
+                report(ctx, &ws, &r, verbose, &format!("team {t} synced"))?;
+            }
+            Err(e) => {
+                eprintln!("jeton: team {t}: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Exit::Ok),
     }
 }
 

@@ -1,0 +1,582 @@
+//! Team requests, run against the personal vault (locally or in the agent): the identity
+//! signs and decrypts here and never leaves; team vault bytes and remote files come and go.
+
+use super::members::{Card, Role, Signed, Team, short};
+use super::{
+    MEMBERS_DIR, Membership, admit_replicas, follow_epoch, forget_devices, mark_exposed,
+    membership, new_vault, open_changes, open_vault, own_card, seal_changes, sign_replica,
+    store_membership, validate_name,
+};
+use crate::share::{contact, hex, identity};
+use crate::sync::round::{self, Incoming, Round};
+use crate::time::Time;
+use crate::vault::Vault;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// A team operation on the unlocked personal vault.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum TeamRequest {
+    /// Make a team with this vault's identity as its admin; returns its first files.
+    Create {
+        /// The team's name (also its local name).
+        team: String,
+    },
+    /// Add a contact to a team, or change their role.
+    Add {
+        /// The team.
+        team: String,
+        /// The contact.
+        contact: String,
+        /// Their role.
+        role: Role,
+    },
+    /// Remove a member: a new epoch, and every entry marked exposed to them.
+    Remove {
+        /// The team.
+        team: String,
+        /// The member's name or contact name.
+        member: String,
+        /// The local team vault's bytes.
+        #[serde(with = "crate::sync::round::base64_bytes")]
+        vault: Vec<u8>,
+    },
+    /// Join a team whose remote files were read; refused unless a contact added us.
+    Join {
+        /// The local name to give it (`None`: the team's own name).
+        name: Option<String>,
+        /// The remote's `members/` files.
+        members: Vec<Incoming>,
+        /// The remote's `replicas/` files.
+        replicas: Vec<Incoming>,
+    },
+    /// One sync round of a team vault.
+    Round {
+        /// The team.
+        team: String,
+        /// The local team vault's bytes.
+        #[serde(with = "crate::sync::round::base64_bytes")]
+        vault: Vec<u8>,
+        /// The remote's `members/` files.
+        members: Vec<Incoming>,
+        /// The remote's `replicas/` files.
+        replicas: Vec<Incoming>,
+        /// Go on although the remote went back in time.
+        accept_rollback: bool,
+    },
+    /// The key and role for running entry requests on a team vault.
+    Open {
+        /// The team.
+        team: String,
+    },
+    /// The members of one team or of every team.
+    List {
+        /// One team.
+        team: Option<String>,
+    },
+    /// Forget a team locally.
+    Leave {
+        /// The team.
+        team: String,
+    },
+}
+
+impl TeamRequest {
+    /// True when the request may change the personal vault.
+    pub fn writes(&self) -> bool {
+        !matches!(self, TeamRequest::Open { .. } | TeamRequest::List { .. })
+    }
+}
+
+/// One member as `team list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Name.
+    pub name: String,
+    /// `reader`, `writer`, `admin`, or `removed`.
+    pub role: String,
+    /// Fingerprint of their keys.
+    pub fingerprint: String,
+    /// This vault's own identity.
+    pub you: bool,
+}
+
+/// One team as `team list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TeamView {
+    /// Local name.
+    pub name: String,
+    /// Team id, hex.
+    pub id: String,
+    /// Current key epoch.
+    pub epoch: u64,
+    /// Members, then removed members.
+    pub members: Vec<MemberView>,
+}
+
+/// What a team request produced. Vault bytes are the team vault file to write.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum TeamResponse {
+    /// A new team: its vault file and the first files to publish.
+    Created {
+        /// The team id, hex.
+        id: String,
+        /// The team vault file.
+        #[serde(with = "crate::sync::round::base64_bytes")]
+        vault: Vec<u8>,
+        /// Files to publish: `(folder, file)`.
+        publish: Vec<(String, Incoming)>,
+    },
+    /// The member list changed: files to publish (and the vault file, when it changed).
+    Changed {
+        /// What happened, for the user.
+        message: String,
+        /// The team vault file, when it changed.
+        #[serde(with = "opt_bytes")]
+        vault: Option<Vec<u8>>,
+        /// Files to publish.
+        publish: Vec<(String, Incoming)>,
+    },
+    /// Joined: the local name, role, who added us, and the files.
+    Joined {
+        /// Local name.
+        name: String,
+        /// Team id, hex.
+        id: String,
+        /// Our role.
+        role: Role,
+        /// The contact who added us, and their fingerprint.
+        added_by: (String, String),
+        /// The team vault file.
+        #[serde(with = "crate::sync::round::base64_bytes")]
+        vault: Vec<u8>,
+        /// Files to publish.
+        publish: Vec<(String, Incoming)>,
+        /// Replicas and changes ignored, one line each.
+        ignored: Vec<String>,
+    },
+    /// A round: the vault file when it changed, what to publish, what was ignored.
+    Rounded {
+        /// The round.
+        round: Box<Round>,
+        /// The team vault file, when it changed.
+        #[serde(with = "opt_bytes")]
+        vault: Option<Vec<u8>>,
+        /// Files to publish.
+        publish: Vec<(String, Incoming)>,
+        /// Replicas and changes ignored, one line each.
+        ignored: Vec<String>,
+    },
+    /// The team vault's key (hex) and our role there.
+    Opened {
+        /// Team id.
+        #[serde(with = "crate::secret::serde_key")]
+        key: crate::secret::Key,
+        /// Team id, hex.
+        id: String,
+        /// Our role.
+        role: Role,
+    },
+    /// Teams.
+    Listed(Vec<TeamView>),
+    /// Done.
+    Done(String),
+}
+
+mod opt_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_some(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// The file name of a member's list in `members/`.
+pub fn members_file_name(signing_key: &[u8; 32]) -> String {
+    format!("{}.age", &hex(signing_key)[..32])
+}
+
+/// Runs one team request against the personal vault.
+pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<TeamResponse> {
+    identity::ensure(vault, now)?;
+    let keys = identity::keys(vault)?;
+    let me = keys.signing.verifying_key().to_bytes();
+    match request {
+        TeamRequest::Create { team: name } => {
+            validate_name(&name)?;
+            if membership(vault, &name).is_ok() {
+                return Err(Error::Exists(format!(
+                    "you are already in a team named '{name}'"
+                )));
+            }
+            let card = own_card(&keys, &card_name(vault));
+            let (team, _) = Team::create(&name, card, &keys.signing)?;
+            let mut tv = new_vault(&team, now)?;
+            let r = round::round(&mut tv, vec![], false, now)?;
+            let mut publish = vec![members_file(&team, &me)?];
+            publish.extend(r.replica.map(|x| {
+                (
+                    crate::sync::remote::REPLICAS.to_owned(),
+                    sign_replica(&team.id, x, &keys.signing),
+                )
+            }));
+            let bytes = tv.seal(0)?;
+            let m = Membership {
+                team: team.id,
+                changes: team.signed(),
+                key: *team.current_key()?.expose_secret(),
+            };
+            store_membership(vault, &name, &m, now)?;
+            vault.audit(now, "team", Some(&name), "team created");
+            Ok(TeamResponse::Created {
+                id: hex(&team.id),
+                vault: bytes,
+                publish,
+            })
+        }
+        TeamRequest::Add {
+            team: name,
+            contact: who,
+            role,
+        } => {
+            let mut m = membership(vault, &name)?;
+            let mut team = m.team()?;
+            let c = contact::find(vault, &who)?;
+            let (Some(age), Some(signing_key)) = (c.age_recipient.clone(), c.signing_key) else {
+                return Err(Error::Usage(format!(
+                    "contact '{who}' has no jeton card (an age recipient and a signing key): ask them for `jeton identity` output and add it with `jeton contact add`"
+                )));
+            };
+            let card = Card {
+                name: c.name.clone(),
+                age_recipient: age,
+                signing_key,
+            };
+            team.add(card, role, &keys.signing)?;
+            m.changes = team.signed();
+            store_membership(vault, &name, &m, now)?;
+            vault.audit(
+                now,
+                "team",
+                Some(&name),
+                format!("{who} added as {}", role.label()),
+            );
+            Ok(TeamResponse::Changed {
+                message: format!("{who} is now a {} of team {name}", role.label()),
+                vault: None,
+                publish: vec![members_file(&team, &me)?],
+            })
+        }
+        TeamRequest::Remove {
+            team: name,
+            member,
+            vault: bytes,
+        } => {
+            let mut m = membership(vault, &name)?;
+            let mut team = m.team()?;
+            let key = find_member(vault, &team, &member)?;
+            if key == me {
+                return Err(Error::Usage(
+                    "you cannot remove yourself: use `jeton team leave`, or have another admin remove you".into(),
+                ));
+            }
+            let removed_name = team.who(&key);
+            team.remove(&key, &keys.signing)?;
+            let mut tv = open_vault(bytes, &m)?;
+            follow_epoch(&mut tv, &team)?;
+            let exposed = mark_exposed(&mut tv, &removed_name, now)?;
+            let bytes = tv.seal(0)?;
+            m.changes = team.signed();
+            m.key = *team.current_key()?.expose_secret();
+            store_membership(vault, &name, &m, now)?;
+            vault.audit(now, "team", Some(&name), format!("{removed_name} removed"));
+            Ok(TeamResponse::Changed {
+                message: format!(
+                    "{removed_name} removed from team {name}; new key epoch {}; {exposed} entries they could read are marked exposed until rotated (see `jeton check`)",
+                    team.epoch()
+                ),
+                vault: Some(bytes),
+                publish: vec![members_file(&team, &me)?],
+            })
+        }
+        TeamRequest::Join {
+            name,
+            members,
+            replicas,
+        } => {
+            let mut changes: Vec<Signed> = Vec::new();
+            let mut readable = false;
+            for f in &members {
+                if let Some(c) = open_changes(f, &keys.age)? {
+                    readable = true;
+                    changes.extend(c);
+                }
+            }
+            if !readable {
+                return Err(Error::NotFound(
+                    "nothing in this remote is addressed to you: ask an admin to add you with `jeton team add`, then sync, before you join".into(),
+                ));
+            }
+            let id = team_id(&changes)?;
+            let team = Team::from_changes(id, changes)?;
+            let role = team.role_of(&me).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "you are not a member of team {} (removed?)",
+                    team.name
+                ))
+            })?;
+            let adder = team.members[&me].added_by;
+            let (contact_name, fingerprint) = vault
+                .payload
+                .contacts
+                .iter()
+                .find(|c| c.signing_key == Some(adder))
+                .map(|c| (c.name.clone(), contact::fingerprint(c)))
+                .ok_or_else(|| {
+                    Error::Integrity(format!(
+                        "team {} adds you by key {}, which is not one of your contacts: check their card and add it with `jeton contact add`, then join again",
+                        team.name,
+                        short(&adder)
+                    ))
+                })?;
+            let local = name.unwrap_or_else(|| team.name.clone());
+            validate_name(&local)?;
+            if membership(vault, &local).is_ok() {
+                return Err(Error::Exists(format!(
+                    "you already have a team named '{local}': pick another with --as"
+                )));
+            }
+            let mut tv = new_vault(&team, now)?;
+            let (admitted, left_out) = admit_replicas(&team, &me, replicas);
+            let mut ignored: Vec<String> = left_out.into_iter().map(|(_, w)| w).collect();
+            ignored.extend(team.ignored.iter().map(|w| format!("ignored {w}")));
+            follow_epoch(&mut tv, &team)?;
+            let r =
+                round::round(&mut tv, admitted, false, now).map_err(|e| not_member(e, &team))?;
+            let mut publish = vec![members_file(&team, &me)?];
+            if role >= Role::Writer {
+                publish.extend(r.replica.map(|x| {
+                    (
+                        crate::sync::remote::REPLICAS.to_owned(),
+                        sign_replica(&team.id, x, &keys.signing),
+                    )
+                }));
+            }
+            let bytes = tv.seal(0)?;
+            let m = Membership {
+                team: team.id,
+                changes: team.signed(),
+                key: *team.current_key()?.expose_secret(),
+            };
+            store_membership(vault, &local, &m, now)?;
+            vault.audit(now, "team", Some(&local), "joined");
+            Ok(TeamResponse::Joined {
+                name: local,
+                id: hex(&team.id),
+                role,
+                added_by: (contact_name, fingerprint),
+                vault: bytes,
+                publish,
+                ignored,
+            })
+        }
+        TeamRequest::Round {
+            team: name,
+            vault: bytes,
+            members,
+            replicas,
+            accept_rollback,
+        } => {
+            let mut m = membership(vault, &name)?;
+            let mut changes = m.changes.clone();
+            let own_name = members_file_name(&me);
+            let mut published: Option<Vec<Signed>> = None;
+            for f in &members {
+                if let Some(c) = open_changes(f, &keys.age)? {
+                    if f.name == own_name {
+                        published = Some(c.clone());
+                    }
+                    changes.extend(c);
+                }
+            }
+            let team = Team::from_changes(m.team, changes)?;
+            let role = team.role_of(&me).ok_or_else(|| {
+                Error::Unlock(format!(
+                    "you are no longer a member of team {name}: its new key was not shared with you; nothing was merged (`jeton team leave {name}` forgets it)"
+                ))
+            })?;
+            let mut tv = open_vault(bytes, &m)?;
+            follow_epoch(&mut tv, &team)?;
+            let (admitted, left_out) = admit_replicas(&team, &me, replicas);
+            forget_devices(&mut tv, &left_out)?;
+            let mut ignored: Vec<String> = left_out.into_iter().map(|(_, w)| w).collect();
+            ignored.extend(team.ignored.iter().map(|w| format!("ignored {w}")));
+            let mut r = round::round(&mut tv, admitted, accept_rollback, now)
+                .map_err(|e| not_member(e, &team))?;
+            let mut publish = Vec::new();
+            match r.replica.take() {
+                Some(x) if role >= Role::Writer => publish.push((
+                    crate::sync::remote::REPLICAS.to_owned(),
+                    sign_replica(&team.id, x, &keys.signing),
+                )),
+                _ => {}
+            }
+            let signed = team.signed();
+            if published.as_ref().is_none_or(|p| {
+                let mut p = p.clone();
+                p.sort_by(|a, b| a.op.cmp(&b.op));
+                let mut s = signed.clone();
+                s.sort_by(|a, b| a.op.cmp(&b.op));
+                p != s
+            }) {
+                publish.push(members_file(&team, &me)?);
+            }
+            let out_vault = if tv.is_dirty() {
+                Some(tv.seal(0)?)
+            } else {
+                None
+            };
+            let key = *team.current_key()?.expose_secret();
+            if m.changes.len() != signed.len() || m.key != key {
+                m.changes = signed;
+                m.key = key;
+                store_membership(vault, &name, &m, now)?;
+            }
+            Ok(TeamResponse::Rounded {
+                round: Box::new(r),
+                vault: out_vault,
+                publish,
+                ignored,
+            })
+        }
+        TeamRequest::Open { team: name } => {
+            let m = membership(vault, &name)?;
+            let team = m.team()?;
+            let role = team.role_of(&me).ok_or_else(|| {
+                Error::Unlock(format!("you are no longer a member of team {name}"))
+            })?;
+            Ok(TeamResponse::Opened {
+                key: m.key(),
+                id: hex(&m.team),
+                role,
+            })
+        }
+        TeamRequest::List { team } => {
+            let names = match team {
+                Some(t) => {
+                    membership(vault, &t)?;
+                    vec![t]
+                }
+                None => super::teams(vault)?,
+            };
+            let mut out = Vec::new();
+            for n in names {
+                let t = membership(vault, &n)?.team()?;
+                out.push(view(&n, &t, &me));
+            }
+            Ok(TeamResponse::Listed(out))
+        }
+        TeamRequest::Leave { team } => {
+            super::forget(vault, &team, now)?;
+            vault.audit(now, "team", Some(&team), "left");
+            Ok(TeamResponse::Done(format!(
+                "left team {team} here (its admins still list you until they remove you)"
+            )))
+        }
+    }
+}
+
+fn card_name(vault: &Vault) -> String {
+    vault
+        .payload
+        .settings
+        .default_contact
+        .clone()
+        .unwrap_or_else(|| "admin".into())
+}
+
+fn members_file(team: &Team, me: &[u8; 32]) -> Result<(String, Incoming)> {
+    Ok((
+        MEMBERS_DIR.to_owned(),
+        Incoming {
+            name: members_file_name(me),
+            bytes: seal_changes(team)?,
+        },
+    ))
+}
+
+/// The team id the changes claim (the creation's), checked by [`Team::from_changes`].
+fn team_id(changes: &[Signed]) -> Result<[u8; 16]> {
+    changes
+        .iter()
+        .find_map(|s| {
+            postcard::take_from_bytes::<super::members::Op>(&s.op)
+                .ok()
+                .filter(|(op, _)| matches!(op.change, super::members::Change::Create { .. }))
+                .map(|(op, _)| op.team)
+        })
+        .ok_or_else(|| Error::Integrity("the team's member list has no creation".into()))
+}
+
+fn find_member(vault: &Vault, team: &Team, who: &str) -> Result<[u8; 32]> {
+    if let Some((k, _)) = team.members.iter().find(|(_, m)| m.card.name == who) {
+        return Ok(*k);
+    }
+    if let Ok(c) = contact::find(vault, who)
+        && let Some(k) = c.signing_key
+        && team.members.contains_key(&k)
+    {
+        return Ok(k);
+    }
+    Err(Error::NotFound(format!(
+        "'{who}' is not a member of team {} (see `jeton team list {}`)",
+        team.name, team.name
+    )))
+}
+
+fn not_member(e: Error, team: &Team) -> Error {
+    match e {
+        Error::Unlock(_) => Error::Unlock(format!(
+            "a replica of team {} is under a key you do not have: you were removed from the team, or its admin's change has not reached you",
+            team.name
+        )),
+        e => e,
+    }
+}
+
+fn view(name: &str, team: &Team, me: &[u8; 32]) -> TeamView {
+    let fp = |c: &Card| identity::fingerprint(Some(&c.age_recipient), Some(&c.signing_key), None);
+    let mut members: Vec<MemberView> = team
+        .members
+        .iter()
+        .map(|(k, m)| MemberView {
+            name: m.card.name.clone(),
+            role: m.role.label().into(),
+            fingerprint: fp(&m.card),
+            you: k == me,
+        })
+        .collect();
+    members.extend(team.removed.values().map(|r| MemberView {
+        name: r.card.name.clone(),
+        role: "removed".into(),
+        fingerprint: fp(&r.card),
+        you: false,
+    }));
+    TeamView {
+        name: name.into(),
+        id: hex(&team.id),
+        epoch: team.epoch(),
+        members,
+    }
+}

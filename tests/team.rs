@@ -1,0 +1,353 @@
+//! Team vaults end to end: one HOME per person, the real binary, the real `git` on a bare
+//! repository on disk.
+
+mod support;
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+fn bare_repo() -> (tempfile::TempDir, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("jeton-team-remote")
+        .tempdir()
+        .expect("tempdir");
+    let out = git(dir.path(), &["init", "-q", "--bare", "remote.git"]);
+    assert!(out.status.success());
+    let url = dir.path().join("remote.git").display().to_string();
+    (dir, url)
+}
+
+/// `git` with no user configuration.
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(args)
+        .output()
+        .expect("run git")
+}
+
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git(dir, args);
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn card(t: &TestVault) -> String {
+    t.ok(&["-q", "identity"], "").trim().to_owned()
+}
+
+/// `a` and `b` (each a vault and its owner's name) hold each other's cards.
+fn introduce(a: (&TestVault, &str), b: (&TestVault, &str)) {
+    a.0.ok(&["contact", "add", b.1, &card(b.0)], "");
+    b.0.ok(&["contact", "add", a.1, &card(a.0)], "");
+}
+
+struct Team {
+    _remote: tempfile::TempDir,
+    url: String,
+    admin: TestVault,
+    writer: TestVault,
+    reader: TestVault,
+}
+
+/// An admin, a writer and a reader who joined team `ops`.
+fn team() -> Team {
+    let (remote, url) = bare_repo();
+    let admin = TestVault::new();
+    let writer = TestVault::new();
+    let reader = TestVault::new();
+    introduce((&admin, "ann"), (&writer, "wendy"));
+    introduce((&admin, "ann"), (&reader, "rudy"));
+    admin.ok(&["team", "create", "ops", "--remote", &url], "");
+    admin.ok(&["team", "add", "ops", "wendy"], "");
+    admin.ok(&["team", "add", "ops", "rudy", "--role", "reader"], "");
+    let out = writer.ok(&["team", "join", &url], "");
+    assert!(out.contains("joined team ops as writer"), "{out}");
+    assert!(out.contains("ann"), "{out}");
+    let out = reader.ok(&["team", "join", &url], "");
+    assert!(out.contains("as reader"), "{out}");
+    Team {
+        _remote: remote,
+        url,
+        admin,
+        writer,
+        reader,
+    }
+}
+
+/// Every object in the bare repository, decompressed.
+fn all_git_objects(url: &str) -> Vec<u8> {
+    let repo = Path::new(url);
+    let list = git_ok(repo, &["cat-file", "--batch-all-objects", "--batch-check"]);
+    let mut out = Vec::new();
+    for line in list.lines() {
+        let oid = line.split_whitespace().next().unwrap();
+        out.extend(git(repo, &["cat-file", "-p", oid]).stdout);
+    }
+    out
+}
+
+#[test]
+fn members_share_entries_by_role_and_the_remote_sees_nothing() {
+    let t = team();
+    let secret = "ghp-team-shared-secret-9f2c";
+    t.writer
+        .add("ops:github/deploy", secret, &["--scope", "repo"]);
+    t.writer.ok(&["sync"], "");
+    t.admin.ok(&["sync"], "");
+    assert_eq!(t.admin.ok(&["get", "ops:github/deploy"], "").trim(), secret);
+    t.reader.ok(&["sync"], "");
+    assert_eq!(
+        t.reader.ok(&["get", "ops:github/deploy"], "").trim(),
+        secret
+    );
+    let listed = t.reader.ok(&["list", "ops:"], "");
+    assert!(listed.contains("ops:github/deploy"), "{listed}");
+    // The personal vaults are untouched.
+    t.admin.fails(&["get", "github/deploy"], "", 4);
+    // A reader cannot write locally.
+    let err = t.reader.fails(&["add", "ops:mine"], "tok", 2);
+    assert!(err.contains("reader"), "{err}");
+    // Names, secrets, metadata: nothing readable in any git object.
+    let objects = all_git_objects(&t.url);
+    assert!(!objects.is_empty());
+    for needle in [secret, "github/deploy", "repo", "wendy", "rudy"] {
+        assert!(
+            !objects
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes()),
+            "{needle} is readable in the remote"
+        );
+    }
+    let members = t.admin.ok(&["team", "list", "ops"], "");
+    assert!(
+        members.contains("wendy") && members.contains("writer"),
+        "{members}"
+    );
+    assert!(
+        members.contains("rudy") && members.contains("reader"),
+        "{members}"
+    );
+}
+
+#[test]
+fn writes_by_a_demoted_member_and_files_pushed_by_an_outsider_are_ignored() {
+    let t = team();
+    // The writer publishes a change; before anyone merges it, the admin makes them a
+    // reader: their signed replica is on the remote, and is ignored.
+    t.writer.add("ops:sneaky", "tok-sneaky", &[]);
+    t.writer.ok(&["sync"], "");
+    t.admin
+        .ok(&["team", "add", "ops", "wendy", "--role", "reader"], "");
+    t.admin.add("ops:real", "tok-real", &[]);
+    let out = t.admin.run(&["sync"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wendy") && err.contains("reader"), "{err}");
+    t.admin.fails(&["get", "ops:sneaky"], "", 4);
+
+    // An outsider copies a replica under another device's name: not signed for that name.
+    let work = tempfile::tempdir().unwrap();
+    git_ok(work.path(), &["clone", "-q", "-b", "jeton", &t.url, "w"]);
+    let w = work.path().join("w");
+    let replicas = w.join("replicas");
+    let first = std::fs::read_dir(&replicas)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    std::fs::copy(
+        first.path(),
+        replicas.join(format!("{}.jeton", "ab".repeat(16))),
+    )
+    .unwrap();
+    git_ok(&w, &["add", "-A"]);
+    git_ok(
+        &w,
+        &[
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-qm",
+            "outsider",
+        ],
+    );
+    git_ok(&w, &["push", "-q", "origin", "jeton"]);
+    let out = t.reader.run(&["sync"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not signed by a member"), "{err}");
+    assert_eq!(t.reader.ok(&["get", "ops:real"], "").trim(), "tok-real");
+}
+
+#[test]
+fn a_tampered_member_list_is_refused() {
+    let t = team();
+    let work = tempfile::tempdir().unwrap();
+    git_ok(work.path(), &["clone", "-q", "-b", "jeton", &t.url, "w"]);
+    let w = work.path().join("w");
+    for e in std::fs::read_dir(w.join("members")).unwrap() {
+        let p = e.unwrap().path();
+        let mut b = std::fs::read(&p).unwrap();
+        let n = b.len();
+        b[n - 5] ^= 0x40;
+        std::fs::write(&p, b).unwrap();
+    }
+    git_ok(&w, &["add", "-A"]);
+    git_ok(
+        &w,
+        &[
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-qm",
+            "tamper",
+        ],
+    );
+    git_ok(&w, &["push", "-q", "origin", "jeton"]);
+    let err = t.writer.fails(&["sync"], "", 6);
+    assert!(err.contains("member list"), "{err}");
+}
+
+#[test]
+fn removal_rekeys_lists_exposed_entries_and_shuts_the_member_out() {
+    let t = team();
+    t.admin.add("ops:db", "tok-db-before", &[]);
+    t.admin.ok(&["sync"], "");
+    t.writer.ok(&["sync"], "");
+    assert_eq!(t.writer.ok(&["get", "ops:db"], "").trim(), "tok-db-before");
+    // An old member list, kept to replay after the removal.
+    let work = tempfile::tempdir().unwrap();
+    git_ok(work.path(), &["clone", "-q", "-b", "jeton", &t.url, "w"]);
+    let w = work.path().join("w");
+    let old_lists: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(w.join("members"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+
+    let out = t.admin.ok(&["team", "remove", "ops", "wendy"], "");
+    assert!(out.contains("exposed"), "{out}");
+    let out = t.admin.run(&["check"], "");
+    assert_eq!(out.status.code(), Some(8));
+    let check = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        check.contains("ops:db: exposed") && check.contains("wendy"),
+        "{check}"
+    );
+
+    t.admin.add("ops:after", "tok-after-removal", &[]);
+    t.admin.ok(&["sync"], "");
+    // The removed member syncs: refused, and cannot read what came later.
+    let out = t.writer.run(&["sync"], "");
+    assert!(!out.status.success());
+    t.writer.fails(&["get", "ops:after"], "", 4);
+    // Their later writes are ignored.
+    t.writer.add("ops:late", "tok-late", &[]);
+    // The reader still follows, and sees the exposure too.
+    t.reader.ok(&["sync"], "");
+    assert_eq!(
+        t.reader.ok(&["get", "ops:after"], "").trim(),
+        "tok-after-removal"
+    );
+
+    // Replaying the old member lists changes nothing.
+    git_ok(&w, &["pull", "-q", "origin", "jeton"]);
+    for (p, b) in &old_lists {
+        std::fs::write(p, b).unwrap();
+    }
+    git_ok(&w, &["add", "-A"]);
+    let _ = git(
+        &w,
+        &[
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-qm",
+            "replay",
+        ],
+    );
+    git_ok(&w, &["push", "-q", "origin", "jeton"]);
+    t.admin.ok(&["sync"], "");
+    let members = t.admin.ok(&["team", "list", "ops"], "");
+    assert!(members.contains("removed"), "{members}");
+    t.admin.fails(&["get", "ops:late"], "", 4);
+
+    // Rotating the exposed entry clears the finding (a rotation in the removal's own second
+    // is not told apart from one before it, so the finding would stay: wait that out).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    t.admin.ok(&["rotate", "ops:db"], "tok-db-after");
+    let out = t.admin.run(&["check"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("ops:db: exposed"), "{text}");
+    assert!(text.contains("`jeton edit ops:db --contact"), "{text}");
+}
+
+#[test]
+fn two_admins_add_members_concurrently_and_both_stay() {
+    let (_remote, url) = bare_repo();
+    let a = TestVault::new();
+    let b = TestVault::new();
+    let x = TestVault::new();
+    let y = TestVault::new();
+    introduce((&a, "al"), (&b, "bea"));
+    introduce((&a, "al"), (&x, "xan"));
+    introduce((&b, "bea"), (&y, "yves"));
+    a.ok(&["team", "create", "ops", "--remote", &url], "");
+    a.ok(&["team", "add", "ops", "bea", "--role", "admin"], "");
+    b.ok(&["team", "join", &url], "");
+    a.ok(&["team", "add", "ops", "xan"], "");
+    b.ok(&["team", "add", "ops", "yves"], "");
+    a.ok(&["sync"], "");
+    b.ok(&["sync"], "");
+    a.ok(&["sync"], "");
+    for t in [&a, &b] {
+        let members = t.ok(&["team", "list", "ops"], "");
+        assert!(members.contains("writer"), "{members}");
+        assert_eq!(members.matches("writer").count(), 2, "{members}");
+    }
+    x.ok(&["team", "join", &url], "");
+    y.ok(&["team", "join", &url], "");
+}
+
+#[test]
+fn joining_needs_the_admin_among_ones_contacts() {
+    let (_remote, url) = bare_repo();
+    let a = TestVault::new();
+    let s = TestVault::new();
+    // The admin has the stranger's card, but not the other way round.
+    a.ok(&["contact", "add", "sam", &card(&s)], "");
+    a.ok(&["team", "create", "ops", "--remote", &url], "");
+    a.ok(&["team", "add", "ops", "sam"], "");
+    let err = s.fails(&["team", "join", &url], "", 6);
+    assert!(err.contains("not one of your contacts"), "{err}");
+    // Someone never added reads nothing.
+    let o = TestVault::new();
+    let err = o.fails(&["team", "join", &url], "", 4);
+    assert!(err.contains("addressed to you"), "{err}");
+}
