@@ -4,7 +4,7 @@
 //! The files move here; the merge runs wherever the key is (the agent, or this process after a
 //! passphrase), as a request like any other.
 
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output;
 use clap::{Args, Subcommand};
 use jeton::request::{Request, Response};
@@ -316,7 +316,7 @@ fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
         vault.saved();
         let mut warnings = Vec::new();
         ctx.session.remember(&vault, &mut warnings);
-        crate::commands::warn_all(&warnings);
+        crate::ctx::warn_all(&warnings);
         drop(guard);
         ws.save_config()?;
         let published = ws.publish(
@@ -373,7 +373,7 @@ fn adopt_key(ctx: &Ctx, fd: Option<u32>) -> Result<Exit> {
         "this vault now opens with the passphrase set on another device (key taken from replica {}); run `jeton sync`",
         Shown::line(&from)
     ))?;
-    crate::commands::forget_agent_key(ctx)?;
+    crate::ctx::forget_agent_key(ctx)?;
     Ok(Exit::Ok)
 }
 
