@@ -349,7 +349,7 @@ fn completions_and_man() {
 }
 
 /// Subcommand arguments are built only for the subcommand that runs (`Deferred` in
-/// src/bin/jeton/cli.rs); help, the man page and completions still show each one's own
+/// src/bin/jeton/args.rs); help, the man page and completions still show each one's own
 /// description and options, not its arguments struct's doc comment.
 #[test]
 fn deferred_subcommands_keep_their_help() {

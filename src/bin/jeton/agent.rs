@@ -1,14 +1,39 @@
 //! `unlock`, `lock` and `agent start|stop|status|serve` (SPEC §7).
 
-use crate::cli::{AgentCommand, UnlockArgs};
-use crate::commands::{Ctx, Exit, emit};
+use crate::ctx::{Ctx, Exit, emit};
 use crate::output;
 use crate::prompt;
+use clap::{Args, Subcommand};
 use jeton::agent::{self, client, protocol::Status};
 use jeton::time::{self, human_span};
 use jeton::{Error, Result};
 use std::process::Stdio;
 use std::time::Duration;
+
+/// `unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Lock again after this long without a command that uses the key
+    #[arg(long, value_name = "SPAN", default_value = "15min")]
+    pub timeout: String,
+    /// Lock again after this long in any case
+    #[arg(long, value_name = "SPAN", default_value = "8h")]
+    pub max: String,
+}
+
+/// `agent ...`.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Start the agent in the background (no effect if it runs)
+    Start,
+    /// Stop the agent (its keys are wiped)
+    Stop,
+    /// Show whether the agent runs and which vaults it holds unlocked
+    Status,
+    /// Run the agent in the foreground (what `start` runs in the background)
+    #[command(hide = true)]
+    Serve,
+}
 
 /// How long `unlock`/`agent start` wait for a new agent to answer.
 const START_WAIT: Duration = Duration::from_secs(5);

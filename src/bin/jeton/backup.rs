@@ -1,6 +1,6 @@
 //! `backup -o FILE [--to CONTACT|--age age1...]` and `backup verify FILE`.
 
-use crate::commands::{Ctx, Exit, emit, unexpected, warn_all};
+use crate::ctx::{Ctx, Exit, emit, unexpected, warn_all};
 use crate::output;
 use clap::{Args, Subcommand};
 use jeton::backup::{BackupRequest, BackupResponse, Summary};

@@ -3,7 +3,6 @@
 //! clipboard after the timeout, but only if it still holds that secret: a value copied since
 //! is left alone. The waiting process never holds the secret, only a salted SHA-256 of it.
 
-use crate::commands::{Exit, unexpected};
 use clap::Args;
 use jeton::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -149,7 +148,7 @@ fn fingerprint(salt: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 /// Copies `value` and starts the process that clears it after `clear`.
-pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool) -> Result<Exit> {
+pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool) -> Result<()> {
     let tool = tool()?;
     copy(&tool, value)?;
     let mut salt = [0u8; 32];
@@ -180,19 +179,19 @@ pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool) -> Result<Ex
             jeton::time::human_span(clear.as_secs() as i64)
         );
     }
-    Ok(Exit::Ok)
+    Ok(())
 }
 
 /// `clip-clear`: waits, then clears the clipboard if it still holds the value whose salted
 /// fingerprint came on stdin.
-pub fn clear_later(a: ClipClearArgs) -> Result<Exit> {
+pub fn clear_later(a: ClipClearArgs) -> Result<()> {
     let mut note = Vec::new();
     std::io::stdin()
         .take(64)
         .read_to_end(&mut note)
         .map_err(|e| Error::Other(format!("clip-clear: {e}")))?;
     if note.len() != 64 {
-        return Err(unexpected());
+        return Err(Error::Other("internal error: unexpected response".into()));
     }
     let (salt, expected) = note.split_at(32);
     std::thread::sleep(Duration::from_secs(a.after));
@@ -201,5 +200,5 @@ pub fn clear_later(a: ClipClearArgs) -> Result<Exit> {
     if fingerprint(salt, &now) == expected {
         copy(&tool, b"")?;
     }
-    Ok(Exit::Ok)
+    Ok(())
 }

@@ -2,12 +2,14 @@
 //! entry names from the agent when it holds the key. The shell scripts `jeton completions
 //! SHELL` prints call `jeton` back with `JETON_COMPLETE=SHELL` set, and this module answers.
 //! Completion never opens the vault itself, so it never prompts: with no unlocked agent,
-//! entry names complete to nothing at once.
+//! entry names complete to nothing at once. `man` is here too: both render the whole command
+//! definition, which the caller passes in.
 
-use crate::cli::{Cli, ShellArg};
-use clap::CommandFactory;
+use crate::ctx::{Exit, emit};
+use clap::ValueEnum;
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 use clap_complete::env::{Bash, CompleteEnv, Elvish, EnvCompleter, Fish, Powershell, Zsh};
+use jeton::Error;
 use jeton::agent::client::{self, Via};
 use jeton::request::{ListFilter, Request, Response, Session, StatusFilter};
 use std::ffi::OsStr;
@@ -17,17 +19,49 @@ use std::time::Duration;
 /// The variable that makes `jeton` answer a completion request instead of running a command.
 const VAR: &str = "JETON_COMPLETE";
 
+/// Shells for `completions`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellArg {
+    /// bash
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
+    /// elvish
+    Elvish,
+    /// PowerShell
+    Powershell,
+}
+
 /// Answers a completion request and exits, when the shell asked for one; otherwise returns.
-pub fn answer_if_asked() {
-    CompleteEnv::with_factory(command)
+/// `definition` builds the whole command line.
+pub fn answer_if_asked(definition: fn() -> clap::Command) {
+    CompleteEnv::with_factory(move || command(definition()))
         .var(VAR)
         .bin("jeton")
         .completer("jeton")
         .complete();
 }
 
-/// The script a shell sources to complete `jeton` (it calls `jeton` on the PATH back).
-pub fn script(shell: ShellArg) -> Vec<u8> {
+/// `completions SHELL`: the script a shell sources to complete `jeton` (it calls `jeton` on the
+/// PATH back).
+pub fn completions(shell: ShellArg) -> Result<Exit, Error> {
+    emit(&script(shell))?;
+    Ok(Exit::Ok)
+}
+
+/// `man`: the man page (roff) of `definition`.
+pub fn man(definition: clap::Command) -> Result<Exit, Error> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(definition)
+        .render(&mut buf)
+        .map_err(|e| Error::Other(format!("cannot render the man page: {e}")))?;
+    emit(&buf)?;
+    Ok(Exit::Ok)
+}
+
+fn script(shell: ShellArg) -> Vec<u8> {
     let shell: &dyn EnvCompleter = match shell {
         ShellArg::Bash => &Bash,
         ShellArg::Zsh => &Zsh,
@@ -43,8 +77,7 @@ pub fn script(shell: ShellArg) -> Vec<u8> {
 
 /// The command definition, with entry names completing wherever a command takes an existing
 /// entry's name (a positional `NAME` or `OLD`; not `add`, whose name is new, nor `contact`).
-fn command() -> clap::Command {
-    let mut cmd = Cli::command();
+fn command(mut cmd: clap::Command) -> clap::Command {
     cmd.build();
     with_name_completion(cmd)
 }

@@ -1,6 +1,6 @@
 //! `search`: entries ranked by how well a term matches what the user remembers of them.
 
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output::{Table, json_line};
 use clap::Args;
 use jeton::Result;

@@ -1,8 +1,7 @@
-//! `generate`: a random secret or passphrase on stdout, with no vault; and the recipe that
-//! `add`/`rotate --generate` hand to the executor when words or exclusions are asked for.
+//! `generate`: a random secret or passphrase on stdout, with no vault.
 
-use crate::cli::{CharsetArg, GlobalArgs};
-use crate::commands::{Exit, charset, emit};
+use crate::args::{CharsetArg, GlobalArgs, recipe};
+use crate::ctx::{Exit, emit};
 use crate::output::secret_json_line;
 use clap::Args;
 use jeton::Result;
@@ -30,23 +29,6 @@ pub struct GenerateCommand {
     /// Also say how many bits of entropy the secret carries (on stderr)
     #[arg(short, long)]
     pub verbose: bool,
-}
-
-/// The recipe for these flags.
-pub fn recipe(
-    length: usize,
-    set: CharsetArg,
-    exclude: Option<&str>,
-    words: Option<usize>,
-    separator: &str,
-) -> Result<Recipe> {
-    match words {
-        Some(n) => Recipe::words(n, separator),
-        None => {
-            let alphabet = String::from_utf8(charset(set).alphabet()).unwrap_or_default();
-            Recipe::chars(length, &alphabet, exclude.unwrap_or(""))
-        }
-    }
 }
 
 pub fn run(global: &GlobalArgs, a: &GenerateCommand) -> Result<Exit> {

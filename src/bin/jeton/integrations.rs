@@ -1,9 +1,9 @@
 //! `exec`, `inject`, and the git, cargo and docker credential helpers (SPEC §8).
 
-use crate::cli::{ExecArgs, InjectArgs};
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output::{OutError, write_stdout};
 use crate::prompt::{raw_stdin, read_secret};
+use clap::Args;
 use jeton::entry::printable;
 use jeton::integrations::exec::{self as jexec, EnvValue};
 use jeton::integrations::{
@@ -14,13 +14,38 @@ use jeton::request::{Request, Response};
 use jeton::secret::SecretLines;
 use jeton::{Error, Result};
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// Largest template or env file read.
 const MAX_TEMPLATE: u64 = 16 << 20;
 /// Largest input a credential helper reads from its tool.
 const MAX_HELPER_INPUT: u64 = 1 << 20;
+
+/// `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Set VAR to an entry's secret, or to one field with NAME#field (repeatable)
+    #[arg(long = "env", value_name = "VAR=NAME[#field]")]
+    pub env: Vec<String>,
+    /// Read VAR=jeton://NAME[#field] lines (other VAR=value lines pass through)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The command and its arguments, after --
+    #[arg(last = true, required = true, value_name = "CMD", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `inject`.
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// Template file [default: stdin]
+    #[arg(short = 'i', long = "in", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Output file, written atomically with mode 0600 [default: stdout]
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
 
 /// Rewrites the ways other tools start jeton into ordinary subcommands: `jeton --cargo-plugin`
 /// and the names `docker-credential-jeton` / `cargo-credential-jeton` (links to jeton).

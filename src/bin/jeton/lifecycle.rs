@@ -1,8 +1,13 @@
 //! The lifecycle commands: rotate, history, rollback, disable, enable, revoke, check, log and
-//! config. Arguments -> [`LifecycleRequest`] -> output; the work happens in `jeton::lifecycle`.
+//! config; and rotation at the issuer (`issuer`, `integration`, `rotate --at-issuer`).
+//! Arguments -> [`LifecycleRequest`] -> output; the work happens in `jeton::lifecycle`.
 
-use crate::cli::{Deferred, GenerateArgs};
-use crate::commands::{Ctx, Exit, emit, secret_input};
+mod issuer;
+
+pub use issuer::{IntegrationCommand, IssuerCommand, integration, issuer};
+
+use crate::args::{Deferred, GenerateArgs};
+use crate::ctx::{Ctx, Exit, emit, warn_short_spans};
 use crate::output::{Table, json_line, push_shown_secret, secret_json_line};
 use crate::prompt;
 use clap::{Args, Subcommand, ValueEnum};
@@ -31,7 +36,7 @@ pub enum LifecycleCommand {
     /// issuer set`), every integration is updated, and the old one is revoked there.
     Rotate(Deferred<RotateArgs>),
     /// Show an entry's previous secrets (masked unless --reveal)
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     History {
         /// Entry name
         name: String,
@@ -40,7 +45,7 @@ pub enum LifecycleCommand {
         reveal: bool,
     },
     /// Make a previous secret current again (the current one goes to history)
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     Rollback {
         /// Entry name
         name: String,
@@ -49,19 +54,19 @@ pub enum LifecycleCommand {
         version: usize,
     },
     /// Refuse `get` and `exec` of an entry until it is enabled
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     Disable {
         /// Entry name
         name: String,
     },
     /// Allow a disabled entry again
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     Enable {
         /// Entry name
         name: String,
     },
     /// Revoke an entry for good: wipe its secret and history, keep a tombstone
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     Revoke {
         /// Entry name
         name: String,
@@ -74,14 +79,14 @@ pub enum LifecycleCommand {
     },
     /// Report expired, expiring or unrotated tokens, missing contacts and scopes, over-broad
     /// scopes, weak KDF and loose permissions; exit 8 if anything is found
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     Check {
         /// Look this far ahead for expiry and rotation
         #[arg(long, value_name = "SPAN", default_value = "14d")]
         within: String,
     },
     /// The audit log of every change, oldest first
-    #[command(defer(crate::cli::with_globals))]
+    #[command(defer(crate::args::with_globals))]
     Log {
         /// Only this entry (following its renames)
         name: Option<String>,
@@ -102,7 +107,7 @@ pub struct RotateArgs {
     #[command(flatten)]
     pub generate: GenerateArgs,
     #[command(flatten)]
-    pub issuer: crate::issuer::RotateFlags,
+    pub issuer: issuer::RotateFlags,
 }
 
 /// `config` (alone: `config list`).
@@ -193,7 +198,7 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
                 .map(|r| r.trim().to_owned())
                 .filter(|r| !r.is_empty());
             if at_issuer {
-                crate::issuer::revoke_at_issuer(ctx, &name)?;
+                issuer::revoke_at_issuer(ctx, &name)?;
             }
             status(ctx, LifecycleRequest::Revoke { name, reason })
         }
@@ -218,7 +223,7 @@ fn unexpected() -> Error {
 
 fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
     if a.issuer.wanted() {
-        return crate::issuer::rotate(ctx, a.name, a.issuer);
+        return issuer::rotate(ctx, a.name, a.issuer);
     }
     let name = a.name.unwrap_or_default();
     jeton::team::check_entry_name(&name, false)?;
@@ -228,9 +233,9 @@ fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
         Some(w) => Change::Set(time::parse_when(w, now)?),
     };
     if let Change::Set(t) = expires_at {
-        crate::commands::warn_short_spans(Some(t), None, now);
+        warn_short_spans(Some(t), None, now);
     }
-    let secret = secret_input(&a.generate)?;
+    let secret = a.generate.secret_input()?;
     let r = exec(
         ctx,
         LifecycleRequest::Rotate {
@@ -479,7 +484,7 @@ fn check(ctx: &Ctx, within: &str, now: Time) -> Result<Exit> {
         return Err(unexpected());
     };
     findings.extend(jeton::lifecycle::file_findings(&ctx.session.store));
-    let (team_checked, team_findings) = crate::team::check_teams(ctx, within)?;
+    let (team_checked, team_findings) = crate::ctx::team::check_teams(ctx, within)?;
     let checked = checked + team_checked;
     findings.extend(team_findings);
     if ctx.json {

@@ -1,25 +1,34 @@
 //! The `jeton` binary. `main` alone owns exit codes (SPEC §5).
+//!
+//! The arrows point one way: `main` -> `cli` (the command enum and dispatch) -> one module per
+//! command family, owning its arguments and its run -> `args` (global and shared flags) and
+//! `ctx` (the context, exits, stdout) -> `output`, `prompt`, `clip` -> the library. No family
+//! names another; `cli.rs`'s tests check it.
 
+// The command families.
 mod agent;
 mod backup;
-mod cli;
-mod clip;
-mod commands;
 mod complete;
-mod editor;
+mod entries;
 mod find;
 mod generate;
 mod integrations;
-mod issuer;
 mod lifecycle;
 mod migrate;
 mod otp;
-mod output;
-mod prompt;
 mod recovery;
 mod share;
 mod sync;
 mod team;
+mod vault;
+
+// What they stand on.
+mod args;
+mod cli;
+mod clip;
+mod ctx;
+mod output;
+mod prompt;
 
 use clap::Parser;
 use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
@@ -28,8 +37,8 @@ fn main() {
     for failure in jeton::harden::harden_process() {
         eprintln!("jeton: warning: hardening: {failure}");
     }
-    complete::answer_if_asked();
-    let args = integrations::invocation(std::env::args_os());
+    cli::answer_completion_if_asked();
+    let args = cli::args();
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         // Help and version, asked for or shown for a missing subcommand: as clap prints them.
@@ -41,12 +50,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let result = commands::run(cli);
+    let result = cli::run(cli);
     let code = match result {
         // A reader that stopped early (`jeton list | head -1`) is not an error.
         _ if output::stdout_closed() => 0,
-        Ok(commands::Exit::Ok) => 0,
-        Ok(commands::Exit::Code(code)) => code,
+        Ok(ctx::Exit::Ok) => 0,
+        Ok(ctx::Exit::Code(code)) => code,
         Err(e) => {
             // Messages quote names, paths and imported text: escaped, on one line.
             eprintln!("jeton: error: {}", jeton::text::Shown::line(&e.to_string()));

@@ -1,13 +1,12 @@
 //! `jeton migrate FORMAT SOURCE`: parse another tool's store here (the user's files, the
 //! user's gpg), then send the entries to the vault in one request.
 
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::args::OnConflictArg;
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output;
-use crate::share::OnConflictArg;
 use clap::{Args, ValueEnum};
 use jeton::migrate::{self, Format, MigrateReport, MigrateRequest};
 use jeton::request::{Request, Response};
-use jeton::share::import::OnConflict;
 use jeton::text::Shown;
 use jeton::{Error, Result};
 use std::path::PathBuf;
@@ -63,12 +62,7 @@ pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<Exit> {
         FormatArg::Bitwarden => Format::Bitwarden,
         FormatArg::Dotenv => Format::Dotenv,
     };
-    let on_conflict = match a.on_conflict {
-        OnConflictArg::Fail => OnConflict::Fail,
-        OnConflictArg::Skip => OnConflict::Skip,
-        OnConflictArg::Rename => OnConflict::Rename,
-        OnConflictArg::Overwrite => OnConflict::Overwrite,
-    };
+    let on_conflict = a.on_conflict.into();
     let parsed = match format {
         Format::Pass | Format::Gopass => migrate::pass::parse(&a.source, jeton::time::now())?,
         Format::Keepassxc => migrate::keepassxc::parse(&a.source)?,

@@ -1,12 +1,11 @@
-//! `otp`: the one-time code of an entry holding a TOTP seed; and the seed `add --totp` reads.
+//! `otp`: the one-time code of an entry holding a TOTP seed.
 
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::clip;
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output::json_line;
-use crate::prompt;
 use clap::Args;
 use jeton::Result;
-use jeton::request::{Request, Response, SecretInput};
-use jeton::secret::Token;
+use jeton::request::{Request, Response};
 
 /// `otp`.
 #[derive(Debug, Args)]
@@ -35,7 +34,8 @@ pub fn otp(ctx: &Ctx, a: OtpArgs) -> Result<Exit> {
         return Err(unexpected());
     };
     if a.clip {
-        return crate::clip::clip(&code.name, code.code.as_bytes(), clear, ctx.quiet);
+        clip::clip(&code.name, code.code.as_bytes(), clear, ctx.quiet)?;
+        return Ok(Exit::Ok);
     }
     if ctx.json {
         return emit(json_line(&code).as_bytes()).map(|()| Exit::Ok);
@@ -43,13 +43,4 @@ pub fn otp(ctx: &Ctx, a: OtpArgs) -> Result<Exit> {
     let end = if a.no_newline { "" } else { "\n" };
     emit(format!("{}{end}", code.code).as_bytes())?;
     Ok(Exit::Ok)
-}
-
-/// The seed for `add NAME --totp`, from the prompt or stdin (never an argument): an otpauth://
-/// URI, kept as given, or a base32 seed, kept as an otpauth:// URI labelled with NAME. Refused
-/// (exit 2) before the vault is opened when it is neither.
-pub fn seed_input(name: &str) -> Result<SecretInput> {
-    let given = prompt::secret_input()?;
-    let uri = jeton::otp::to_uri(given.expose_secret(), name)?;
-    Ok(SecretInput::Value(Token::new(uri.to_string())))
 }

@@ -8,7 +8,7 @@
 
 use jeton::entry::{Entry, Status};
 use jeton::request::Summary;
-use jeton::secret::SecretText;
+use jeton::secret::{SecretText, Token};
 use jeton::text::{Lines, Shown, escape};
 use jeton::time::{rfc3339, show_span};
 use serde::Serialize;
@@ -334,4 +334,28 @@ pub fn json_line<T: Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
     s.push('\n');
     s
+}
+
+/// A new recovery key, with `message` before it: the only time it is ever printed.
+pub fn recovery_key(key: &Token, message: &str, json: bool, quiet: bool) -> SecretText {
+    if json {
+        return secret_json_line(json!({
+            "ok": true,
+            "message": message,
+            "recovery_key": key.expose_secret(),
+        }));
+    }
+    let mut text = SecretText::default();
+    if !quiet {
+        text.push_str(&format!(
+            "{message}\n\nRecovery key (shown only this once; write it down and keep it apart \
+             from the vault):\n\n    "
+        ));
+    }
+    text.push_str(key.expose_secret());
+    if !quiet {
+        text.push_str("\n\nIt opens this vault if the passphrase is lost: `jeton recover`.");
+    }
+    text.push_str("\n");
+    text
 }

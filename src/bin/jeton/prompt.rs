@@ -1,5 +1,6 @@
 //! Where passphrases and secrets come from (SPEC §5). Never from a command-line argument.
 
+use jeton::request::SecretInput;
 use jeton::secret::{Passphrase, Token};
 use jeton::{Error, Result};
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -282,4 +283,13 @@ pub fn recovery_key(fd: Option<u32>) -> Result<jeton::recovery::RecoveryKey> {
         ));
     };
     jeton::recovery::RecoveryKey::parse(&text)
+}
+
+/// The seed for `add NAME --totp`, from the prompt or stdin (never an argument): an otpauth://
+/// URI, kept as given, or a base32 seed, kept as an otpauth:// URI labelled with NAME. Refused
+/// (exit 2) before the vault is opened when it is neither.
+pub fn otp_seed(name: &str) -> Result<SecretInput> {
+    let given = secret_input()?;
+    let uri = jeton::otp::to_uri(given.expose_secret(), name)?;
+    Ok(SecretInput::Value(Token::new(uri.to_string())))
 }

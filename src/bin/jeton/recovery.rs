@@ -1,12 +1,11 @@
 //! `recovery new` and `recover`: the recovery key slot (docs/FORMAT.md "Recovery slot").
 
-use crate::commands::{Ctx, Exit, emit, forget_agent_key, unexpected, warn_all};
+use crate::ctx::{Ctx, Exit, emit, forget_agent_key, unexpected, warn_all};
 use crate::output;
 use crate::prompt;
 use clap::{Args, Subcommand};
 use jeton::recovery::{self, RecoveryRequest, RecoveryResponse};
 use jeton::request::{Request, Response};
-use jeton::secret::{SecretText, Token};
 use jeton::vault::Vault;
 use jeton::{Result, time};
 
@@ -28,31 +27,6 @@ pub struct RecoverArgs {
     /// Read the new passphrase from this open file descriptor
     #[arg(long, value_name = "N")]
     pub new_passphrase_fd: Option<u32>,
-}
-
-/// Shows a new recovery key: the only time it is ever printed.
-pub fn show_key(ctx: &Ctx, key: &Token, message: &str) -> Result<()> {
-    if ctx.json {
-        let v = serde_json::json!({
-            "ok": true,
-            "message": message,
-            "recovery_key": key.expose_secret(),
-        });
-        return emit(output::secret_json_line(v).as_bytes());
-    }
-    let mut text = SecretText::default();
-    if !ctx.quiet {
-        text.push_str(&format!(
-            "{message}\n\nRecovery key (shown only this once; write it down and keep it apart \
-             from the vault):\n\n    "
-        ));
-    }
-    text.push_str(key.expose_secret());
-    if !ctx.quiet {
-        text.push_str("\n\nIt opens this vault if the passphrase is lost: `jeton recover`.");
-    }
-    text.push_str("\n");
-    emit(text.as_bytes())
 }
 
 pub fn run(ctx: &Ctx, c: RecoveryCommand) -> Result<Exit> {
@@ -103,7 +77,7 @@ fn renew(ctx: &Ctx) -> Result<()> {
     } else {
         "recovery key made (the vault was re-keyed)"
     };
-    show_key(ctx, &outcome.value.key, msg)?;
+    emit(output::recovery_key(&outcome.value.key, msg, ctx.json, ctx.quiet).as_bytes())?;
     forget_agent_key(ctx)
 }
 

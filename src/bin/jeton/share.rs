@@ -1,13 +1,13 @@
 //! Sharing commands: identity, contact, share, import. Arguments -> request -> output.
 
-use crate::cli::Deferred;
-use crate::commands::{Ctx, Exit, emit};
+use crate::args::{Deferred, OnConflictArg};
+use crate::ctx::{Ctx, Exit, emit};
 use crate::output::{Table, json_line};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use jeton::request::{Request, Response};
 use jeton::share::bundle::{DEFAULT_EXPIRY, Kind, MAX_BUNDLE_LEN, ShareRequest};
 use jeton::share::contact::{self, ContactKeys, ContactView};
-use jeton::share::import::{ImportReport, ImportRequest, OnConflict};
+use jeton::share::import::{ImportReport, ImportRequest};
 use jeton::share::{SharingRequest, SharingResponse};
 use jeton::text::Shown;
 use jeton::time::{self, rfc3339};
@@ -73,19 +73,6 @@ pub struct ShareArgs {
     pub revocation: bool,
 }
 
-/// Policies for `import --on-conflict`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OnConflictArg {
-    /// Refuse the whole import (exit 9)
-    Fail,
-    /// Keep the existing entry
-    Skip,
-    /// Import as NAME-2, NAME-3, ...
-    Rename,
-    /// Replace it; its secret goes to the new entry's history
-    Overwrite,
-}
-
 /// `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -105,7 +92,7 @@ pub struct ImportArgs {
 fn run(ctx: &Ctx, r: SharingRequest) -> Result<SharingResponse> {
     match ctx.run(Request::Sharing(r))? {
         Response::Sharing(s) => Ok(s),
-        _ => Err(crate::commands::unexpected()),
+        _ => Err(crate::ctx::unexpected()),
     }
 }
 
@@ -117,7 +104,7 @@ pub fn identity(ctx: &Ctx) -> Result<Exit> {
         created,
     } = run(ctx, SharingRequest::Identity)?
     else {
-        return Err(crate::commands::unexpected());
+        return Err(crate::ctx::unexpected());
     };
     if created && !ctx.quiet {
         eprintln!("jeton: created this vault's sharing identity");
@@ -178,7 +165,7 @@ pub fn contact(ctx: &Ctx, cmd: ContactCommand) -> Result<Exit> {
                 },
             )?
             else {
-                return Err(crate::commands::unexpected());
+                return Err(crate::ctx::unexpected());
             };
             if ctx.json {
                 emit(json_line(&contact_json(&contact)).as_bytes())?;
@@ -196,7 +183,7 @@ pub fn contact(ctx: &Ctx, cmd: ContactCommand) -> Result<Exit> {
         }
         ContactCommand::List => {
             let SharingResponse::Contacts(list) = run(ctx, SharingRequest::ContactList)? else {
-                return Err(crate::commands::unexpected());
+                return Err(crate::ctx::unexpected());
             };
             if ctx.json {
                 let v: Vec<_> = list.iter().map(contact_json).collect();
@@ -222,7 +209,7 @@ pub fn contact(ctx: &Ctx, cmd: ContactCommand) -> Result<Exit> {
             let SharingResponse::ContactRemoved(c) =
                 run(ctx, SharingRequest::ContactRemove { name })?
             else {
-                return Err(crate::commands::unexpected());
+                return Err(crate::ctx::unexpected());
             };
             ctx.done(Response::Done(format!("removed contact {}", c.name)))?;
         }
@@ -305,7 +292,7 @@ pub fn share(ctx: &Ctx, a: ShareArgs) -> Result<Exit> {
         kind,
     };
     let SharingResponse::Bundle(b) = run(ctx, SharingRequest::Share(req))? else {
-        return Err(crate::commands::unexpected());
+        return Err(crate::ctx::unexpected());
     };
     let what = match b.kind {
         Kind::Entries if b.entries.len() == 1 => "1 entry".to_owned(),
@@ -434,12 +421,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<Exit> {
         jeton::entry::validate_new_name(p.trim_end_matches('/'))?;
     }
     let bundle = read_bundle(&a.file)?;
-    let on_conflict = match a.on_conflict {
-        OnConflictArg::Fail => OnConflict::Fail,
-        OnConflictArg::Skip => OnConflict::Skip,
-        OnConflictArg::Rename => OnConflict::Rename,
-        OnConflictArg::Overwrite => OnConflict::Overwrite,
-    };
+    let on_conflict = a.on_conflict.into();
     let req = ImportRequest {
         bundle,
         prefix: a.prefix.map(|p| p.trim_end_matches('/').to_owned()),
@@ -447,7 +429,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<Exit> {
         dry_run: a.dry_run,
     };
     let SharingResponse::Imported(r) = run(ctx, SharingRequest::Import(req))? else {
-        return Err(crate::commands::unexpected());
+        return Err(crate::ctx::unexpected());
     };
     if ctx.json {
         let items: Vec<_> = r

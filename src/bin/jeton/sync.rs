@@ -4,7 +4,7 @@
 //! The files move here; the merge runs wherever the key is (the agent, or this process after a
 //! passphrase), as a request like any other.
 
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output;
 use clap::{Args, Subcommand};
 use jeton::request::{Request, Response};
@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
     match a.command {
         None if a.adopt_key => adopt_key(ctx, a.new_passphrase_fd),
         None => {
-            let teams = crate::team::team_names(ctx)?;
+            let teams = crate::ctx::team::team_names(ctx)?;
             let personal = Workspace::load(vault_path(ctx))?;
             if personal.is_none() && !teams.is_empty() {
                 return sync_teams(ctx, &teams, a.verbose);
@@ -82,8 +82,12 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             report(ctx, &ws, &r, a.verbose, "synced")?;
             sync_teams(ctx, &teams, a.verbose)
         }
-        Some(SyncCommand::Init(r)) => init(ctx, remote(r, true)?, a.verbose),
-        Some(SyncCommand::Clone(r)) => clone(ctx, remote(r, false)?, a.verbose),
+        Some(SyncCommand::Init(r)) => {
+            init(ctx, crate::args::remote(r.remote, r.dir, true)?, a.verbose)
+        }
+        Some(SyncCommand::Clone(r)) => {
+            clone(ctx, crate::args::remote(r.remote, r.dir, false)?, a.verbose)
+        }
         Some(SyncCommand::Status) => status(ctx),
         Some(SyncCommand::Resolve { name }) => {
             let Response::Sync(r) =
@@ -106,55 +110,6 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             Ok(Exit::Ok)
         }
     }
-}
-
-/// [`remote`] from its two arguments (for `team`).
-pub fn remote_of(remote: Option<String>, dir: Option<PathBuf>, create: bool) -> Result<Remote> {
-    self::remote(RemoteArgs { remote, dir }, create)
-}
-
-/// The remote named on the command line; a local path is made absolute (`sync` runs from
-/// anywhere later). `create` makes a missing shared folder.
-fn remote(a: RemoteArgs, create: bool) -> Result<Remote> {
-    if let Some(dir) = a.dir {
-        if create && !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        }
-        let abs = std::fs::canonicalize(&dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::NotFound(format!("no folder at {}", dir.display()))
-            }
-            _ => Error::io("cannot open", &dir, e),
-        })?;
-        if !abs.is_dir() {
-            return Err(Error::Usage(format!("{} is not a folder", dir.display())));
-        }
-        return Ok(Remote::Dir(abs));
-    }
-    let url = a
-        .remote
-        .ok_or_else(|| Error::Usage("name a git remote or --dir PATH".into()))?;
-    jeton::text::check_line("remote", &url)?;
-    if url.starts_with('-') {
-        return Err(Error::Usage(format!("{url} is not a git remote")));
-    }
-    // A password in the URL would reach git's argv, its messages and jeton's output.
-    let authority = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
-    if authority.is_some_and(|a| {
-        a.rsplit_once('@')
-            .is_some_and(|(user, _)| user.contains(':'))
-    }) {
-        return Err(Error::Usage(
-            "the remote URL holds a password: give it to git through a credential helper (or use ssh), not in the URL".into(),
-        ));
-    }
-    let path = Path::new(&url);
-    Ok(match std::fs::canonicalize(path) {
-        Ok(abs) if path.exists() => Remote::Git(abs.to_string_lossy().into_owned()),
-        _ => Remote::Git(url),
-    })
 }
 
 fn vault_path(ctx: &Ctx) -> &Path {
@@ -327,7 +282,7 @@ fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
         vault.saved();
         let mut warnings = Vec::new();
         ctx.session.remember(&vault, &mut warnings);
-        crate::commands::warn_all(&warnings);
+        crate::ctx::warn_all(&warnings);
         drop(guard);
         ws.save_config()?;
         let published = ws.publish(
@@ -360,9 +315,9 @@ fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
 fn sync_teams(ctx: &Ctx, teams: &[String], verbose: bool) -> Result<Exit> {
     let mut failed = None;
     for t in teams {
-        match crate::team::sync_team(ctx, t) {
+        match crate::ctx::team::sync_team(ctx, t) {
             Ok(r) => {
-                let ws = Workspace::load(&crate::team::team_path(ctx, t))?
+                let ws = Workspace::load(&crate::ctx::team::team_path(ctx, t))?
                     .ok_or_else(|| Error::NotFound(format!("team {t} has no local copy")))?;
                 report(ctx, &ws, &r, verbose, &format!("team {t} synced"))?;
             }
@@ -406,7 +361,7 @@ fn adopt_key(ctx: &Ctx, fd: Option<u32>) -> Result<Exit> {
         "this vault now opens with the passphrase set on another device (key taken from replica {}); run `jeton sync`",
         Shown::line(&from)
     ))?;
-    crate::commands::forget_agent_key(ctx)?;
+    crate::ctx::forget_agent_key(ctx)?;
     Ok(Exit::Ok)
 }
 

@@ -6,21 +6,18 @@
 //! vault (the agent, or this process after a passphrase); this module moves the team vault's
 //! file and the remote's files.
 
-use crate::commands::{Ctx, Exit, emit, unexpected};
+use crate::ctx::team::{
+    ATTEMPTS, make_private_dir, team_path, team_request, team_store, teams_dir, workspace,
+};
+use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output;
 use clap::{Args, Subcommand, ValueEnum};
-use jeton::request::{Request, Response, Session};
-use jeton::store::Store;
 use jeton::sync::remote::{Config, Published, Remote, Workspace};
 use jeton::sync::round::Incoming;
 use jeton::team::{Role, TeamRequest, TeamResponse};
 use jeton::text::Shown;
 use jeton::{Error, Result};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-
-/// Rounds tried when someone else keeps pushing in between.
-const ATTEMPTS: usize = 5;
 
 /// `team` subcommands.
 #[derive(Debug, Subcommand)]
@@ -108,7 +105,7 @@ impl From<RoleArg> for Role {
 pub fn run(ctx: &Ctx, c: TeamCommand) -> Result<Exit> {
     match c {
         TeamCommand::Create { team, remote } => {
-            let remote = crate::sync::remote_of(remote.remote, remote.dir, true)?;
+            let remote = crate::args::remote(remote.remote, remote.dir, true)?;
             create(ctx, &team, remote)
         }
         TeamCommand::Add {
@@ -135,7 +132,7 @@ pub fn run(ctx: &Ctx, c: TeamCommand) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         TeamCommand::Join { remote, dir, name } => {
-            let remote = crate::sync::remote_of(remote, dir, false)?;
+            let remote = crate::args::remote(remote, dir, false)?;
             join(ctx, remote, name)
         }
         TeamCommand::Remove { team, member } => remove(ctx, &team, member),
@@ -154,45 +151,6 @@ pub fn run(ctx: &Ctx, c: TeamCommand) -> Result<Exit> {
             Ok(Exit::Ok)
         }
     }
-}
-
-/// `<vault>.teams/`: the team vaults of this personal vault.
-pub fn teams_dir(ctx: &Ctx) -> PathBuf {
-    let mut s = ctx.session.store.path().as_os_str().to_owned();
-    s.push(".teams");
-    PathBuf::from(s)
-}
-
-/// The local file of team `team`'s vault.
-pub fn team_path(ctx: &Ctx, team: &str) -> PathBuf {
-    teams_dir(ctx).join(format!("{team}.jeton"))
-}
-
-fn make_private_dir(dir: &std::path::Path) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io("cannot create", dir, e))
-}
-
-fn team_store(ctx: &Ctx, team: &str) -> Store {
-    Store::new(team_path(ctx, team), ctx.session.store.lock_timeout())
-}
-
-fn team_request(ctx: &Ctx, r: TeamRequest) -> Result<TeamResponse> {
-    let Response::Team(r) = ctx.run(Request::Team(r))? else {
-        return Err(unexpected());
-    };
-    Ok(*r)
-}
-
-fn workspace(ctx: &Ctx, team: &str) -> Result<Workspace> {
-    Workspace::load(&team_path(ctx, team))?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "team {team} has no local copy on this device: `jeton team join` it"
-        ))
-    })
 }
 
 fn create(ctx: &Ctx, team: &str, remote: Remote) -> Result<Exit> {
@@ -381,74 +339,9 @@ fn remove(ctx: &Ctx, team: &str, member: String) -> Result<Exit> {
     drop(lock);
     publish_only(ctx, team, &publish)?;
     // Publish the vault under the new key at once.
-    sync_team(ctx, team)?;
+    crate::ctx::team::sync_team(ctx, team)?;
     ctx.say(&message)?;
     Ok(Exit::Ok)
-}
-
-/// One round of team `team`: pull, merge in the personal vault's request, save, publish.
-pub fn sync_team(ctx: &Ctx, team: &str) -> Result<jeton::sync::round::Round> {
-    let ws = workspace(ctx, team)?;
-    let store = team_store(ctx, team);
-    let _guard = ws.lock(store.lock_timeout())?;
-    let mut done = jeton::sync::round::Round::default();
-    for _ in 0..ATTEMPTS {
-        let pulled = ws.pull()?;
-        ws.check(&pulled)?;
-        let lock = store.lock()?;
-        let bytes = store.read()?.to_bytes();
-        let r = team_request(
-            ctx,
-            TeamRequest::Round {
-                team: team.into(),
-                vault: bytes,
-                members: pulled.members,
-                replicas: pulled.files,
-                accept_rollback: ctx.session.accept_rollback,
-            },
-        )?;
-        let TeamResponse::Rounded {
-            round,
-            vault,
-            publish,
-            ignored,
-        } = r
-        else {
-            return Err(unexpected());
-        };
-        for w in &ignored {
-            eprintln!("jeton: warning: team {team}: {}", Shown::line(w));
-        }
-        if let Some(v) = vault {
-            store.replace(&v, &lock, jeton::store::Previous::Keep)?;
-        }
-        drop(lock);
-        done = done.then(*round);
-        if publish.is_empty()
-            || ws.publish_files(
-                &ws.descriptor(),
-                &publish,
-                &done.merged_copies,
-                pulled.head.as_deref(),
-            )? == Published::Done
-        {
-            return Ok(done);
-        }
-    }
-    Err(Error::Busy(format!(
-        "the remote of team {team} changed during each of {ATTEMPTS} rounds; run `jeton sync` again"
-    )))
-}
-
-/// The names of this vault's teams.
-pub fn team_names(ctx: &Ctx) -> Result<Vec<String>> {
-    if !teams_dir(ctx).is_dir() {
-        return Ok(Vec::new());
-    }
-    let TeamResponse::Listed(teams) = team_request(ctx, TeamRequest::List { team: None })? else {
-        return Err(unexpected());
-    };
-    Ok(teams.into_iter().map(|t| t.name).collect())
 }
 
 fn list(ctx: &Ctx, team: Option<String>) -> Result<Exit> {
@@ -479,100 +372,4 @@ fn list(ctx: &Ctx, team: Option<String>) -> Result<Exit> {
     }
     emit(out.as_bytes())?;
     Ok(Exit::Ok)
-}
-
-/// Runs an entry request on the team vault it names (`TEAM:NAME`); `None` when it names no
-/// team.
-pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Response, Request>> {
-    let (team, request) = jeton::team::route::route(request)?;
-    let Some(team) = team else {
-        return Ok(Err(request));
-    };
-    let TeamResponse::Opened { key, role, .. } =
-        team_request(ctx, TeamRequest::Open { team: team.clone() })?
-    else {
-        return Err(unexpected());
-    };
-    let writes = request.writes();
-    if writes && role < Role::Writer {
-        return Err(Error::Usage(format!(
-            "you are a {} of team {team}: only writers and admins change its entries",
-            role.label()
-        )));
-    }
-    let store = team_store(ctx, &team);
-    if !store.exists() {
-        return Err(Error::NotFound(format!(
-            "team {team} has no local copy on this device: `jeton team join` it"
-        )));
-    }
-    let session = Session {
-        store,
-        state_dir: ctx.session.state_dir.clone(),
-        accept_rollback: ctx.session.accept_rollback,
-    };
-    let outcome = session.with_vault_key(
-        writes,
-        |_| Ok(key),
-        |v| jeton::request::execute(v, request, jeton::time::now()),
-    )?;
-    crate::commands::warn_all(&outcome.warnings);
-    Ok(Ok(jeton::team::route::qualify(&team, outcome.value)))
-}
-
-/// `check` on every team vault with a local copy: (entries checked, findings named TEAM:NAME).
-pub fn check_teams(ctx: &Ctx, within: i64) -> Result<(usize, Vec<jeton::lifecycle::Finding>)> {
-    use jeton::lifecycle::{LifecycleRequest, LifecycleResponse};
-    let mut checked = 0;
-    let mut out = Vec::new();
-    for team in team_names(ctx)? {
-        if !team_store(ctx, &team).exists() {
-            continue;
-        }
-        let TeamResponse::Opened { key, .. } =
-            team_request(ctx, TeamRequest::Open { team: team.clone() })?
-        else {
-            return Err(unexpected());
-        };
-        let session = Session {
-            store: team_store(ctx, &team),
-            state_dir: None,
-            accept_rollback: ctx.session.accept_rollback,
-        };
-        let outcome = session.with_vault_key(
-            false,
-            |_| Ok(key),
-            |v| {
-                jeton::request::execute(
-                    v,
-                    Request::Lifecycle(LifecycleRequest::Check { within }),
-                    jeton::time::now(),
-                )
-            },
-        )?;
-        let Response::Lifecycle(LifecycleResponse::Findings {
-            checked: n,
-            findings,
-        }) = outcome.value
-        else {
-            return Err(unexpected());
-        };
-        checked += n;
-        out.extend(findings.into_iter().map(|mut f| {
-            f.entry = Some(match f.entry {
-                Some(e) => {
-                    // The commands in the fix name the entry as the team's.
-                    for end in [" ", "`"] {
-                        f.fix = f
-                            .fix
-                            .replace(&format!(" {e}{end}"), &format!(" {team}:{e}{end}"));
-                    }
-                    format!("{team}:{e}")
-                }
-                None => format!("{team}:"),
-            });
-            f
-        }));
-    }
-    Ok((checked, out))
 }

@@ -3,7 +3,7 @@
 //! The secret is never in the text. The file lives in a 0700 directory under XDG_RUNTIME_DIR,
 //! is created 0600, and is overwritten with zeros and removed whatever happens.
 
-use crate::commands::{Ctx, Exit, unexpected};
+use crate::ctx::{Ctx, Exit, unexpected};
 use crate::prompt;
 use jeton::agent::client::Via;
 use jeton::entry::Entry;
@@ -24,7 +24,7 @@ pub fn edit(ctx: &Ctx, name: String, now: Time) -> Result<Exit> {
     let show = Request::Show { name: name.clone() };
     let response = match jeton::agent::client::run(&ctx.session, &show)? {
         Via::Agent(outcome) => {
-            crate::commands::warn_all(&outcome.warnings);
+            crate::ctx::warn_all(&outcome.warnings);
             let Response::Entry { entry, .. } = outcome.value else {
                 return Err(unexpected());
             };
@@ -43,7 +43,7 @@ pub fn edit(ctx: &Ctx, name: String, now: Time) -> Result<Exit> {
                     }
                 }
             })?;
-            crate::commands::warn_all(&outcome.warnings);
+            crate::ctx::warn_all(&outcome.warnings);
             outcome.value
         }
     };
@@ -179,7 +179,7 @@ fn parse(e: &Entry, text: &str, now: Time) -> Result<Option<EntryEdit>> {
         Change::Set(v) => Some(*v),
         _ => None,
     };
-    crate::commands::warn_short_spans(set(&edit.expires_at), set(&edit.rotate_every), now);
+    crate::ctx::warn_short_spans(set(&edit.expires_at), set(&edit.rotate_every), now);
     Ok(Some(edit))
 }
 

@@ -3,7 +3,7 @@
 //! `jeton::issuer::pipeline`; this front end runs its requests (through the agent when it holds
 //! the key, else here with the key unlocked once) and prints what happens.
 
-use crate::commands::{Ctx, Exit, emit, warn_all};
+use crate::ctx::{Ctx, Exit, emit, warn_all};
 use crate::output::json_line;
 use crate::prompt;
 use clap::{Args, Subcommand, ValueEnum};

@@ -1,0 +1,143 @@
+//! What every command family runs with: the context built from the global options, the exit
+//! it ends with, and the ways it writes (stdout through [`emit`], warnings on stderr).
+
+pub mod team;
+
+use crate::args::GlobalArgs;
+use crate::output::{self, OutError, write_stdout};
+use crate::prompt;
+use jeton::agent::client::Via;
+use jeton::request::{Request, Response, Session};
+use jeton::store::Store;
+use jeton::time::{self, Time};
+use jeton::{Error, Result};
+
+/// What a command ended with, beyond success.
+pub enum Exit {
+    /// Success.
+    Ok,
+    /// A documented non-error exit code: 8 when `check` found problems, 126/127 from `exec`,
+    /// 1 from a credential helper that found nothing.
+    Code(i32),
+}
+
+/// Global settings every command needs.
+pub struct Ctx {
+    pub json: bool,
+    pub quiet: bool,
+    pub yes: bool,
+    pub passphrase_fd: Option<u32>,
+    pub session: Session,
+}
+
+impl Ctx {
+    pub fn new(global: &GlobalArgs) -> Result<Ctx> {
+        let lock_timeout = time::parse_duration(&global.lock_timeout)?;
+        let path = jeton::paths::vault_path(global.vault.clone()).ok_or_else(|| {
+            Error::NotFound(
+                "cannot find the vault: set --vault, JETON_VAULT, XDG_DATA_HOME or HOME".into(),
+            )
+        })?;
+        // Whether or not this command reads it, no child process may inherit it.
+        if let Some(fd) = global.passphrase_fd {
+            let _ = jeton::process::seal_descriptor(fd);
+        }
+        Ok(Ctx {
+            json: global.json,
+            quiet: global.quiet,
+            yes: global.yes,
+            passphrase_fd: global.passphrase_fd,
+            session: Session {
+                store: Store::new(path, lock_timeout),
+                state_dir: jeton::paths::state_dir(),
+                accept_rollback: global.accept_rollback,
+            },
+        })
+    }
+
+    pub fn ask(&self) -> impl FnOnce() -> Result<jeton::secret::Passphrase> + use<> {
+        let fd = self.passphrase_fd;
+        move || prompt::passphrase(fd)
+    }
+
+    /// Runs a request and prints its warnings; returns the response. The agent runs it when it
+    /// holds the key of this vault (SPEC §7: the first passphrase source); otherwise it runs
+    /// here, with a passphrase from the other sources.
+    pub fn run(&self, request: Request) -> Result<Response> {
+        let request = match team::run_routed(self, request)? {
+            Ok(response) => return Ok(response),
+            Err(request) => request,
+        };
+        let outcome = match jeton::agent::client::run(&self.session, &request)? {
+            Via::Agent(outcome) => *outcome,
+            Via::Local(dropped) => {
+                if let Some(note) = dropped {
+                    eprintln!("jeton: warning: {note}");
+                }
+                self.session.run(request, self.ask())?
+            }
+        };
+        warn_all(&outcome.warnings);
+        Ok(outcome.value)
+    }
+
+    /// Prints a confirmation message unless --quiet or --json.
+    pub fn say(&self, msg: &str) -> Result<()> {
+        if self.quiet || self.json {
+            return Ok(());
+        }
+        emit(format!("{}\n", jeton::text::Shown::lines(msg)).as_bytes())
+    }
+
+    pub fn done(&self, response: Response) -> Result<Exit> {
+        if let Response::Done(msg) = response {
+            if self.json {
+                emit(
+                    output::json_line(&serde_json::json!({"ok": true, "message": msg})).as_bytes(),
+                )?;
+            } else {
+                self.say(&msg)?;
+            }
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+/// Prints diagnostics to stderr.
+pub fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("jeton: warning: {}", jeton::text::Shown::line(w));
+    }
+}
+
+/// Warns about an expiry or a rotation period under a day: `6m` once meant six minutes.
+pub fn warn_short_spans(expires_at: Option<Time>, rotate_every: Option<i64>, now: Time) {
+    let warnings = [
+        expires_at.and_then(|t| time::short_expiry_warning(t, now)),
+        rotate_every.and_then(time::short_rotation_warning),
+    ];
+    warn_all(&warnings.into_iter().flatten().collect::<Vec<_>>());
+}
+
+/// Writes to stdout. A closed pipe is an error that stops the command, and `main` then ends
+/// quietly with success ([`output::stdout_closed`]).
+pub fn emit(bytes: &[u8]) -> Result<()> {
+    match write_stdout(bytes) {
+        Ok(()) => Ok(()),
+        Err(OutError::Closed) => Err(output::closed_stdout()),
+        Err(OutError::Failed(e)) => Err(Error::Other(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+pub fn unexpected() -> Error {
+    Error::Other("internal error: unexpected response".into())
+}
+
+/// After a re-key (`passwd`, `recover`, `recovery new`) the agent's key is stale (it would
+/// refuse to use it anyway): make it forget it now, so `jeton unlock` asks for the passphrase.
+pub fn forget_agent_key(ctx: &Ctx) -> Result<()> {
+    if let Ok(true) = jeton::agent::client::lock() {
+        ctx.say("the agent forgot the old key; run `jeton unlock` again")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Team vaults under every command: `TEAM:NAME` in entry requests, the local copies of team
+//! vaults, and a team's sync round (used by `team`, `sync` and `check`).
+
+use super::{Ctx, unexpected, warn_all};
+use jeton::request::{Request, Response, Session};
+use jeton::store::Store;
+use jeton::sync::remote::{Published, Workspace};
+use jeton::team::{Role, TeamRequest, TeamResponse};
+use jeton::text::Shown;
+use jeton::{Error, Result};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+
+/// Rounds tried when someone else keeps pushing in between.
+pub const ATTEMPTS: usize = 5;
+
+/// `<vault>.teams/`: the team vaults of this personal vault.
+pub fn teams_dir(ctx: &Ctx) -> PathBuf {
+    let mut s = ctx.session.store.path().as_os_str().to_owned();
+    s.push(".teams");
+    PathBuf::from(s)
+}
+
+/// The local file of team `team`'s vault.
+pub fn team_path(ctx: &Ctx, team: &str) -> PathBuf {
+    teams_dir(ctx).join(format!("{team}.jeton"))
+}
+
+pub fn make_private_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create", dir, e))
+}
+
+pub fn team_store(ctx: &Ctx, team: &str) -> Store {
+    Store::new(team_path(ctx, team), ctx.session.store.lock_timeout())
+}
+
+pub fn team_request(ctx: &Ctx, r: TeamRequest) -> Result<TeamResponse> {
+    let Response::Team(r) = ctx.run(Request::Team(r))? else {
+        return Err(unexpected());
+    };
+    Ok(*r)
+}
+
+pub fn workspace(ctx: &Ctx, team: &str) -> Result<Workspace> {
+    Workspace::load(&team_path(ctx, team))?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "team {team} has no local copy on this device: `jeton team join` it"
+        ))
+    })
+}
+
+/// One round of team `team`: pull, merge in the personal vault's request, save, publish.
+pub fn sync_team(ctx: &Ctx, team: &str) -> Result<jeton::sync::round::Round> {
+    let ws = workspace(ctx, team)?;
+    let store = team_store(ctx, team);
+    let _guard = ws.lock(store.lock_timeout())?;
+    let mut done = jeton::sync::round::Round::default();
+    for _ in 0..ATTEMPTS {
+        let pulled = ws.pull()?;
+        ws.check(&pulled)?;
+        let lock = store.lock()?;
+        let bytes = store.read()?.to_bytes();
+        let r = team_request(
+            ctx,
+            TeamRequest::Round {
+                team: team.into(),
+                vault: bytes,
+                members: pulled.members,
+                replicas: pulled.files,
+                accept_rollback: ctx.session.accept_rollback,
+            },
+        )?;
+        let TeamResponse::Rounded {
+            round,
+            vault,
+            publish,
+            ignored,
+        } = r
+        else {
+            return Err(unexpected());
+        };
+        for w in &ignored {
+            eprintln!("jeton: warning: team {team}: {}", Shown::line(w));
+        }
+        if let Some(v) = vault {
+            store.replace(&v, &lock, jeton::store::Previous::Keep)?;
+        }
+        drop(lock);
+        done = done.then(*round);
+        if publish.is_empty()
+            || ws.publish_files(
+                &ws.descriptor(),
+                &publish,
+                &done.merged_copies,
+                pulled.head.as_deref(),
+            )? == Published::Done
+        {
+            return Ok(done);
+        }
+    }
+    Err(Error::Busy(format!(
+        "the remote of team {team} changed during each of {ATTEMPTS} rounds; run `jeton sync` again"
+    )))
+}
+
+/// The names of this vault's teams.
+pub fn team_names(ctx: &Ctx) -> Result<Vec<String>> {
+    if !teams_dir(ctx).is_dir() {
+        return Ok(Vec::new());
+    }
+    let TeamResponse::Listed(teams) = team_request(ctx, TeamRequest::List { team: None })? else {
+        return Err(unexpected());
+    };
+    Ok(teams.into_iter().map(|t| t.name).collect())
+}
+
+/// Runs an entry request on the team vault it names (`TEAM:NAME`); `None` when it names no
+/// team.
+pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Response, Request>> {
+    let (team, request) = jeton::team::route::route(request)?;
+    let Some(team) = team else {
+        return Ok(Err(request));
+    };
+    let TeamResponse::Opened { key, role, .. } =
+        team_request(ctx, TeamRequest::Open { team: team.clone() })?
+    else {
+        return Err(unexpected());
+    };
+    let writes = request.writes();
+    if writes && role < Role::Writer {
+        return Err(Error::Usage(format!(
+            "you are a {} of team {team}: only writers and admins change its entries",
+            role.label()
+        )));
+    }
+    let store = team_store(ctx, &team);
+    if !store.exists() {
+        return Err(Error::NotFound(format!(
+            "team {team} has no local copy on this device: `jeton team join` it"
+        )));
+    }
+    let session = Session {
+        store,
+        state_dir: ctx.session.state_dir.clone(),
+        accept_rollback: ctx.session.accept_rollback,
+    };
+    let outcome = session.with_vault_key(
+        writes,
+        |_| Ok(key),
+        |v| jeton::request::execute(v, request, jeton::time::now()),
+    )?;
+    warn_all(&outcome.warnings);
+    Ok(Ok(jeton::team::route::qualify(&team, outcome.value)))
+}
+
+/// `check` on every team vault with a local copy: (entries checked, findings named TEAM:NAME).
+pub fn check_teams(ctx: &Ctx, within: i64) -> Result<(usize, Vec<jeton::lifecycle::Finding>)> {
+    use jeton::lifecycle::{LifecycleRequest, LifecycleResponse};
+    let mut checked = 0;
+    let mut out = Vec::new();
+    for team in team_names(ctx)? {
+        if !team_store(ctx, &team).exists() {
+            continue;
+        }
+        let TeamResponse::Opened { key, .. } =
+            team_request(ctx, TeamRequest::Open { team: team.clone() })?
+        else {
+            return Err(unexpected());
+        };
+        let session = Session {
+            store: team_store(ctx, &team),
+            state_dir: None,
+            accept_rollback: ctx.session.accept_rollback,
+        };
+        let outcome = session.with_vault_key(
+            false,
+            |_| Ok(key),
+            |v| {
+                jeton::request::execute(
+                    v,
+                    Request::Lifecycle(LifecycleRequest::Check { within }),
+                    jeton::time::now(),
+                )
+            },
+        )?;
+        let Response::Lifecycle(LifecycleResponse::Findings {
+            checked: n,
+            findings,
+        }) = outcome.value
+        else {
+            return Err(unexpected());
+        };
+        checked += n;
+        out.extend(findings.into_iter().map(|mut f| {
+            f.entry = Some(match f.entry {
+                Some(e) => {
+                    // The commands in the fix name the entry as the team's.
+                    for end in [" ", "`"] {
+                        f.fix = f
+                            .fix
+                            .replace(&format!(" {e}{end}"), &format!(" {team}:{e}{end}"));
+                    }
+                    format!("{team}:{e}")
+                }
+                None => format!("{team}:"),
+            });
+            f
+        }));
+    }
+    Ok((checked, out))
+}
