@@ -1135,6 +1135,15 @@ fn npm_rotation_through_the_npm_cli_against_a_registry_following_npms_api() {
     if !have("curl", "curl") || !have("npm", "npm") {
         return;
     }
+    // The recipe reads the `Created token TOKEN` line of npm 10 and later; npm 9 (Debian
+    // bookworm's apt package) prints a table instead.
+    let version = Command::new("npm").arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major: u32 = version.split('.').next().unwrap_or("").parse().unwrap_or(0);
+    if major < 10 {
+        eprintln!("skipped: npm {version} is older than 10 (install Node.js with npm 10 or later)");
+        return;
+    }
     let password = format!("{CANARY}-password");
     // The account has two-factor authentication: jeton gives npm the code of the seed it holds.
     let seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
