@@ -913,41 +913,44 @@ fn aws_iam_rotation_against_moto_with_authentication_enforced() {
 /// backup, the vault and the rollback memory, and the run's first save is its beginning.
 const SAVE_OF_THE_CREATED_KEY: u32 = 5;
 
-// == gitlab-pat against a server following GitLab's documented API ==
+// == gitlab-pat and npm against servers following the issuers' documented APIs ==
 
-/// tests/data/gitlab_server.py on a free port, killed on drop.
-struct Gitlab {
+/// A server from tests/data (its docstring names the documentation it follows) on a free port
+/// of 127.0.0.1, killed on drop. `GET /_tokens` is the test's view of the tokens it issued.
+struct Served {
     child: std::process::Child,
     url: String,
 }
 
-impl Drop for Gitlab {
+impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Gitlab {
-    fn start(token: &str) -> Gitlab {
+impl Served {
+    fn start(script: &str, args: &[&str]) -> Served {
         use std::io::BufRead;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gitlab_server.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(script);
         let mut child = Command::new("python3")
-            .arg(script)
-            .arg(token)
+            .arg(&script)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start the GitLab server");
+            .expect("start the test server");
         let mut port = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut port)
             .unwrap();
         let url = format!("http://127.0.0.1:{}", port.trim());
-        Gitlab { child, url }
+        Served { child, url }
     }
 
-    /// The instance's tokens: `(token, active, expires_at)`.
+    /// The issued tokens: `(token, active, expires_at)`.
     fn tokens(&self) -> Vec<(String, bool, String)> {
         let out = Command::new("curl")
             .args(["-sS", &format!("{}/_tokens", self.url)])
@@ -970,35 +973,63 @@ impl Gitlab {
     fn active(&self, token: &str) -> bool {
         self.tokens().iter().any(|(t, a, _)| t == token && *a)
     }
+
+    /// The HTTP status of `GET path` with `header` (the server's own authentication).
+    fn status(&self, path: &str, header: &str) -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", header])
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// True when `tool --version` runs; else says the test is skipped and how CI gets it.
+fn have(tool: &str, apt: &str) -> bool {
+    let there = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !there {
+        eprintln!("skipped: {tool} is not installed (.ci/run installs the apt package {apt})");
+    }
+    there
+}
+
+/// A vault holding `name` (secret `token`, url `url`) with the recipe `recipe` (`issuer set`
+/// arguments after the name) and the deploy integration of `issuer`.
+fn with_recipe(name: &str, token: &str, url: &str, recipe: &[&str], issuer: &Issuer) -> TestVault {
+    let t = TestVault::new();
+    t.add(name, token, &["--url", url]);
+    t.ok(&[&["issuer", "set", name][..], recipe].concat(), "");
+    let deploy = issuer.cmd("deploy");
+    t.ok(
+        &[
+            "integration",
+            "add",
+            name,
+            "--label",
+            "deploy",
+            "--run",
+            &deploy,
+            "--env",
+            "TOKEN=secret",
+        ],
+        "",
+    );
+    t
 }
 
 #[test]
 fn gitlab_pat_rotation_against_a_server_following_gitlabs_api() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("skipped: curl is not installed (.ci/run installs it)");
+    if !have("curl", "curl") {
         return;
     }
-    let gitlab = Gitlab::start(CANARY);
+    let gitlab = Served::start("gitlab_server.py", &[CANARY]);
     let issuer = Issuer::new();
-    let t = TestVault::new();
-    t.add("gitlab/ci", CANARY, &["--url", &gitlab.url]);
-    t.ok(
-        &[
-            "issuer",
-            "set",
-            "gitlab/ci",
-            "gitlab-pat",
-            "--gitlab-expires-in",
-            "30d",
-        ],
-        "",
-    );
-    let deploy = issuer.cmd("deploy");
-    let add = ["integration", "add", "gitlab/ci", "--label", "deploy"];
-    t.ok(
-        &[&add[..], &["--run", &deploy, "--env", "TOKEN=secret"]].concat(),
-        "",
-    );
+    let recipe = ["gitlab-pat", "--gitlab-expires-in", "30d"];
+    let t = with_recipe("gitlab/ci", CANARY, &gitlab.url, &recipe, &issuer);
     // GitLab revokes the old token in the call that makes the new one: the new one is made
     // current at once, before the integrations.
     let plan = t.ok(&["rotate", "gitlab/ci", "--at-issuer", "--dry-run"], "");
@@ -1042,6 +1073,134 @@ fn gitlab_pat_rotation_against_a_server_following_gitlabs_api() {
     t.ok(&["revoke", "gitlab/ci", "--at-issuer", "--yes"], "");
     assert!(!gitlab.active(&new));
     t.fails(&["get", "gitlab/ci"], "", 5);
+}
+
+#[test]
+fn gitlab_project_and_group_tokens_rotate_at_their_own_endpoints() {
+    if !have("curl", "curl") {
+        return;
+    }
+    let project = format!("{CANARY}-project");
+    let group = format!("{CANARY}-group");
+    let gitlab = Served::start(
+        "gitlab_server.py",
+        &[
+            &format!("{project},projects,grp/app"),
+            &format!("{group},groups,7"),
+        ],
+    );
+    let cases = [
+        (
+            "gitlab/app",
+            &project,
+            "--gitlab-project",
+            "grp/app",
+            "project grp/app",
+        ),
+        ("gitlab/grp", &group, "--gitlab-group", "7", "group 7"),
+    ];
+    for (name, token, flag, owner, shown) in cases {
+        let issuer = Issuer::new();
+        // As a personal token, the project's or group's token is refused at the personal
+        // endpoint: the run stops at create and the token still works.
+        let t = with_recipe(name, token, &gitlab.url, &["gitlab-pat"], &issuer);
+        let out = t.run(&["rotate", name, "--at-issuer"], "");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(err_line(&out).contains("stopped at step 1/5"), "{out:?}");
+        assert!(gitlab.active(token));
+
+        let t = with_recipe(
+            name,
+            token,
+            &gitlab.url,
+            &["gitlab-pat", flag, owner],
+            &issuer,
+        );
+        let show = t.ok(&["issuer", "show", name], "");
+        assert!(show.contains(&format!("access token of {shown}")), "{show}");
+        t.ok(&["rotate", name, "--at-issuer"], "");
+        let new = t.ok(&["get", name, "-n"], "");
+        assert!(new.starts_with("glpat-"), "{new}");
+        assert!(!gitlab.active(token), "the old token still works");
+        assert!(gitlab.active(&new), "the vault's token does not work");
+        assert_eq!(issuer.deployed(), new);
+        // A leak: revoked at the project's or group's endpoint, then wiped here.
+        t.ok(&["revoke", name, "--at-issuer", "--yes"], "");
+        assert!(!gitlab.active(&new));
+    }
+}
+
+#[test]
+fn npm_rotation_through_the_npm_cli_against_a_registry_following_npms_api() {
+    if !have("curl", "curl") || !have("npm", "npm") {
+        return;
+    }
+    // The recipe reads the `Created token TOKEN` line of npm 10 and later; npm 9 (Debian
+    // bookworm's apt package) prints a table instead.
+    let version = Command::new("npm").arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major: u32 = version.split('.').next().unwrap_or("").parse().unwrap_or(0);
+    if major < 10 {
+        eprintln!("skipped: npm {version} is older than 10 (install Node.js with npm 10 or later)");
+        return;
+    }
+    let password = format!("{CANARY}-password");
+    // The account has two-factor authentication: jeton gives npm the code of the seed it holds.
+    let seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let registry = Served::start("npm_registry_server.py", &[CANARY, &password, seed]);
+    let issuer = Issuer::new();
+    let recipe = ["npm", "--npm-password-entry", "npm/login"];
+    let t = with_recipe("npm/ci", CANARY, &registry.url, &recipe, &issuer);
+    let bearer = |token: &str| format!("Authorization: Bearer {token}");
+    assert_eq!(registry.status("/-/npm/v1/tokens", &bearer("nope")), "401");
+    // jeton's npm configuration goes in TMPDIR, and is gone when npm ends.
+    let tmp = tempfile::tempdir().unwrap();
+    let jeton = |args: &[&str]| {
+        let mut c = t.cmd();
+        c.env("TMPDIR", tmp.path());
+        let out = t.run_with(c, args, "");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "npm's configuration was left: {left:?}");
+        out
+    };
+
+    // A wrong password: the registry refuses to make a token, the old one stays current.
+    t.add("npm/login", "wrong-password", &[]);
+    let out = jeton(&["rotate", "npm/ci", "--at-issuer"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(err_line(&out).contains("stopped at step 1/5"), "{out:?}");
+    assert_eq!(t.ok(&["get", "npm/ci", "-n"], ""), CANARY);
+    assert_eq!(registry.status("/-/npm/v1/tokens", &bearer(CANARY)), "200");
+
+    t.ok(&["rotate", "npm/login"], &format!("{password}\n"));
+    t.add("npm/login/otp", seed, &["--totp"]);
+    let out = jeton(&["rotate", "npm/ci", "--resume"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = t.ok(&["get", "npm/ci", "-n"], "");
+    assert_ne!(new, CANARY);
+    assert_eq!(issuer.deployed(), new);
+    assert_eq!(
+        registry.status("/-/npm/v1/tokens", &bearer(CANARY)),
+        "401",
+        "the old token still works"
+    );
+    assert_eq!(registry.status("/-/npm/v1/tokens", &bearer(&new)), "200");
+    let live: Vec<_> = registry.tokens().into_iter().filter(|t| t.1).collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+
+    // A leak: revoked at the registry (by its key, the token never in npm's argv), then wiped.
+    let out = jeton(&["revoke", "npm/ci", "--at-issuer", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(registry.status("/-/npm/v1/tokens", &bearer(&new)), "401");
+    t.fails(&["get", "npm/ci"], "", 5);
 }
 
 #[test]

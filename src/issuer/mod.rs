@@ -26,7 +26,7 @@ pub mod recipe;
 pub mod record;
 mod steps;
 
-pub use record::{Integration, IntegrationAction, Recipe, Record, Run, Step};
+pub use record::{GitlabOwner, Integration, IntegrationAction, Recipe, Record, Run, Step};
 
 /// One change to, or read of, the issuer state of an entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]

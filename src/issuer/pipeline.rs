@@ -104,6 +104,10 @@ pub fn rotate(fe: &mut dyn Frontend, name: &str, opts: Options) -> Result<Report
             url: s.entry.url.as_deref(),
         };
         recipe::preflight(r, &current)?;
+        if let Recipe::Npm { password_entry } = r {
+            // Refused before the run begins: a password entry that is not there.
+            state(fe, password_entry)?;
+        }
     }
     if opts.dry_run {
         return Ok(report);
@@ -192,7 +196,7 @@ fn one_step(
                             ));
                         }
                     }
-                    recipe::create(r, &current)?
+                    recipe::create(r, &current, login(fe, r)?.as_ref())?
                 }
                 None => recipe::Created {
                     secret: fe.manual_create(e)?,
@@ -253,6 +257,31 @@ fn one_step(
             Ok((Outcome::Nothing, revoked))
         }
     }
+}
+
+/// The account login `r` needs to make a token: for `npm`, the password entry's secret and,
+/// when `NAME/otp` or `NAME/totp` holds a seed, the current one-time code.
+fn login(fe: &mut dyn Frontend, r: &Recipe) -> Result<Option<recipe::Login>> {
+    let Recipe::Npm { password_entry } = r else {
+        return Ok(None);
+    };
+    let Some(password) = state(fe, password_entry)?.entry.secret else {
+        return Ok(None);
+    };
+    let mut otp = None;
+    for name in crate::otp::companions(password_entry) {
+        let seed = match state(fe, &name) {
+            Ok(s) => s.entry.secret,
+            Err(Error::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(seed) = seed {
+            let code = crate::otp::code(&name, seed.expose_secret(), crate::time::now())?;
+            otp = Some(zeroize::Zeroizing::new(code.code));
+            break;
+        }
+    }
+    Ok(Some(recipe::Login { password, otp }))
 }
 
 /// The error for a step that failed: which step, why, where the credentials stand, and how to

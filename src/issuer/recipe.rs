@@ -2,7 +2,7 @@
 //! integrations. Every one is made by [`crate::process::command`] (no `JETON_*` credential
 //! reaches it); a secret goes to a child on its stdin or in its own environment, never in argv.
 
-use super::record::{Integration, IntegrationAction, Recipe};
+use super::record::{GitlabOwner, Integration, IntegrationAction, Recipe};
 use crate::entry::Entry;
 use crate::process::Builder;
 use crate::secret::Token;
@@ -23,8 +23,16 @@ pub struct Credential<'a> {
     pub secret: &'a Token,
     /// The key id (AWS access key id), if any.
     pub key_id: Option<&'a str>,
-    /// Where it is used: the issuer's instance URL for `gitlab-pat`.
+    /// Where it is used: the issuer's instance URL for `gitlab-pat`, the registry for `npm`.
     pub url: Option<&'a str>,
+}
+
+/// The account login a recipe needs to make a token (npm's registry asks for the password).
+pub struct Login {
+    /// The account's password.
+    pub password: Token,
+    /// The current one-time code, when the account has a seed in jeton.
+    pub otp: Option<Zeroizing<String>>,
 }
 
 /// What `create` made.
@@ -142,17 +150,37 @@ fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -
 }
 
 /// Refuses, before a run begins, an entry the recipe cannot work with (no key id for
-/// `aws-iam`, no usable instance URL for `gitlab-pat`).
+/// `aws-iam`, no usable URL for `gitlab-pat` or `npm`).
 pub fn preflight(recipe: &Recipe, current: &Credential<'_>) -> Result<()> {
     match recipe {
         Recipe::Command { .. } => Ok(()),
         Recipe::AwsIam { .. } => need_key_id(current, "aws-iam").map(drop),
         Recipe::GitlabPat { .. } => gitlab::base(current).map(drop),
+        Recipe::Npm { .. } => npm::registry(current).map(drop),
     }
 }
 
-/// Makes a new credential at the issuer, authenticated with the current one.
-pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
+/// The entry's url as the base of an API: https, or http to this machine only, so that a
+/// token never crosses a network in clear. Without a trailing `/`.
+fn secure_base(url: Option<&str>) -> Option<&str> {
+    let url = url.unwrap_or_default().trim().trim_end_matches('/');
+    let loopback = url.strip_prefix("http://").is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+    });
+    (url.starts_with("https://") || loopback).then_some(url)
+}
+
+/// Makes a new credential at the issuer, authenticated with the current one (and `login`,
+/// for a recipe that needs the account's password).
+pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) -> Result<Created> {
     match recipe {
         Recipe::Command { create, .. } => {
             let what = "create";
@@ -190,7 +218,19 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>) -> Result<Created> {
                 expires_at: None,
             })
         }
-        Recipe::GitlabPat { expires_in_days } => gitlab::rotate(current, *expires_in_days),
+        Recipe::GitlabPat {
+            expires_in_days,
+            owner,
+        } => gitlab::rotate(current, *expires_in_days, owner.as_ref()),
+        Recipe::Npm { password_entry } => {
+            let login = login.ok_or_else(|| {
+                Error::Usage(format!(
+                    "npm: the password entry '{}' has no secret",
+                    crate::entry::printable(password_entry)
+                ))
+            })?;
+            npm::create(current, login)
+        }
     }
 }
 
@@ -218,7 +258,10 @@ pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<St
                     )
                 });
         }
-        Recipe::Command { .. } => return Ok(vec![]),
+        // A token made by an interrupted `npm token create` was never stored: nobody holds
+        // it, and it cannot be told from the account's other tokens (npm lists no names for
+        // legacy tokens), so it is left for the user to see in `npm token list`.
+        Recipe::Command { .. } | Recipe::Npm { .. } => return Ok(vec![]),
     };
     let what = "create (aws iam list-access-keys)";
     let keep = need_key_id(current, what)?;
@@ -270,6 +313,7 @@ pub fn verify(recipe: &Recipe, new: &Credential<'_>) -> Result<()> {
             new,
             "verify (GET personal_access_tokens/self with the new token)",
         ),
+        Recipe::Npm { .. } => npm::verify(new),
     }
 }
 
@@ -312,15 +356,18 @@ pub fn revoke(
             Ok(true)
         }
         Recipe::GitlabPat { .. } if after_rotation => Ok(true),
-        Recipe::GitlabPat { .. } => gitlab::revoke_self(old).map(|()| true),
+        Recipe::GitlabPat { owner, .. } => gitlab::revoke(old, owner.as_ref()).map(|()| true),
+        Recipe::Npm { .. } => npm::revoke(old, auth).map(|()| true),
     }
 }
 
-/// GitLab's personal access tokens API (docs.gitlab.com/ee/api/personal_access_tokens.html), through
+/// GitLab's personal access tokens API (docs.gitlab.com/ee/api/personal_access_tokens.html), and
+/// for a project or group access token the project and group access tokens APIs
+/// (docs.gitlab.com/ee/api/project_access_tokens.html, group_access_tokens.html), through
 /// `curl`: the token goes in the `PRIVATE-TOKEN` header, which curl reads from its stdin
 /// (`-H @-`), never from its arguments.
 mod gitlab {
-    use super::{Created, Credential, MAX_OUTPUT, run};
+    use super::{Created, Credential, GitlabOwner, MAX_OUTPUT, run};
     use crate::process::Builder;
     use crate::secret::Token;
     use crate::{Error, Result};
@@ -363,32 +410,60 @@ mod gitlab {
     /// The instance URL (the entry's url, without a trailing `/api/v4`): https, or http to this
     /// machine only, so that a token never crosses a network in clear.
     pub(super) fn base(cred: &Credential<'_>) -> Result<String> {
-        let url = cred.url.unwrap_or_default().trim().trim_end_matches('/');
-        let url = url.strip_suffix("/api/v4").unwrap_or(url);
-        let loopback = url.strip_prefix("http://").is_some_and(|rest| {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-                if port.chars().all(|c| c.is_ascii_digit()) {
-                    h
-                } else {
-                    host
-                }
-            });
-            matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-        });
-        if url.starts_with("https://") || loopback {
-            Ok(url.to_owned())
-        } else {
-            Err(Error::Usage(
+        let url = super::secure_base(cred.url).ok_or_else(|| {
+            Error::Usage(
                 "gitlab-pat needs the instance URL as the entry's url (https://gitlab.example.com; \
                  http only on this machine)"
                     .into(),
-            ))
-        }
+            )
+        })?;
+        Ok(url.strip_suffix("/api/v4").unwrap_or(url).to_owned())
     }
 
-    pub(super) fn rotate(current: &Credential<'_>, days: Option<u32>) -> Result<Created> {
-        let what = "create (POST personal_access_tokens/self/rotate)";
+    /// The API path of a project's or group's access token `id` (the owner URL-encoded, as
+    /// the API takes a full path: `group%2Fproject`).
+    fn owned_token(owner: &GitlabOwner, id: u64) -> String {
+        let (kind, owner) = match owner {
+            GitlabOwner::Project(p) => ("projects", p),
+            GitlabOwner::Group(g) => ("groups", g),
+        };
+        let encoded: String = owner
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("{kind}/{encoded}/access_tokens/{id}")
+    }
+
+    /// The id of the token `cred` (a project or group access token is a personal access
+    /// token of the project's or group's bot user, so `personal_access_tokens/self` knows it).
+    fn self_id(cred: &Credential<'_>, what: &str) -> Result<u64> {
+        let out = call("GET", "personal_access_tokens/self", cred, &[], what)?;
+        let info: serde_json::Value = serde_json::from_slice(&out)
+            .map_err(|_| Error::Other(format!("{what}: unexpected answer from GitLab")))?;
+        info["id"]
+            .as_u64()
+            .ok_or_else(|| Error::Other(format!("{what}: GitLab gave no token id")))
+    }
+
+    pub(super) fn rotate(
+        current: &Credential<'_>,
+        days: Option<u32>,
+        owner: Option<&GitlabOwner>,
+    ) -> Result<Created> {
+        let path = match owner {
+            None => "personal_access_tokens/self/rotate".to_owned(),
+            Some(o) => {
+                let id = self_id(current, "create (GET personal_access_tokens/self)")?;
+                format!("{}/rotate", owned_token(o, id))
+            }
+        };
+        let what = &format!("create (POST {path})");
         let form: Vec<String> = days
             .map(|d| {
                 let at = crate::time::now().saturating_add(i64::from(d) * 86_400);
@@ -396,13 +471,7 @@ mod gitlab {
             })
             .into_iter()
             .collect();
-        let out = call(
-            "POST",
-            "personal_access_tokens/self/rotate",
-            current,
-            &form,
-            what,
-        )?;
+        let out = call("POST", &path, current, &form, what)?;
         #[derive(serde::Deserialize)]
         struct Reply {
             #[serde(with = "crate::secret::serde_token")]
@@ -435,9 +504,228 @@ mod gitlab {
         }
     }
 
-    pub(super) fn revoke_self(cred: &Credential<'_>) -> Result<()> {
-        let what = "revoke (DELETE personal_access_tokens/self)";
-        call("DELETE", "personal_access_tokens/self", cred, &[], what).map(drop)
+    pub(super) fn revoke(cred: &Credential<'_>, owner: Option<&GitlabOwner>) -> Result<()> {
+        let path = match owner {
+            None => "personal_access_tokens/self".to_owned(),
+            Some(o) => owned_token(
+                o,
+                self_id(cred, "revoke (GET personal_access_tokens/self)")?,
+            ),
+        };
+        call(
+            "DELETE",
+            &path,
+            cred,
+            &[],
+            &format!("revoke (DELETE {path})"),
+        )
+        .map(drop)
+    }
+}
+
+/// An npm registry's token API (the npm registry's "User Authentication" API document,
+/// github.com/npm/registry docs/user/authentication.md: `GET`/`POST /-/npm/v1/tokens`,
+/// `DELETE /-/npm/v1/tokens/token/:key`), through the `npm` CLI itself. Each call gets its own
+/// configuration: a 0600 `npmrc` in a fresh 0700 directory holding the registry, the token
+/// (`//host/path/:_authToken`) and a cache of its own, named by `--userconfig`; `npm token
+/// create` reads the account's password on its stdin (at its prompt, as npm 10 and 11 both
+/// ask), and a one-time code in that child's environment (`npm_config_otp`). The file is
+/// overwritten and the directory removed when the call ends. A token is named to `npm token
+/// revoke` by its key, the hex SHA-512 of the token, never by itself.
+mod npm {
+    use super::{Created, Credential, Login, run};
+    use crate::process::Builder;
+    use crate::secret::Token;
+    use crate::{Error, Result};
+    use std::path::PathBuf;
+    use zeroize::Zeroizing;
+
+    /// The registry URL (the entry's url), ending in `/`.
+    pub(super) fn registry(cred: &Credential<'_>) -> Result<String> {
+        let url = super::secure_base(cred.url).ok_or_else(|| {
+            Error::Usage(
+                "npm needs the registry URL as the entry's url (https://registry.npmjs.org; \
+                 http only on this machine)"
+                    .into(),
+            )
+        })?;
+        if url.contains(['?', '#', '@']) || url.chars().any(|c| c.is_whitespace()) {
+            return Err(Error::Usage(
+                "npm: the entry's url must be a plain registry URL".into(),
+            ));
+        }
+        Ok(format!("{url}/"))
+    }
+
+    /// The token's key in the registry's token list: the hex SHA-512 of the token.
+    pub(super) fn key(token: &Token) -> String {
+        use sha2::Digest;
+        data_encoding::HEXLOWER.encode(&sha2::Sha512::digest(token.expose_secret().as_bytes()))
+    }
+
+    /// One npm configuration directory, removed (its `npmrc` overwritten first) on drop.
+    struct Session {
+        dir: PathBuf,
+        rc: PathBuf,
+        len: usize,
+    }
+
+    impl Drop for Session {
+        fn drop(&mut self) {
+            // Overwritten in place before it goes: the token must not stay on the disk.
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.rc) {
+                use std::io::Write;
+                let _ = f.write_all(&vec![0u8; self.len]);
+                let _ = f.sync_all();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    impl Session {
+        fn new(cred: &Credential<'_>) -> Result<Session> {
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            let registry = registry(cred)?;
+            let token = cred.secret.expose_secret();
+            // npmrc is an ini file: a token is one plain word in it.
+            if token.is_empty()
+                || !token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=:".contains(&b))
+            {
+                return Err(Error::Usage(
+                    "npm: the token holds characters an npm configuration cannot carry".into(),
+                ));
+            }
+            let nerf = registry
+                .split_once("://")
+                .map_or(registry.as_str(), |(_, rest)| rest);
+            let name: [u8; 12] = crate::vault::random_id()?;
+            let dir = std::env::temp_dir().join(format!(
+                "jeton-npm-{}",
+                data_encoding::HEXLOWER.encode(&name)
+            ));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::Other(format!("npm: cannot make {}: {e}", dir.display())))?;
+            let mut session = Session {
+                rc: dir.join("npmrc"),
+                dir,
+                len: 0,
+            };
+            let text = Zeroizing::new(format!(
+                "registry={registry}\n//{nerf}:_authToken={token}\ncache={}\nlogs-max=0\n\
+                 update-notifier=false\nfund=false\naudit=false\n",
+                session.dir.join("cache").display()
+            ));
+            session.len = text.len();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&session.rc)
+                .map_err(|e| Error::Other(format!("npm: cannot write its configuration: {e}")))?;
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .map_err(|e| Error::Other(format!("npm: cannot write its configuration: {e}")))?;
+            Ok(session)
+        }
+
+        /// `npm ARGS` with this configuration only: the user's `npm_config_*` variables and
+        /// any project `.npmrc` would override it, so neither reaches npm.
+        fn npm(&self, args: &[&str]) -> Builder {
+            let mut c = crate::process::command("npm");
+            for (name, _) in std::env::vars_os() {
+                let lower = name.to_string_lossy().to_ascii_lowercase();
+                if lower.starts_with("npm_config_") {
+                    c.env_remove(name);
+                }
+            }
+            c.current_dir(&self.dir)
+                .args(args)
+                .arg("--userconfig")
+                .arg(&self.rc);
+            c
+        }
+
+        /// The keys of the account's tokens (`npm token list`).
+        fn keys(&self, what: &str) -> Result<Vec<String>> {
+            let out = run(self.npm(&["token", "list", "--json"]), None, what)?;
+            let list: serde_json::Value = serde_json::from_slice(&out)
+                .map_err(|_| Error::Other(format!("{what}: unexpected output from npm")))?;
+            Ok(list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["key"].as_str().map(str::to_owned))
+                .collect())
+        }
+    }
+
+    pub(super) fn create(current: &Credential<'_>, login: &Login) -> Result<Created> {
+        let what = "create (npm token create)";
+        let password = login.password.expose_secret();
+        if password.contains(['\n', '\r']) {
+            return Err(Error::Usage(format!(
+                "{what}: the password holds a line break, which npm's prompt cannot take"
+            )));
+        }
+        let session = Session::new(current)?;
+        // Not --json: npm 11 prints the new token as `***` in JSON; only its
+        // `Created token TOKEN` line (npm 10: `Created publish token TOKEN`) shows it.
+        let mut c = session.npm(&["token", "create"]);
+        if let Some(otp) = &login.otp {
+            c.env("npm_config_otp", otp.as_str());
+        }
+        let line = Zeroizing::new(format!("{password}\n"));
+        let out = run(c, Some(line.as_str()), what)?;
+        let text = std::str::from_utf8(&out)
+            .map_err(|_| Error::Other(format!("{what}: unexpected output from npm")))?;
+        let token = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Created "))
+            .filter(|l| l.contains("token "))
+            .find_map(|l| l.split_whitespace().last())
+            .filter(|t| !t.is_empty() && !t.contains('*'))
+            .ok_or_else(|| Error::Other(format!("{what}: npm printed no new token")))?;
+        let expires_at = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("expires: "))
+            .and_then(|d| crate::time::parse_when(d.trim(), crate::time::now()).ok());
+        Ok(Created {
+            secret: Token::new(token.to_owned()),
+            key_id: None,
+            expires_at,
+        })
+    }
+
+    pub(super) fn verify(new: &Credential<'_>) -> Result<()> {
+        let what = "verify (npm token list with the new token)";
+        let keys = Session::new(new)?.keys(what)?;
+        if keys.contains(&key(new.secret)) {
+            Ok(())
+        } else {
+            Err(Error::Other(format!(
+                "{what}: the registry does not list the new token"
+            )))
+        }
+    }
+
+    /// Revokes `old`, authenticated with `auth`. A token the registry no longer lists (an
+    /// interrupted revoke) is done.
+    pub(super) fn revoke(old: &Credential<'_>, auth: &Credential<'_>) -> Result<()> {
+        let what = "revoke (npm token revoke)";
+        let session = Session::new(auth)?;
+        let key = key(old.secret);
+        if session.keys(what)?.contains(&key) {
+            run(
+                session.npm(&["token", "revoke", "--json", &key]),
+                None,
+                what,
+            )?;
+        }
+        Ok(())
     }
 }
 

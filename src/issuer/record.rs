@@ -30,21 +30,43 @@ pub enum Recipe {
         /// Authenticate with the user's AWS environment (profile) instead of the entry's key.
         environment_credentials: bool,
     },
-    /// A GitLab personal access token, through GitLab's REST API (`curl`) at the entry's url:
-    /// one call makes the new token and revokes the old one.
+    /// A GitLab personal, project or group access token, through GitLab's REST API (`curl`) at
+    /// the entry's url: one call makes the new token and revokes the old one.
     GitlabPat {
         /// The new token's lifetime in days (GitLab's default when unset).
         expires_in_days: Option<u32>,
+        /// A project or group access token: the project or group (ID or full path); none for
+        /// a personal access token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<GitlabOwner>,
+    },
+    /// An npm registry token, through the `npm` CLI (`npm token create` / `npm token revoke`)
+    /// against the registry at the entry's url.
+    Npm {
+        /// The entry whose secret is the npm account's password (the registry asks for it to
+        /// make a token); a seed in `NAME/otp` or `NAME/totp` gives the one-time code.
+        password_entry: String,
     },
 }
 
+/// What a GitLab project or group access token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GitlabOwner {
+    /// A project access token of this project (ID or full path).
+    Project(String),
+    /// A group access token of this group (ID or full path).
+    Group(String),
+}
+
 impl Recipe {
-    /// `command` or `aws-iam`.
+    /// `command`, `aws-iam`, `gitlab-pat` or `npm`.
     pub fn label(&self) -> &'static str {
         match self {
             Recipe::Command { .. } => "command",
             Recipe::AwsIam { .. } => "aws-iam",
             Recipe::GitlabPat { .. } => "gitlab-pat",
+            Recipe::Npm { .. } => "npm",
         }
     }
 

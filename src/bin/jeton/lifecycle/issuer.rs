@@ -11,7 +11,8 @@ use jeton::agent::client::Via;
 use jeton::entry::{Entry, printable, validate_name};
 use jeton::issuer::pipeline::{self, Frontend, Options, Report};
 use jeton::issuer::{
-    Integration, IntegrationAction, IssuerRequest, IssuerResponse, Listed, Recipe, Record, Step,
+    GitlabOwner, Integration, IntegrationAction, IssuerRequest, IssuerResponse, Listed, Recipe,
+    Record, Step,
 };
 use jeton::lifecycle::{FindingKind, LifecycleRequest, LifecycleResponse};
 use jeton::request::{Request, Response};
@@ -31,8 +32,11 @@ pub enum RecipeArg {
     Command,
     /// An AWS IAM user's access key pair (key id as username) through the `aws` CLI
     AwsIam,
-    /// A GitLab personal access token, through GitLab's API at the entry's url (with curl)
+    /// A GitLab personal, project (--gitlab-project) or group (--gitlab-group) access token,
+    /// through GitLab's API at the entry's url (with curl)
     GitlabPat,
+    /// An npm registry token (the registry at the entry's url) through the `npm` CLI
+    Npm,
 }
 
 /// `issuer` subcommands.
@@ -73,6 +77,15 @@ pub struct IssuerSetArgs {
     /// gitlab-pat: the new token's lifetime, e.g. 90d [default: GitLab's]
     #[arg(long, value_name = "SPAN")]
     pub gitlab_expires_in: Option<String>,
+    /// gitlab-pat: a project access token of this project (ID or full path)
+    #[arg(long, value_name = "ID", conflicts_with = "gitlab_group")]
+    pub gitlab_project: Option<String>,
+    /// gitlab-pat: a group access token of this group (ID or full path)
+    #[arg(long, value_name = "ID")]
+    pub gitlab_group: Option<String>,
+    /// npm: the entry whose secret is the npm account's password (NAME/otp gives the OTP)
+    #[arg(long, value_name = "NAME")]
+    pub npm_password_entry: Option<String>,
 }
 
 /// `integration` subcommands.
@@ -148,64 +161,7 @@ pub fn issuer(ctx: &Ctx, cmd: IssuerCommand) -> Result<Exit> {
     match cmd {
         IssuerCommand::Set(a) => {
             validate_name(&a.name)?;
-            let aws = a.aws_user.is_some() || a.aws_environment_credentials;
-            let command = a.create.is_some() || a.revoke.is_some() || a.verify.is_some();
-            let gitlab = a.gitlab_expires_in.is_some();
-            let recipe = match a.recipe {
-                RecipeArg::GitlabPat => {
-                    if aws || command {
-                        return Err(Error::Usage(
-                            "gitlab-pat takes only --gitlab-expires-in".into(),
-                        ));
-                    }
-                    let expires_in_days = match a.gitlab_expires_in.as_deref() {
-                        None => None,
-                        Some(s) => {
-                            let secs = jeton::time::parse_span(s, jeton::time::now())?;
-                            let days = u32::try_from(secs / 86_400).unwrap_or(0);
-                            if !(1..=400).contains(&days) {
-                                return Err(Error::Usage(
-                                    "--gitlab-expires-in must be 1 to 400 days".into(),
-                                ));
-                            }
-                            Some(days)
-                        }
-                    };
-                    Recipe::GitlabPat { expires_in_days }
-                }
-                _ if gitlab => {
-                    return Err(Error::Usage("--gitlab-expires-in is for gitlab-pat".into()));
-                }
-                RecipeArg::Command => {
-                    if a.aws_user.is_some() || a.aws_environment_credentials {
-                        return Err(Error::Usage(
-                            "--aws-user and --aws-environment-credentials are for aws-iam".into(),
-                        ));
-                    }
-                    let create = a.create.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
-                        Error::Usage("the command recipe needs --create CMD".into())
-                    })?;
-                    Recipe::Command {
-                        create,
-                        revoke: a.revoke.filter(|c| !c.trim().is_empty()),
-                        verify: a.verify.filter(|c| !c.trim().is_empty()),
-                    }
-                }
-                RecipeArg::AwsIam => {
-                    if a.create.is_some() || a.revoke.is_some() || a.verify.is_some() {
-                        return Err(Error::Usage(
-                            "--create, --revoke and --verify are for the command recipe".into(),
-                        ));
-                    }
-                    if let Some(u) = &a.aws_user {
-                        jeton::text::check_line("--aws-user", u)?;
-                    }
-                    Recipe::AwsIam {
-                        user: a.aws_user,
-                        environment_credentials: a.aws_environment_credentials,
-                    }
-                }
-            };
+            let recipe = recipe_of(&a)?;
             let r = run(
                 ctx,
                 IssuerRequest::SetRecipe {
@@ -226,6 +182,119 @@ pub fn issuer(ctx: &Ctx, cmd: IssuerCommand) -> Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// The recipe `issuer set` describes; a flag of another recipe is refused.
+fn recipe_of(a: &IssuerSetArgs) -> Result<Recipe> {
+    let given = |flags: &[(&'static str, bool)]| -> Vec<&'static str> {
+        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
+    };
+    let foreign = given(&[
+        (
+            "--create, --revoke, --verify",
+            !matches!(a.recipe, RecipeArg::Command)
+                && (a.create.is_some() || a.revoke.is_some() || a.verify.is_some()),
+        ),
+        (
+            "--aws-user, --aws-environment-credentials",
+            !matches!(a.recipe, RecipeArg::AwsIam)
+                && (a.aws_user.is_some() || a.aws_environment_credentials),
+        ),
+        (
+            "--gitlab-expires-in, --gitlab-project, --gitlab-group",
+            !matches!(a.recipe, RecipeArg::GitlabPat)
+                && (a.gitlab_expires_in.is_some()
+                    || a.gitlab_project.is_some()
+                    || a.gitlab_group.is_some()),
+        ),
+        (
+            "--npm-password-entry",
+            !matches!(a.recipe, RecipeArg::Npm) && a.npm_password_entry.is_some(),
+        ),
+    ]);
+    if !foreign.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} {} not for the {} recipe",
+            foreign.join("; "),
+            if foreign.len() == 1 && !foreign[0].contains(',') {
+                "is"
+            } else {
+                "are"
+            },
+            a.recipe
+                .to_possible_value()
+                .map_or(String::new(), |v| v.get_name().to_owned())
+        )));
+    }
+    let nonempty = |v: &Option<String>| v.clone().filter(|c| !c.trim().is_empty());
+    Ok(match a.recipe {
+        RecipeArg::Command => Recipe::Command {
+            create: nonempty(&a.create)
+                .ok_or_else(|| Error::Usage("the command recipe needs --create CMD".into()))?,
+            revoke: nonempty(&a.revoke),
+            verify: nonempty(&a.verify),
+        },
+        RecipeArg::AwsIam => {
+            if let Some(u) = &a.aws_user {
+                jeton::text::check_line("--aws-user", u)?;
+            }
+            Recipe::AwsIam {
+                user: a.aws_user.clone(),
+                environment_credentials: a.aws_environment_credentials,
+            }
+        }
+        RecipeArg::GitlabPat => {
+            let expires_in_days = match a.gitlab_expires_in.as_deref() {
+                None => None,
+                Some(s) => {
+                    let secs = jeton::time::parse_span(s, jeton::time::now())?;
+                    let days = u32::try_from(secs / 86_400).unwrap_or(0);
+                    if !(1..=400).contains(&days) {
+                        return Err(Error::Usage(
+                            "--gitlab-expires-in must be 1 to 400 days".into(),
+                        ));
+                    }
+                    Some(days)
+                }
+            };
+            let owner = match (&a.gitlab_project, &a.gitlab_group) {
+                (Some(p), _) => Some(GitlabOwner::Project(gitlab_owner("--gitlab-project", p)?)),
+                (None, Some(g)) => Some(GitlabOwner::Group(gitlab_owner("--gitlab-group", g)?)),
+                (None, None) => None,
+            };
+            Recipe::GitlabPat {
+                expires_in_days,
+                owner,
+            }
+        }
+        RecipeArg::Npm => {
+            let password_entry = a.npm_password_entry.clone().ok_or_else(|| {
+                Error::Usage(
+                    "the npm recipe needs --npm-password-entry NAME: the registry asks for the \
+                     account's password to make a token"
+                        .into(),
+                )
+            })?;
+            validate_name(&password_entry)?;
+            if password_entry == a.name {
+                return Err(Error::Usage(
+                    "--npm-password-entry names the account's password, not the token".into(),
+                ));
+            }
+            Recipe::Npm { password_entry }
+        }
+    })
+}
+
+/// A GitLab project or group: its numeric ID or full path (`group/subgroup/project`).
+fn gitlab_owner(flag: &str, v: &str) -> Result<String> {
+    let v = v.trim().trim_matches('/');
+    if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Usage(format!(
+            "{flag}: expected a numeric ID or a full path such as group/project"
+        )));
+    }
+    Ok(v.to_owned())
 }
 
 /// Runs `integration` subcommands.
@@ -529,10 +598,28 @@ fn record_text(e: &Entry, r: &Record) -> String {
             }
             s
         }
-        Some(Recipe::GitlabPat { expires_in_days }) => match expires_in_days {
-            Some(d) => format!("gitlab-pat (new tokens expire after {d} days)"),
-            None => "gitlab-pat".to_owned(),
-        },
+        Some(Recipe::GitlabPat {
+            expires_in_days,
+            owner,
+        }) => {
+            let mut s = match owner {
+                None => "gitlab-pat (personal access token)".to_owned(),
+                Some(GitlabOwner::Project(p)) => {
+                    format!("gitlab-pat (access token of project {p})")
+                }
+                Some(GitlabOwner::Group(g)) => format!("gitlab-pat (access token of group {g})"),
+            };
+            if let Some(d) = expires_in_days {
+                s.push_str(&format!(", new tokens expire after {d} days"));
+            }
+            s
+        }
+        Some(Recipe::Npm { password_entry }) => {
+            format!(
+                "npm (account password from '{}')",
+                printable(password_entry)
+            )
+        }
         Some(Recipe::AwsIam {
             user,
             environment_credentials,
