@@ -533,17 +533,13 @@ impl Entries {
         Ok(out)
     }
 
-    /// A copy holding only the entries named in `keep`, and `add` inserted (replacing an
-    /// entry of the same name). Entries read and not decoded stay bytes: saving the copy copies
-    /// them.
-    pub fn patched(
-        &self,
-        keep: &std::collections::BTreeSet<&str>,
-        add: Vec<Box<Entry>>,
-    ) -> Entries {
-        let slots = (self.slots.iter())
-            .filter(|s| std::str::from_utf8(self.name(s)).is_ok_and(|n| keep.contains(n)))
-            .cloned()
+    /// A copy holding only the entries whose place `keep` marks (one flag per entry, in the
+    /// order of [`Entries::heads`]), and `add` inserted (replacing an entry of the same name).
+    /// Entries read and not decoded stay bytes: saving the copy copies them.
+    pub fn patched(&self, keep: &[bool], add: Vec<Box<Entry>>) -> Entries {
+        let slots = (self.slots.iter().zip(keep))
+            .filter(|(_, keep)| **keep)
+            .map(|(slot, _)| slot.clone())
             .collect();
         let mut out = Entries {
             plain: self.plain.clone(),

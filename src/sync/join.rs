@@ -169,10 +169,10 @@ pub(super) fn base_name<'a>(name: &'a str, id: &EntryId) -> &'a str {
 /// 8 hex digits of its id (all 32 if that is taken too), shortening the base to stay within
 /// the length limit. The result depends only on the entries, not on the order they came in.
 /// Returns the names of the entries that do not keep their base name.
-pub(super) fn assign_names(bases: &BTreeMap<EntryId, &str>) -> BTreeMap<EntryId, String> {
+pub(super) fn assign_names(bases: &[(EntryId, &str)]) -> BTreeMap<EntryId, String> {
     let mut by_base: Vec<(&str, EntryId)> = bases.iter().map(|(id, b)| (*b, *id)).collect();
     by_base.sort_unstable();
-    let taken_base: BTreeSet<&str> = bases.values().copied().collect();
+    let taken_base = |n: &str| by_base.binary_search_by(|(b, _)| (*b).cmp(n)).is_ok();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut names = BTreeMap::new();
     for pair in by_base.windows(2) {
@@ -180,7 +180,7 @@ pub(super) fn assign_names(bases: &BTreeMap<EntryId, &str>) -> BTreeMap<EntryId,
         if prev != base {
             continue;
         }
-        let free = |n: &String| !taken_base.contains(n.as_str()) && !taken.contains(n);
+        let free = |n: &String| !taken_base(n) && !taken.contains(n);
         let mut extra = 2u32;
         let name = loop {
             let name = [8, 32]

@@ -61,165 +61,171 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
     let lx = versions(lp, ls)?;
     let rx = versions(rp, rs)?;
 
-    let ids: BTreeSet<EntryId> = (lx.keys().chain(rx.keys()))
-        .chain(ls.deletions.keys().chain(rs.deletions.keys()))
-        .copied()
-        .collect();
-    let mut kept: BTreeMap<EntryId, Kept> = BTreeMap::new();
-    let mut deletions = BTreeMap::new();
-    // Events that name an entry, named once the final names are known.
-    let mut pending: Vec<(EntryId, Time, String)> = Vec::new();
-    let mut conflicted = BTreeSet::new();
-    let mut over_removal = BTreeSet::new();
-    for id in ids {
-        let (lt, rt) = (ls.deletions.get(&id), rs.deletions.get(&id));
+    // Every id either side has an entry or a tombstone for, in id order: the entry lists and
+    // the tombstone maps are all sorted by id, so they are walked side by side.
+    let heads = outer_join(
+        lx.iter().map(|v| (v.head.id, v)),
+        rx.iter().map(|v| (v.head.id, v)),
+    );
+    let tombs = outer_join(ls.deletions.iter(), rs.deletions.iter());
+    let ids = outer_join(
+        heads.map(|(id, l, r)| (id, (l, r))),
+        tombs.map(|(id, l, r)| (*id, (l, r))),
+    );
+    let mut kept: Vec<Merging> = Vec::new();
+    let mut deletions = Vec::new();
+    // Events that name an entry (by its place in `kept`), named once the final names are known.
+    let mut pending: Vec<(usize, Time, String)> = Vec::new();
+    for (id, heads, tombs) in ids {
+        let (lv, rv) = heads.unwrap_or_default();
+        let (lt, rt) = tombs.unwrap_or_default();
         let tomb = join_tombs(lt, rt);
-        let covered = |v: &Head| tomb.as_ref().is_some_and(|t| t.clock.covers(&v.1.clock));
-        let l = lx.get(&id).filter(|v| !covered(v));
-        let r = rx.get(&id).filter(|v| !covered(v));
-        let (mut kept_version, from) = match (l, r) {
+        let covered = |v: &Version| {
+            tomb.as_ref()
+                .is_some_and(|t| t.clock.covers(&v.tracked.clock))
+        };
+        let l = lv.filter(|v| !covered(v));
+        let r = rv.filter(|v| !covered(v));
+        let mut conflict = false;
+        let (kept_version, from) = match (l, r) {
             (None, None) => {
-                report.changed_here += usize::from(lx.contains_key(&id));
-                report.changed_there += usize::from(rx.contains_key(&id));
-                if let Some(t) = tomb {
-                    deletions.insert(id, t);
-                }
+                report.changed_here += usize::from(lv.is_some());
+                report.changed_there += usize::from(rv.is_some());
+                deletions.extend(tomb.map(|t| (id, t)));
                 continue;
             }
-            (Some(v), None) => (Kept::Local(v.1.clone()), From::Local),
-            (None, Some(v)) => (Kept::Remote(v.1.clone()), From::Remote),
-            (Some(a), Some(b)) => match a.1.clock.compare(&b.1.clock) {
-                Order::After => (Kept::Local(a.1.clone()), From::Local),
-                Order::Before => (Kept::Remote(b.1.clone()), From::Remote),
+            (Some(v), None) => (Kept::Local(v), From::Local),
+            (None, Some(v)) => (Kept::Remote(v), From::Remote),
+            (Some(a), Some(b)) => match a.tracked.clock.compare(&b.tracked.clock) {
+                Order::After => (Kept::Local(a), From::Local),
+                Order::Before => (Kept::Remote(b), From::Remote),
                 // The same version on both sides (every edit bumps the revision, which the
                 // state tracks): the common case, decided without decoding either.
-                Order::Equal if a.1 == b.1 && a.0.name == b.0.name => {
-                    (Kept::Local(a.1.clone()), From::Same)
+                Order::Equal if a.tracked == b.tracked && a.head.name == b.head.name => {
+                    (Kept::Local(a), From::Same)
                 }
                 order => {
                     let (ea, eb) = (entry(lp, a)?, entry(rp, b)?);
                     let (ca, cb) = (encode_as_base(ea)?, encode_as_base(eb)?);
-                    if ca == cb && a.1 == b.1 {
-                        (Kept::Local(a.1.clone()), From::Same)
+                    if ca == cb && a.tracked == b.tracked {
+                        (Kept::Local(a), From::Same)
                     } else {
-                        let pick_a = (a.1.stamp, ca.as_slice()) > (b.1.stamp, cb.as_slice());
-                        let j = join::join((ea, a.1), (eb, b.1), pick_a, limit);
+                        let pick_a =
+                            (a.tracked.stamp, ca.as_slice()) > (b.tracked.stamp, cb.as_slice());
+                        let j = join::join((ea, a.tracked), (eb, b.tracked), pick_a, limit);
                         report.wiped |= j.wiped;
                         if order == Order::Concurrent && ca != cb {
-                            conflicted.insert(id);
+                            conflict = true;
                             let detail = format!(
                                 "changed on two devices at once; kept the change stamped {}, \
                                  the other secret (if different) went to history",
                                 crate::time::rfc3339(j.tracked.stamp.time)
                             );
                             let at = ea.updated_at.max(eb.updated_at);
-                            pending.push((id, at, detail));
+                            pending.push((kept.len(), at, detail));
                         }
                         (Kept::Owned(Box::new(j.entry), j.tracked), From::Both)
                     }
                 }
             },
         };
+        let mut m = Merging {
+            id,
+            kept: kept_version,
+            sides: [lv, rv],
+            conflict,
+            over_removal: false,
+        };
         if let Some(t) = tomb {
-            if !kept_version.tracked().clock.covers(&t.clock) {
+            if !m.kept.tracked().clock.covers(&t.clock) {
                 if let Some(at) = t.revoked_at
-                    && kept_version.tracked().revoked_at.is_none()
+                    && m.kept.tracked().revoked_at.is_none()
                 {
-                    let (mut e, mut tracked) = kept_version.owned(&lx, &rx, lp, rp, id)?;
+                    let (mut e, mut tracked) = m.kept.into_owned(lp, rp)?;
                     report.wiped |= e.secret.is_some() || !e.history.is_empty();
                     join::revoke(&mut e, at, None);
                     tracked.revoked_at = Some(at);
-                    kept_version = Kept::Owned(e, tracked);
+                    m.kept = Kept::Owned(e, tracked);
                 }
                 let news =
                     lt.map(|t| &t.clock) != rt.map(|t| &t.clock) || l.is_none() || r.is_none();
                 if news {
-                    over_removal.insert(id);
-                    let updated_at = match &kept_version {
-                        Kept::Owned(e, _) => e.updated_at,
-                        Kept::Local(_) => entry(lp, &lx[&id])?.updated_at,
-                        Kept::Remote(_) => entry(rp, &rx[&id])?.updated_at,
-                    };
-                    let at = updated_at.max(removed_at(lp, rp, &id).unwrap_or(Time::MIN));
+                    m.over_removal = true;
+                    let at = (m.kept.updated_at(lp, rp)?)
+                        .max(removed_at(lp, rp, &id).unwrap_or(Time::MIN));
                     let detail =
                         "removed on one device while changed on another; the change was kept";
-                    pending.push((id, at, detail.into()));
+                    pending.push((kept.len(), at, detail.into()));
                 }
             }
-            deletions.insert(id, t);
+            deletions.push((id, t));
         }
         report.changed_here += usize::from(matches!(from, From::Remote | From::Both));
         report.changed_there += usize::from(matches!(from, From::Local | From::Both));
-        kept.insert(id, kept_version);
+        kept.push(m);
     }
 
     // Names: one entry per name, whatever each side had.
-    let bases: BTreeMap<EntryId, &str> = (kept.iter())
-        .map(|(id, k)| (*id, base_name(now_name(id, k, &lx, &rx), id)))
+    let bases: Vec<(EntryId, &str)> = (kept.iter())
+        .map(|m| (m.id, base_name(m.kept.name(), &m.id)))
         .collect();
     let dups = assign_names(&bases);
-    let final_name = |id: &EntryId| dups.get(id).map_or(bases[id], String::as_str);
-    // Entries whose name changes here, by id.
-    let mut renames: BTreeMap<EntryId, String> = BTreeMap::new();
-    for (id, k) in &kept {
-        let name = final_name(id);
-        let base = bases[id];
-        let seen_otherwise = [lx.get(id), rx.get(id)]
-            .into_iter()
-            .flatten()
-            .any(|v| v.0.name != name);
+    let final_name = |i: usize| {
+        let (id, base) = bases[i];
+        dups.get(&id).map_or(base, String::as_str)
+    };
+    // The new name of each entry whose name changes here.
+    let mut renames: Vec<Option<String>> = Vec::with_capacity(kept.len());
+    for (i, m) in kept.iter().enumerate() {
+        let (name, base) = (final_name(i), bases[i].1);
+        let seen_otherwise = m.sides.iter().flatten().any(|v| v.head.name != name);
         if name != base && seen_otherwise {
             report.renamed.push((base.to_owned(), name.to_owned()));
             let detail = format!("another entry is also named {base}; this one is now {name}");
-            let at = match k {
-                Kept::Owned(e, _) => e.updated_at,
-                Kept::Local(_) => entry(lp, &lx[id])?.updated_at,
-                Kept::Remote(_) => entry(rp, &rx[id])?.updated_at,
-            };
-            pending.push((*id, at, detail));
+            pending.push((i, m.kept.updated_at(lp, rp)?, detail));
         }
-        if conflicted.contains(id) {
+        if m.conflict {
             report.conflicts.push(name.to_owned());
         }
-        if over_removal.contains(id) {
+        if m.over_removal {
             report.kept_over_removal.push(name.to_owned());
         }
-        if name != now_name(id, k, &lx, &rx) {
-            renames.insert(*id, name.to_owned());
-        }
+        renames.push((name != m.kept.name()).then(|| name.to_owned()));
     }
-    for (id, at, detail) in pending {
-        let subject = kept.contains_key(&id).then(|| final_name(&id).to_owned());
+    for (i, at, detail) in pending {
         events.push(AuditEvent {
             at,
             action: "conflict".into(),
-            subject,
+            subject: Some(final_name(i).to_owned()),
             detail,
         });
     }
     // The result is the local entry map with what changed patched in: entries kept from the
     // local side under their name stay as they were read (not decoded, copied on save).
-    let mut state = SyncState::new(ls.device);
-    let mut keep: BTreeSet<&str> = BTreeSet::new();
+    let mut keep = vec![false; lp.entries.len()];
     let mut add: Vec<Box<Entry>> = Vec::new();
-    for (id, k) in kept {
-        match (k, renames.remove(&id)) {
-            (Kept::Local(t), None) => {
-                keep.insert(lx[&id].0.name);
-                state.entries.insert(id, t);
+    let mut tracked = Vec::with_capacity(kept.len());
+    for (m, rename) in kept.into_iter().zip(renames) {
+        match (m.kept, rename) {
+            (Kept::Local(v), None) => {
+                keep[v.slot] = true;
+                tracked.push((m.id, v.tracked.clone()));
             }
             (k, rename) => {
-                let (mut e, t) = k.owned(&lx, &rx, lp, rp, id)?;
+                let (mut e, t) = k.into_owned(lp, rp)?;
                 if let Some(name) = rename {
                     e.name = name;
                 }
-                state.entries.insert(id, t);
+                tracked.push((m.id, t));
                 add.push(e);
             }
         }
     }
     let entries = lp.entries.patched(&keep, add);
-    state.deletions = deletions;
+    // Both built from id order, so collecting them builds each map in one pass.
+    let mut state = SyncState::new(ls.device);
+    state.entries = tracked.into_iter().collect();
+    state.deletions = deletions.into_iter().collect();
 
     let (contacts, regs, removals) = merge_contacts(local, remote, &mut events)?;
     state.contacts = regs;
@@ -265,18 +271,39 @@ enum From {
     Both,
 }
 
-/// An entry of one side, not decoded: its head and sync history.
-type Head<'a> = (crate::entries::Head<'a>, &'a Tracked);
+/// An entry of one side, not decoded: its head, its place in the side's entry map and its
+/// sync history.
+#[derive(Clone, Copy)]
+struct Version<'a> {
+    head: crate::entries::Head<'a>,
+    slot: usize,
+    tracked: &'a Tracked,
+}
 
-/// Every entry of a side with its sync history (decodes nothing); an entry the state has not
-/// absorbed is an error.
-fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, Head<'a>>> {
-    let mut out = BTreeMap::new();
-    for h in p.entries.heads()? {
-        match s.entries.get(&h.id) {
-            Some(t) if t.revision == h.revision => {
-                out.insert(h.id, (h, t));
-            }
+/// Every entry of a side with its sync history, in id order (decodes nothing); an entry the
+/// state has not absorbed is an error.
+fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<Vec<Version<'a>>> {
+    let heads = p.entries.heads()?;
+    let mut out: Vec<(usize, crate::entries::Head)> = heads.into_iter().enumerate().collect();
+    out.sort_by_key(|(_, h)| h.id);
+    // An id twice in one map (no writer makes one): the later name wins, as in a map by id.
+    out.dedup_by(|later, kept| {
+        let same = later.1.id == kept.1.id;
+        if same {
+            *kept = *later;
+        }
+        same
+    });
+    let mut tracked = s.entries.iter().peekable();
+    let mut versions = Vec::with_capacity(out.len());
+    for (slot, head) in out {
+        while tracked.next_if(|(id, _)| **id < head.id).is_some() {}
+        match tracked.next_if(|(id, _)| **id == head.id) {
+            Some((_, t)) if t.revision == head.revision => versions.push(Version {
+                head,
+                slot,
+                tracked: t,
+            }),
             _ => {
                 return Err(Error::Other(
                     "internal error: a replica's local changes were not absorbed before the merge"
@@ -285,55 +312,79 @@ fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<BTreeMap<EntryId, He
             }
         }
     }
-    Ok(out)
+    Ok(versions)
 }
 
-/// The entry behind a head, decoded.
-fn entry<'a>(p: &'a Payload, h: &Head<'a>) -> Result<&'a Entry> {
-    p.entries.get(h.0.name)?.ok_or_else(Error::corrupt_vault)
+/// Pairs up two sequences sorted by strictly ascending keys: each key once, in order, with
+/// the value each side has for it.
+fn outer_join<K: Ord + Copy, A, B>(
+    a: impl IntoIterator<Item = (K, A)>,
+    b: impl IntoIterator<Item = (K, B)>,
+) -> impl Iterator<Item = (K, Option<A>, Option<B>)> {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    std::iter::from_fn(move || {
+        let key = [a.peek().map(|x| x.0), b.peek().map(|x| x.0)]
+            .into_iter()
+            .flatten()
+            .min()?;
+        let x = a.next_if(|x| x.0 == key).map(|x| x.1);
+        let y = b.next_if(|y| y.0 == key).map(|y| y.1);
+        Some((key, x, y))
+    })
 }
 
-/// The name a kept version has before the merge names it.
-fn now_name<'a>(
-    id: &EntryId,
-    k: &'a Kept,
-    lx: &BTreeMap<EntryId, Head<'a>>,
-    rx: &BTreeMap<EntryId, Head<'a>>,
-) -> &'a str {
-    match k {
-        Kept::Owned(e, _) => &e.name,
-        Kept::Local(_) => lx.get(id).map_or("", |h| h.0.name),
-        Kept::Remote(_) => rx.get(id).map_or("", |h| h.0.name),
-    }
+/// The entry behind a version, decoded.
+fn entry<'a>(p: &'a Payload, v: &Version<'a>) -> Result<&'a Entry> {
+    p.entries.get(v.head.name)?.ok_or_else(Error::corrupt_vault)
+}
+
+/// One entry the merge keeps: which version, what each side had, and what happened to it.
+struct Merging<'a> {
+    id: EntryId,
+    kept: Kept<'a>,
+    /// The local and remote versions, removed or not.
+    sides: [Option<&'a Version<'a>>; 2],
+    conflict: bool,
+    over_removal: bool,
 }
 
 /// The version a merge keeps of one entry: one side's as it is, or a new one.
-enum Kept {
-    Local(Tracked),
-    Remote(Tracked),
+enum Kept<'a> {
+    Local(&'a Version<'a>),
+    Remote(&'a Version<'a>),
     Owned(Box<Entry>, Tracked),
 }
 
-impl Kept {
+impl Kept<'_> {
     fn tracked(&self) -> &Tracked {
         match self {
-            Kept::Local(t) | Kept::Remote(t) | Kept::Owned(_, t) => t,
+            Kept::Local(v) | Kept::Remote(v) => v.tracked,
+            Kept::Owned(_, t) => t,
         }
     }
 
+    /// Its name before the merge names it.
+    fn name(&self) -> &str {
+        match self {
+            Kept::Local(v) | Kept::Remote(v) => v.head.name,
+            Kept::Owned(e, _) => &e.name,
+        }
+    }
+
+    fn updated_at(&self, lp: &Payload, rp: &Payload) -> Result<Time> {
+        Ok(match self {
+            Kept::Owned(e, _) => e.updated_at,
+            Kept::Local(v) => entry(lp, v)?.updated_at,
+            Kept::Remote(v) => entry(rp, v)?.updated_at,
+        })
+    }
+
     /// The version as an entry of its own.
-    fn owned(
-        self,
-        lx: &BTreeMap<EntryId, Head>,
-        rx: &BTreeMap<EntryId, Head>,
-        lp: &Payload,
-        rp: &Payload,
-        id: EntryId,
-    ) -> Result<(Box<Entry>, Tracked)> {
+    fn into_owned(self, lp: &Payload, rp: &Payload) -> Result<(Box<Entry>, Tracked)> {
         Ok(match self {
             Kept::Owned(e, t) => (e, t),
-            Kept::Local(t) => (Box::new(entry(lp, &lx[&id])?.clone()), t),
-            Kept::Remote(t) => (Box::new(entry(rp, &rx[&id])?.clone()), t),
+            Kept::Local(v) => (Box::new(entry(lp, v)?.clone()), v.tracked.clone()),
+            Kept::Remote(v) => (Box::new(entry(rp, v)?.clone()), v.tracked.clone()),
         })
     }
 }
@@ -403,12 +454,12 @@ fn union_by_id<T, K: Ord + Clone>(
 /// Both logs and the merge's events: a union ordered by (time, action, subject, detail),
 /// duplicates dropped, the oldest cut past [`AUDIT_CAP`].
 fn merge_audit(a: &[AuditEvent], b: &[AuditEvent], new: Vec<AuditEvent>) -> Vec<AuditEvent> {
-    let mut all: Vec<AuditEvent> = a.iter().chain(b).cloned().chain(new).collect();
+    // Sorted by reference, so that only the events kept are copied.
+    let mut all: Vec<&AuditEvent> = a.iter().chain(b).chain(&new).collect();
     all.sort_by(|x, y| audit_key(x).cmp(&audit_key(y)));
     all.dedup();
     let excess = all.len().saturating_sub(AUDIT_CAP);
-    all.drain(..excess);
-    all
+    all[excess..].iter().map(|e| (*e).clone()).collect()
 }
 
 /// The order of a merged audit log.
