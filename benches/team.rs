@@ -1,0 +1,269 @@
+//! A team of 50 members and 5,000 entries: joining, one sync round, and `get TEAM:NAME`
+//! through the agent beside a personal `get` through the agent. The get follows the CLI's
+//! path (`src/bin/jeton/ctx/team.rs`): the agent answers the team request for the key, then
+//! the team vault file is read and opened here.
+
+mod support;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jeton::agent::client::{self, Via};
+use jeton::request::{self, Request, Response, Session};
+use jeton::secret::Passphrase;
+use jeton::share::contact::{self, ContactKeys};
+use jeton::share::identity;
+use jeton::store::{Previous, Store};
+use jeton::sync::round::Incoming;
+use jeton::team::{Role, TeamRequest, TeamResponse};
+use jeton::vault::Vault;
+use std::hint::black_box;
+use std::time::Duration;
+
+const MEMBERS: usize = 50;
+const ENTRIES: usize = 5_000;
+
+fn person() -> Vault {
+    let now = jeton::time::now();
+    let mut v = Vault::create(
+        &Passphrase::new(support::PASS.into()),
+        support::CHEAP_KDF,
+        now,
+    )
+    .expect("create");
+    identity::ensure(&mut v, now).expect("identity");
+    v
+}
+
+fn card(v: &Vault) -> String {
+    identity::keys(v).expect("keys").card(None).to_line()
+}
+
+fn team(v: &mut Vault, r: TeamRequest) -> TeamResponse {
+    match request::execute(v, Request::Team(r), jeton::time::now()).expect("team request") {
+        Response::Team(t) => *t,
+        _ => panic!("unexpected response"),
+    }
+}
+
+fn befriend(v: &mut Vault, name: &str, line: &str) {
+    let keys = ContactKeys::from_card(line).expect("card");
+    contact::add(v, name.into(), keys, false, jeton::time::now()).expect("contact");
+}
+
+fn split(publish: Vec<(String, Incoming)>) -> (Vec<Incoming>, Vec<Incoming>) {
+    let (members, replicas): (Vec<_>, Vec<_>) =
+        publish.into_iter().partition(|(d, _)| d == "members");
+    (
+        members.into_iter().map(|(_, f)| f).collect(),
+        replicas.into_iter().map(|(_, f)| f).collect(),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let now = jeton::time::now();
+    let mut admin = person();
+    let mut member = person();
+    befriend(&mut member, "admin", &card(&admin));
+    let TeamResponse::Created { vault, .. } =
+        team(&mut admin, TeamRequest::Create { team: "ops".into() })
+    else {
+        panic!()
+    };
+    befriend(&mut admin, "m0", &card(&member));
+    team(
+        &mut admin,
+        TeamRequest::Add {
+            team: "ops".into(),
+            contact: "m0".into(),
+            role: Role::Writer,
+        },
+    );
+    for i in 1..MEMBERS - 1 {
+        let line = card(&person());
+        befriend(&mut admin, &format!("m{i}"), &line);
+        team(
+            &mut admin,
+            TeamRequest::Add {
+                team: "ops".into(),
+                contact: format!("m{i}"),
+                role: Role::Writer,
+            },
+        );
+    }
+    // The team's entries, written by the admin.
+    let m = jeton::team::membership(&admin, "ops").expect("membership");
+    let mut tv = jeton::team::open_vault(vault, &m).expect("open team vault");
+    for i in 0..ENTRIES {
+        request::execute(
+            &mut tv,
+            Request::Add(Box::new(support::new_entry(i, now))),
+            now,
+        )
+        .expect("add");
+    }
+    let bytes = tv.seal(0).expect("seal");
+    let round = |v: &mut Vault, bytes: Vec<u8>, members: Vec<Incoming>, replicas: Vec<Incoming>| {
+        match team(
+            v,
+            TeamRequest::Round {
+                team: "ops".into(),
+                vault: bytes,
+                members,
+                replicas,
+                accept_rollback: false,
+            },
+        ) {
+            TeamResponse::Rounded { vault, publish, .. } => (vault, publish),
+            _ => panic!(),
+        }
+    };
+    let (admin_bytes, publish) = round(&mut admin, bytes, vec![], vec![]);
+    let admin_bytes = admin_bytes.expect("saved");
+    let (members, replicas) = split(publish);
+    assert_eq!(replicas.len(), 1);
+
+    let mut g = c.benchmark_group("team_50_members_5000_entries");
+    g.sample_size(10);
+    // Each join takes a new local name: a personal vault joins a team once per name.
+    let mut joins = 0;
+    g.bench_function("join", |b| {
+        b.iter(|| {
+            joins += 1;
+            let name = Some(format!("ops{joins}"));
+            black_box(team(
+                &mut member,
+                TeamRequest::Join {
+                    name,
+                    members: members.clone(),
+                    replicas: replicas.clone(),
+                },
+            ))
+        })
+    });
+    let TeamResponse::Joined { vault: joined, .. } = team(
+        &mut member,
+        TeamRequest::Join {
+            name: None,
+            members: members.clone(),
+            replicas: replicas.clone(),
+        },
+    ) else {
+        panic!()
+    };
+    // The admin changes 10 entries; the member's round brings them in.
+    let m = jeton::team::membership(&admin, "ops").expect("membership");
+    let mut tv = jeton::team::open_vault(admin_bytes, &m).expect("open");
+    for i in 0..10 {
+        let r = jeton::lifecycle::LifecycleRequest::Rotate {
+            name: support::name(i),
+            secret: jeton::request::SecretInput::Generate {
+                length: 40,
+                charset: jeton::request::Charset::Alnum,
+            },
+            expires_at: jeton::request::Change::Keep,
+        };
+        request::execute(&mut tv, Request::Lifecycle(r), now).expect("rotate");
+    }
+    let (_, publish) = round(
+        &mut admin,
+        tv.seal(0).expect("seal"),
+        members.clone(),
+        replicas.clone(),
+    );
+    let (members2, replicas2) = split(publish);
+    let members2: Vec<Incoming> = members.iter().cloned().chain(members2).collect();
+    g.bench_function("sync_round_10_changed", |b| {
+        b.iter(|| {
+            black_box(round(
+                &mut member,
+                joined.clone(),
+                members2.clone(),
+                replicas2.clone(),
+            ))
+        })
+    });
+    g.finish();
+
+    // get through the agent: the personal vault beside the team's.
+    let runtime = tempfile::tempdir().expect("tempdir");
+    // SAFETY: set before the agent thread starts; no other thread reads the environment.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", runtime.path()) };
+    let agent_dir = jeton::agent::socket_dir();
+    std::thread::spawn(move || jeton::agent::server::serve(&agent_dir).expect("agent"));
+    while client::status().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    request::execute(
+        &mut member,
+        Request::Add(Box::new(support::new_entry(0, now))),
+        now,
+    )
+    .expect("add");
+    let personal = Store::new(dir.path().join("vault.jeton"), Duration::from_secs(10));
+    let team_store = Store::new(
+        dir.path().join("vault.jeton.teams/ops.jeton"),
+        Duration::from_secs(10),
+    );
+    std::fs::create_dir_all(dir.path().join("vault.jeton.teams")).expect("mkdir");
+    for (store, bytes) in [
+        (&personal, member.seal(0).expect("seal")),
+        (&team_store, joined.clone()),
+    ] {
+        let guard = store.lock().expect("lock");
+        store
+            .replace(&bytes, &guard, Previous::Keep)
+            .expect("write");
+    }
+    client::unlock(
+        personal.path(),
+        Passphrase::new(support::PASS.into()),
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    )
+    .expect("unlock");
+    let session = Session {
+        store: personal,
+        state_dir: None,
+        accept_rollback: false,
+    };
+    let name = support::name(ENTRIES / 2);
+    let get = Request::Get {
+        name: support::name(0),
+    };
+    match client::run(&session, &get).expect("get") {
+        Via::Agent(_) => {}
+        Via::Local(_) => panic!("the agent did not answer"),
+    }
+    let team_get = || {
+        let open = Request::Team(TeamRequest::Open { team: "ops".into() });
+        let Via::Agent(o) = client::run(&session, &open).expect("open") else {
+            panic!()
+        };
+        let Response::Team(t) = o.value else { panic!() };
+        let TeamResponse::Opened { key, .. } = *t else {
+            panic!()
+        };
+        let ts = Session {
+            store: team_store.clone(),
+            state_dir: None,
+            accept_rollback: false,
+        };
+        ts.with_vault_key(
+            false,
+            |_| Ok(key),
+            |v| request::execute(v, Request::Get { name: name.clone() }, jeton::time::now()),
+        )
+        .expect("team get")
+    };
+    black_box(team_get());
+    let mut g = c.benchmark_group("agent_get");
+    g.bench_function("personal", |b| {
+        b.iter(|| black_box(client::run(&session, &get).expect("get")))
+    });
+    g.bench_function("team_5000_entries", |b| b.iter(|| black_box(team_get())));
+    g.finish();
+    client::stop().expect("stop the agent");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
