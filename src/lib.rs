@@ -72,3 +72,17 @@ pub mod time;
 pub mod vault;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod tests {
+    /// `build.rs` links GCC's unwinder into every program built on this crate, these tests
+    /// included, instead of loading `libgcc_s`: a panic must still unwind to `catch_unwind`, on
+    /// this thread and on another (a broken unwinder aborts the whole test program).
+    #[test]
+    fn panics_still_unwind() {
+        let here = std::panic::catch_unwind(|| panic!("deliberate panic"));
+        assert!(here.is_err());
+        let there = std::thread::spawn(|| panic!("deliberate panic")).join();
+        assert!(there.is_err());
+    }
+}

@@ -456,3 +456,23 @@ fn secrets_are_never_accepted_as_arguments() {
         }
     }
 }
+
+/// `build.rs` links GCC's unwinder into the binary so that no command loads `libgcc_s.so.1`
+/// (CHANGELOG.md, 2026-11-29); this checks that the linker did drop it.
+#[test]
+fn the_binary_does_not_load_libgcc_s() {
+    if !cfg!(jeton_static_unwinder) {
+        eprintln!("skipped: build.rs found no libgcc_eh.a to link on this system");
+        return;
+    }
+    let out = std::process::Command::new("readelf")
+        .args(["--dynamic", env!("CARGO_BIN_EXE_jeton")])
+        .output()
+        .expect("readelf (binutils, which links Rust programs here) runs");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listing.contains("libc.so"),
+        "{listing}"
+    );
+    assert!(!listing.contains("libgcc_s"), "{listing}");
+}
