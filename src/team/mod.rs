@@ -54,6 +54,9 @@ pub struct Membership {
     pub changes: Vec<Signed>,
     /// The key the local copy of the team vault is under.
     pub key: [u8; 32],
+    /// This member's role as the list said when it was last verified (`None`: removed), so
+    /// that opening the team vault verifies no signature.
+    pub role: Option<Role>,
 }
 
 impl std::fmt::Debug for Membership {

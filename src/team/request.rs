@@ -236,6 +236,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 team: team.id,
                 changes: team.signed(),
                 key: *team.current_key()?.expose_secret(),
+                role: Some(Role::Admin),
             };
             store_membership(vault, &name, &m, now)?;
             vault.audit(now, "team", Some(&name), "team created");
@@ -265,6 +266,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             };
             team.add(card, role, &keys.signing)?;
             m.changes = team.signed();
+            m.role = team.role_of(&me);
             store_membership(vault, &name, &m, now)?;
             vault.audit(
                 now,
@@ -299,6 +301,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             let bytes = tv.seal(0)?;
             m.changes = team.signed();
             m.key = *team.current_key()?.expose_secret();
+            m.role = team.role_of(&me);
             store_membership(vault, &name, &m, now)?;
             vault.audit(now, "team", Some(&name), format!("{removed_name} removed"));
             Ok(TeamResponse::Changed {
@@ -378,6 +381,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 team: team.id,
                 changes: team.signed(),
                 key: *team.current_key()?.expose_secret(),
+                role: Some(role),
             };
             store_membership(vault, &local, &m, now)?;
             vault.audit(now, "team", Some(&local), "joined");
@@ -448,9 +452,10 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 None
             };
             let key = *team.current_key()?.expose_secret();
-            if m.changes.len() != signed.len() || m.key != key {
+            if m.changes.len() != signed.len() || m.key != key || m.role != Some(role) {
                 m.changes = signed;
                 m.key = key;
+                m.role = Some(role);
                 store_membership(vault, &name, &m, now)?;
             }
             Ok(TeamResponse::Rounded {
@@ -462,8 +467,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
         }
         TeamRequest::Open { team: name } => {
             let m = membership(vault, &name)?;
-            let team = m.team()?;
-            let role = team.role_of(&me).ok_or_else(|| {
+            let role = m.role.ok_or_else(|| {
                 Error::Unlock(format!("you are no longer a member of team {name}"))
             })?;
             Ok(TeamResponse::Opened {
