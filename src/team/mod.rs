@@ -16,7 +16,6 @@
 
 pub mod members;
 mod request;
-pub mod route;
 
 pub use members::{Card, Role, Signed, Team};
 pub use request::{TeamRequest, TeamResponse, TeamView, execute};

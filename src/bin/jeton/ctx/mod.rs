@@ -1,6 +1,7 @@
 //! What every command family runs with: the context built from the global options, the exit
 //! it ends with, and the ways it writes (stdout through [`emit`], warnings on stderr).
 
+pub mod route;
 pub mod team;
 
 use crate::args::GlobalArgs;

@@ -121,7 +121,7 @@ pub fn team_names(ctx: &Ctx) -> Result<Vec<String>> {
 /// Runs an entry request on the team vault it names (`TEAM:NAME`); `None` when it names no
 /// team.
 pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Response, Request>> {
-    let (team, request) = jeton::team::route::route(request)?;
+    let (team, request) = super::route::route(request)?;
     let Some(team) = team else {
         return Ok(Err(request));
     };
@@ -154,7 +154,7 @@ pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Res
         |v| jeton::request::execute(v, request, jeton::time::now()),
     )?;
     warn_all(&outcome.warnings);
-    Ok(Ok(jeton::team::route::qualify(&team, outcome.value)))
+    Ok(Ok(super::route::qualify(&team, outcome.value)))
 }
 
 /// `check` on every team vault with a local copy: (entries checked, findings named TEAM:NAME).

@@ -1,10 +1,10 @@
 //! `TEAM:NAME` in entry requests: which team a request is for, and the request with the
 //! prefix taken off, to run on that team's vault like on any vault.
 
-use crate::integrations::IntegrationRequest;
-use crate::lifecycle::LifecycleRequest;
-use crate::request::{Request, Response};
-use crate::{Error, Result};
+use jeton::integrations::IntegrationRequest;
+use jeton::lifecycle::LifecycleRequest;
+use jeton::request::{Request, Response};
+use jeton::{Error, Result};
 
 /// The team a request names (`None`: the personal vault), and the request with every
 /// `TEAM:` prefix removed. Refused when it names two teams, mixes team and personal names,
@@ -63,7 +63,7 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
     };
     let teams: Vec<Option<String>> = names
         .iter()
-        .map(|n| super::split(n).map(|(t, _)| t.to_owned()))
+        .map(|n| jeton::team::split(n).map(|(t, _)| t.to_owned()))
         .collect();
     let Some(first) = teams.first() else {
         return Ok((None, request));
@@ -81,7 +81,7 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
             "this command does not work on team entries ({team}:...) yet"
         )));
     }
-    super::validate_name(&team)?;
+    jeton::team::validate_name(&team)?;
     for n in names {
         let rest = n[team.len() + 1..].to_owned();
         *n = rest;
