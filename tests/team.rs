@@ -40,6 +40,32 @@ fn git_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A work tree of the remote's `jeton` branch, as anyone with push access has: (dir, tree).
+fn checkout(url: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    git_ok(work.path(), &["clone", "-q", "-b", "jeton", url, "w"]);
+    let w = work.path().join("w");
+    (work, w)
+}
+
+/// Commits whatever changed in `w` (if anything did) and pushes it.
+fn push(w: &Path, message: &str) {
+    git_ok(w, &["add", "-A"]);
+    let _ = git(
+        w,
+        &[
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
+    git_ok(w, &["push", "-q", "origin", "jeton"]);
+}
+
 fn card(t: &TestVault) -> String {
     t.ok(&["-q", "identity"], "").trim().to_owned()
 }
@@ -159,9 +185,7 @@ fn writes_by_a_demoted_member_and_files_pushed_by_an_outsider_are_ignored() {
     t.admin.fails(&["get", "ops:sneaky"], "", 4);
 
     // An outsider copies a replica under another device's name: not signed for that name.
-    let work = tempfile::tempdir().unwrap();
-    git_ok(work.path(), &["clone", "-q", "-b", "jeton", &t.url, "w"]);
-    let w = work.path().join("w");
+    let (_work, w) = checkout(&t.url);
     let replicas = w.join("replicas");
     let first = std::fs::read_dir(&replicas)
         .unwrap()
@@ -173,20 +197,7 @@ fn writes_by_a_demoted_member_and_files_pushed_by_an_outsider_are_ignored() {
         replicas.join(format!("{}.jeton", "ab".repeat(16))),
     )
     .unwrap();
-    git_ok(&w, &["add", "-A"]);
-    git_ok(
-        &w,
-        &[
-            "-c",
-            "user.name=x",
-            "-c",
-            "user.email=x@x",
-            "commit",
-            "-qm",
-            "outsider",
-        ],
-    );
-    git_ok(&w, &["push", "-q", "origin", "jeton"]);
+    push(&w, "outsider");
     let out = t.reader.run(&["sync"], "");
     assert!(
         out.status.success(),
@@ -201,9 +212,7 @@ fn writes_by_a_demoted_member_and_files_pushed_by_an_outsider_are_ignored() {
 #[test]
 fn a_tampered_member_list_is_refused() {
     let t = team();
-    let work = tempfile::tempdir().unwrap();
-    git_ok(work.path(), &["clone", "-q", "-b", "jeton", &t.url, "w"]);
-    let w = work.path().join("w");
+    let (_work, w) = checkout(&t.url);
     for e in std::fs::read_dir(w.join("members")).unwrap() {
         let p = e.unwrap().path();
         let mut b = std::fs::read(&p).unwrap();
@@ -211,20 +220,7 @@ fn a_tampered_member_list_is_refused() {
         b[n - 5] ^= 0x40;
         std::fs::write(&p, b).unwrap();
     }
-    git_ok(&w, &["add", "-A"]);
-    git_ok(
-        &w,
-        &[
-            "-c",
-            "user.name=x",
-            "-c",
-            "user.email=x@x",
-            "commit",
-            "-qm",
-            "tamper",
-        ],
-    );
-    git_ok(&w, &["push", "-q", "origin", "jeton"]);
+    push(&w, "tamper");
     let err = t.writer.fails(&["sync"], "", 6);
     assert!(err.contains("member list"), "{err}");
 }
@@ -237,9 +233,7 @@ fn removal_rekeys_lists_exposed_entries_and_shuts_the_member_out() {
     t.writer.ok(&["sync"], "");
     assert_eq!(t.writer.ok(&["get", "ops:db"], "").trim(), "tok-db-before");
     // An old member list, kept to replay after the removal.
-    let work = tempfile::tempdir().unwrap();
-    git_ok(work.path(), &["clone", "-q", "-b", "jeton", &t.url, "w"]);
-    let w = work.path().join("w");
+    let (_work, w) = checkout(&t.url);
     let old_lists: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(w.join("members"))
         .unwrap()
         .map(|e| {
@@ -279,20 +273,7 @@ fn removal_rekeys_lists_exposed_entries_and_shuts_the_member_out() {
     for (p, b) in &old_lists {
         std::fs::write(p, b).unwrap();
     }
-    git_ok(&w, &["add", "-A"]);
-    let _ = git(
-        &w,
-        &[
-            "-c",
-            "user.name=x",
-            "-c",
-            "user.email=x@x",
-            "commit",
-            "-qm",
-            "replay",
-        ],
-    );
-    git_ok(&w, &["push", "-q", "origin", "jeton"]);
+    push(&w, "replay");
     t.admin.ok(&["sync"], "");
     let members = t.admin.ok(&["team", "list", "ops"], "");
     assert!(members.contains("removed"), "{members}");
