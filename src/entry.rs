@@ -69,6 +69,25 @@ pub struct HistoryItem {
     pub retired_at: Time,
 }
 
+impl HistoryItem {
+    /// `secret`, current since `created_at`, retired at `now`: never before it was set, so that
+    /// a device whose clock is behind the one that set it does not record the two out of order.
+    pub fn retired(secret: Token, created_at: Time, now: Time) -> HistoryItem {
+        HistoryItem {
+            secret,
+            created_at,
+            retired_at: now.max(created_at),
+        }
+    }
+
+    /// The order of a history, oldest first: by when each secret was set. Every device and the
+    /// sync merge keep and cut a history in this order, so which secrets a limit keeps does not
+    /// depend on where, or in which order, they were retired.
+    pub fn order(&self) -> (Time, &[u8]) {
+        (self.created_at, self.secret.expose_secret().as_bytes())
+    }
+}
+
 /// A record of handing the entry to a contact in a bundle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareRecord {
@@ -219,6 +238,22 @@ impl Entry {
                 FIELDS.join(", ")
             )))
         }
+    }
+
+    /// Adds `item` to the history in its place (see [`HistoryItem::order`]) and wipes the
+    /// oldest items beyond `limit`. Returns how many were wiped.
+    pub fn push_history(&mut self, item: HistoryItem, limit: u32) -> usize {
+        let at = self.history.partition_point(|h| h.order() <= item.order());
+        self.history.insert(at, item);
+        self.trim_history(limit)
+    }
+
+    /// Wipes the oldest history items beyond `limit` (the tokens zeroize on drop). Returns how
+    /// many.
+    pub fn trim_history(&mut self, limit: u32) -> usize {
+        let excess = self.history.len().saturating_sub(limit as usize);
+        self.history.drain(..excess);
+        excess
     }
 
     /// When the next rotation is due, if a schedule is set.
@@ -411,6 +446,22 @@ impl<T: PartialEq> Change<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_history_is_kept_and_cut_in_the_order_its_secrets_were_set() {
+        let mut e = Entry::blank([1; 16], "k".into(), 100);
+        let item =
+            |s: &str, set: Time, now: Time| HistoryItem::retired(Token::new(s.into()), set, now);
+        assert_eq!(e.push_history(item("b", 200, 300), 2), 0);
+        // Retired by a device whose clock is behind: never before it was set, and in its place.
+        assert_eq!(e.push_history(item("a", 150, 50), 2), 0);
+        assert_eq!(e.history[0].retired_at, 150);
+        assert_eq!(e.push_history(item("c", 250, 260), 2), 1);
+        let kept: Vec<&str> = e.history.iter().map(|h| h.secret.expose_secret()).collect();
+        assert_eq!(kept, ["b", "c"]);
+        assert_eq!(e.trim_history(1), 1);
+        assert_eq!(e.history[0].secret.expose_secret(), "c");
+    }
 
     #[test]
     fn names() {

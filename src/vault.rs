@@ -613,19 +613,15 @@ impl Vault {
     pub fn insert_replacing(&mut self, mut entry: Entry, now: Time) -> Result<()> {
         if let Some(old) = self.payload.entries.remove(&entry.name)? {
             entry.history = old.history;
-            if let Some(secret) = old.secret {
-                entry.history.push(crate::entry::HistoryItem {
-                    secret,
-                    created_at: old.secret_set_at,
-                    retired_at: now,
-                });
-            }
-            let excess = entry
-                .history
-                .len()
-                .saturating_sub(self.payload.settings.history_limit as usize);
-            if excess > 0 {
-                entry.history.drain(..excess);
+            let limit = self.payload.settings.history_limit;
+            let cut = match old.secret {
+                Some(secret) => entry.push_history(
+                    crate::entry::HistoryItem::retired(secret, old.secret_set_at, now),
+                    limit,
+                ),
+                None => entry.trim_history(limit),
+            };
+            if cut > 0 {
                 self.forget_previous_on_save();
             }
             entry.revision = old.revision + 1;

@@ -566,13 +566,8 @@ fn history() -> impl Strategy<Value = Vec<(usize, Op, u16)>> {
 }
 
 proptest! {
-    // A fixed seed: the same 256 histories on every run, so a run fails only when the code
-    // changed. A random seed found a three-way history whose merge is not associative in the
-    // retirement time of a history item (recorded in docs/FORMAT.md, "Sync merge"); it is
-    // open until fixed.
     #![proptest_config(ProptestConfig {
         cases: 256,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6a65_746f_6e),
         ..ProptestConfig::default()
     })]
 

@@ -256,18 +256,16 @@ fn switch(
     run: &Run,
     now: Time,
 ) -> Result<Option<Token>> {
-    let limit = vault.payload.settings.history_limit as usize;
+    let limit = vault.payload.settings.history_limit;
     let e = vault.entry_mut(name)?;
     let old = e.secret.replace(new);
-    if let Some(old) = &old {
-        e.history.push(HistoryItem {
-            secret: old.clone(),
-            created_at: e.secret_set_at,
-            retired_at: now,
-        });
-    }
-    let excess = e.history.len().saturating_sub(limit);
-    e.history.drain(..excess);
+    match &old {
+        Some(old) => e.push_history(
+            HistoryItem::retired(old.clone(), e.secret_set_at, now),
+            limit,
+        ),
+        None => e.trim_history(limit),
+    };
     if let Some(k) = &run.new_key_id {
         e.username = Some(k.clone());
     }

@@ -11,20 +11,16 @@ use crate::{Error, Result};
 
 /// Wipes the oldest history items beyond `limit` (the tokens zeroize on drop). Returns how many.
 pub fn trim_history(e: &mut Entry, limit: u32) -> usize {
-    let limit = limit as usize;
-    let excess = e.history.len().saturating_sub(limit);
-    e.history.drain(..excess);
-    excess
+    e.trim_history(limit)
 }
 
-fn retire_current(e: &mut Entry, new: Token, now: Time) {
+/// Makes `new` current; the current secret joins the history, cut to `limit`. Returns how many
+/// history items were wiped.
+fn retire_current(e: &mut Entry, new: Token, now: Time, limit: u32) -> usize {
     let set_at = e.secret_set_at;
-    if let Some(old) = e.secret.replace(new) {
-        e.history.push(HistoryItem {
-            secret: old,
-            created_at: set_at,
-            retired_at: now,
-        });
+    match e.secret.replace(new) {
+        Some(old) => e.push_history(HistoryItem::retired(old, set_at, now), limit),
+        None => e.trim_history(limit),
     }
 }
 
@@ -45,8 +41,7 @@ pub(super) fn rotate(
     }
     let limit = vault.payload.settings.history_limit;
     let e = vault.entry_mut(name)?;
-    retire_current(e, new, now);
-    let dropped = trim_history(e, limit);
+    let dropped = retire_current(e, new, now, limit);
     e.secret_set_at = now;
     e.last_rotated_at = Some(now);
     let expiry_kept = match expires_at {
@@ -129,8 +124,7 @@ pub(super) fn rollback(
     let limit = vault.payload.settings.history_limit;
     let e = vault.entry_mut(name)?;
     let item = e.history.remove(n - v);
-    retire_current(e, item.secret, now);
-    let dropped = trim_history(e, limit);
+    let dropped = retire_current(e, item.secret, now, limit);
     e.secret_set_at = item.created_at;
     e.last_rotated_at = (item.created_at != e.created_at).then_some(item.created_at);
     e.revision += 1;

@@ -61,11 +61,10 @@ pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> 
                 .as_ref()
                 .filter(|s| Some(*s) != w.0.secret.as_ref())
         {
-            retired = HistoryItem {
-                secret: s.clone(),
-                created_at: l.0.secret_set_at,
-                retired_at: l.0.updated_at,
-            };
+            // Retired when it was set: the time depends on nothing but the secret, so the
+            // merge is the same whichever version carried it here (a copy retired by a
+            // rotation is never earlier, and wins the deduplication below).
+            retired = HistoryItem::retired(s.clone(), l.0.secret_set_at, l.0.secret_set_at);
             all.push(&retired);
         }
         let (history, cut) = join_history(all, e.secret.as_ref(), history_limit);
@@ -120,17 +119,20 @@ fn join_items(x: Version, y: Version) -> BTreeSet<Item> {
 }
 
 /// Previous secrets of both sides: one item per secret (the one retired last), none equal to the
-/// current secret, oldest first, the oldest beyond `limit` cut. Returns whether any was cut.
+/// current secret, in [`HistoryItem::order`], the oldest beyond `limit` cut as a device cuts
+/// its own. Returns whether any was cut.
 fn join_history(
     mut all: Vec<&HistoryItem>,
     current: Option<&crate::secret::Token>,
     limit: u32,
 ) -> (Vec<HistoryItem>, bool) {
-    let key = |h: &HistoryItem| (h.retired_at, h.created_at);
+    let last = |h: &HistoryItem| (h.retired_at, h.created_at);
     all.retain(|h| Some(&h.secret) != current);
-    all.sort_by(|a, b| (a.secret.expose_secret(), key(b)).cmp(&(b.secret.expose_secret(), key(a))));
+    all.sort_by(|a, b| {
+        (a.secret.expose_secret(), last(b)).cmp(&(b.secret.expose_secret(), last(a)))
+    });
     all.dedup_by(|later, first| later.secret == first.secret);
-    all.sort_by(|a, b| (key(a), a.secret.expose_secret()).cmp(&(key(b), b.secret.expose_secret())));
+    all.sort_by(|a, b| a.order().cmp(&b.order()));
     let excess = all.len().saturating_sub(limit as usize);
     let history = all[excess..].iter().map(|h| (*h).clone()).collect();
     (history, excess > 0)
