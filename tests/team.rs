@@ -1,7 +1,10 @@
 //! Team vaults end to end: one HOME per person, the real binary, the real `git` on a bare
 //! repository on disk.
 
+#[path = "support/agent.rs"]
+mod agent_support;
 mod support;
+use agent_support::{run_no_pass, status, unlock};
 use std::path::Path;
 use std::process::Command;
 use support::*;
@@ -331,4 +334,53 @@ fn joining_needs_the_admin_among_ones_contacts() {
     let o = TestVault::new();
     let err = o.fails(&["team", "join", &url], "", 4);
     assert!(err.contains("addressed to you"), "{err}");
+}
+
+#[test]
+fn the_agent_serves_team_entries_and_follows_the_team_vault() {
+    let t = team();
+    t.writer.add("ops:db", "first-secret-1", &[]);
+    t.writer.ok(&["sync"], "");
+    t.admin.ok(&["sync"], "");
+    let _agent = unlock(&t.admin, &[]);
+    let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // No passphrase anywhere: the agent opens the team vault and holds it open.
+    let out = run_no_pass(&t.admin, &["get", "ops:db"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "first-secret-1");
+    assert_eq!(
+        status(&t.admin)["unlocked"][0]["teams"],
+        serde_json::json!(["ops"])
+    );
+    // A round brings in a rotation: the agent reads the new team file.
+    t.writer.ok(&["rotate", "ops:db"], "second-secret-2\n");
+    t.writer.ok(&["sync"], "");
+    let out = run_no_pass(&t.admin, &["sync"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_no_pass(&t.admin, &["get", "ops:db"], "");
+    assert_eq!(stdout(&out), "second-secret-2");
+    // A write through the agent lands in the team vault and reaches the others.
+    let out = run_no_pass(&t.admin, &["add", "ops:cache"], "third-secret-3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_no_pass(&t.admin, &["sync"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    t.writer.ok(&["sync"], "");
+    assert_eq!(
+        t.writer.ok(&["get", "ops:cache"], "").trim(),
+        "third-secret-3"
+    );
+    // The agent keeps to the member's role: a reader's write is refused there too.
+    let _reader_agent = unlock(&t.reader, &[]);
+    let out = run_no_pass(&t.reader, &["add", "ops:mine"], "tok");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("reader"), "{}", stderr(&out));
+    let out = run_no_pass(&t.reader, &["sync"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_no_pass(&t.reader, &["get", "ops:db"], "");
+    assert_eq!(stdout(&out), "second-secret-2");
+    assert_eq!(
+        status(&t.reader)["unlocked"][0]["teams"],
+        serde_json::json!(["ops"])
+    );
 }

@@ -191,22 +191,40 @@ pub enum Via {
 /// Runs a request through the agent when one holds the key for this vault. An agent that goes
 /// away without answering counts as no agent, except after it may have run a write.
 pub fn run(session: &Session, request: &Request) -> Result<Via> {
+    run_message(session, request, |session| ToAgent::Run {
+        session,
+        request: request.clone(),
+    })
+}
+
+/// Runs a request on team `team`'s vault through the agent when one holds the key of the
+/// personal vault of `session`; its names carry no `TEAM:` prefix.
+pub fn run_team(session: &Session, team: &str, request: &Request) -> Result<Via> {
+    run_message(session, request, |session| ToAgent::RunTeam {
+        session,
+        team: team.to_owned(),
+        request: request.clone(),
+    })
+}
+
+fn run_message(
+    session: &Session,
+    request: &Request,
+    message: impl FnOnce(SessionSpec) -> ToAgent,
+) -> Result<Via> {
     match super::reach() {
         super::Reach::Safe => {}
         super::Reach::Absent => return Ok(Via::Local(None)),
         super::Reach::Unsafe(_) => return Ok(Via::Local(super::unsafe_dir_warning())),
     }
     let timeout = session.store.lock_timeout() + Duration::from_secs(60);
-    let msg = ToAgent::Run {
-        session: SessionSpec {
-            vault: absolute(session.store.path())?,
-            state_dir: session.state_dir.clone(),
-            accept_rollback: session.accept_rollback,
-            lock_timeout_ms: u64::try_from(session.store.lock_timeout().as_millis())
-                .unwrap_or(u64::MAX),
-        },
-        request: request.clone(),
-    };
+    let msg = message(SessionSpec {
+        vault: absolute(session.store.path())?,
+        state_dir: session.state_dir.clone(),
+        accept_rollback: session.accept_rollback,
+        lock_timeout_ms: u64::try_from(session.store.lock_timeout().as_millis())
+            .unwrap_or(u64::MAX),
+    });
     match exchange(&msg, timeout)? {
         Exchange::NoAgent => Ok(Via::Local(None)),
         Exchange::Dropped { read: true } if request.writes() => Err(Error::Other(

@@ -64,6 +64,16 @@ pub enum ToAgent {
     },
     /// Drop every key and exit.
     Stop,
+    /// Run a request on a team vault of a personal vault the agent holds the key of: the
+    /// team's key comes from the personal vault, and the team vault is its local copy.
+    RunTeam {
+        /// The personal vault's session.
+        session: SessionSpec,
+        /// The team's name.
+        team: String,
+        /// The request, its names without the `TEAM:` prefix.
+        request: Request,
+    },
 }
 
 /// One vault the agent holds the key of.
@@ -77,6 +87,9 @@ pub struct Held {
     pub max_left_secs: u64,
     /// Whether the key's memory is locked into RAM (mlock).
     pub memory_locked: bool,
+    /// The team vaults of this vault the agent holds open, by team name.
+    #[serde(default)]
+    pub teams: Vec<String>,
 }
 
 /// The agent's state.

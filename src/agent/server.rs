@@ -17,6 +17,7 @@ use super::{SOCKET_FILE, boottime, prepare_dir, uid};
 use crate::request::{Outcome, Request, Response, Session, execute};
 use crate::secret::{Key, Passphrase};
 use crate::store::Store;
+use crate::team::{Role, TeamRequest, TeamResponse};
 use crate::vault::Vault;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -65,11 +66,23 @@ struct Cached {
     stamp: Stamp,
 }
 
+/// A team vault opened in the agent: the key it was opened with, and the decrypted copy.
+#[derive(Default)]
+struct TeamCache {
+    key: Option<Box<Key>>,
+    cached: Option<Cached>,
+}
+
 /// One unlocked vault: its key, and the decrypted copy a request works on.
 struct Slot {
     key: Box<Key>,
     /// Held while a request runs on this vault; never while the agent's state is held.
     cache: Mutex<Option<Cached>>,
+    /// The team vaults of this personal vault that requests used, by team name. Held while a
+    /// request runs on one of them, never together with `cache`.
+    teams: Mutex<HashMap<String, TeamCache>>,
+    /// The names of the teams in `teams`, for `status` (which must not wait for a request).
+    team_names: Mutex<std::collections::BTreeSet<String>>,
     memory_locked: AtomicBool,
     /// Cleared when the key is dropped from the agent's state (lock, expiry, stop, re-keyed
     /// vault): a request still running with it then saves nothing.
@@ -384,6 +397,64 @@ fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, Box<ToAg
             let _busy = Busy::new(&agent.busy);
             Ok(run_on(agent, &path, &slot, &mut cache, session, request))
         }
+        ToAgent::RunTeam {
+            session,
+            team,
+            request,
+        } if !request.writes() => {
+            let back = |session, team, request| {
+                Err(Box::new(ToAgent::RunTeam {
+                    session,
+                    team,
+                    request,
+                }))
+            };
+            let Some(path) = canonical(&session.vault) else {
+                return Ok(FromAgent::Locked { dropped: None });
+            };
+            let slot = match try_lock(&agent.state) {
+                Some(mut st) => st.use_slot(&path),
+                None => return back(session, team, request),
+            };
+            let Some(slot) = slot else {
+                return Ok(FromAgent::Locked { dropped: None });
+            };
+            let Some(mut cache) = try_lock(&slot.cache) else {
+                return back(session, team, request);
+            };
+            let current = cache
+                .as_ref()
+                .is_some_and(|c| Some(c.stamp) == Stamp::of(&session.vault));
+            if !current {
+                return back(session, team, request);
+            }
+            let _busy = Busy::new(&agent.busy);
+            let opened = open_team(agent, &path, &slot, &mut cache, &session, &team);
+            drop(cache);
+            let (key, role) = match opened {
+                Ok(opened) => opened,
+                Err(reply) => return Ok(*reply),
+            };
+            let Some(mut teams) = try_lock(&slot.teams) else {
+                return back(session, team, request);
+            };
+            let file = crate::team::local_path(&session.vault, &team);
+            let current = teams.get(&team).is_some_and(|t| {
+                t.key.as_ref().map(|k| k.expose_secret()) == Some(key.expose_secret())
+                    && t.cached.as_ref().map(|c| c.stamp) == Stamp::of(&file)
+            });
+            if !current {
+                return back(session, team, request);
+            }
+            Ok(run_in_team(
+                &slot,
+                &mut teams,
+                session,
+                team,
+                (key, role),
+                request,
+            ))
+        }
         msg => Err(Box::new(msg)),
     }
 }
@@ -516,6 +587,7 @@ fn status(state: &mut State) -> Status {
                 .saturating_sub(now.saturating_sub(u.unlocked_at))
                 .as_secs(),
             memory_locked: u.slot.memory_locked.load(Ordering::SeqCst),
+            teams: lock(&u.slot.team_names).iter().cloned().collect(),
         })
         .collect();
     unlocked.sort_by(|a, b| a.vault.cmp(&b.vault));
@@ -545,6 +617,8 @@ fn dispatch(msg: ToAgent, agent: &Agent) -> FromAgent {
                     let slot = Arc::new(Slot {
                         key,
                         cache: Mutex::new(Some(cache)),
+                        teams: Mutex::default(),
+                        team_names: Mutex::default(),
                         memory_locked: AtomicBool::new(memory_locked),
                         live: AtomicBool::new(true),
                     });
@@ -589,6 +663,110 @@ fn dispatch(msg: ToAgent, agent: &Agent) -> FromAgent {
             let mut cache = lock(&slot.cache);
             run_on(agent, &path, &slot, &mut cache, session, request)
         }
+        ToAgent::RunTeam {
+            session,
+            team,
+            request,
+        } => {
+            let Some(path) = canonical(&session.vault) else {
+                return FromAgent::Locked { dropped: None };
+            };
+            let Some(slot) = agent.state().use_slot(&path) else {
+                return FromAgent::Locked { dropped: None };
+            };
+            let opened = open_team(agent, &path, &slot, &mut lock(&slot.cache), &session, &team);
+            match opened {
+                Ok(opened) => run_in_team(
+                    &slot,
+                    &mut lock(&slot.teams),
+                    session,
+                    team,
+                    opened,
+                    request,
+                ),
+                Err(reply) => *reply,
+            }
+        }
+    }
+}
+
+/// Team `team`'s key and our role there, from the personal vault held in `slot` (whose
+/// cache is `cache`); the answer to give otherwise.
+fn open_team(
+    agent: &Agent,
+    path: &Path,
+    slot: &Arc<Slot>,
+    cache: &mut Option<Cached>,
+    spec: &SessionSpec,
+    team: &str,
+) -> std::result::Result<(Key, Role), Box<FromAgent>> {
+    let open = Request::Team(TeamRequest::Open {
+        team: team.to_owned(),
+    });
+    match run_on(agent, path, slot, cache, spec.clone(), open) {
+        FromAgent::Ran(outcome) => match outcome.value {
+            Response::Team(t) => match *t {
+                TeamResponse::Opened { key, role, .. } => Ok((key, role)),
+                _ => Err(Box::new(unexpected())),
+            },
+            _ => Err(Box::new(unexpected())),
+        },
+        other => Err(Box::new(other)),
+    }
+}
+
+fn unexpected() -> FromAgent {
+    FromAgent::Failed(WireError::from(&Error::Other(
+        "internal error: unexpected answer to opening a team".into(),
+    )))
+}
+
+/// Runs a request on team `team`'s local copy, opened with the team's key (kept with the
+/// decrypted copy in `teams`; a different key drops the copy).
+fn run_in_team(
+    slot: &Slot,
+    teams: &mut HashMap<String, TeamCache>,
+    spec: SessionSpec,
+    team: String,
+    (key, role): (Key, Role),
+    request: Request,
+) -> FromAgent {
+    if let Err(e) = crate::team::check_access(&team, role, request.writes()) {
+        return FromAgent::Failed(WireError::from(&e));
+    }
+    let file = crate::team::local_path(&spec.vault, &team);
+    if !file.exists() {
+        return FromAgent::Failed(WireError::from(&crate::team::no_local_copy(&team)));
+    }
+    let session = Session {
+        store: Store::new(file, Duration::from_millis(spec.lock_timeout_ms)),
+        state_dir: spec.state_dir,
+        accept_rollback: spec.accept_rollback,
+    };
+    lock(&slot.team_names).insert(team.clone());
+    let TeamCache { key: held, cached } = teams.entry(team).or_default();
+    if held.as_ref().map(|k| k.expose_secret()) != Some(key.expose_secret()) {
+        let boxed = Box::new(key);
+        if crate::harden::lock_in_memory(&*boxed).is_err() {
+            slot.memory_locked.store(false, Ordering::SeqCst);
+        }
+        *held = Some(boxed);
+        *cached = None;
+    }
+    let Some(key) = held.as_deref() else {
+        return unexpected();
+    };
+    match run_unlocked(key, slot, cached, &session, request) {
+        Ok(Ok(outcome)) => FromAgent::Ran(outcome),
+        Ok(Err(e)) => FromAgent::Failed(WireError::from(&e)),
+        // The client opens it itself and says why.
+        Err(NoKey::Stale) => {
+            *cached = None;
+            FromAgent::Locked { dropped: None }
+        }
+        Err(NoKey::Dropped) => FromAgent::Locked {
+            dropped: Some(DROPPED.into()),
+        },
     }
 }
 
@@ -630,7 +808,7 @@ fn run_on(
         state_dir: spec.state_dir,
         accept_rollback: spec.accept_rollback,
     };
-    match run_unlocked(slot, cache, &session, request) {
+    match run_unlocked(&slot.key, slot, cache, &session, request) {
         Ok(Ok(outcome)) => FromAgent::Ran(outcome),
         Ok(Err(e)) => FromAgent::Failed(WireError::from(&e)),
         Err(NoKey::Stale) => {
@@ -640,13 +818,12 @@ fn run_on(
             }
         }
         Err(NoKey::Dropped) => FromAgent::Locked {
-            dropped: Some(
-                "the agent dropped its key (lock, timeout or stop) while it ran this request, so it changed nothing; running it here"
-                    .into(),
-            ),
+            dropped: Some(DROPPED.into()),
         },
     }
 }
+
+const DROPPED: &str = "the agent dropped its key (lock, timeout or stop) while it ran this request, so it changed nothing; running it here";
 
 /// Why a request ran without the agent's key.
 enum NoKey {
@@ -657,6 +834,7 @@ enum NoKey {
 }
 
 fn run_unlocked(
+    key: &Key,
     slot: &Slot,
     cache: &mut Option<Cached>,
     session: &Session,
@@ -686,7 +864,7 @@ fn run_unlocked(
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
-        let vault = match Vault::open_owned(file, (*slot.key).clone()) {
+        let vault = match Vault::open_owned(file, key.clone()) {
             Ok(v) => Box::new(v),
             Err(Error::Unlock(_)) => return Err(NoKey::Stale),
             Err(e) => return Ok(Err(e)),
@@ -733,6 +911,8 @@ mod tests {
             slot: Arc::new(Slot {
                 key: Box::new(Key::from_bytes([7; 32])),
                 cache: Mutex::new(None),
+                teams: Mutex::default(),
+                team_names: Mutex::default(),
                 memory_locked: AtomicBool::new(false),
                 live: AtomicBool::new(true),
             }),

@@ -123,6 +123,36 @@ pub fn split(name: &str) -> Option<(&str, &str)> {
     name.split_once(':')
 }
 
+/// `<vault>.teams/`: where the local copies of a personal vault's team vaults live.
+pub fn teams_dir(personal: &std::path::Path) -> std::path::PathBuf {
+    let mut s = personal.as_os_str().to_owned();
+    s.push(".teams");
+    std::path::PathBuf::from(s)
+}
+
+/// The local copy of team `team`'s vault: `<vault>.teams/TEAM.jeton`.
+pub fn local_path(personal: &std::path::Path, team: &str) -> std::path::PathBuf {
+    teams_dir(personal).join(format!("{team}.jeton"))
+}
+
+/// The error for a team with no local copy on this device.
+pub fn no_local_copy(team: &str) -> Error {
+    Error::NotFound(format!(
+        "team {team} has no local copy on this device: `jeton team join` it"
+    ))
+}
+
+/// Refuses a change of team `team`'s entries by a member with `role`.
+pub fn check_access(team: &str, role: Role, writes: bool) -> Result<()> {
+    if writes && role < Role::Writer {
+        return Err(Error::Usage(format!(
+            "you are a {} of team {team}: only writers and admins change its entries",
+            role.label()
+        )));
+    }
+    Ok(())
+}
+
 fn record_name(team: &str) -> String {
     format!("{TEAM_PREFIX}{team}")
 }

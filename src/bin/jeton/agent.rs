@@ -178,6 +178,9 @@ fn print_status(ctx: &Ctx, status: Option<&Status>) -> Result<()> {
                         "; key not mlocked (RLIMIT_MEMLOCK)"
                     }
                 ));
+                if !h.teams.is_empty() {
+                    t.push_str(&format!("  team vaults open: {}\n", h.teams.join(", ")));
+                }
             }
             t
         }

@@ -2,10 +2,11 @@
 //! vaults, and a team's sync round (used by `team`, `sync` and `check`).
 
 use super::{Ctx, unexpected, warn_all};
+use jeton::agent::client::Via;
 use jeton::request::{Request, Response, Session};
 use jeton::store::Store;
 use jeton::sync::remote::{Published, Workspace};
-use jeton::team::{Role, TeamRequest, TeamResponse};
+use jeton::team::{TeamRequest, TeamResponse};
 use jeton::text::Shown;
 use jeton::{Error, Result};
 use std::os::unix::fs::DirBuilderExt;
@@ -16,14 +17,12 @@ pub const ATTEMPTS: usize = 5;
 
 /// `<vault>.teams/`: the team vaults of this personal vault.
 pub fn teams_dir(ctx: &Ctx) -> PathBuf {
-    let mut s = ctx.session.store.path().as_os_str().to_owned();
-    s.push(".teams");
-    PathBuf::from(s)
+    jeton::team::teams_dir(ctx.session.store.path())
 }
 
 /// The local file of team `team`'s vault.
 pub fn team_path(ctx: &Ctx, team: &str) -> PathBuf {
-    teams_dir(ctx).join(format!("{team}.jeton"))
+    jeton::team::local_path(ctx.session.store.path(), team)
 }
 
 pub fn make_private_dir(dir: &std::path::Path) -> Result<()> {
@@ -46,11 +45,7 @@ pub fn team_request(ctx: &Ctx, r: TeamRequest) -> Result<TeamResponse> {
 }
 
 pub fn workspace(ctx: &Ctx, team: &str) -> Result<Workspace> {
-    Workspace::load(&team_path(ctx, team))?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "team {team} has no local copy on this device: `jeton team join` it"
-        ))
-    })
+    Workspace::load(&team_path(ctx, team))?.ok_or_else(|| jeton::team::no_local_copy(team))
 }
 
 /// One round of team `team`: pull, merge in the personal vault's request, save, publish.
@@ -125,23 +120,24 @@ pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Res
     let Some(team) = team else {
         return Ok(Err(request));
     };
+    match jeton::agent::client::run_team(&ctx.session, &team, &request)? {
+        Via::Agent(outcome) => {
+            warn_all(&outcome.warnings);
+            return Ok(Ok(super::route::qualify(&team, outcome.value)));
+        }
+        Via::Local(Some(note)) => eprintln!("jeton: warning: {note}"),
+        Via::Local(None) => {}
+    }
     let TeamResponse::Opened { key, role, .. } =
         team_request(ctx, TeamRequest::Open { team: team.clone() })?
     else {
         return Err(unexpected());
     };
     let writes = request.writes();
-    if writes && role < Role::Writer {
-        return Err(Error::Usage(format!(
-            "you are a {} of team {team}: only writers and admins change its entries",
-            role.label()
-        )));
-    }
+    jeton::team::check_access(&team, role, writes)?;
     let store = team_store(ctx, &team);
     if !store.exists() {
-        return Err(Error::NotFound(format!(
-            "team {team} has no local copy on this device: `jeton team join` it"
-        )));
+        return Err(jeton::team::no_local_copy(&team));
     }
     let session = Session {
         store,
