@@ -1,7 +1,6 @@
 //! A team of 50 members and 5,000 entries: joining, one sync round, and `get TEAM:NAME`
-//! through the agent beside a personal `get` through the agent. The get follows the CLI's
-//! path (`src/bin/jeton/ctx/team.rs`): the agent answers the team request for the key, then
-//! the team vault file is read and opened here.
+//! through the agent beside a personal `get` through the agent (the agent holds both vaults
+//! open, as for `jeton get ops:NAME` once it is unlocked).
 
 mod support;
 
@@ -234,26 +233,11 @@ fn bench(c: &mut Criterion) {
         Via::Agent(_) => {}
         Via::Local(_) => panic!("the agent did not answer"),
     }
-    let team_get = || {
-        let open = Request::Team(TeamRequest::Open { team: "ops".into() });
-        let Via::Agent(o) = client::run(&session, &open).expect("open") else {
-            panic!()
-        };
-        let Response::Team(t) = o.value else { panic!() };
-        let TeamResponse::Opened { key, .. } = *t else {
-            panic!()
-        };
-        let ts = Session {
-            store: team_store.clone(),
-            state_dir: None,
-            accept_rollback: false,
-        };
-        ts.with_vault_key(
-            false,
-            |_| Ok(key),
-            |v| request::execute(v, Request::Get { name: name.clone() }, jeton::time::now()),
-        )
+    let team_get = || match client::run_team(&session, "ops", &Request::Get { name: name.clone() })
         .expect("team get")
+    {
+        Via::Agent(o) => o,
+        Via::Local(_) => panic!("the agent did not answer"),
     };
     black_box(team_get());
     let mut g = c.benchmark_group("agent_get");
