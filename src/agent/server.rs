@@ -64,6 +64,9 @@ impl Stamp {
 struct Cached {
     vault: Box<Vault>,
     stamp: Stamp,
+    /// For a personal vault: each team's key and our role there, as read from this vault at
+    /// the generation noted (a later save may have changed them).
+    teams: HashMap<String, (u64, Key, Role)>,
 }
 
 /// A team vault opened in the agent: the key it was opened with, and the decrypted copy.
@@ -700,19 +703,33 @@ fn open_team(
     spec: &SessionSpec,
     team: &str,
 ) -> std::result::Result<(Key, Role), Box<FromAgent>> {
+    let remembered = cache.as_ref().and_then(|c| {
+        let (generation, key, role) = c.teams.get(team)?;
+        let current = Some(c.stamp) == Stamp::of(&spec.vault);
+        (current && *generation == c.vault.generation()).then(|| (key.clone(), *role))
+    });
+    if let Some(opened) = remembered {
+        return Ok(opened);
+    }
     let open = Request::Team(TeamRequest::Open {
         team: team.to_owned(),
     });
-    match run_on(agent, path, slot, cache, spec.clone(), open) {
+    let (key, role) = match run_on(agent, path, slot, cache, spec.clone(), open) {
         FromAgent::Ran(outcome) => match outcome.value {
             Response::Team(t) => match *t {
-                TeamResponse::Opened { key, role, .. } => Ok((key, role)),
-                _ => Err(Box::new(unexpected())),
+                TeamResponse::Opened { key, role, .. } => (key, role),
+                _ => return Err(Box::new(unexpected())),
             },
-            _ => Err(Box::new(unexpected())),
+            _ => return Err(Box::new(unexpected())),
         },
-        other => Err(Box::new(other)),
+        other => return Err(Box::new(other)),
+    };
+    if let Some(c) = cache.as_mut() {
+        let generation = c.vault.generation();
+        c.teams
+            .insert(team.to_owned(), (generation, key.clone(), role));
     }
+    Ok((key, role))
 }
 
 fn unexpected() -> FromAgent {
@@ -790,6 +807,7 @@ fn unlock(vault: &Path, passphrase: &Passphrase) -> Result<(PathBuf, Box<Key>, C
         Cached {
             vault: opened,
             stamp,
+            teams: HashMap::new(),
         },
     ))
 }
@@ -872,7 +890,11 @@ fn run_unlocked(
         if crate::harden::lock_in_memory(&*vault).is_err() {
             slot.memory_locked.store(false, Ordering::SeqCst);
         }
-        *cache = stamp.map(|stamp| Cached { vault, stamp });
+        *cache = stamp.map(|stamp| Cached {
+            vault,
+            stamp,
+            teams: HashMap::new(),
+        });
     }
     let Some(cached) = cache.as_mut() else {
         return Ok(Err(Error::NotFound(format!("{} vanished", path.display()))));
