@@ -383,4 +383,22 @@ fn the_agent_serves_team_entries_and_follows_the_team_vault() {
         status(&t.reader)["unlocked"][0]["teams"],
         serde_json::json!(["ops"])
     );
+    // A removal re-keys the team vault: the agent follows the new key without a prompt.
+    let team_file = |v: &TestVault| {
+        let mut p = v.vault_path().into_os_string();
+        p.push(".teams/ops.jeton");
+        std::fs::read(p).unwrap()
+    };
+    let old_file = team_file(&t.admin);
+    for args in [&["team", "remove", "ops", "rudy"][..], &["sync"]] {
+        let out = run_no_pass(&t.admin, args, "");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // A team vault has no key slot: its key commitment is at bytes 47..79.
+    let new_file = team_file(&t.admin);
+    assert_eq!(old_file[34], 0, "no key slot");
+    assert_ne!(new_file[47..79], old_file[47..79], "re-keyed");
+    let out = run_no_pass(&t.admin, &["get", "ops:cache"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "third-secret-3");
 }
