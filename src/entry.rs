@@ -80,11 +80,17 @@ impl HistoryItem {
         }
     }
 
-    /// The order of a history, oldest first: by when each secret was set. Every device and the
-    /// sync merge keep and cut a history in this order, so which secrets a limit keeps does not
-    /// depend on where, or in which order, they were retired.
-    pub fn order(&self) -> (Time, &[u8]) {
-        (self.created_at, self.secret.expose_secret().as_bytes())
+    /// The order of a history, oldest first: by when each secret was set, then retired. Every
+    /// device and the sync merge keep and cut a history in this order, so which secrets a limit
+    /// keeps does not depend on where, or in which order, they were retired. (Secrets set and
+    /// retired in the same second stay in the order they came in on one device; the merge
+    /// orders them by their bytes.)
+    pub fn order(&self) -> (Time, Time, &[u8]) {
+        (
+            self.created_at,
+            self.retired_at,
+            self.secret.expose_secret().as_bytes(),
+        )
     }
 }
 
@@ -243,7 +249,8 @@ impl Entry {
     /// Adds `item` to the history in its place (see [`HistoryItem::order`]) and wipes the
     /// oldest items beyond `limit`. Returns how many were wiped.
     pub fn push_history(&mut self, item: HistoryItem, limit: u32) -> usize {
-        let at = self.history.partition_point(|h| h.order() <= item.order());
+        let when = |h: &HistoryItem| (h.created_at, h.retired_at);
+        let at = self.history.partition_point(|h| when(h) <= when(&item));
         self.history.insert(at, item);
         self.trim_history(limit)
     }
