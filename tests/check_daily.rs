@@ -2,6 +2,8 @@
 //! kept in the vault, merged by sync, applied to team vaults too), the summary of migrated
 //! entries without scopes, and each kind's fix printed once.
 
+#[path = "support/agent.rs"]
+mod agent_support;
 mod support;
 use serde_json::Value;
 use support::*;
@@ -359,4 +361,53 @@ fn only_ignore_and_ack_apply_to_team_entries() {
     assert_eq!(report["acknowledged"], 1, "{report}");
     // The personal vault has no such entry: the team one was acknowledged.
     t.fails(&["check", "ack", "db", "no_scopes"], "", 4);
+}
+
+/// The cron recipe: `check` with no passphrase source and no terminal, through the unlocked
+/// agent, team vaults included; locked, it fails with exit 3 and says how to unlock.
+#[test]
+fn check_runs_through_the_unlocked_agent_with_no_passphrase_source() {
+    let (_remote, url) = bare_repo();
+    let t = TestVault::new();
+    t.ok(&["team", "create", "ops", "--remote", &url], "");
+    t.add("ops:db", "s", &["--contact", "ops"]);
+    t.add("svc/a", "s", &["--contact", "ops"]);
+    let out = agent_support::run_no_pass(&t, &["check"], "");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("jeton unlock"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent = agent_support::unlock(&t, &[]);
+    let out = agent_support::run_no_pass(&t, &["--json", "check", "--only", "no_scopes"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["entry"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"svc/a") && names.contains(&"ops:db"),
+        "{report}"
+    );
+    // Acknowledging works through the agent too, and quiet output is empty when all is well.
+    agent_support::run_no_pass(&t, &["check", "ack", "svc/a", "no_scopes"], "");
+    agent_support::run_no_pass(&t, &["check", "ack", "ops:db", "no_scopes"], "");
+    let out = agent_support::run_no_pass(&t, &["-q", "check", "--only", "no_scopes"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    drop(agent);
 }

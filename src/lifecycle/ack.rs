@@ -240,6 +240,19 @@ mod tests {
         assert_eq!(parse_tag("no_scopes@soon"), None);
     }
 
+    /// The vector of docs/FORMAT.md, computed apart (Python's hashlib) from the text there.
+    #[test]
+    fn the_record_id_and_name_follow_the_format() {
+        let id: EntryId = core::array::from_fn(|i| i as u8);
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&record_id(&id)),
+            "1ae85123ef18fbcd3aef19b5a9201d1f"
+        );
+        assert_eq!(record_name(&id), ".ack/000102030405060708090a0b0c0d0e0f");
+        assert!(crate::entry::is_internal(&record_name(&id)));
+        assert!(!crate::entry::is_internal(".ack/notes"));
+    }
+
     #[test]
     fn an_ack_hides_its_kind_until_its_date_and_the_record_id_is_derived() {
         let mut v = vault_with("a", "x");
