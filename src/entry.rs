@@ -19,9 +19,23 @@ pub const ISSUER_PREFIX: &str = ".issuer/";
 /// (`jeton::team`): internal records like [`ISSUER_PREFIX`]'s.
 pub const TEAM_PREFIX: &str = ".team/";
 
-/// True for an internal record's name (see [`ISSUER_PREFIX`] and [`TEAM_PREFIX`]).
+/// `.ack/` + the 32 lowercase hex digits of an entry's id names the record of that entry's
+/// acknowledged `check` findings (`jeton::lifecycle::ack`), an internal record like
+/// [`ISSUER_PREFIX`]'s. Only that exact shape is internal: a user entry that an older version
+/// let be called `.ack/something` stays an ordinary entry.
+pub const ACK_PREFIX: &str = ".ack/";
+
+/// True for the name of an acknowledgement record ([`ACK_PREFIX`]).
+pub fn is_ack_record(name: &str) -> bool {
+    name.strip_prefix(ACK_PREFIX).is_some_and(|hex| {
+        hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// True for an internal record's name (see [`ISSUER_PREFIX`], [`TEAM_PREFIX`] and
+/// [`ACK_PREFIX`]).
 pub fn is_internal(name: &str) -> bool {
-    name.starts_with(ISSUER_PREFIX) || name.starts_with(TEAM_PREFIX)
+    name.starts_with(ISSUER_PREFIX) || name.starts_with(TEAM_PREFIX) || is_ack_record(name)
 }
 
 /// Random, stable identity of an entry (survives renames; used for merging copies).
@@ -312,7 +326,8 @@ pub fn validate_new_name(name: &str) -> Result<()> {
     validate_name(name)?;
     if is_internal(name) {
         return Err(Error::Usage(format!(
-            "invalid entry name '{}': names under '{ISSUER_PREFIX}' are reserved",
+            "invalid entry name '{}': names under '{ISSUER_PREFIX}' and '{TEAM_PREFIX}', and \
+             '{ACK_PREFIX}' + 32 hex digits, are reserved",
             printable(name)
         )));
     }

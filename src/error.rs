@@ -39,6 +39,8 @@ pub enum Error {
     Other(String),
 }
 
+const WRONG_PASSPHRASE: &str = "wrong passphrase (or a damaged key slot)";
+
 impl Error {
     /// The process exit code for this error (SPEC §5).
     pub fn exit_code(&self) -> i32 {
@@ -76,7 +78,12 @@ impl Error {
 
     /// The one message every wrong passphrase produces.
     pub fn wrong_passphrase() -> Self {
-        Error::Unlock("wrong passphrase (or a damaged key slot)".into())
+        Error::Unlock(WRONG_PASSPHRASE.into())
+    }
+
+    /// True for [`Error::wrong_passphrase`] (also when it came back from the agent).
+    pub fn is_wrong_passphrase(&self) -> bool {
+        matches!(self, Error::Unlock(m) if m == WRONG_PASSPHRASE)
     }
 }
 

@@ -31,3 +31,9 @@ pub fn vault_path(flag: Option<PathBuf>) -> Option<PathBuf> {
 pub fn state_dir() -> Option<PathBuf> {
     xdg("XDG_STATE_HOME", ".local/state").map(|d| d.join("jeton"))
 }
+
+/// `$XDG_CONFIG_HOME/jeton/config.toml` (`~/.config/jeton/config.toml`): this device's
+/// preferences (the vault, which sync shares, holds none of them).
+pub fn config_file() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("jeton").join("config.toml"))
+}

@@ -449,6 +449,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
                 .push(crate::vault::Deletion { id: e.id, at: now });
             // Deleted for good: the backup of the previous generation must not keep it.
             crate::issuer::record::remove(vault, &e.id, now)?;
+            crate::lifecycle::ack::forget(vault, &e.id, now)?;
             vault.forget_previous_on_save();
             vault.audit(now, "rm", Some(&name), "entry deleted");
             Ok(Response::Done(format!("removed {name}")))

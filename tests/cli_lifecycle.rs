@@ -438,13 +438,17 @@ fn check_reports_each_finding_kind() {
     let c = json(&t.run_json_check(&[]));
     assert!(has(&c, Some("expired"), "no_contact") && !has(&c, Some("fine"), "no_contact"));
 
-    // Human output: one line per finding, exit 8.
+    // Human output: one line per finding, then the kind's fix, exit 8.
     let out = t.run(&["check"], "");
     assert_eq!(out.status.code(), Some(8));
     let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("expired: expired: ") && l.contains("fix: ")),
+        lines
+            .windows(2)
+            .any(|w| w[0].starts_with("expired: expired: ")
+                && w[1].starts_with("  fix: ")
+                && w[1].contains("jeton rotate expired")),
         "{text}"
     );
     // Expired tokens are listed as due and still printed by get, with a warning.
@@ -495,8 +499,16 @@ fn check_prints_the_permission_fix_once() {
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
     for l in lines {
-        assert_eq!(l.matches("chmod").count(), 1, "the fix given twice: {l}");
-        assert!(!l.contains("fix with"), "{l}");
+        assert!(!l.contains("chmod") && !l.contains("fix with"), "{l}");
+    }
+    // Each file's fix once, on its own line after the kind's findings.
+    let fixes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  fix: chmod"))
+        .collect();
+    assert_eq!(fixes.len(), 2, "{text}");
+    for f in fixes {
+        assert_eq!(f.matches("chmod").count(), 1, "the fix given twice: {f}");
     }
     let v = json(&t.run_json_check(&[]));
     for f in v["findings"].as_array().unwrap() {

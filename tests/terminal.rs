@@ -61,21 +61,20 @@ fn init_add_get_rm_on_a_terminal() {
     );
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains(CANARY), "the secret was echoed: {text}");
+    // After the prompt, the offer to keep the vault unlocked (no: the default answer).
     let (code, text) = on_tty(
         &t,
-        &[("jeton passphrase: ", PASS)],
+        &[("jeton passphrase: ", PASS), ("[y/N] ", "")],
         &["get", "tty/a"],
         false,
     );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains(CANARY));
-    let (code, _) = on_tty(
-        &t,
-        &[("jeton passphrase: ", "wrong passphrase")],
-        &["get", "tty/a"],
-        false,
-    );
-    assert_eq!(code, 3);
+    // A wrong passphrase is asked again, three times in all.
+    let wrong = ("jeton passphrase: ", "wrong passphrase");
+    let (code, text) = on_tty(&t, &[wrong, wrong, wrong], &["get", "tty/a"], false);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("`jeton recover`"), "{text}");
     let (code, _) = on_tty(&t, &[("[y/N] ", "n")], &["rm", "tty/a"], true);
     assert_ne!(code, 0);
     assert_eq!(t.ok(&["get", "-n", "tty/a"], ""), CANARY);

@@ -38,8 +38,20 @@ fn when(t: Time, now: Time) -> String {
     }
 }
 
-/// The findings about entries and the key slot (SPEC §5 `check`), in name order.
+/// The findings about entries and the key slot (SPEC §5 `check`), in name order, less those
+/// acknowledged (`check ack`).
 pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
+    check_acknowledged(vault, within, now).map(|(findings, _)| findings)
+}
+
+/// [`check`], and how many findings acknowledgements hid.
+pub fn check_acknowledged(vault: &Vault, within: i64, now: Time) -> Result<(Vec<Finding>, usize)> {
+    let mut out = all_findings(vault, within, now)?;
+    let hidden = super::ack::hide_acknowledged(vault, &mut out, now)?;
+    Ok((out, hidden))
+}
+
+fn all_findings(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
     let horizon = now.saturating_add(within);
     let default_contact = vault.payload.settings.default_contact.is_some();
     let mut out = Vec::new();
@@ -47,12 +59,14 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
         if crate::entry::is_internal(&e.name) {
             return Ok(());
         }
+        let migrated = crate::migrate::is_migrated(e);
         let mut found = |kind, reason: String, fix: String| {
             out.push(Finding {
                 entry: Some(e.name.clone()),
                 kind,
                 reason,
                 fix,
+                migrated,
             });
         };
         let n = &e.name;
@@ -154,6 +168,7 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
             reason: "no recovery key: if the passphrase is forgotten, the vault is lost".into(),
             fix: "`jeton recovery new`, then write the key down and keep it apart from the vault"
                 .into(),
+            migrated: false,
         });
     }
     sync_findings(vault, now, &mut out)?;
@@ -168,6 +183,7 @@ pub fn check(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
                     slot.kdf.iterations
                 ),
                 fix: "`jeton passwd` (defaults: 256 MiB, t=3), or `jeton passwd --kdf-target 1s`".into(),
+                migrated: false,
             });
         }
     }
@@ -189,6 +205,7 @@ fn sync_findings(vault: &Vault, now: Time, out: &mut Vec<Finding>) -> Result<()>
             kind: FindingKind::SyncConflict,
             reason: format!("changed on two devices at once ({})", when(at, now)),
             fix,
+            migrated: false,
         });
     }
     for (name, who) in crate::team::exposed(vault)? {
@@ -199,6 +216,7 @@ fn sync_findings(vault: &Vault, now: Time, out: &mut Vec<Finding>) -> Result<()>
                 "readable by {who}, who was removed from the team, and not rotated since"
             ),
             fix: format!("rotate it at its issuer and here (`jeton rotate {name}`)"),
+            migrated: false,
         });
     }
     for d in round::devices(vault)?.unwrap_or_default() {
@@ -212,6 +230,7 @@ fn sync_findings(vault: &Vault, now: Time, out: &mut Vec<Finding>) -> Result<()>
                     when(d.heard_at, now)
                 ),
                 fix: "sync on that device; if it is gone, rotate what it held".into(),
+                migrated: false,
             });
         }
     }
@@ -227,6 +246,7 @@ pub fn file_findings(store: &Store) -> Vec<Finding> {
         kind: FindingKind::LoosePermissions,
         reason,
         fix,
+        migrated: false,
     };
     let mut out: Vec<Finding> = store
         .loose_permissions()

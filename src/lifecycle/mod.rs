@@ -18,6 +18,7 @@ use crate::vault::{AuditEvent, Vault};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod ack;
 mod check;
 mod secrets;
 mod settings;
@@ -95,6 +96,19 @@ pub enum LifecycleRequest {
         /// Look this many seconds ahead for expiry and rotation.
         within: i64,
     },
+    /// Acknowledges findings of one kind about one entry (`remove`: withdraws that).
+    Ack {
+        /// Entry name.
+        name: String,
+        /// The kind of finding.
+        kind: FindingKind,
+        /// Until when (`None`: for good).
+        until: Option<Time>,
+        /// Withdraw the acknowledgement instead.
+        remove: bool,
+    },
+    /// Every acknowledgement.
+    Acks,
     /// The audit log, oldest first, optionally for one entry (following its renames).
     Log {
         /// Entry name.
@@ -113,6 +127,7 @@ impl LifecycleRequest {
             self,
             LifecycleRequest::History { .. }
                 | LifecycleRequest::Check { .. }
+                | LifecycleRequest::Acks
                 | LifecycleRequest::Log { .. }
                 | LifecycleRequest::ConfigGet
         )
@@ -213,6 +228,41 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in the order `check` documents them.
+    pub const ALL: [FindingKind; 14] = [
+        FindingKind::Expired,
+        FindingKind::Expiring,
+        FindingKind::RotationOverdue,
+        FindingKind::RotationDue,
+        FindingKind::NoContact,
+        FindingKind::NoScopes,
+        FindingKind::BroadScope,
+        FindingKind::RevokedStillHeld,
+        FindingKind::WeakKdf,
+        FindingKind::LoosePermissions,
+        FindingKind::NoRecoveryKey,
+        FindingKind::SyncConflict,
+        FindingKind::SilentDevice,
+        FindingKind::Exposed,
+    ];
+
+    /// The kind whose [`FindingKind::label`] is `label`.
+    pub fn from_label(label: &str) -> Option<FindingKind> {
+        Self::ALL.into_iter().find(|k| k.label() == label)
+    }
+
+    /// True for kinds reported about an entry (the others are about the vault or its file,
+    /// and cannot be acknowledged per entry).
+    pub fn about_entries(self) -> bool {
+        !matches!(
+            self,
+            FindingKind::WeakKdf
+                | FindingKind::LoosePermissions
+                | FindingKind::NoRecoveryKey
+                | FindingKind::SilentDevice
+        )
+    }
+
     /// The stable name, as in JSON.
     pub fn label(self) -> &'static str {
         match self {
@@ -245,6 +295,10 @@ pub struct Finding {
     pub reason: String,
     /// One line saying what to do.
     pub fix: String,
+    /// The entry was brought in by `jeton migrate` (its metadata may simply not be filled
+    /// in yet).
+    #[serde(default)]
+    pub migrated: bool,
 }
 
 /// The vault settings as shown by `config`.
@@ -304,7 +358,25 @@ pub enum LifecycleResponse {
         checked: usize,
         /// What was found.
         findings: Vec<Finding>,
+        /// Findings left out because they were acknowledged (`check ack`).
+        #[serde(default)]
+        acknowledged: usize,
     },
+    /// An acknowledgement was recorded or withdrawn.
+    Acked {
+        /// Entry name.
+        name: String,
+        /// The kind of finding.
+        kind: FindingKind,
+        /// Until when, when recorded with a date.
+        until: Option<Time>,
+        /// True when it was withdrawn.
+        removed: bool,
+        /// False when it already was so (nothing was written).
+        changed: bool,
+    },
+    /// Every acknowledgement, by entry then kind.
+    Acks(Vec<ack::Ack>),
     /// Audit events, oldest first.
     Log(Vec<AuditEvent>),
     /// The settings (after a change, for `ConfigSet`).
@@ -340,10 +412,21 @@ pub fn execute(
             }
             revoke(vault, &name, reason, now)
         }
-        LifecycleRequest::Check { within } => Ok(LifecycleResponse::Findings {
-            checked: vault.payload.entries.len() - internal_records(vault)?,
-            findings: check(vault, within, now)?,
-        }),
+        LifecycleRequest::Check { within } => {
+            let (findings, acknowledged) = check::check_acknowledged(vault, within, now)?;
+            Ok(LifecycleResponse::Findings {
+                checked: vault.payload.entries.len() - internal_records(vault)?,
+                findings,
+                acknowledged,
+            })
+        }
+        LifecycleRequest::Ack {
+            name,
+            kind,
+            until,
+            remove,
+        } => ack::set(vault, &name, kind, until, remove, now),
+        LifecycleRequest::Acks => Ok(LifecycleResponse::Acks(ack::list(vault)?)),
         LifecycleRequest::Log { name } => Ok(LifecycleResponse::Log(log(vault, name.as_deref()))),
         LifecycleRequest::ConfigGet => Ok(LifecycleResponse::Config {
             config: config_view(vault),
@@ -379,13 +462,12 @@ fn live_entry<'a>(vault: &'a Vault, name: &str) -> Result<&'a Entry> {
 /// How many entries are internal records (not tokens: see [`crate::entry::ISSUER_PREFIX`]).
 fn internal_records(vault: &Vault) -> Result<usize> {
     let mut n = 0;
-    vault
-        .payload
-        .entries
-        .scan_prefix(crate::entry::ISSUER_PREFIX, |_| {
-            n += 1;
+    for prefix in [crate::entry::ISSUER_PREFIX, crate::entry::ACK_PREFIX] {
+        vault.payload.entries.scan_prefix(prefix, |e| {
+            n += usize::from(crate::entry::is_internal(&e.name));
             Ok(())
         })?;
+    }
     Ok(n)
 }
 
@@ -444,6 +526,13 @@ mod tests {
                 reason: Some("r".into()),
             },
             LifecycleRequest::Check { within: 60 },
+            LifecycleRequest::Ack {
+                name: "a".into(),
+                kind: FindingKind::NoScopes,
+                until: Some(9),
+                remove: false,
+            },
+            LifecycleRequest::Acks,
             LifecycleRequest::Log { name: None },
             LifecycleRequest::ConfigSet(Setting::Contact(Some("Ops".into()))),
             LifecycleRequest::ConfigSet(Setting::HistoryLimit(3)),

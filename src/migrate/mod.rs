@@ -55,6 +55,23 @@ impl Format {
     }
 }
 
+/// True for an entry that `migrate` brought in: its provenance names a source format, not a
+/// contact (a bundle's provenance holds its id, 32 or more hex digits, as the reference).
+pub fn is_migrated(e: &Entry) -> bool {
+    const FORMATS: [Format; 5] = [
+        Format::Pass,
+        Format::Gopass,
+        Format::Keepassxc,
+        Format::Bitwarden,
+        Format::Dotenv,
+    ];
+    e.received_from.as_ref().is_some_and(|p| {
+        let bundle_id =
+            p.reference.len() >= 32 && p.reference.bytes().all(|b| b.is_ascii_hexdigit());
+        FORMATS.iter().any(|f| f.label() == p.from) && !bundle_id
+    })
+}
+
 /// One entry read from a source.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MigratedEntry {

@@ -29,21 +29,39 @@ def read_some(timeout):
     out += data
     return True
 
+# Each prompt is looked for after the previous one, so one asked twice is answered twice.
+pos = 0
 for prompt, answer in pairs:
     deadline = time.time() + 20
-    while prompt.encode() not in out:
+    p = prompt.encode()
+    while out.find(p, pos) < 0:
         if time.time() > deadline or read_some(0.5) is None:
             sys.stdout.write(out.decode(errors="replace"))
             sys.stderr.write(f"pty_driver: never saw prompt {prompt!r}\n")
             os.kill(pid, 9)
             sys.exit(99)
-    out = out.replace(prompt.encode(), b"<" + prompt.encode() + b">", 1)
+    i = out.find(p, pos)
+    out = out[:i] + b"<" + p + b">" + out[i + len(p):]
+    pos = i + len(p) + 2
     time.sleep(0.2)  # a person does not type before the prompt has turned echo off
     os.write(fd, answer.encode() + b"\r")
 
 deadline = time.time() + 20
 while time.time() < deadline and read_some(0.5) is not None:
     pass
-_, status = os.waitpid(pid, 0)
+# A command still waiting for input nobody gives (an unexpected prompt) is killed: the test
+# fails instead of hanging.
+grace = time.time() + 5
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.time() > grace:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        sys.stdout.write(out.decode(errors="replace"))
+        sys.stderr.write("pty_driver: the command was still running; killed\n")
+        sys.exit(98)
+    time.sleep(0.05)
 sys.stdout.write(out.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))

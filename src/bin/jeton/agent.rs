@@ -1,5 +1,6 @@
 //! `unlock`, `lock` and `agent start|stop|status|serve` (SPEC §7).
 
+use crate::config_file::UnlockAgent;
 use crate::ctx::{Ctx, Exit, emit};
 use crate::output;
 use crate::prompt;
@@ -10,14 +11,19 @@ use jeton::{Error, Result};
 use std::process::Stdio;
 use std::time::Duration;
 
+/// The agent's idle timeout unless `unlock --timeout` says otherwise (SPEC §7).
+const DEFAULT_IDLE: &str = "15min";
+/// Its absolute limit unless `unlock --max` says otherwise.
+const DEFAULT_MAX: &str = "8h";
+
 /// `unlock`.
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// Lock again after this long without a command that uses the key
-    #[arg(long, value_name = "SPAN", default_value = "15min")]
+    #[arg(long, value_name = "SPAN", default_value = DEFAULT_IDLE)]
     pub timeout: String,
     /// Lock again after this long in any case
-    #[arg(long, value_name = "SPAN", default_value = "8h")]
+    #[arg(long, value_name = "SPAN", default_value = DEFAULT_MAX)]
     pub max: String,
 }
 
@@ -67,15 +73,79 @@ pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<Exit> {
         ))?;
         return Ok(Exit::Ok);
     }
-    let passphrase = prompt::passphrase(ctx.passphrase_fd)?;
+    // The agent checks the passphrase; a wrong one typed at the terminal is asked again.
+    prompt::with_passphrase(ctx.passphrase_fd, |p| {
+        hand_over(
+            ctx,
+            jeton::secret::Passphrase::new(p.expose_secret().to_owned()),
+            idle,
+            max,
+        )
+    })?;
+    Ok(Exit::Ok)
+}
+
+/// Hands the passphrase to the running agent, which unlocks the vault with it.
+fn hand_over(
+    ctx: &Ctx,
+    passphrase: jeton::secret::Passphrase,
+    idle: Duration,
+    max: Duration,
+) -> Result<()> {
+    let store = &ctx.session.store;
     client::unlock(store.path(), passphrase, idle, max)?;
     ctx.say(&format!(
         "unlocked {} in the agent (locks after {} idle, {} at most)",
         store.path().display(),
         human_span(idle.as_secs() as i64),
         human_span(max.as_secs() as i64)
-    ))?;
-    Ok(Exit::Ok)
+    ))
+}
+
+/// After a command whose passphrase was typed at the terminal: keep the vault unlocked in the
+/// agent, as `[unlock] agent` in the config file says: `ask` (y/N on the terminal, the
+/// default), `always` (without a word), `never`. The path is `unlock`'s, with its default
+/// timeouts. A failure here is a warning: the command itself has succeeded.
+pub fn offer_after_prompt(ctx: &Ctx) {
+    let Some(passphrase) = ctx.take_typed() else {
+        return;
+    };
+    let mode = match crate::config_file::unlock_agent() {
+        Ok(mode) => mode,
+        Err(e) => {
+            eprintln!("jeton: warning: {e}");
+            return;
+        }
+    };
+    let (Ok(idle), Ok(max)) = (span(DEFAULT_IDLE, "--timeout"), span(DEFAULT_MAX, "--max")) else {
+        return;
+    };
+    let ask = format!(
+        "keep the vault unlocked in the agent (locks after {} idle)?",
+        human_span(idle.as_secs() as i64)
+    );
+    let wanted = match mode {
+        UnlockAgent::Never => false,
+        UnlockAgent::Always => true,
+        UnlockAgent::Ask => prompt::yes_no(&ask),
+    };
+    if !wanted || agent::unsafe_dir_warning().is_some() {
+        return;
+    }
+    let quiet = mode == UnlockAgent::Always || ctx.quiet || ctx.json;
+    let done = ensure_running().and_then(|status| {
+        if holds(&status, ctx.session.store.path()) {
+            return Ok(());
+        }
+        if quiet {
+            client::unlock(ctx.session.store.path(), passphrase, idle, max).map(|_| ())
+        } else {
+            hand_over(ctx, passphrase, idle, max)
+        }
+    });
+    if let Err(e) = done {
+        eprintln!("jeton: warning: the vault stays locked: {e}");
+    }
 }
 
 /// `lock`: the agent drops every key.

@@ -189,7 +189,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         _ => Ctx::new(&global)?,
     };
     let now = jeton::time::now();
-    match cli.command {
+    let result = match cli.command {
         Command::Init(Deferred(a)) => vault::init(&ctx, a),
         Command::Add(Deferred(a)) => entries::add(&ctx, a, now),
         Command::Get(Deferred(a)) => entries::get(&ctx, a, now),
@@ -231,7 +231,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Man => complete::man(Cli::command()),
         Command::Generate(Deferred(a)) => generate::run(&global, &a),
         Command::ClipClear(Deferred(a)) => clip::clear_later(a).map(|()| Exit::Ok),
+    };
+    if result.is_ok() {
+        agent::offer_after_prompt(&ctx);
     }
+    result
 }
 
 /// A usage error from clap as the one line CLI.md promises (`jeton: error: ...` is added by
@@ -361,7 +365,11 @@ mod tests {
 
     /// The modules below `cli`, top to bottom; every other module beside `main.rs` is a command
     /// family, and a family's folder (`entries/`) belongs to it.
-    const LOWER: &[&[&str]] = &[&["ctx"], &["args"], &["output", "prompt", "clip"]];
+    const LOWER: &[&[&str]] = &[
+        &["ctx"],
+        &["args"],
+        &["output", "prompt", "clip", "config_file"],
+    ];
 
     /// The modules a source file names: `crate::NAME`, `crate::{NAME, ...}`, and `super::NAME`
     /// or `super::super::NAME` where that means the crate.

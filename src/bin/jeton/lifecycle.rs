@@ -12,9 +12,10 @@ use crate::output::{Table, json_line, push_shown_secret, secret_json_line};
 use crate::prompt;
 use clap::{Args, Subcommand, ValueEnum};
 use jeton::entry::{Status, printable};
+use jeton::lifecycle::ack::Ack;
 use jeton::lifecycle::{
-    ConfigView, DEFAULT_CHECK_WITHIN, Finding, Holders, LifecycleRequest, LifecycleResponse,
-    Setting, Version,
+    ConfigView, DEFAULT_CHECK_WITHIN, Finding, FindingKind, Holders, LifecycleRequest,
+    LifecycleResponse, Setting, Version,
 };
 use jeton::request::{Change, Request, Response};
 use jeton::secret::SecretText;
@@ -79,12 +80,7 @@ pub enum LifecycleCommand {
     },
     /// Report expired, expiring or unrotated tokens, missing contacts and scopes, over-broad
     /// scopes, weak KDF and loose permissions; exit 8 if anything is found
-    #[command(defer(crate::args::with_globals))]
-    Check {
-        /// Look this far ahead for expiry and rotation
-        #[arg(long, value_name = "SPAN", default_value = "14d")]
-        within: String,
-    },
+    Check(Deferred<CheckArgs>),
     /// The audit log of every change, oldest first
     #[command(defer(crate::args::with_globals))]
     Log {
@@ -108,6 +104,52 @@ pub struct RotateArgs {
     pub generate: GenerateArgs,
     #[command(flatten)]
     pub issuer: issuer::RotateFlags,
+}
+
+/// `check` (alone: the report).
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(subcommand)]
+    pub command: Option<CheckCommand>,
+    /// Look this far ahead for expiry and rotation
+    #[arg(long, value_name = "SPAN", default_value = "14d")]
+    pub within: String,
+    /// Leave out findings of this kind (repeat it, or give a comma list)
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Report only findings of this kind (repeat it, or give a comma list)
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// One line per migrated entry without scopes, instead of a summary
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `check` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Stop reporting a finding about an entry, for good or until a date (--list, --remove)
+    Ack(AckArgs),
+}
+
+/// `check ack`.
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// Entry name
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// The kind of finding, as `check` prints it (e.g. no_scopes)
+    #[arg(required_unless_present = "list")]
+    pub kind: Option<String>,
+    /// Report it again from this time on: a date, RFC 3339, or a span from now (90d)
+    #[arg(long, value_name = "WHEN", conflicts_with_all = ["remove", "list"])]
+    pub until: Option<String>,
+    /// Withdraw the acknowledgement: the finding is reported again
+    #[arg(long, conflicts_with = "list")]
+    pub remove: bool,
+    /// Print every acknowledgement
+    #[arg(long, conflicts_with_all = ["name", "kind"])]
+    pub list: bool,
 }
 
 /// `config` (alone: `config list`).
@@ -202,7 +244,10 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
             }
             status(ctx, LifecycleRequest::Revoke { name, reason })
         }
-        LifecycleCommand::Check { within } => check(ctx, &within, now),
+        LifecycleCommand::Check(Deferred(a)) => match a.command {
+            Some(CheckCommand::Ack(ack)) => check_ack(ctx, ack, now),
+            None => check(ctx, a, now),
+        },
         LifecycleCommand::Log { name } => log(ctx, name),
         LifecycleCommand::Config(Deferred(c)) => {
             config(ctx, c.command.unwrap_or(ConfigCommand::List))
@@ -467,26 +512,113 @@ fn status(ctx: &Ctx, request: LifecycleRequest) -> Result<Exit> {
 }
 
 fn finding_json(f: &Finding) -> Value {
-    json!({"entry": f.entry, "kind": f.kind.label(), "reason": f.reason, "fix": f.fix})
+    json!({"entry": f.entry, "kind": f.kind.label(), "reason": f.reason, "fix": f.fix, "migrated": f.migrated})
 }
 
-fn check(ctx: &Ctx, within: &str, now: Time) -> Result<Exit> {
-    let within = if within.trim().is_empty() {
+/// The finding kinds named by `--only`/`--ignore` or `check ack`; a usage error listing the
+/// valid ones otherwise.
+fn finding_kind(name: &str) -> Result<FindingKind> {
+    FindingKind::from_label(name.trim()).ok_or_else(|| {
+        let valid: Vec<&str> = FindingKind::ALL.iter().map(|k| k.label()).collect();
+        Error::Usage(format!(
+            "unknown finding kind '{}'; the kinds are: {}",
+            Shown::line(name),
+            valid.join(", ")
+        ))
+    })
+}
+
+fn finding_kinds(names: &[String]) -> Result<Vec<FindingKind>> {
+    names.iter().map(|n| finding_kind(n)).collect()
+}
+
+/// A fix with the entry's name replaced by NAME, so that one line serves every entry of a kind.
+fn general_fix(f: &Finding) -> String {
+    let Some(name) = f.entry.as_deref() else {
+        return f.fix.clone();
+    };
+    let mut fix = f.fix.clone();
+    for end in [" ", "`"] {
+        fix = fix.replace(&format!(" {name}{end}"), &format!(" NAME{end}"));
+    }
+    fix
+}
+
+/// The human report: findings grouped by kind, each kind's fix once; migrated entries
+/// without scopes summed up in one line unless `verbose`.
+fn check_text(findings: &[Finding], verbose: bool) -> String {
+    let mut text = String::new();
+    for kind in FindingKind::ALL {
+        let of_kind: Vec<&Finding> = findings.iter().filter(|f| f.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let summed = kind == FindingKind::NoScopes && !verbose;
+        let mut migrated: Vec<&str> = Vec::new();
+        for f in &of_kind {
+            let subject = f.entry.as_deref().unwrap_or("(vault)");
+            if summed && f.migrated {
+                migrated.push(subject);
+                continue;
+            }
+            text.push_str(&format!(
+                "{subject}: {}: {}\n",
+                kind.label(),
+                Shown::line(&f.reason)
+            ));
+        }
+        match migrated.as_slice() {
+            [] => {}
+            [one] => text.push_str(&format!(
+                "{one}: {}: no scopes recorded (migrated)\n",
+                kind.label()
+            )),
+            many => text.push_str(&format!(
+                "{} migrated entries have no scopes; `jeton check -v` lists them\n",
+                many.len()
+            )),
+        }
+        let mut fixes: Vec<String> = Vec::new();
+        for f in &of_kind {
+            let fix = if of_kind.len() == 1 {
+                f.fix.clone()
+            } else {
+                general_fix(f)
+            };
+            if !fixes.contains(&fix) {
+                fixes.push(fix);
+            }
+        }
+        for fix in fixes {
+            text.push_str(&format!("  fix: {}\n", Shown::line(&fix)));
+        }
+    }
+    text
+}
+
+fn check(ctx: &Ctx, a: CheckArgs, now: Time) -> Result<Exit> {
+    let only = finding_kinds(&a.only)?;
+    let ignore = finding_kinds(&a.ignore)?;
+    let within = if a.within.trim().is_empty() {
         DEFAULT_CHECK_WITHIN
     } else {
-        time::parse_span(within, now)?
+        time::parse_span(&a.within, now)?
     };
     let LifecycleResponse::Findings {
         checked,
         mut findings,
+        acknowledged,
     } = exec(ctx, LifecycleRequest::Check { within })?
     else {
         return Err(unexpected());
     };
     findings.extend(jeton::lifecycle::file_findings(&ctx.session.store));
-    let (team_checked, team_findings) = crate::ctx::team::check_teams(ctx, within)?;
+    let (team_checked, team_findings, team_acknowledged) =
+        crate::ctx::team::check_teams(ctx, within)?;
     let checked = checked + team_checked;
+    let acknowledged = acknowledged + team_acknowledged;
     findings.extend(team_findings);
+    findings.retain(|f| (only.is_empty() || only.contains(&f.kind)) && !ignore.contains(&f.kind));
     if ctx.json {
         let list: Vec<Value> = findings.iter().map(finding_json).collect();
         emit(
@@ -494,37 +626,137 @@ fn check(ctx: &Ctx, within: &str, now: Time) -> Result<Exit> {
                 "ok": findings.is_empty(),
                 "checked": checked,
                 "within": time::show_span(within),
+                "acknowledged": acknowledged,
                 "findings": list,
             }))
             .as_bytes(),
         )?;
     } else if !findings.is_empty() {
-        let mut text = String::new();
-        for f in &findings {
-            let subject = f.entry.as_deref().unwrap_or("(vault)");
-            text.push_str(&format!(
-                "{subject}: {}: {}; fix: {}\n",
-                f.kind.label(),
-                Shown::line(&f.reason),
-                Shown::line(&f.fix)
-            ));
-        }
-        emit(text.as_bytes())?;
+        emit(check_text(&findings, a.verbose).as_bytes())?;
         if !ctx.quiet {
             eprintln!(
-                "jeton: check: {} finding{} in {checked} entries",
+                "jeton: check: {} finding{} in {checked} entries{}",
                 findings.len(),
-                if findings.len() == 1 { "" } else { "s" }
+                if findings.len() == 1 { "" } else { "s" },
+                acknowledged_note(acknowledged)
             );
         }
     } else {
-        ctx.say(&format!("no findings ({checked} entries checked)"))?;
+        ctx.say(&format!(
+            "no findings ({checked} entries checked){}",
+            acknowledged_note(acknowledged)
+        ))?;
     }
     Ok(if findings.is_empty() {
         Exit::Ok
     } else {
         Exit::Code(EXIT_FINDINGS)
     })
+}
+
+fn acknowledged_note(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("; {n} acknowledged, not shown (`jeton check ack --list`)")
+    }
+}
+
+fn ack_json(a: &Ack, now: Time) -> Value {
+    json!({
+        "entry": a.entry,
+        "kind": a.kind.label(),
+        "until": a.until.map(rfc3339),
+        "expired": !a.holds(now),
+    })
+}
+
+fn check_ack(ctx: &Ctx, a: AckArgs, now: Time) -> Result<Exit> {
+    if a.list {
+        let LifecycleResponse::Acks(acks) = exec(ctx, LifecycleRequest::Acks)? else {
+            return Err(unexpected());
+        };
+        if ctx.json {
+            let list: Vec<Value> = acks.iter().map(|a| ack_json(a, now)).collect();
+            emit(json_line(&list).as_bytes())?;
+        } else if acks.is_empty() {
+            ctx.say("no acknowledged findings")?;
+        } else {
+            let mut table = Table::new(&["ENTRY", "KIND", "UNTIL"]);
+            for a in &acks {
+                let until = match a.until {
+                    None => "-".to_owned(),
+                    Some(t) if a.holds(now) => rfc3339(t),
+                    Some(t) => format!("{} (over: reported again)", rfc3339(t)),
+                };
+                table.row([a.entry.as_str(), a.kind.label(), until.as_str()]);
+            }
+            emit(table.render().as_bytes())?;
+        }
+        return Ok(Exit::Ok);
+    }
+    let name = a.name.unwrap_or_default();
+    jeton::team::check_entry_name(&name, false)?;
+    let kind = finding_kind(&a.kind.unwrap_or_default())?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|w| time::parse_when(w, now))
+        .transpose()?;
+    let LifecycleResponse::Acked {
+        name,
+        kind,
+        until,
+        removed,
+        changed,
+    } = exec(
+        ctx,
+        LifecycleRequest::Ack {
+            name,
+            kind,
+            until,
+            remove: a.remove,
+        },
+    )?
+    else {
+        return Err(unexpected());
+    };
+    if ctx.json {
+        emit(
+            json_line(&json!({
+                "ok": true,
+                "entry": name,
+                "kind": kind.label(),
+                "until": until.map(rfc3339),
+                "removed": removed,
+                "changed": changed,
+            }))
+            .as_bytes(),
+        )?;
+        return Ok(Exit::Ok);
+    }
+    let msg = match (removed, changed, until) {
+        (true, true, _) => format!("{name}: {} is reported again", kind.label()),
+        (true, false, _) => format!(
+            "{name}: {} was not acknowledged; nothing changed",
+            kind.label()
+        ),
+        (false, false, _) => format!(
+            "{name}: {} was already acknowledged so; nothing changed",
+            kind.label()
+        ),
+        (false, true, None) => format!(
+            "{name}: {} acknowledged; `check` no longer reports it",
+            kind.label()
+        ),
+        (false, true, Some(t)) => format!(
+            "{name}: {} acknowledged until {}; `check` reports it again after that",
+            kind.label(),
+            rfc3339(t)
+        ),
+    };
+    ctx.say(&msg)?;
+    Ok(Exit::Ok)
 }
 
 fn event_json(e: &AuditEvent) -> Value {

@@ -2,7 +2,7 @@
 //!
 //! The arrows point one way: `main` -> `cli` (the command enum and dispatch) -> one module per
 //! command family, owning its arguments and its run -> `args` (global and shared flags) and
-//! `ctx` (the context, exits, stdout) -> `output`, `prompt`, `clip` -> the library. No family
+//! `ctx` (the context, exits, stdout) -> `output`, `prompt`, `clip`, `config_file` -> the library. No family
 //! names another; `cli.rs`'s tests check it.
 
 // The command families.
@@ -26,6 +26,7 @@ mod vault;
 mod args;
 mod cli;
 mod clip;
+mod config_file;
 mod ctx;
 mod output;
 mod prompt;

@@ -171,6 +171,73 @@ pub fn passphrase(fd: Option<u32>) -> Result<Passphrase> {
     Ok(Passphrase::new(std::mem::take(&mut *s)))
 }
 
+/// Passphrases typed at the terminal for one command, before it gives up (exit 3).
+pub const TRIES: u32 = 3;
+
+/// The error after the last wrong try at the terminal.
+const LAST_TRY: &str = "wrong passphrase (3 tries); if it is forgotten, `jeton recover` sets a \
+     new one with the vault's recovery key";
+
+/// Runs `open` with the passphrase of an existing vault. From a source (fd, file, command,
+/// variable): once, as [`passphrase`]. Typed at the terminal: asked again after a wrong one,
+/// [`TRIES`] times in all, the last error naming `jeton recover`; then the passphrase is
+/// returned too, so the caller may offer to keep the vault unlocked in the agent.
+pub fn with_passphrase<T>(
+    fd: Option<u32>,
+    mut open: impl FnMut(&Passphrase) -> Result<T>,
+) -> Result<(T, Option<Passphrase>)> {
+    match passphrase_source(fd)? {
+        Source::Given(s) => {
+            let mut s = nonempty(s, "passphrase")?;
+            let p = Passphrase::new(std::mem::take(&mut *s));
+            return open(&p).map(|t| (t, None));
+        }
+        Source::Prompt if have_tty() => {}
+        Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
+    }
+    for left in (0..TRIES).rev() {
+        let mut s = prompt_hidden("jeton passphrase: ")?;
+        let tried = if s.is_empty() {
+            Err(Error::wrong_passphrase())
+        } else {
+            let p = Passphrase::new(std::mem::take(&mut *s));
+            open(&p).map(|t| (t, p))
+        };
+        match tried {
+            Ok((t, p)) => return Ok((t, Some(p))),
+            Err(e) if e.is_wrong_passphrase() && left > 0 => {
+                eprintln!(
+                    "jeton: wrong passphrase; try again ({left} {} left)",
+                    if left == 1 { "try" } else { "tries" }
+                );
+            }
+            Err(e) if e.is_wrong_passphrase() => return Err(Error::Unlock(LAST_TRY.into())),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unlock(LAST_TRY.into()))
+}
+
+/// Asks a yes/no question on the terminal; no (the default) when there is none or the
+/// answer cannot be read. Never blocks without a terminal.
+pub fn yes_no(question: &str) -> bool {
+    let Ok(mut tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return false;
+    };
+    if !tty.is_terminal() || write!(tty, "{question} [y/N] ").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    if std::io::BufReader::new(tty).read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
 /// A passphrase being chosen: from a source, or asked twice on the terminal.
 pub fn new_passphrase(source: Source, label: &str) -> Result<Passphrase> {
     let s = match source {

@@ -29,6 +29,10 @@ pub struct Ctx {
     pub yes: bool,
     pub passphrase_fd: Option<u32>,
     pub session: Session,
+    /// The passphrase typed at the terminal in this run, once it opened the vault: later
+    /// requests of the same command use it, and the command may offer to keep the vault
+    /// unlocked in the agent with it.
+    typed: std::cell::RefCell<Option<jeton::secret::Passphrase>>,
 }
 
 impl Ctx {
@@ -53,7 +57,27 @@ impl Ctx {
                 state_dir: jeton::paths::state_dir(),
                 accept_rollback: global.accept_rollback,
             },
+            typed: std::cell::RefCell::new(None),
         })
+    }
+
+    /// The vault key of `file`: with the passphrase typed earlier in this run, or from the
+    /// sources, asking again at the terminal after a wrong one ([`prompt::with_passphrase`]).
+    fn unlock(&self, file: &jeton::format::VaultFile) -> Result<jeton::secret::Key> {
+        if let Some(p) = self.typed.borrow().as_ref() {
+            return jeton::vault::Vault::unlock(file, p);
+        }
+        let (key, typed) =
+            prompt::with_passphrase(self.passphrase_fd, |p| jeton::vault::Vault::unlock(file, p))?;
+        if typed.is_some() {
+            *self.typed.borrow_mut() = typed;
+        }
+        Ok(key)
+    }
+
+    /// The passphrase typed at the terminal in this run, if one opened the vault.
+    pub fn take_typed(&self) -> Option<jeton::secret::Passphrase> {
+        self.typed.borrow_mut().take()
     }
 
     pub fn ask(&self) -> impl FnOnce() -> Result<jeton::secret::Passphrase> + use<> {
@@ -75,7 +99,12 @@ impl Ctx {
                 if let Some(note) = dropped {
                     eprintln!("jeton: warning: {note}");
                 }
-                self.session.run(request, self.ask())?
+                let writes = request.writes();
+                self.session.with_vault_key(
+                    writes,
+                    |file| self.unlock(file),
+                    |v| jeton::request::execute(v, request, time::now()),
+                )?
             }
         };
         warn_all(&outcome.warnings);

@@ -49,7 +49,7 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
                 names.push(name);
                 true
             }
-            LifecycleRequest::Log { name: Some(name) } => {
+            LifecycleRequest::Ack { name, .. } | LifecycleRequest::Log { name: Some(name) } => {
                 names.push(name);
                 true
             }

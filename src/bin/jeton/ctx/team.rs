@@ -153,10 +153,15 @@ pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Res
     Ok(Ok(super::route::qualify(&team, outcome.value)))
 }
 
-/// `check` on every team vault with a local copy: (entries checked, findings named TEAM:NAME).
-pub fn check_teams(ctx: &Ctx, within: i64) -> Result<(usize, Vec<jeton::lifecycle::Finding>)> {
+/// `check` on every team vault with a local copy: (entries checked, findings named TEAM:NAME,
+/// findings hidden by acknowledgements).
+pub fn check_teams(
+    ctx: &Ctx,
+    within: i64,
+) -> Result<(usize, Vec<jeton::lifecycle::Finding>, usize)> {
     use jeton::lifecycle::{LifecycleRequest, LifecycleResponse};
     let mut checked = 0;
+    let mut acknowledged = 0;
     let mut out = Vec::new();
     for team in team_names(ctx)? {
         if !team_store(ctx, &team).exists() {
@@ -186,11 +191,13 @@ pub fn check_teams(ctx: &Ctx, within: i64) -> Result<(usize, Vec<jeton::lifecycl
         let Response::Lifecycle(LifecycleResponse::Findings {
             checked: n,
             findings,
+            acknowledged: a,
         }) = outcome.value
         else {
             return Err(unexpected());
         };
         checked += n;
+        acknowledged += a;
         out.extend(findings.into_iter().map(|mut f| {
             f.entry = Some(match f.entry {
                 Some(e) => {
@@ -207,5 +214,5 @@ pub fn check_teams(ctx: &Ctx, within: i64) -> Result<(usize, Vec<jeton::lifecycl
             f
         }));
     }
-    Ok((checked, out))
+    Ok((checked, out, acknowledged))
 }
