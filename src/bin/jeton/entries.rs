@@ -123,6 +123,9 @@ pub struct ListArgs {
     /// Only entries expired, expiring or due for rotation within SPAN
     #[arg(long, value_name = "SPAN")]
     pub due: Option<String>,
+    /// Names only, as a tree of folders (split on '/')
+    #[arg(long)]
+    pub tree: bool,
 }
 
 /// `edit`.
@@ -318,6 +321,11 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> Result<Exit> {
 
 /// `list`.
 pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
+    if a.tree && ctx.json {
+        return Err(Error::Usage(
+            "--tree is for people; --json gives every name in a list".into(),
+        ));
+    }
     let status = match a.status {
         StatusArg::Active => StatusFilter::Active,
         StatusArg::Disabled => StatusFilter::Disabled,
@@ -341,8 +349,10 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
     };
     if ctx.json {
         emit(output::json_line(&output::list_json(&items)).as_bytes())?;
+    } else if !items.is_empty() && a.tree {
+        emit(output::list_tree(&items, output::colour()).as_bytes())?;
     } else if !items.is_empty() {
-        emit(output::list_text(&items).as_bytes())?;
+        emit(output::list_text(&items, output::colour()).as_bytes())?;
     } else if !ctx.quiet {
         eprintln!("jeton: no entries match");
     }
