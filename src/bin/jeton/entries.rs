@@ -91,6 +91,9 @@ pub struct GetArgs {
     /// Copy to the clipboard instead of printing (Wayland or X11)
     #[arg(long, short = 'c')]
     pub clip: bool,
+    /// With --clip: copy through the terminal (an OSC 52 escape sequence on /dev/tty), for ssh
+    #[arg(long, requires = "clip")]
+    pub osc52: bool,
     /// Clear the clipboard after this long, if it still holds the value
     #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
     pub clear: String,
@@ -286,7 +289,13 @@ pub fn get(ctx: &Ctx, a: GetArgs, now: Time) -> Result<Exit> {
                 Error::NotFound(format!("entry '{}' has no {field}", entry.name))
             })?);
         if a.clip {
-            clip::clip(&entry.name, value.as_bytes(), clear, ctx.quiet)?;
+            clip::clip(
+                &entry.name,
+                value.as_bytes(),
+                clear,
+                ctx.quiet,
+                clip::target(a.osc52),
+            )?;
             return Ok(Exit::Ok);
         }
         let mut text = SecretText::with_capacity(value.len() + 1);
