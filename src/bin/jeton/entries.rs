@@ -175,6 +175,9 @@ pub struct EditArgs {
     /// Rotation schedule, or 'never'
     #[arg(long, value_name = "SPAN")]
     pub rotate_every: Option<String>,
+    /// Open the editor on the secret too; a changed secret is a rotation (history, log)
+    #[arg(long)]
+    pub secret: bool,
 }
 
 impl EditArgs {
@@ -371,7 +374,12 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
 /// `edit`: with no change asked for on the command line, in $EDITOR.
 pub fn edit(ctx: &Ctx, a: EditArgs, now: Time) -> Result<Exit> {
     if a.is_bare() {
-        return editor::edit(ctx, a.name, now);
+        return editor::edit(ctx, a.name, a.secret, now);
+    }
+    if a.secret {
+        return Err(Error::Usage(
+            "--secret opens the editor; give it alone, with no field flag".into(),
+        ));
     }
     let edit = EntryEdit {
         name: a.name,
