@@ -117,7 +117,7 @@ fn tree_draws_folders() {
     assert_eq!(
         out,
         "\
-├── github/
+├── github/ (also an entry)
 │   ├── ci-deploy
 │   └── work
 ├── gitlab/

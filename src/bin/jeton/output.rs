@@ -415,7 +415,8 @@ struct Node {
 }
 
 /// Names as a tree of folders (split on `/`), drawn like `tree` and `pass`; with `colour`,
-/// folders are bold and the branches dimmed. A status other than active follows the name.
+/// folders are bold and the branches dimmed. A status other than active follows the name, and
+/// so does "also an entry" for a folder that is an entry's name too.
 pub fn list_tree(items: &[Summary], colour: bool) -> String {
     let mut root = Node::default();
     for s in items {
@@ -445,8 +446,13 @@ fn draw(node: &Node, prefix: &str, colour: bool, out: &mut String) {
         } else {
             out.push_str(&shown);
         }
-        if let Some(status) = child.entry.as_deref().filter(|s| *s != "active") {
-            out.push_str(&dim(&format!(" ({status})"), colour));
+        let mut notes = Vec::new();
+        if folder && child.entry.is_some() {
+            notes.push("also an entry");
+        }
+        notes.extend(child.entry.as_deref().filter(|s| *s != "active"));
+        if !notes.is_empty() {
+            out.push_str(&dim(&format!(" ({})", notes.join(", ")), colour));
         }
         out.push('\n');
         let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
