@@ -71,6 +71,7 @@ pub enum Recipe {
         /// The characters to draw from.
         alphabet: String,
         /// Classes the secret must hold (sorted, no repeats).
+        #[serde(default)]
         require: Vec<Class>,
     },
     /// `count` words from EFF's long list, joined by `separator`.
