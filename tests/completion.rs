@@ -87,7 +87,12 @@ fn zsh_complete(t: &TestVault, line: &str) -> Vec<String> {
     std::fs::write(&script, t.ok(&["completions", "zsh"], "")).unwrap();
     let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zsh_complete.zsh");
     let script = script.display().to_string();
-    let out = t.run_with(shell(t, "zsh"), &["-f", driver, &script, line], "");
+    // `timeout`: a completion that never ends fails the test instead of hanging it.
+    let out = t.run_with(
+        shell(t, "timeout"),
+        &["60", "zsh", "-f", driver, &script, line],
+        "",
+    );
     assert!(
         out.status.success(),
         "zsh: {} {}",
