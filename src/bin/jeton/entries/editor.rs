@@ -433,8 +433,12 @@ mod tests {
     fn the_text_form_round_trips_to_no_change() {
         let e = entry();
         let text = text_form(&e, None);
-        assert!(text.contains("url: https://x.example\n"), "{text}");
-        assert!(text.contains("rotate_every: 90d\n"), "{text}");
+        assert!(
+            text.contains("url: https://x.example\n"),
+            "{}",
+            text.as_str()
+        );
+        assert!(text.contains("rotate_every: 90d\n"), "{}", text.as_str());
         assert!(parse(&e, &text, 0).unwrap().is_none());
         // The same values written differently are still no change.
         let spaced = text.replace("scopes: read, write", "scopes:  read ,write ");
