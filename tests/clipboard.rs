@@ -240,6 +240,34 @@ fn osc52_goes_to_the_terminal_never_to_stdout_and_is_cleared() {
 }
 
 #[test]
+fn a_one_time_code_goes_through_osc52() {
+    let t = TestVault::new();
+    let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    t.ok(&["add", "svc/2fa", "--totp"], seed);
+    let totp = jeton::otp::Totp::parse(seed).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = totp.code_at(now());
+    let (tty, stdout) = on_tty(
+        &t,
+        &["otp", "svc/2fa", "-c", "--osc52", "--clear", "1s"],
+        r"\x1b]52;c;\x07",
+    );
+    let after = totp.code_at(now());
+    assert!(
+        [before, after]
+            .iter()
+            .any(|code| tty.contains(&format!("\x1b]52;c;{}\x07", b64(code)))),
+        "{tty:?}"
+    );
+    assert_eq!(stdout, "");
+}
+
+#[test]
 fn osc52_needs_a_terminal_and_clip() {
     let t = TestVault::new();
     t.add("svc/a", CANARY, &[]);
