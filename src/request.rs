@@ -304,6 +304,10 @@ pub struct Summary {
     pub scopes: Vec<String>,
     /// Tags.
     pub tags: Vec<String>,
+    /// URL of the service.
+    pub url: Option<String>,
+    /// Account name at the service.
+    pub username: Option<String>,
     /// Expiry.
     pub expires_at: Option<Time>,
     /// Next rotation.
@@ -597,6 +601,8 @@ fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {
                 status: e.status.label().into(),
                 scopes: e.scopes.clone(),
                 tags: e.tags.clone(),
+                url: e.url.clone(),
+                username: e.username.clone(),
                 expires_at: e.expires_at,
                 rotation_due_at: e.rotation_due_at(),
             });

@@ -1,6 +1,8 @@
 //! `get --clip` against a real X server (Xvfb) and a real clipboard tool (xclip): the secret
 //! reaches the clipboard and not stdout, is cleared after the timeout, and is left alone when
-//! something else was copied meanwhile.
+//! something else was copied meanwhile. `--osc52` on a pseudo-terminal: the escape sequence with
+//! the value in base64 reaches the terminal and never stdout, and an empty one clears it later
+//! (what a real terminal then holds cannot be read back here).
 
 mod support;
 use std::io::{BufRead, BufReader, Write};
@@ -166,4 +168,116 @@ fn without_a_display_clip_fails_clearly() {
     assert!(err.contains("no clipboard"), "{err}");
     t.fails(&["get", "svc/a", "--clip", "--clear", "0s"], "", 2);
     t.fails(&["get", "svc/a", "--clear", "5s"], "", 2);
+}
+
+/// `jeton ARGS` on a pseudo-terminal (tests/data/pty_osc52.py), stdout to a file: (what the
+/// terminal showed, what went to stdout). The terminal is read until `until` appears after
+/// jeton ended.
+fn on_tty(t: &TestVault, args: &[&str], until: &str) -> (String, String) {
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_osc52.py");
+    let stdout = t.home().join("stdout");
+    let mut c = t.cmd_for("python3");
+    c.arg(driver)
+        .arg(&stdout)
+        .arg(until)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_jeton"));
+    let out = t.run_with(c, args, "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read_to_string(&stdout).unwrap_or_default(),
+    )
+}
+
+fn b64(value: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(value)
+}
+
+#[test]
+fn osc52_goes_to_the_terminal_never_to_stdout_and_is_cleared() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &["--username", "bot"]);
+    let set = format!("\x1b]52;c;{}\x07", b64(CANARY));
+    let clear = "\x1b]52;c;\x07";
+    let (tty, stdout) = on_tty(
+        &t,
+        &["get", "svc/a", "--clip", "--osc52", "--clear", "1s"],
+        r"\x1b]52;c;\x07",
+    );
+    assert!(tty.contains("EXIT:0"), "{tty:?}");
+    let (during, after) = tty.split_once("EXIT:0").unwrap();
+    assert!(
+        during.contains(&set),
+        "no OSC 52 set on the terminal: {tty:?}"
+    );
+    assert!(during.contains("through the terminal (OSC 52)"), "{tty:?}");
+    // The clearer, a process jeton left behind, empties it once the timeout has passed.
+    assert!(after.contains(clear), "not cleared: {tty:?}");
+    assert!(
+        !tty.contains(CANARY),
+        "the raw secret reached the terminal: {tty:?}"
+    );
+    assert_eq!(stdout, "", "stdout");
+    // A field, with -c.
+    let (tty, stdout) = on_tty(
+        &t,
+        &[
+            "get", "svc/a", "-c", "--osc52", "--field", "username", "--clear", "1s",
+        ],
+        r"\x1b]52;c;\x07",
+    );
+    assert!(
+        tty.contains(&format!("\x1b]52;c;{}\x07", b64("bot"))),
+        "{tty:?}"
+    );
+    assert_eq!(stdout, "");
+}
+
+#[test]
+fn a_one_time_code_goes_through_osc52() {
+    let t = TestVault::new();
+    let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    t.ok(&["add", "svc/2fa", "--totp"], seed);
+    let totp = jeton::otp::Totp::parse(seed).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = totp.code_at(now());
+    let (tty, stdout) = on_tty(
+        &t,
+        &["otp", "svc/2fa", "-c", "--osc52", "--clear", "1s"],
+        r"\x1b]52;c;\x07",
+    );
+    let after = totp.code_at(now());
+    assert!(
+        [before, after]
+            .iter()
+            .any(|code| tty.contains(&format!("\x1b]52;c;{}\x07", b64(code)))),
+        "{tty:?}"
+    );
+    assert_eq!(stdout, "");
+}
+
+#[test]
+fn osc52_needs_a_terminal_and_clip() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    // setsid: no controlling terminal, even when the tests run from one.
+    let mut c = t.cmd_for("setsid");
+    c.args(["-w", env!("CARGO_BIN_EXE_jeton")]);
+    let out = t.run_with(c, &["get", "svc/a", "--clip", "--osc52"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--osc52 needs a terminal"), "{err}");
+    assert!(out.stdout.is_empty());
+    t.fails(&["get", "svc/a", "--osc52"], "", 2);
 }

@@ -1,6 +1,8 @@
-//! Shell completion through a real bash: the script `jeton completions bash` prints is sourced,
-//! COMP_WORDS filled and the completion function called, as bash does on TAB. Entry names come
-//! from the unlocked agent; with the vault locked they complete to nothing, at once.
+//! Shell completion through real shells: for bash, the script `jeton completions bash` prints is
+//! sourced, COMP_WORDS filled and the completion function called, as bash does on TAB; for zsh,
+//! an interactive zsh in a pseudo-terminal (tests/data/zsh_complete.zsh) runs compinit and the
+//! script and is sent TAB; for fish, `complete -C`. Entry names come from the unlocked agent;
+//! with the vault locked they complete to nothing, at once.
 
 #[path = "support/agent.rs"]
 mod agent_support;
@@ -31,15 +33,11 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         script = script.display(),
         words = quoted.join(" ")
     );
-    let mut bash = t.cmd_for("bash");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_jeton")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let out = t.run_with(
+        shell(t, "bash"),
+        &["--norc", "--noprofile", "-c", &driver],
+        "",
     );
-    bash.env("PATH", path);
-    let out = t.run_with(bash, &["--norc", "--noprofile", "-c", &driver], "");
     assert!(
         out.status.success(),
         "bash: {}",
@@ -47,6 +45,82 @@ printf '%s\n' "${{COMPREPLY[@]}}"
     );
     String::from_utf8(out.stdout)
         .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `program` with the test environment and the jeton under test first on the PATH.
+fn shell(t: &TestVault, program: &str) -> std::process::Command {
+    let mut c = t.cmd_for(program);
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_jeton")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    c.env("PATH", path);
+    c
+}
+
+/// Whether `program` is installed; outside CI a missing shell skips its test.
+fn have(program: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install {program} (.ci/run)"
+        );
+        eprintln!("skipped: {program} is not installed");
+    }
+    found
+}
+
+/// What an interactive zsh offers on TAB at the end of `line`.
+fn zsh_complete(t: &TestVault, line: &str) -> Vec<String> {
+    let script = t.home().join("jeton.zsh");
+    std::fs::write(&script, t.ok(&["completions", "zsh"], "")).unwrap();
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zsh_complete.zsh");
+    let script = script.display().to_string();
+    // `timeout`: a completion that never ends fails the test instead of hanging it.
+    let out = t.run_with(
+        shell(t, "timeout"),
+        &["60", "zsh", "-f", driver, &script, line],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "zsh: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines(&out.stdout)
+}
+
+/// What fish offers for `line` (`complete -C`), without descriptions.
+fn fish_complete(t: &TestVault, line: &str) -> Vec<String> {
+    let script = t.home().join("jeton.fish");
+    std::fs::write(&script, t.ok(&["completions", "fish"], "")).unwrap();
+    let driver = format!("source '{}'; complete -C '{line}'", script.display());
+    let out = t.run_with(shell(t, "fish"), &["--no-config", "-c", &driver], "");
+    assert!(
+        out.status.success(),
+        "fish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines(&out.stdout)
+        .into_iter()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn lines(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
         .lines()
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
@@ -133,4 +207,59 @@ fn zsh_and_fish_scripts_call_jeton_back_which_answers_with_names() {
         );
         assert!(!text.contains("npm"), "{shell}: {text}");
     }
+}
+
+#[test]
+fn zsh_completes_entry_names_from_the_unlocked_agent() {
+    if !have("zsh") {
+        return;
+    }
+    let t = vault();
+    assert_eq!(zsh_complete(&t, "jeton ro"), ["rotate", "rollback"]);
+    assert!(zsh_complete(&t, "jeton get --fi").contains(&"--field".to_owned()));
+    // Locked: no names, and no prompt (zsh would wait on it; the driver would fail).
+    let start = Instant::now();
+    assert!(zsh_complete(&t, "jeton get gi").is_empty());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let _agent = unlock(&t, &[]);
+    assert_eq!(zsh_complete(&t, "jeton get gi"), ["github/", "gitlab/"]);
+    assert_eq!(
+        zsh_complete(&t, "jeton show github/"),
+        ["github/ci-deploy", "github/work"]
+    );
+    assert_eq!(zsh_complete(&t, "jeton rotate np"), ["npm"]);
+    assert!(zsh_complete(&t, "jeton add gi").is_empty());
+    t.ok(&["lock"], "");
+    assert!(zsh_complete(&t, "jeton get gi").is_empty());
+}
+
+#[test]
+fn fish_completes_entry_names_from_the_unlocked_agent() {
+    if !have("fish") {
+        return;
+    }
+    let t = vault();
+    assert_eq!(fish_complete(&t, "jeton ro"), ["rotate", "rollback"]);
+    assert!(fish_complete(&t, "jeton get --fi").contains(&"--field".to_owned()));
+    let start = Instant::now();
+    assert!(fish_complete(&t, "jeton get gi").is_empty());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let _agent = unlock(&t, &[]);
+    assert_eq!(fish_complete(&t, "jeton get gi"), ["github/", "gitlab/"]);
+    assert_eq!(
+        fish_complete(&t, "jeton show github/"),
+        ["github/ci-deploy", "github/work"]
+    );
+    assert_eq!(fish_complete(&t, "jeton rotate np"), ["npm"]);
+    assert!(fish_complete(&t, "jeton add gi").is_empty());
+    t.ok(&["lock"], "");
+    assert!(fish_complete(&t, "jeton get gi").is_empty());
 }

@@ -1,5 +1,6 @@
 //! Editing: a change that changes nothing is no change, spans say what they mean, and
-//! `edit NAME` with no flag opens $EDITOR on the metadata.
+//! `edit NAME` with no flag opens $EDITOR on the metadata (`--secret`: and the secret, a change
+//! of which is a rotation).
 
 #[path = "support/agent.rs"]
 mod agent_support;
@@ -295,4 +296,163 @@ fn a_wrong_line_on_a_terminal_reopens_the_editor() {
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
     assert_eq!(entry(&t, "svc/a")["username"], "bot");
+}
+
+/// Replaces the line after the secret marker (the secret's first line) with `new`.
+fn set_secret_line(new: &str) -> String {
+    format!("sed -i '/^--- secret/{{n;s/.*/{new}/}}' \"$1\"")
+}
+
+#[test]
+fn edit_secret_shows_the_secret_and_a_change_is_a_rotation() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        CANARY,
+        &["--url", "https://old.example", "--used-by", "ci:X"],
+    );
+    let before = entry(&t, "svc/a");
+    let lines = log_lines(&t);
+    let body = format!(
+        "{}\nsed -i 's|^url: .*|url: https://new.example|' \"$1\"",
+        set_secret_line("new-secret-0123456789")
+    );
+    let out = t.run_with(editor(&t, &body), &["edit", "svc/a", "--secret"], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("svc/a: secret rotated; 1 previous kept"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("still holding the old secret; update them: ci:X"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("changed url"), "{stdout}");
+    assert_eq!(t.ok(&["get", "-n", "svc/a"], ""), "new-secret-0123456789");
+    let after = entry(&t, "svc/a");
+    assert_eq!(after["url"], "https://new.example");
+    assert_eq!(after["history_count"], 1);
+    assert!(after["last_rotated_at"].is_string(), "{after}");
+    // One revision and one audit line for the rotation, one each for the metadata.
+    assert_eq!(
+        after["revision"].as_u64().unwrap(),
+        before["revision"].as_u64().unwrap() + 2
+    );
+    let log = t.ok(&["log", "svc/a"], "");
+    assert_eq!(log_lines(&t), lines + 2, "{log}");
+    assert!(log.contains("rotate"), "{log}");
+    assert!(
+        !log.contains(CANARY) && !log.contains("new-secret"),
+        "{log}"
+    );
+    let history = t.ok(&["history", "svc/a", "--reveal"], "");
+    assert!(history.contains(CANARY), "{history}");
+    // The editor saw the secret, in a private file that is gone now.
+    let text = seen(&t, "text");
+    assert!(
+        text.contains(&format!("--- secret (every line below, up to the note; a change is a rotation) ---\n{CANARY}\n--- note")),
+        "{text}"
+    );
+    assert_eq!(seen(&t, "mode").trim(), "600");
+    assert_eq!(seen(&t, "dirmode").trim(), "700");
+    let path = seen(&t, "path");
+    assert!(
+        path.starts_with(&t.home().join("run").display().to_string()),
+        "{path}"
+    );
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the file was not removed"
+    );
+}
+
+#[test]
+fn edit_secret_left_alone_changes_nothing() {
+    let t = TestVault::new();
+    // A secret of several lines comes back as it went.
+    t.add("svc/a", &format!("{CANARY}\nsecond line"), &["--note", "n"]);
+    let (lines, bytes) = (log_lines(&t), t.vault_bytes());
+    for body in ["true", "sed -i 's|^url:.*|url:|' \"$1\""] {
+        let out = t.run_with(editor(&t, body), &["edit", "svc/a", "--secret"], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("nothing changed") || said.contains("nothing to change"),
+            "{body}: {said}"
+        );
+        assert_eq!(
+            (log_lines(&t), t.vault_bytes()),
+            (lines, bytes.clone()),
+            "{body}"
+        );
+    }
+    // Only the metadata changed: no rotation.
+    let body = "sed -i 's|^username:.*|username: bot|' \"$1\"";
+    let out = t.run_with(editor(&t, body), &["edit", "svc/a", "--secret"], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stdout.contains("rotated"),
+        "{stdout}"
+    );
+    assert_eq!(entry(&t, "svc/a")["history_count"], 0);
+    assert_eq!(
+        t.ok(&["get", "-n", "svc/a"], ""),
+        format!("{CANARY}\nsecond line")
+    );
+}
+
+#[test]
+fn edit_secret_refuses_what_it_cannot_do() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    let bytes = t.vault_bytes();
+    // An emptied secret, or its marker line removed: exit 2, nothing written.
+    for body in [
+        "sed -i '/^--- secret/{n;d}' \"$1\"".to_owned(),
+        "sed -i '/^--- secret/d' \"$1\"".to_owned(),
+    ] {
+        let out = t.run_with(editor(&t, &body), &["edit", "svc/a", "--secret"], "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{body}: {err}");
+        assert_eq!(t.vault_bytes(), bytes, "{body}");
+    }
+    t.fails(
+        &["edit", "svc/a", "--secret", "--url", "https://x.example"],
+        "",
+        2,
+    );
+    t.ok(&["revoke", "svc/a", "--yes"], "");
+    let out = t.run_with(editor(&t, "true"), &["edit", "svc/a", "--secret"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn edit_secret_works_through_the_agent() {
+    let t = TestVault::new();
+    t.add("svc/a", CANARY, &[]);
+    let _agent = agent_support::unlock(&t, &[]);
+    let mut c = editor(&t, &set_secret_line("via-agent-0123456789"));
+    c.env_remove("JETON_PASSPHRASE");
+    let out = t.run_with(c, &["edit", "svc/a", "--secret"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(t.ok(&["get", "-n", "svc/a"], ""), "via-agent-0123456789");
+    assert_eq!(entry(&t, "svc/a")["history_count"], 1);
 }

@@ -2,6 +2,11 @@
 //! xclip or xsel), never through an argument, and a detached `jeton clip-clear` empties the
 //! clipboard after the timeout, but only if it still holds that secret: a value copied since
 //! is left alone. The waiting process never holds the secret, only a salted SHA-256 of it.
+//!
+//! `--osc52` copies through the terminal instead, for sessions with no clipboard tool (ssh): the
+//! OSC 52 escape sequence goes to the controlling terminal (/dev/tty, never stdout), which sets
+//! the clipboard where the terminal runs. A terminal cannot be asked what its clipboard holds,
+//! so the clearer writes an empty OSC 52 set after the timeout whatever was copied since.
 
 use clap::Args;
 use jeton::{Error, Result};
@@ -18,6 +23,54 @@ pub struct ClipClearArgs {
     /// Seconds to wait before clearing
     #[arg(long)]
     pub after: u64,
+    /// Clear through the terminal (OSC 52), unconditionally
+    #[arg(long)]
+    pub osc52: bool,
+}
+
+/// Where a copied value goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The system clipboard, through wl-copy, xclip or xsel.
+    System,
+    /// The terminal's clipboard, through an OSC 52 escape sequence on /dev/tty.
+    Osc52,
+}
+
+/// The target `--osc52` asks for.
+pub fn target(osc52: bool) -> Target {
+    if osc52 { Target::Osc52 } else { Target::System }
+}
+
+/// OSC 52 "set the clipboard selection" (xterm's control sequences), before the base64 text.
+const OSC52_START: &[u8] = b"\x1b]52;c;";
+/// String terminator (BEL, which more terminals accept than ESC \\).
+const OSC52_END: &[u8] = b"\x07";
+
+/// Writes an OSC 52 set of `value` (empty: clears) to the controlling terminal.
+fn osc52(value: &[u8]) -> Result<()> {
+    use base64::Engine;
+    let mut tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            Error::Other(format!(
+                "--osc52 needs a terminal to write to (/dev/tty: {e})"
+            ))
+        })?;
+    let encoded = base64::encoded_len(value.len(), true).unwrap_or(0);
+    // Reserved whole, so no partial copy is left behind by a reallocation; wiped on drop.
+    let mut b64 = Zeroizing::new(String::with_capacity(encoded));
+    base64::engine::general_purpose::STANDARD.encode_string(value, &mut b64);
+    let mut seq = Zeroizing::new(Vec::with_capacity(
+        OSC52_START.len() + b64.len() + OSC52_END.len(),
+    ));
+    seq.extend_from_slice(OSC52_START);
+    seq.extend_from_slice(b64.as_bytes());
+    seq.extend_from_slice(OSC52_END);
+    tty.write_all(&seq)
+        .and_then(|()| tty.flush())
+        .map_err(|e| Error::Other(format!("cannot write to the terminal: {e}")))
 }
 
 /// A clipboard tool found on the PATH for the display this session has.
@@ -147,19 +200,31 @@ fn fingerprint(salt: &[u8], value: &[u8]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Copies `value` and starts the process that clears it after `clear`.
-pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool) -> Result<()> {
-    let tool = tool()?;
-    copy(&tool, value)?;
-    let mut salt = [0u8; 32];
-    jeton::random::fill_random(&mut salt)?;
-    let mut note = salt.to_vec();
-    note.extend(fingerprint(&salt, value));
+/// Copies `value` to `target` and starts the process that clears it after `clear`.
+pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool, target: Target) -> Result<()> {
+    let note = match target {
+        Target::System => {
+            let tool = tool()?;
+            copy(&tool, value)?;
+            let mut salt = [0u8; 32];
+            jeton::random::fill_random(&mut salt)?;
+            let mut note = salt.to_vec();
+            note.extend(fingerprint(&salt, value));
+            note
+        }
+        Target::Osc52 => {
+            osc52(value)?;
+            Vec::new()
+        }
+    };
     let exe = std::env::current_exe()
         .map_err(|e| Error::Other(format!("cannot find the jeton program: {e}")))?;
     let mut c = jeton::process::command(exe);
-    c.args(["clip-clear", "--after", &clear.as_secs().to_string()])
-        .stdin(Stdio::piped())
+    c.args(["clip-clear", "--after", &clear.as_secs().to_string()]);
+    if target == Target::Osc52 {
+        c.arg("--osc52");
+    }
+    c.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // Its own process group: a Ctrl-C meant for this command does not stop the clearing.
@@ -173,8 +238,12 @@ pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool) -> Result<()
             .map_err(|e| Error::Other(format!("cannot start the clipboard clearer: {e}")))?;
     }
     if !quiet {
+        let (via, unless) = match target {
+            Target::System => ("", " unless something else is copied first"),
+            Target::Osc52 => (" through the terminal (OSC 52)", ""),
+        };
         eprintln!(
-            "jeton: copied {} to the clipboard; it is cleared in {} unless something else is copied first",
+            "jeton: copied {}{via} to the clipboard; it is cleared in {}{unless}",
             jeton::entry::printable(name),
             jeton::time::human_span(clear.as_secs() as i64)
         );
@@ -185,6 +254,10 @@ pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool) -> Result<()
 /// `clip-clear`: waits, then clears the clipboard if it still holds the value whose salted
 /// fingerprint came on stdin.
 pub fn clear_later(a: ClipClearArgs) -> Result<()> {
+    if a.osc52 {
+        std::thread::sleep(Duration::from_secs(a.after));
+        return osc52(b"");
+    }
     let mut note = Vec::new();
     std::io::stdin()
         .take(64)

@@ -91,6 +91,9 @@ pub struct GetArgs {
     /// Copy to the clipboard instead of printing (Wayland or X11)
     #[arg(long, short = 'c')]
     pub clip: bool,
+    /// With --clip: copy through the terminal (an OSC 52 escape sequence on /dev/tty), for ssh
+    #[arg(long, requires = "clip")]
+    pub osc52: bool,
     /// Clear the clipboard after this long, if it still holds the value
     #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
     pub clear: String,
@@ -123,6 +126,9 @@ pub struct ListArgs {
     /// Only entries expired, expiring or due for rotation within SPAN
     #[arg(long, value_name = "SPAN")]
     pub due: Option<String>,
+    /// Names only, as a tree of folders (split on '/')
+    #[arg(long)]
+    pub tree: bool,
 }
 
 /// `edit`.
@@ -169,6 +175,9 @@ pub struct EditArgs {
     /// Rotation schedule, or 'never'
     #[arg(long, value_name = "SPAN")]
     pub rotate_every: Option<String>,
+    /// Open the editor on the secret too; a changed secret is a rotation (history, log)
+    #[arg(long)]
+    pub secret: bool,
 }
 
 impl EditArgs {
@@ -283,7 +292,13 @@ pub fn get(ctx: &Ctx, a: GetArgs, now: Time) -> Result<Exit> {
                 Error::NotFound(format!("entry '{}' has no {field}", entry.name))
             })?);
         if a.clip {
-            clip::clip(&entry.name, value.as_bytes(), clear, ctx.quiet)?;
+            clip::clip(
+                &entry.name,
+                value.as_bytes(),
+                clear,
+                ctx.quiet,
+                clip::target(a.osc52),
+            )?;
             return Ok(Exit::Ok);
         }
         let mut text = SecretText::with_capacity(value.len() + 1);
@@ -318,6 +333,11 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> Result<Exit> {
 
 /// `list`.
 pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
+    if a.tree && ctx.json {
+        return Err(Error::Usage(
+            "--tree is for people; --json gives every name in a list".into(),
+        ));
+    }
     let status = match a.status {
         StatusArg::Active => StatusFilter::Active,
         StatusArg::Disabled => StatusFilter::Disabled,
@@ -341,8 +361,10 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
     };
     if ctx.json {
         emit(output::json_line(&output::list_json(&items)).as_bytes())?;
+    } else if !items.is_empty() && a.tree {
+        emit(output::list_tree(&items, output::colour()).as_bytes())?;
     } else if !items.is_empty() {
-        emit(output::list_text(&items).as_bytes())?;
+        emit(output::list_text(&items, output::colour()).as_bytes())?;
     } else if !ctx.quiet {
         eprintln!("jeton: no entries match");
     }
@@ -352,7 +374,12 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
 /// `edit`: with no change asked for on the command line, in $EDITOR.
 pub fn edit(ctx: &Ctx, a: EditArgs, now: Time) -> Result<Exit> {
     if a.is_bare() {
-        return editor::edit(ctx, a.name, now);
+        return editor::edit(ctx, a.name, a.secret, now);
+    }
+    if a.secret {
+        return Err(Error::Usage(
+            "--secret opens the editor; give it alone, with no field flag".into(),
+        ));
     }
     let edit = EntryEdit {
         name: a.name,

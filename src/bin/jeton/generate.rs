@@ -1,6 +1,6 @@
 //! `generate`: a random secret or passphrase on stdout, with no vault.
 
-use crate::args::{CharsetArg, GlobalArgs, recipe};
+use crate::args::{CharsetArg, ClassArg, GlobalArgs, recipe};
 use crate::ctx::{Exit, emit};
 use crate::output::secret_json_line;
 use clap::Args;
@@ -20,6 +20,15 @@ pub struct GenerateCommand {
     /// Characters never to use, e.g. 'O0Il1'
     #[arg(long, value_name = "CHARS", conflicts_with = "words")]
     pub exclude: Option<String>,
+    /// Classes the secret holds at least one of, e.g. upper,lower,digit,symbol
+    #[arg(
+        long,
+        value_name = "CLASSES",
+        value_enum,
+        value_delimiter = ',',
+        conflicts_with = "words"
+    )]
+    pub require: Vec<ClassArg>,
     /// A passphrase of N random words from EFF's long list (7,776 words, 12.9 bits each)
     #[arg(long, value_name = "N", conflicts_with_all = ["length", "charset"])]
     pub words: Option<usize>,
@@ -36,6 +45,7 @@ pub fn run(global: &GlobalArgs, a: &GenerateCommand) -> Result<Exit> {
         a.length,
         a.charset,
         a.exclude.as_deref(),
+        &a.require,
         a.words,
         &a.separator,
     )?;
@@ -46,8 +56,17 @@ pub fn run(global: &GlobalArgs, a: &GenerateCommand) -> Result<Exit> {
             Recipe::Words { count, .. } => {
                 format!("{count} words from a list of {}", eff_words().len())
             }
-            Recipe::Chars { length, alphabet } => {
-                format!("{length} characters from {}", alphabet.chars().count())
+            Recipe::Chars {
+                length,
+                alphabet,
+                require,
+            } => {
+                let mut from = format!("{length} characters from {}", alphabet.chars().count());
+                if !require.is_empty() {
+                    let names: Vec<&str> = require.iter().map(|c| c.name()).collect();
+                    from.push_str(&format!(", with at least one {}", names.join(", ")));
+                }
+                from
             }
         };
         eprintln!("jeton: {bits:.1} bits of entropy ({from})");

@@ -18,6 +18,9 @@ pub struct OtpArgs {
     /// Copy the code to the clipboard instead of printing it
     #[arg(long, short = 'c')]
     pub clip: bool,
+    /// With --clip: copy through the terminal (an OSC 52 escape sequence on /dev/tty), for ssh
+    #[arg(long, requires = "clip")]
+    pub osc52: bool,
     /// Clear the clipboard after this long, if it still holds the code
     #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
     pub clear: String,
@@ -34,7 +37,13 @@ pub fn otp(ctx: &Ctx, a: OtpArgs) -> Result<Exit> {
         return Err(unexpected());
     };
     if a.clip {
-        clip::clip(&code.name, code.code.as_bytes(), clear, ctx.quiet)?;
+        clip::clip(
+            &code.name,
+            code.code.as_bytes(),
+            clear,
+            ctx.quiet,
+            clip::target(a.osc52),
+        )?;
         return Ok(Exit::Ok);
     }
     if ctx.json {

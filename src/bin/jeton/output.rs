@@ -257,6 +257,12 @@ impl Table {
 
     /// The rows, columns two spaces apart, no trailing spaces.
     pub fn render(&self) -> String {
+        self.render_with(|_, _, cell| cell.to_owned())
+    }
+
+    /// [`Table::render`], each cell passed through `style(row, column, cell)` after the widths
+    /// are measured: a style may add escape sequences (colour) but no visible characters.
+    pub fn render_with(&self, style: impl Fn(usize, usize, &str) -> String) -> String {
         let mut widths: Vec<usize> = Vec::new();
         for r in &self.rows {
             for (i, c) in r.iter().enumerate() {
@@ -269,16 +275,62 @@ impl Table {
         }
         self.rows
             .iter()
-            .map(|r| {
-                let cells: Vec<String> = r
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                format!("{}\n", cells.join("  ").trim_end())
+            .enumerate()
+            .map(|(n, r)| {
+                let last = r.len().saturating_sub(1);
+                let mut line = String::new();
+                for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
+                    if i > 0 {
+                        line.push_str("  ");
+                    }
+                    line.push_str(&style(n, i, c));
+                    if i < last {
+                        let pad = w.saturating_sub(c.chars().count());
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+                format!("{}\n", line.trim_end())
             })
             .collect()
     }
+}
+
+/// Whether stdout takes colour: a terminal that is not `dumb`, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+pub fn colour() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    !no_color && !dumb && std::io::stdout().is_terminal()
+}
+
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// `text` in bold, when `on`.
+fn bold(text: &str, on: bool) -> String {
+    if on && !text.is_empty() {
+        format!("{BOLD}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `text` dimmed, when `on`.
+fn dim(text: &str, on: bool) -> String {
+    if on && !text.is_empty() {
+        format!("{DIM}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The host (and port) of a URL: no scheme, user, path, query or fragment.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
 /// JSON for a list.
@@ -292,6 +344,8 @@ pub fn list_json(items: &[Summary]) -> Value {
                     "status": s.status,
                     "scopes": s.scopes,
                     "tags": s.tags,
+                    "url": s.url,
+                    "username": s.username,
                     "expires_at": time_opt(s.expires_at),
                     "rotation_due_at": time_opt(s.rotation_due_at),
                 })
@@ -300,25 +354,110 @@ pub fn list_json(items: &[Summary]) -> Value {
     )
 }
 
-/// Aligned columns for a list.
-pub fn list_text(items: &[Summary]) -> String {
+/// Aligned columns for a list; with `colour`, the folder part of a name is dimmed and the rest
+/// is bold.
+pub fn list_text(items: &[Summary], colour: bool) -> String {
     let date = |t: Option<i64>| t.map(jeton::time::date).unwrap_or_else(|| "-".into());
-    let mut table = Table::new(&["NAME", "STATUS", "SCOPES", "EXPIRES", "ROTATE-BY"]);
-    for s in items {
-        let scopes = if s.scopes.is_empty() {
+    let joined = |v: &[String]| {
+        if v.is_empty() {
             "-".to_owned()
         } else {
-            s.scopes.join(",")
-        };
+            v.join(",")
+        }
+    };
+    let mut table = Table::new(&[
+        "NAME",
+        "STATUS",
+        "HOST",
+        "TAGS",
+        "SCOPES",
+        "EXPIRES",
+        "ROTATE-BY",
+    ]);
+    for s in items {
+        let host = s
+            .url
+            .as_deref()
+            .map(url_host)
+            .filter(|h| !h.is_empty())
+            .unwrap_or("-");
         table.row([
             s.name.clone(),
             s.status.clone(),
-            scopes,
+            host.to_owned(),
+            joined(&s.tags),
+            joined(&s.scopes),
             date(s.expires_at),
             date(s.rotation_due_at),
         ]);
     }
-    table.render()
+    table.render_with(|row, col, cell| match (row, col) {
+        (0, _) => dim(cell, colour),
+        (_, 0) => {
+            let (folder, leaf) = cell.rsplit_once('/').map_or(("", cell), |(f, l)| (f, l));
+            let folder = if folder.is_empty() {
+                String::new()
+            } else {
+                format!("{folder}/")
+            };
+            format!("{}{}", dim(&folder, colour), bold(leaf, colour))
+        }
+        _ => cell.to_owned(),
+    })
+}
+
+/// A folder of the tree: its entries and sub-folders by name; `entry` holds the status when the
+/// path is also an entry.
+#[derive(Default)]
+struct Node {
+    entry: Option<String>,
+    children: std::collections::BTreeMap<String, Node>,
+}
+
+/// Names as a tree of folders (split on `/`), drawn like `tree` and `pass`; with `colour`,
+/// folders are bold and the branches dimmed. A status other than active follows the name, and
+/// so does "also an entry" for a folder that is an entry's name too.
+pub fn list_tree(items: &[Summary], colour: bool) -> String {
+    let mut root = Node::default();
+    for s in items {
+        let mut node = &mut root;
+        for part in s.name.split('/') {
+            node = node.children.entry(part.to_owned()).or_default();
+        }
+        node.entry = Some(s.status.clone());
+    }
+    let mut out = String::new();
+    draw(&root, "", colour, &mut out);
+    out
+}
+
+fn draw(node: &Node, prefix: &str, colour: bool, out: &mut String) {
+    let count = node.children.len();
+    for (i, (name, child)) in node.children.iter().enumerate() {
+        let last = i + 1 == count;
+        let shown = Shown::line(name).to_string();
+        let folder = !child.children.is_empty();
+        out.push_str(&dim(
+            &format!("{prefix}{}", if last { "└── " } else { "├── " }),
+            colour,
+        ));
+        if folder {
+            out.push_str(&bold(&format!("{shown}/"), colour));
+        } else {
+            out.push_str(&shown);
+        }
+        let mut notes = Vec::new();
+        if folder && child.entry.is_some() {
+            notes.push("also an entry");
+        }
+        notes.extend(child.entry.as_deref().filter(|s| *s != "active"));
+        if !notes.is_empty() {
+            out.push_str(&dim(&format!(" ({})", notes.join(", ")), colour));
+        }
+        out.push('\n');
+        let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+        draw(child, &deeper, colour, out);
+    }
 }
 
 /// [`json_line`] for a value that holds secrets: the text goes into a [`SecretText`], and every
@@ -358,4 +497,38 @@ pub fn recovery_key(key: &Token, message: &str, json: bool, quiet: bool) -> Secr
     }
     text.push_str("\n");
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_of_a_url() {
+        for (url, host) in [
+            ("https://api.github.com/repos", "api.github.com"),
+            ("https://user:pw@h.example:8443/x?y#z", "h.example:8443"),
+            ("registry.npmjs.org/", "registry.npmjs.org"),
+            ("h.example?q", "h.example"),
+            ("", ""),
+        ] {
+            assert_eq!(url_host(url), host, "{url}");
+        }
+    }
+
+    #[test]
+    fn styled_cells_keep_the_columns() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(["long-name", "x"]);
+        let plain = t.render();
+        assert_eq!(plain, "A          B\nlong-name  x\n");
+        let styled = t.render_with(|_, c, cell| {
+            if c == 0 {
+                bold(cell, true)
+            } else {
+                cell.into()
+            }
+        });
+        assert_eq!(styled.replace(BOLD, "").replace(RESET, ""), plain);
+    }
 }

@@ -1,26 +1,40 @@
 //! `edit NAME` with no flags: the entry's metadata as text in $VISUAL or $EDITOR, checked on
 //! save (and offered again on a terminal when a line is wrong), applied as one `edit` request.
-//! The secret is never in the text. The file lives in a 0700 directory under XDG_RUNTIME_DIR,
-//! is created 0600, and is overwritten with zeros and removed whatever happens.
+//! The secret is in the text only with `--secret`; a changed secret is then applied as a
+//! `rotate` (history, revision, audit log), an unchanged one is no change. The file lives in a
+//! 0700 directory under XDG_RUNTIME_DIR, is created 0600, and is overwritten with zeros and
+//! removed whatever happens.
 
 use crate::ctx::{Ctx, Exit, unexpected};
 use crate::prompt;
 use jeton::agent::client::Via;
-use jeton::entry::Entry;
+use jeton::entry::{Entry, SecretInput};
+use jeton::lifecycle::{LifecycleRequest, LifecycleResponse};
 use jeton::request::{Change, EntryEdit, Request, Response};
+use jeton::secret::Token;
 use jeton::time::{self, Time};
 use jeton::{Error, Result};
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use zeroize::Zeroizing;
 
 const NOTE_MARK: &str = "--- note (every line below) ---";
+const SECRET_MARK: &str =
+    "--- secret (every line below, up to the note; a change is a rotation) ---";
 const SCALARS: [&str; 4] = ["url", "username", "issuer", "contact"];
 const LISTS: [&str; 3] = ["scopes", "used_by", "tags"];
 
-/// Edits `name` in the editor, through the agent when it holds the key, else with the vault
-/// opened here (and the writer lock held while the editor runs).
-pub fn edit(ctx: &Ctx, name: String, now: Time) -> Result<Exit> {
+/// What the editor asked for: a metadata edit, a new secret, or both.
+struct Changes {
+    edit: Option<EntryEdit>,
+    secret: Option<Token>,
+}
+
+/// Edits `name` in the editor (with its secret when `with_secret`), through the agent when it
+/// holds the key, else with the vault opened here (and the writer lock held while the editor
+/// runs, so the metadata edit and the rotation are saved together).
+pub fn edit(ctx: &Ctx, name: String, with_secret: bool, now: Time) -> Result<Exit> {
     let show = Request::Show { name: name.clone() };
     let response = match jeton::agent::client::run(&ctx.session, &show)? {
         Via::Agent(outcome) => {
@@ -28,20 +42,14 @@ pub fn edit(ctx: &Ctx, name: String, now: Time) -> Result<Exit> {
             let Response::Entry { entry, .. } = outcome.value else {
                 return Err(unexpected());
             };
-            match in_editor(&entry, now)? {
-                None => Response::Done(format!("{name}: nothing changed")),
-                Some(edit) => ctx.run(Request::Edit(Box::new(edit)))?,
-            }
+            let changes = in_editor(&entry, with_secret, now)?;
+            apply(changes, &name, |r| ctx.run(r))?
         }
         Via::Local(_) => {
             let outcome = ctx.session.with_vault(true, ctx.ask(), |vault| {
                 let entry = vault.entry(&name)?.clone();
-                match in_editor(&entry, now)? {
-                    None => Ok(Response::Done(format!("{name}: nothing changed"))),
-                    Some(edit) => {
-                        jeton::request::execute(vault, Request::Edit(Box::new(edit)), now)
-                    }
-                }
+                let changes = in_editor(&entry, with_secret, now)?;
+                apply(changes, &name, |r| jeton::request::execute(vault, r, now))
             })?;
             crate::ctx::warn_all(&outcome.warnings);
             outcome.value
@@ -50,15 +58,68 @@ pub fn edit(ctx: &Ctx, name: String, now: Time) -> Result<Exit> {
     ctx.done(response)
 }
 
-/// The text form of `e`'s metadata.
-fn text_form(e: &Entry) -> String {
+/// Runs the rotation, then the metadata edit; one message for both.
+fn apply(
+    changes: Option<Changes>,
+    name: &str,
+    mut run: impl FnMut(Request) -> Result<Response>,
+) -> Result<Response> {
+    let Some(changes) = changes else {
+        return Ok(Response::Done(format!("{name}: nothing changed")));
+    };
+    let mut said = Vec::new();
+    if let Some(secret) = changes.secret {
+        let rotate = LifecycleRequest::Rotate {
+            name: name.to_owned(),
+            secret: SecretInput::Value(secret),
+            expires_at: Change::Keep,
+        };
+        let Response::Lifecycle(LifecycleResponse::Replaced {
+            history_len,
+            holders,
+            ..
+        }) = run(Request::Lifecycle(rotate))?
+        else {
+            return Err(unexpected());
+        };
+        let mut msg = format!("{name}: secret rotated; {history_len} previous kept");
+        let mut held: Vec<String> = holders.used_by.clone();
+        held.extend(holders.shared_with.iter().map(|(c, _)| c.clone()));
+        held.extend(holders.received_from.clone());
+        if !held.is_empty() {
+            msg.push_str(&format!(
+                "\nstill holding the old secret; update them: {}",
+                held.join(", ")
+            ));
+        }
+        said.push(msg);
+    }
+    if let Some(edit) = changes.edit {
+        match run(Request::Edit(Box::new(edit)))? {
+            Response::Done(msg) => said.push(msg),
+            _ => return Err(unexpected()),
+        }
+    }
+    Ok(Response::Done(said.join("\n")))
+}
+
+/// The text form of `e`'s metadata, and of its secret when `with_secret`.
+fn text_form(e: &Entry, with_secret: Option<&Token>) -> Zeroizing<String> {
     let one = |v: &Option<String>| v.clone().unwrap_or_default();
-    let mut t = format!(
-        "# Metadata of {name}; the secret is not here (`jeton rotate {name}` changes it).\n\
-         # One field a line; an empty value clears it; lists are comma-separated.\n\
-         # expires: a date, an RFC 3339 time or a span from now; rotate_every: a span (90d, 6mo).\n",
-        name = e.name
-    );
+    let first = match with_secret {
+        None => format!(
+            "# Metadata of {name}; the secret is not here (`jeton rotate {name}` changes it).\n",
+            name = e.name
+        ),
+        Some(_) => format!(
+            "# Metadata and secret of {}; a changed secret is a rotation (the old one goes to the history).\n",
+            e.name
+        ),
+    };
+    let mut t = Zeroizing::new(format!(
+        "{first}# One field a line; an empty value clears it; lists are comma-separated.\n\
+         # expires: a date, an RFC 3339 time or a span from now; rotate_every: a span (90d, 6mo).\n"
+    ));
     for (k, v) in SCALARS
         .iter()
         .zip([&e.url, &e.username, &e.issuer, &e.contact])
@@ -76,6 +137,15 @@ fn text_form(e: &Entry) -> String {
         "rotate_every: {}\n",
         e.rotate_every.map(time::show_span).unwrap_or_default()
     ));
+    if let Some(secret) = with_secret {
+        // Reserved whole: growing the text would leave copies of the secret behind.
+        let note = e.note.as_ref().map_or(0, |n| n.len() + 1);
+        t.reserve(SECRET_MARK.len() + secret.expose_secret().len() + NOTE_MARK.len() + 3 + note);
+        t.push_str(SECRET_MARK);
+        t.push('\n');
+        t.push_str(secret.expose_secret());
+        t.push('\n');
+    }
     t.push_str(NOTE_MARK);
     t.push('\n');
     if let Some(n) = &e.note {
@@ -85,15 +155,95 @@ fn text_form(e: &Entry) -> String {
     t
 }
 
-/// The edit that turns `e` into what `text` says; `None` when it says what `e` holds.
-fn parse(e: &Entry, text: &str, now: Time) -> Result<Option<EntryEdit>> {
-    if text == text_form(e) {
-        return Ok(None);
+/// The secret `e` shows in the editor, refused when it has none or holds a line the form uses
+/// as a marker.
+fn editable_secret(e: &Entry) -> Result<&Token> {
+    let secret = e
+        .secret
+        .as_ref()
+        .ok_or_else(|| Error::Unavailable(format!("entry '{}' has no secret (revoked)", e.name)))?;
+    if secret
+        .expose_secret()
+        .lines()
+        .any(|l| l == NOTE_MARK || l == SECRET_MARK)
+    {
+        return Err(Error::Usage(format!(
+            "the secret of '{}' holds a line the editor form uses as a marker; change it with `jeton rotate`",
+            e.name
+        )));
     }
-    let (fields, note) = match text.split_once(&format!("{NOTE_MARK}\n")) {
+    Ok(secret)
+}
+
+/// The parts of a form: field lines, the secret section (with `with_secret`), the note.
+type Parts<'t> = (&'t str, Option<&'t str>, Option<&'t str>);
+
+fn split(text: &str, with_secret: bool) -> Result<Parts<'_>> {
+    let (before, note) = match text.split_once(&format!("{NOTE_MARK}\n")) {
         Some((f, n)) => (f, Some(n)),
         None => (text, None),
     };
+    if !with_secret {
+        return Ok((before, None, note));
+    }
+    let (fields, secret) = before
+        .split_once(&format!("{SECRET_MARK}\n"))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "the line '{SECRET_MARK}' is gone; nothing was changed"
+            ))
+        })?;
+    // The secret's last newline is the form's.
+    Ok((
+        fields,
+        Some(secret.strip_suffix('\n').unwrap_or(secret)),
+        note,
+    ))
+}
+
+/// What `text` asks for, against `e`; `None` when it says what `e` holds.
+fn parse_form(e: &Entry, text: &str, with_secret: bool, now: Time) -> Result<Option<Changes>> {
+    let current = with_secret.then(|| editable_secret(e)).transpose()?;
+    let shown = text_form(e, current);
+    if *text == *shown {
+        return Ok(None);
+    }
+    let (fields, secret, note) = split(text, with_secret)?;
+    let (shown_fields, _, shown_note) = split(&shown, with_secret)?;
+    let secret = match (secret, current) {
+        (Some(""), _) => {
+            return Err(Error::Usage(
+                "the secret is empty; nothing was changed (`jeton revoke` or `jeton rm` retire a token)"
+                    .into(),
+            ));
+        }
+        (Some(new), Some(old)) if new != old.expose_secret() => Some(Token::new(new.to_owned())),
+        _ => None,
+    };
+    let edit = if (fields, note) == (shown_fields, shown_note) {
+        None
+    } else {
+        parse_fields(e, fields, note, now)?
+    };
+    if edit.is_none() && secret.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Changes { edit, secret }))
+}
+
+/// The edit that turns `e` into what `text` says; `None` when it says what `e` holds.
+#[cfg(test)]
+fn parse(e: &Entry, text: &str, now: Time) -> Result<Option<EntryEdit>> {
+    Ok(parse_form(e, text, false, now)?.and_then(|c| c.edit))
+}
+
+/// The metadata edit the field lines and the note ask for; `None` when they are as in `e`.
+fn parse_fields(
+    e: &Entry,
+    fields: &str,
+    note: Option<&str>,
+    now: Time,
+) -> Result<Option<EntryEdit>> {
     let mut values: Vec<(&str, &str)> = Vec::new();
     for (n, line) in fields.lines().enumerate() {
         let line = line.trim();
@@ -238,13 +388,16 @@ fn run_editor(file: &std::path::Path) -> Result<()> {
 }
 
 /// Runs the editor on `e`'s text form until it parses (asking again on a terminal).
-fn in_editor(e: &Entry, now: Time) -> Result<Option<EntryEdit>> {
-    let file = scratch(&text_form(e))?;
+fn in_editor(e: &Entry, with_secret: bool, now: Time) -> Result<Option<Changes>> {
+    let current = with_secret.then(|| editable_secret(e)).transpose()?;
+    let file = scratch(&text_form(e, current))?;
     loop {
         run_editor(&file.0)?;
-        let text = std::fs::read_to_string(&file.0)
-            .map_err(|err| Error::Other(format!("cannot read {}: {err}", file.0.display())))?;
-        match parse(e, &text, now) {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&file.0)
+                .map_err(|err| Error::Other(format!("cannot read {}: {err}", file.0.display())))?,
+        );
+        match parse_form(e, &text, with_secret, now) {
             Ok(edit) => return Ok(edit),
             Err(err) if std::io::stdin().is_terminal() => {
                 eprintln!(
@@ -279,9 +432,13 @@ mod tests {
     #[test]
     fn the_text_form_round_trips_to_no_change() {
         let e = entry();
-        let text = text_form(&e);
-        assert!(text.contains("url: https://x.example\n"), "{text}");
-        assert!(text.contains("rotate_every: 90d\n"), "{text}");
+        let text = text_form(&e, None);
+        assert!(
+            text.contains("url: https://x.example\n"),
+            "{}",
+            text.as_str()
+        );
+        assert!(text.contains("rotate_every: 90d\n"), "{}", text.as_str());
         assert!(parse(&e, &text, 0).unwrap().is_none());
         // The same values written differently are still no change.
         let spaced = text.replace("scopes: read, write", "scopes:  read ,write ");
@@ -292,9 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn the_secret_form_round_trips_and_refuses_marker_lines() {
+        let mut e = entry();
+        e.secret = Some(Token::new("one\ntwo".into()));
+        let text = text_form(&e, e.secret.as_ref());
+        assert!(parse_form(&e, &text, true, 0).unwrap().is_none());
+        let changed = text.replace("one\ntwo\n", "three\n");
+        let c = parse_form(&e, &changed, true, 0).unwrap().unwrap();
+        assert_eq!(c.secret.unwrap().expose_secret(), "three");
+        assert!(c.edit.is_none());
+        e.secret = Some(Token::new(format!("x\n{NOTE_MARK}")));
+        assert_eq!(editable_secret(&e).unwrap_err().exit_code(), 2);
+        e.secret = None;
+        assert_eq!(editable_secret(&e).unwrap_err().exit_code(), 5);
+    }
+
+    #[test]
     fn changes_and_mistakes() {
         let e = entry();
-        let text = text_form(&e)
+        let text = text_form(&e, None)
             .replace("scopes: read, write", "scopes: read, admin")
             .replace("url: https://x.example", "url:")
             .replace("two\nlines", "one line");
