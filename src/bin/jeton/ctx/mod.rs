@@ -63,7 +63,7 @@ impl Ctx {
 
     /// The vault key of `file`: with the passphrase typed earlier in this run, or from the
     /// sources, asking again at the terminal after a wrong one ([`prompt::with_passphrase`]).
-    fn unlock(&self, file: &jeton::format::VaultFile) -> Result<jeton::secret::Key> {
+    pub fn unlock(&self, file: &jeton::format::VaultFile) -> Result<jeton::secret::Key> {
         if let Some(p) = self.typed.borrow().as_ref() {
             return jeton::vault::Vault::unlock(file, p);
         }

@@ -46,11 +46,15 @@ pub fn edit(ctx: &Ctx, name: String, with_secret: bool, now: Time) -> Result<Exi
             apply(changes, &name, |r| ctx.run(r))?
         }
         Via::Local(_) => {
-            let outcome = ctx.session.with_vault(true, ctx.ask(), |vault| {
-                let entry = vault.entry(&name)?.clone();
-                let changes = in_editor(&entry, with_secret, now)?;
-                apply(changes, &name, |r| jeton::request::execute(vault, r, now))
-            })?;
+            let outcome = ctx.session.with_vault_key(
+                true,
+                |file| ctx.unlock(file),
+                |vault| {
+                    let entry = vault.entry(&name)?.clone();
+                    let changes = in_editor(&entry, with_secret, now)?;
+                    apply(changes, &name, |r| jeton::request::execute(vault, r, now))
+                },
+            )?;
             crate::ctx::warn_all(&outcome.warnings);
             outcome.value
         }
