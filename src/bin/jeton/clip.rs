@@ -37,9 +37,50 @@ pub enum Target {
     Osc52,
 }
 
-/// The target `--osc52` asks for.
-pub fn target(osc52: bool) -> Target {
-    if osc52 { Target::Osc52 } else { Target::System }
+/// `--clip`, `--osc52` and `--clear` of the commands that can copy a value instead of printing it.
+#[derive(Debug, Args)]
+pub struct ClipArgs {
+    /// Copy to the clipboard instead of printing (Wayland or X11)
+    #[arg(long, short = 'c')]
+    pub clip: bool,
+    /// With --clip: copy through the terminal (an OSC 52 escape sequence on /dev/tty), for ssh
+    #[arg(long, requires = "clip")]
+    pub osc52: bool,
+    /// Clear the clipboard after this long, if it still holds the value
+    #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
+    pub clear: String,
+}
+
+/// Where and for how long `--clip` copies.
+pub struct Copying {
+    clear: Duration,
+    target: Target,
+}
+
+impl ClipArgs {
+    /// The copy asked for (`None`: print), checked before any I/O: `--clear` from 1s to 1d.
+    pub fn checked(&self) -> Result<Option<Copying>> {
+        let clear = jeton::time::parse_duration(&self.clear)?;
+        if !self.clip {
+            return Ok(None);
+        }
+        if !(1..=86_400).contains(&clear.as_secs()) {
+            return Err(Error::Usage("--clear must be between 1s and 1d".into()));
+        }
+        let target = if self.osc52 {
+            Target::Osc52
+        } else {
+            Target::System
+        };
+        Ok(Some(Copying { clear, target }))
+    }
+}
+
+impl Copying {
+    /// Copies `value` of entry `name` (see [`clip`]).
+    pub fn value(&self, name: &str, value: &[u8], quiet: bool) -> Result<()> {
+        clip(name, value, self.clear, quiet, self.target)
+    }
 }
 
 /// OSC 52 "set the clipboard selection" (xterm's control sequences), before the base64 text.
@@ -201,7 +242,7 @@ fn fingerprint(salt: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 /// Copies `value` to `target` and starts the process that clears it after `clear`.
-pub fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool, target: Target) -> Result<()> {
+fn clip(name: &str, value: &[u8], clear: Duration, quiet: bool, target: Target) -> Result<()> {
     let note = match target {
         Target::System => {
             let tool = tool()?;

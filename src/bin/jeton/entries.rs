@@ -88,15 +88,8 @@ pub struct GetArgs {
     /// No trailing newline
     #[arg(short = 'n')]
     pub no_newline: bool,
-    /// Copy to the clipboard instead of printing (Wayland or X11)
-    #[arg(long, short = 'c')]
-    pub clip: bool,
-    /// With --clip: copy through the terminal (an OSC 52 escape sequence on /dev/tty), for ssh
-    #[arg(long, requires = "clip")]
-    pub osc52: bool,
-    /// Clear the clipboard after this long, if it still holds the value
-    #[arg(long, value_name = "SPAN", requires = "clip", default_value = "45s")]
-    pub clear: String,
+    #[command(flatten)]
+    pub copy: clip::ClipArgs,
 }
 
 /// `show`.
@@ -260,10 +253,7 @@ pub fn get(ctx: &Ctx, a: GetArgs, now: Time) -> Result<Exit> {
     if let Some(f) = &a.field {
         jeton::entry::Entry::check_field(f)?;
     }
-    let clear = time::parse_duration(&a.clear)?;
-    if a.clip && !(1..=86_400).contains(&clear.as_secs()) {
-        return Err(Error::Usage("--clear must be between 1s and 1d".into()));
-    }
+    let copy = a.copy.checked()?;
     let Response::Entry {
         entry,
         default_contact,
@@ -279,7 +269,7 @@ pub fn get(ctx: &Ctx, a: GetArgs, now: Time) -> Result<Exit> {
             entry.name
         );
     }
-    let text = if ctx.json && !a.clip {
+    let text = if ctx.json && copy.is_none() {
         output::secret_json_line(output::entry_json(&entry, default_contact.as_deref(), true))
     } else {
         let field = a.field.as_deref().unwrap_or("secret");
@@ -291,14 +281,8 @@ pub fn get(ctx: &Ctx, a: GetArgs, now: Time) -> Result<Exit> {
             Zeroizing::new(value.ok_or_else(|| {
                 Error::NotFound(format!("entry '{}' has no {field}", entry.name))
             })?);
-        if a.clip {
-            clip::clip(
-                &entry.name,
-                value.as_bytes(),
-                clear,
-                ctx.quiet,
-                clip::target(a.osc52),
-            )?;
+        if let Some(copy) = &copy {
+            copy.value(&entry.name, value.as_bytes(), ctx.quiet)?;
             return Ok(Exit::Ok);
         }
         let mut text = SecretText::with_capacity(value.len() + 1);
