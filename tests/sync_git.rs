@@ -5,7 +5,6 @@ mod hardening;
 mod support;
 use hardening::inject_at;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::*;
 
 /// A bare repository in a temporary directory.
@@ -44,29 +43,6 @@ impl Remote {
     fn url(&self) -> String {
         self.repo().display().to_string()
     }
-}
-
-/// `git` with no user configuration at all.
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args(args)
-        .output()
-        .expect("run git")
-}
-
-fn git_ok(dir: &Path, args: &[&str]) -> String {
-    let out = git(dir, args);
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A first device with a vault published to `remote` (git, or `--dir` for a folder).

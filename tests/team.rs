@@ -6,7 +6,6 @@ mod agent_support;
 mod support;
 use agent_support::{run_no_pass, status, unlock};
 use std::path::Path;
-use std::process::Command;
 use support::*;
 
 fn bare_repo() -> (tempfile::TempDir, String) {
@@ -18,29 +17,6 @@ fn bare_repo() -> (tempfile::TempDir, String) {
     assert!(out.status.success());
     let url = dir.path().join("remote.git").display().to_string();
     (dir, url)
-}
-
-/// `git` with no user configuration.
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args(args)
-        .output()
-        .expect("run git")
-}
-
-fn git_ok(dir: &Path, args: &[&str]) -> String {
-    let out = git(dir, args);
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A work tree of the remote's `jeton` branch, as anyone with push access has: (dir, tree).
