@@ -218,6 +218,8 @@ pub struct Vault {
     forget_previous: bool,
     /// A synced vault's sync record (format v2), kept encoded: only sync reads it.
     sync: Option<Zeroizing<Vec<u8>>>,
+    /// Audit events appended since the vault was opened (see [`Vault::audit_since`]).
+    audit_written: u64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -337,6 +339,7 @@ impl Vault {
             payload: Payload::default(),
             dirty: true,
             forget_previous: false,
+            audit_written: 0,
             sync: None,
         };
         vault.audit(now, "init", None, "vault created");
@@ -360,6 +363,7 @@ impl Vault {
             payload: Payload::default(),
             dirty: true,
             forget_previous: false,
+            audit_written: 0,
             sync: None,
         };
         vault.audit(now, "init", None, "team vault created");
@@ -436,6 +440,7 @@ impl Vault {
             payload,
             dirty: false,
             forget_previous: false,
+            audit_written: 0,
             sync,
         })
     }
@@ -643,18 +648,38 @@ impl Vault {
         subject: Option<&str>,
         detail: impl Into<String>,
     ) {
-        let log = &mut self.payload.audit;
-        log.push(AuditEvent {
+        self.audit_event(AuditEvent {
             at,
             action: action.into(),
             subject: subject.map(Into::into),
             detail: detail.into(),
         });
+    }
+
+    /// Appends an audit event made elsewhere, dropping the oldest past [`AUDIT_CAP`].
+    pub fn audit_event(&mut self, event: AuditEvent) {
+        let log = &mut self.payload.audit;
+        log.push(event);
         if log.len() > AUDIT_CAP {
             let excess = log.len() - AUDIT_CAP;
             log.drain(..excess);
         }
+        self.audit_written += 1;
         self.dirty = true;
+    }
+
+    /// How many audit events were appended since the vault was opened: a mark for
+    /// [`Vault::audit_since`].
+    pub fn audit_written(&self) -> u64 {
+        self.audit_written
+    }
+
+    /// The audit events appended after `mark` (an earlier [`Vault::audit_written`]), oldest
+    /// first (fewer when the cap dropped some).
+    pub fn audit_since(&self, mark: u64) -> &[AuditEvent] {
+        let log = &self.payload.audit;
+        let n = usize::try_from(self.audit_written.saturating_sub(mark)).unwrap_or(usize::MAX);
+        &log[log.len().saturating_sub(n)..]
     }
 
     /// The entry called `name`.

@@ -385,3 +385,75 @@ fn the_agent_serves_team_entries_and_follows_the_team_vault() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "third-secret-3");
 }
+
+#[test]
+fn the_team_log_names_the_member_who_signed_each_change() {
+    let t = team();
+    t.writer.add("ops:db", "first-secret-1", &[]);
+    t.writer.ok(&["rotate", "ops:db"], "second-secret-2\n");
+    t.writer.ok(&["sync"], "");
+    t.admin.ok(&["sync"], "");
+    t.admin.add("ops:web", "web-secret-3", &[]);
+    // Through the agent too: it signs with the identity it holds.
+    let agent = unlock(&t.admin, &[]);
+    let out = run_no_pass(&t.admin, &["add", "ops:cache"], "cache-secret-4");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(agent);
+    let lines: Vec<serde_json::Value> =
+        serde_json::from_str(&t.admin.ok(&["--json", "log", "ops:"], "")).unwrap();
+    let authors = |action: &str, subject: &str| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["action"] == action && l["subject"] == subject)
+            .map(|l| l["authors"].clone())
+            .collect()
+    };
+    let wendy = serde_json::json!(["wendy"]);
+    // The admin's card calls them "admin": the log uses the names of the member list.
+    let admin = serde_json::json!(["admin"]);
+    assert_eq!(authors("add", "db"), vec![wendy.clone()], "{lines:?}");
+    assert_eq!(authors("rotate", "db"), vec![wendy.clone()], "{lines:?}");
+    assert_eq!(authors("add", "web"), vec![admin.clone()], "{lines:?}");
+    assert_eq!(authors("add", "cache"), vec![admin.clone()], "{lines:?}");
+    let created: Vec<_> = (lines.iter())
+        .filter(|l| l["detail"] == "team vault created")
+        .map(|l| l["authors"].clone())
+        .collect();
+    assert!(created.contains(&admin), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l["action"] != "author"),
+        "signatures are not lines: {lines:?}"
+    );
+    // The writer reads the same names once synced, and for one entry too.
+    t.admin.ok(&["sync"], "");
+    t.writer.ok(&["sync"], "");
+    let table = t.writer.ok(&["log", "ops:web"], "");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" admin ") && l.contains("add")),
+        "{table}"
+    );
+    assert!(!table.contains("wendy"), "{table}");
+    // A removed member's lines keep their name.
+    t.admin.ok(&["team", "remove", "ops", "wendy"], "");
+    let lines: Vec<serde_json::Value> =
+        serde_json::from_str(&t.admin.ok(&["--json", "log", "ops:db"], "")).unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "rotate" && l["authors"] == wendy),
+        "{lines:?}"
+    );
+    // The removal's own lines are the admin's.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "exposed" && l["authors"] == admin),
+        "{lines:?}"
+    );
+}

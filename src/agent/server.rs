@@ -17,6 +17,7 @@ use super::{SOCKET_FILE, boottime, prepare_dir, uid};
 use crate::request::{Outcome, Request, Response, Session, execute};
 use crate::secret::{Key, Passphrase};
 use crate::store::Store;
+use crate::team::author::Signer;
 use crate::team::{Role, TeamRequest, TeamResponse};
 use crate::vault::Vault;
 use crate::{Error, Result};
@@ -454,7 +455,7 @@ fn quick(msg: ToAgent, agent: &Agent) -> std::result::Result<FromAgent, Box<ToAg
                 &mut teams,
                 session,
                 team,
-                (key, role),
+                (key, role, None),
                 request,
             ))
         }
@@ -677,14 +678,24 @@ fn dispatch(msg: ToAgent, agent: &Agent) -> FromAgent {
             let Some(slot) = agent.state().use_slot(&path) else {
                 return FromAgent::Locked { dropped: None };
             };
-            let opened = open_team(agent, &path, &slot, &mut lock(&slot.cache), &session, &team);
+            let mut cache = lock(&slot.cache);
+            let opened = open_team(agent, &path, &slot, &mut cache, &session, &team);
+            // A write signs what it logs with this member's identity, which stays here.
+            let signer = match (&opened, cache.as_ref()) {
+                (Ok(_), Some(c)) if request.writes() => match team_signer(&c.vault, &team) {
+                    Ok(s) => Some(s),
+                    Err(e) => return FromAgent::Failed(WireError::from(&e)),
+                },
+                _ => None,
+            };
+            drop(cache);
             match opened {
-                Ok(opened) => run_in_team(
+                Ok((key, role)) => run_in_team(
                     &slot,
                     &mut lock(&slot.teams),
                     session,
                     team,
-                    opened,
+                    (key, role, signer),
                     request,
                 ),
                 Err(reply) => *reply,
@@ -732,6 +743,14 @@ fn open_team(
     Ok((key, role))
 }
 
+/// The signer of team `team`'s log lines: this member's identity, from the personal vault.
+fn team_signer(personal: &Vault, team: &str) -> Result<Signer> {
+    Ok(Signer {
+        team: crate::team::membership(personal, team)?.team,
+        key: crate::share::identity::keys(personal)?.signing,
+    })
+}
+
 fn unexpected() -> FromAgent {
     FromAgent::Failed(WireError::from(&Error::Other(
         "internal error: unexpected answer to opening a team".into(),
@@ -745,7 +764,7 @@ fn run_in_team(
     teams: &mut HashMap<String, TeamCache>,
     spec: SessionSpec,
     team: String,
-    (key, role): (Key, Role),
+    (key, role, signer): (Key, Role, Option<Signer>),
     request: Request,
 ) -> FromAgent {
     if let Err(e) = crate::team::check_access(&team, role, request.writes()) {
@@ -773,7 +792,7 @@ fn run_in_team(
     let Some(key) = held.as_deref() else {
         return unexpected();
     };
-    match run_unlocked(key, slot, cached, &session, request) {
+    match run_unlocked(key, slot, cached, &session, request, signer.as_ref()) {
         Ok(Ok(outcome)) => FromAgent::Ran(outcome),
         Ok(Err(e)) => FromAgent::Failed(WireError::from(&e)),
         // The client opens it itself and says why.
@@ -826,7 +845,7 @@ fn run_on(
         state_dir: spec.state_dir,
         accept_rollback: spec.accept_rollback,
     };
-    match run_unlocked(&slot.key, slot, cache, &session, request) {
+    match run_unlocked(&slot.key, slot, cache, &session, request, None) {
         Ok(Ok(outcome)) => FromAgent::Ran(outcome),
         Ok(Err(e)) => FromAgent::Failed(WireError::from(&e)),
         Err(NoKey::Stale) => {
@@ -857,6 +876,7 @@ fn run_unlocked(
     cache: &mut Option<Cached>,
     session: &Session,
     request: Request,
+    signer: Option<&Signer>,
 ) -> Result<Result<Outcome<Response>>, NoKey> {
     let live = || slot.live.load(Ordering::SeqCst);
     let writes = request.writes();
@@ -901,7 +921,11 @@ fn run_unlocked(
     };
     let mut dropped = false;
     let result = session.transact(guard.as_ref(), &mut cached.vault, |v| {
+        let mark = v.audit_written();
         let value = execute(v, request, crate::time::now())?;
+        if let Some(signer) = signer {
+            crate::team::author::sign_written(v, mark, signer)?;
+        }
         // Last look before the save: a key dropped meanwhile writes nothing.
         if !live() {
             dropped = true;

@@ -14,6 +14,7 @@
 //! requests here run against the personal vault (locally or in the agent), so the identity
 //! never leaves it; the front end moves the team vault's bytes and the remote's files.
 
+pub mod author;
 pub mod members;
 mod request;
 

@@ -79,12 +79,23 @@ pub enum TeamRequest {
         /// The team.
         team: String,
     },
+    /// Sign audit events just written to a team vault by this member (a writer or admin):
+    /// returns their `author` events ([`super::author`]).
+    Sign {
+        /// The team.
+        team: String,
+        /// The events.
+        events: Vec<crate::vault::AuditEvent>,
+    },
 }
 
 impl TeamRequest {
     /// True when the request may change the personal vault.
     pub fn writes(&self) -> bool {
-        !matches!(self, TeamRequest::Open { .. } | TeamRequest::List { .. })
+        !matches!(
+            self,
+            TeamRequest::Open { .. } | TeamRequest::List { .. } | TeamRequest::Sign { .. }
+        )
     }
 }
 
@@ -99,6 +110,9 @@ pub struct MemberView {
     pub fingerprint: String,
     /// This vault's own identity.
     pub you: bool,
+    /// Their signing key, hex: it signs their replicas and log lines.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// One team as `team list` shows it.
@@ -181,6 +195,8 @@ pub enum TeamResponse {
     Listed(Vec<TeamView>),
     /// Done.
     Done(String),
+    /// The `author` events of [`TeamRequest::Sign`].
+    Signed(Vec<crate::vault::AuditEvent>),
 }
 
 mod opt_bytes {
@@ -224,6 +240,11 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             let (team, _) = Team::create(&name, card, &keys.signing)?;
             let mut tv = new_vault(&team, now)?;
             let r = round::round(&mut tv, vec![], false, now)?;
+            let signer = super::author::Signer {
+                team: team.id,
+                key: keys.signing.clone(),
+            };
+            super::author::sign_written(&mut tv, 0, &signer)?;
             let mut publish = vec![members_file(&team, &me)?];
             publish.extend(r.replica.map(|x| {
                 (
@@ -296,8 +317,14 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             let removed_name = team.who(&key);
             team.remove(&key, &keys.signing)?;
             let mut tv = open_vault(bytes, &m)?;
+            let mark = tv.audit_written();
             follow_epoch(&mut tv, &team)?;
             let exposed = mark_exposed(&mut tv, &removed_name, now)?;
+            let signer = super::author::Signer {
+                team: team.id,
+                key: keys.signing.clone(),
+            };
+            super::author::sign_written(&mut tv, mark, &signer)?;
             let bytes = tv.seal(0)?;
             m.changes = team.signed();
             m.key = *team.current_key()?.expose_secret();
@@ -491,6 +518,18 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             }
             Ok(TeamResponse::Listed(out))
         }
+        TeamRequest::Sign { team, events } => {
+            let m = membership(vault, &team)?;
+            let role = m.role.ok_or_else(|| {
+                Error::Unlock(format!("you are no longer a member of team {team}"))
+            })?;
+            super::check_access(&team, role, true)?;
+            let signer = super::author::Signer {
+                team: m.team,
+                key: keys.signing,
+            };
+            signer.sign(&events).map(TeamResponse::Signed)
+        }
         TeamRequest::Leave { team } => {
             super::forget(vault, &team, now)?;
             vault.audit(now, "team", Some(&team), "left");
@@ -569,13 +608,15 @@ fn view(name: &str, team: &Team, me: &[u8; 32]) -> TeamView {
             role: m.role.label().into(),
             fingerprint: fp(&m.card),
             you: k == me,
+            key: hex(k),
         })
         .collect();
-    members.extend(team.removed.values().map(|r| MemberView {
+    members.extend(team.removed.iter().map(|(k, r)| MemberView {
         name: r.card.name.clone(),
         role: "removed".into(),
         fingerprint: fp(&r.card),
         you: false,
+        key: hex(k),
     }));
     TeamView {
         name: name.into(),

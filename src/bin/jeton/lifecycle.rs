@@ -764,21 +764,60 @@ fn event_json(e: &AuditEvent) -> Value {
 }
 
 fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
-    if let Some(n) = &name {
-        jeton::team::check_entry_name(n, false)?;
+    match name.as_deref().map(|n| (n, n.strip_suffix(':'))) {
+        // `TEAM:`: the whole log of the team.
+        Some((_, Some(team))) => jeton::team::validate_name(team)?,
+        Some((n, None)) => jeton::team::check_entry_name(n, false)?,
+        None => {}
     }
+    let team = name
+        .as_deref()
+        .and_then(jeton::team::split)
+        .map(|(t, _)| t.to_owned());
     let LifecycleResponse::Log(events) = exec(ctx, LifecycleRequest::Log { name })? else {
         return Err(unexpected());
     };
+    let Some(team) = team else {
+        if ctx.json {
+            let list: Vec<Value> = events.iter().map(event_json).collect();
+            emit(json_line(&list).as_bytes())?;
+            return Ok(Exit::Ok);
+        }
+        let mut table = Table::new(&[]);
+        for e in &events {
+            table.row([
+                rfc3339(e.at).as_str(),
+                &e.action,
+                e.subject.as_deref().unwrap_or("-"),
+                &e.detail,
+            ]);
+        }
+        emit(table.render().as_bytes())?;
+        return Ok(Exit::Ok);
+    };
+    // A team's log: each line with the members whose signature over it holds.
+    let lines = team_log(ctx, &team, &events)?;
     if ctx.json {
-        let list: Vec<Value> = events.iter().map(event_json).collect();
+        let list: Vec<Value> = (lines.iter())
+            .map(|(e, authors)| {
+                let mut j = event_json(e);
+                j["authors"] = json!(authors);
+                j
+            })
+            .collect();
         emit(json_line(&list).as_bytes())?;
         return Ok(Exit::Ok);
     }
     let mut table = Table::new(&[]);
-    for e in &events {
+    for (e, authors) in &lines {
+        let by = if authors.is_empty() {
+            "-".to_owned()
+        } else {
+            authors.join(",")
+        };
         table.row([
             rfc3339(e.at).as_str(),
+            &by,
             &e.action,
             e.subject.as_deref().unwrap_or("-"),
             &e.detail,
@@ -786,6 +825,40 @@ fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
     }
     emit(table.render().as_bytes())?;
     Ok(Exit::Ok)
+}
+
+/// The events of team `team`'s log but its signatures, each with the names of the members
+/// (current or removed) whose signature over it holds.
+fn team_log(
+    ctx: &Ctx,
+    team: &str,
+    events: &[AuditEvent],
+) -> Result<Vec<(AuditEvent, Vec<String>)>> {
+    use jeton::team::{TeamRequest, TeamResponse};
+    let listed = crate::ctx::team::team_request(
+        ctx,
+        TeamRequest::List {
+            team: Some(team.to_owned()),
+        },
+    )?;
+    let TeamResponse::Listed(views) = listed else {
+        return Err(unexpected());
+    };
+    let view = views.into_iter().next().ok_or_else(unexpected)?;
+    let id = jeton::share::unhex::<16>(&view.id).ok_or_else(unexpected)?;
+    let name_of = |key: &[u8; 32]| {
+        let key = jeton::share::hex(key);
+        (view.members.iter())
+            .find(|m| m.key == key)
+            .map(|m| m.name.clone())
+    };
+    Ok(jeton::team::author::attribute(&id, events)
+        .into_iter()
+        .map(|(e, keys)| {
+            let names = keys.iter().filter_map(name_of).collect();
+            (e, names)
+        })
+        .collect())
 }
 
 fn config(ctx: &Ctx, c: ConfigCommand) -> Result<Exit> {

@@ -33,6 +33,9 @@ pub struct Ctx {
     /// requests of the same command use it, and the command may offer to keep the vault
     /// unlocked in the agent with it.
     typed: std::cell::RefCell<Option<jeton::secret::Passphrase>>,
+    /// The key the last unlock derived, by its key commitment: a later request of the same
+    /// command on the same vault derives nothing again (the passphrase source may be read once).
+    derived: std::cell::RefCell<Option<([u8; 32], jeton::secret::Key)>>,
 }
 
 impl Ctx {
@@ -58,20 +61,36 @@ impl Ctx {
                 accept_rollback: global.accept_rollback,
             },
             typed: std::cell::RefCell::new(None),
+            derived: std::cell::RefCell::new(None),
         })
     }
 
     /// The vault key of `file`: with the passphrase typed earlier in this run, or from the
     /// sources, asking again at the terminal after a wrong one ([`prompt::with_passphrase`]).
     pub fn unlock(&self, file: &jeton::format::VaultFile) -> Result<jeton::secret::Key> {
-        if let Some(p) = self.typed.borrow().as_ref() {
-            return jeton::vault::Vault::unlock(file, p);
+        let commitment = file.header.commitment;
+        if let Some((c, key)) = self.derived.borrow().as_ref()
+            && *c == commitment
+        {
+            return Ok(key.clone());
         }
-        let (key, typed) =
-            prompt::with_passphrase(self.passphrase_fd, |p| jeton::vault::Vault::unlock(file, p))?;
-        if typed.is_some() {
-            *self.typed.borrow_mut() = typed;
-        }
+        let with_typed = {
+            let typed = self.typed.borrow();
+            typed.as_ref().map(|p| jeton::vault::Vault::unlock(file, p))
+        };
+        let key = match with_typed {
+            Some(key) => key?,
+            None => {
+                let (key, typed) = prompt::with_passphrase(self.passphrase_fd, |p| {
+                    jeton::vault::Vault::unlock(file, p)
+                })?;
+                if typed.is_some() {
+                    *self.typed.borrow_mut() = typed;
+                }
+                key
+            }
+        };
+        *self.derived.borrow_mut() = Some((commitment, key.clone()));
         Ok(key)
     }
 

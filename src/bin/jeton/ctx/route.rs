@@ -86,6 +86,12 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
         let rest = n[team.len() + 1..].to_owned();
         *n = rest;
     }
+    // `log TEAM:` is the whole team log.
+    if let Request::Lifecycle(LifecycleRequest::Log { name }) = &mut request
+        && name.as_deref() == Some("")
+    {
+        *name = None;
+    }
     Ok((Some(team), request))
 }
 
@@ -134,5 +140,26 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn log_of_a_team_alone_is_its_whole_log() {
+        let log = |name: &str| {
+            route(Request::Lifecycle(LifecycleRequest::Log {
+                name: Some(name.into()),
+            }))
+            .unwrap()
+        };
+        let (t, r) = log("ops:");
+        assert_eq!(t.as_deref(), Some("ops"));
+        assert!(matches!(
+            r,
+            Request::Lifecycle(LifecycleRequest::Log { name: None })
+        ));
+        let (_, r) = log("ops:db");
+        assert!(matches!(
+            r,
+            Request::Lifecycle(LifecycleRequest::Log { name: Some(n) }) if n == "db"
+        ));
     }
 }

@@ -147,7 +147,24 @@ pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Res
     let outcome = session.with_vault_key(
         writes,
         |_| Ok(key),
-        |v| jeton::request::execute(v, request, jeton::time::now()),
+        |v| {
+            let mark = v.audit_written();
+            let value = jeton::request::execute(v, request, jeton::time::now())?;
+            // What this command logged is signed with the member's identity, in the personal
+            // vault, before the team vault is saved.
+            let events = v.audit_since(mark).to_vec();
+            if !events.is_empty() {
+                let sign = TeamRequest::Sign {
+                    team: team.clone(),
+                    events,
+                };
+                let TeamResponse::Signed(signed) = team_request(ctx, sign)? else {
+                    return Err(unexpected());
+                };
+                signed.into_iter().for_each(|e| v.audit_event(e));
+            }
+            Ok(value)
+        },
     )?;
     warn_all(&outcome.warnings);
     Ok(Ok(super::route::qualify(&team, outcome.value)))

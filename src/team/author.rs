@@ -1,0 +1,189 @@
+//! Who wrote each line of a team vault's log. Every audit event a member's command writes to a
+//! team vault is followed by an `author` event that carries the member's Ed25519 signature
+//! over it (docs/FORMAT.md, "Team vaults"). Both travel in the audit log like any event, so a
+//! member who relays another's changes relays their signatures too, and nobody can sign in
+//! another member's name. Events without a valid signature (those the merge itself writes, or
+//! those of an older version) have no author.
+
+use crate::share::{hex, unhex};
+use crate::vault::{AuditEvent, Vault};
+use crate::{Error, Result};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use std::collections::HashMap;
+
+/// The action of the event that signs the event before it.
+pub const AUTHOR: &str = "author";
+/// Signature label of a team audit event.
+pub const LABEL_TEAM_EVENT: &[u8] = b"jeton/v1/team-event";
+
+/// A member's signing key for one team's events.
+pub struct Signer {
+    /// The team id.
+    pub team: [u8; 16],
+    /// The member's identity signing key.
+    pub key: SigningKey,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("team", &hex(&self.team))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// The `author` events for `events`, one each, in the same order.
+    pub fn sign(&self, events: &[AuditEvent]) -> Result<Vec<AuditEvent>> {
+        let public = hex(&self.key.verifying_key().to_bytes());
+        events
+            .iter()
+            .filter(|e| e.action != AUTHOR)
+            .map(|e| {
+                let sig = self.key.sign(&message(&self.team, e)?);
+                Ok(AuditEvent {
+                    at: e.at,
+                    action: AUTHOR.into(),
+                    subject: e.subject.clone(),
+                    detail: format!("{public} {}", hex(&sig.to_bytes())),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Signs the events appended to `vault` since `mark` ([`Vault::audit_written`]): each gets
+/// its `author` event.
+pub fn sign_written(vault: &mut Vault, mark: u64, signer: &Signer) -> Result<()> {
+    for e in signer.sign(vault.audit_since(mark))? {
+        vault.audit_event(e);
+    }
+    Ok(())
+}
+
+/// What a signature covers: the label, the team id, and the event's postcard encoding.
+fn message(team: &[u8; 16], e: &AuditEvent) -> Result<Vec<u8>> {
+    let body = postcard::to_stdvec(e)
+        .map_err(|e| Error::Other(format!("could not encode an audit event: {e}")))?;
+    let mut m = Vec::with_capacity(LABEL_TEAM_EVENT.len() + 16 + body.len());
+    m.extend_from_slice(LABEL_TEAM_EVENT);
+    m.extend_from_slice(team);
+    m.extend_from_slice(&body);
+    Ok(m)
+}
+
+/// The signing key and signature an `author` event carries, if it is well formed.
+fn parse(e: &AuditEvent) -> Option<([u8; 32], Signature)> {
+    let (key, sig) = e.detail.split_once(' ')?;
+    Some((unhex::<32>(key)?, Signature::from_bytes(&unhex::<64>(sig)?)))
+}
+
+/// Every event of `events` but the `author` ones, each with the keys whose signature over it
+/// holds (sorted, each once; empty when none does).
+pub fn attribute(team: &[u8; 16], events: &[AuditEvent]) -> Vec<(AuditEvent, Vec<[u8; 32]>)> {
+    // An event and its signature share the time; the merge may put other events between them.
+    let mut by_time: HashMap<crate::time::Time, Vec<usize>> = HashMap::new();
+    let mut out: Vec<(AuditEvent, Vec<[u8; 32]>)> = Vec::new();
+    for e in events.iter().filter(|e| e.action != AUTHOR) {
+        by_time.entry(e.at).or_default().push(out.len());
+        out.push((e.clone(), Vec::new()));
+    }
+    for a in events.iter().filter(|e| e.action == AUTHOR) {
+        let Some((key, sig)) = parse(a) else {
+            continue;
+        };
+        let Ok(public) = VerifyingKey::from_bytes(&key) else {
+            continue;
+        };
+        for &i in by_time.get(&a.at).map(Vec::as_slice).unwrap_or_default() {
+            let (e, keys) = &mut out[i];
+            if e.subject != a.subject || keys.contains(&key) {
+                continue;
+            }
+            let Ok(m) = message(team, e) else {
+                continue;
+            };
+            if public.verify_strict(&m, &sig).is_ok() {
+                keys.push(key);
+                keys.sort_unstable();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: i64, action: &str, subject: &str) -> AuditEvent {
+        AuditEvent {
+            at,
+            action: action.into(),
+            subject: Some(subject.into()),
+            detail: String::new(),
+        }
+    }
+
+    fn signer(seed: u8) -> Signer {
+        Signer {
+            team: [7; 16],
+            key: SigningKey::from_bytes(&[seed; 32]),
+        }
+    }
+
+    #[test]
+    fn each_event_gets_the_signers_that_signed_it_and_nothing_else() {
+        let (ann, bob) = (signer(1), signer(2));
+        let ann_key = ann.key.verifying_key().to_bytes();
+        let bob_key = bob.key.verifying_key().to_bytes();
+        let rotate = event(10, "rotate", "db");
+        let add = event(10, "add", "web");
+        let mut log = vec![rotate.clone(), add.clone()];
+        log.extend(ann.sign(std::slice::from_ref(&rotate)).unwrap());
+        log.extend(bob.sign(std::slice::from_ref(&add)).unwrap());
+        let got = attribute(&[7; 16], &log);
+        assert_eq!(got.len(), 2, "author events are not lines of their own");
+        assert_eq!(got[0], (rotate.clone(), vec![ann_key]));
+        assert_eq!(got[1], (add.clone(), vec![bob_key]));
+
+        // Another team's signature, a changed event, a changed signature: no author.
+        let other_team = Signer {
+            team: [8; 16],
+            key: SigningKey::from_bytes(&[1; 32]),
+        };
+        let mut forged = other_team.sign(std::slice::from_ref(&rotate)).unwrap();
+        let mut edited = rotate.clone();
+        edited.detail = "to a value of mine".into();
+        forged.extend(ann.sign(std::slice::from_ref(&edited)).unwrap());
+        let mut flipped = ann.sign(std::slice::from_ref(&add)).unwrap();
+        let last = flipped[0].detail.pop().unwrap();
+        flipped[0].detail.push(if last == '0' { '1' } else { '0' });
+        forged.extend(flipped);
+        let mut log = vec![rotate.clone(), add.clone()];
+        log.extend(forged);
+        log.push(AuditEvent {
+            detail: "not a signature".into(),
+            ..event(10, AUTHOR, "db")
+        });
+        let got = attribute(&[7; 16], &log);
+        assert!(got.iter().all(|(_, keys)| keys.is_empty()), "{got:?}");
+    }
+
+    #[test]
+    fn two_signers_of_one_event_are_both_named_once() {
+        let (ann, bob) = (signer(1), signer(2));
+        let e = event(5, "edit", "db");
+        let mut log = vec![e.clone()];
+        log.extend(bob.sign(std::slice::from_ref(&e)).unwrap());
+        log.extend(ann.sign(std::slice::from_ref(&e)).unwrap());
+        log.extend(ann.sign(std::slice::from_ref(&e)).unwrap());
+        let got = attribute(&[7; 16], &log);
+        let mut want = vec![
+            ann.key.verifying_key().to_bytes(),
+            bob.key.verifying_key().to_bytes(),
+        ];
+        want.sort_unstable();
+        assert_eq!(got, vec![(e, want)]);
+    }
+}
