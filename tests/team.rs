@@ -439,6 +439,23 @@ fn the_team_log_names_the_member_who_signed_each_change() {
         "{table}"
     );
     assert!(!table.contains("wendy"), "{table}");
+    // Concurrent rotations of one entry: both lines keep their author, and the conflict shows.
+    t.writer.ok(&["rotate", "ops:web"], "from-wendy-5\n");
+    t.admin.ok(&["rotate", "ops:web"], "from-admin-6\n");
+    t.writer.ok(&["sync"], "");
+    t.admin.ok(&["sync"], "");
+    let lines: Vec<serde_json::Value> =
+        serde_json::from_str(&t.admin.ok(&["--json", "log", "ops:web"], "")).unwrap();
+    // Two identical lines (same second) are one line signed by both.
+    let rotated_by: Vec<_> = (lines.iter())
+        .filter(|l| l["action"] == "rotate")
+        .flat_map(|l| l["authors"].as_array().unwrap().clone())
+        .collect();
+    assert!(
+        rotated_by.contains(&wendy[0]) && rotated_by.contains(&admin[0]),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l["action"] == "conflict"), "{lines:?}");
     // A removed member's lines keep their name.
     t.admin.ok(&["team", "remove", "ops", "wendy"], "");
     let lines: Vec<serde_json::Value> =
