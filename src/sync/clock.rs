@@ -2,17 +2,23 @@
 //! winner between two concurrent versions without trusting any device's clock alone.
 
 use crate::time::Time;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A device's random identity in the sync state (not secret; never a key).
 pub type DeviceId = [u8; 16];
 
 /// A version vector: for each device, how many of its changes to one thing (an entry, a contact,
 /// the settings) this version has seen. Zero counts are never stored, so equal clocks compare
-/// equal as values.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Clock(BTreeMap<DeviceId, u64>);
+/// equal as values. Held as pairs sorted by device (a clock names a handful of devices), written
+/// as a map.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Clock(#[serde(deserialize_with = "super::sorted::pairs")] Vec<(DeviceId, u64)>);
+
+impl Serialize for Clock {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(d, n)| (d, n)))
+    }
+}
 
 /// How two clocks relate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,23 +34,33 @@ pub enum Order {
 }
 
 impl Clock {
+    fn find(&self, device: &DeviceId) -> Result<usize, usize> {
+        self.0.binary_search_by(|(d, _)| d.cmp(device))
+    }
+
     /// The count for `device` (0 when absent).
     pub fn get(&self, device: &DeviceId) -> u64 {
-        self.0.get(device).copied().unwrap_or(0)
+        self.find(device).map_or(0, |i| self.0[i].1)
     }
 
     /// Records one more change by `device`; returns its new count.
     pub fn bump(&mut self, device: DeviceId) -> u64 {
-        let n = self.0.entry(device).or_insert(0);
+        let i = self.find(&device).unwrap_or_else(|i| {
+            self.0.insert(i, (device, 0));
+            i
+        });
+        let n = &mut self.0[i].1;
         *n = n.saturating_add(1);
         *n
     }
 
     /// Pointwise maximum, in place.
     pub fn join(&mut self, other: &Clock) {
-        for (d, &n) in &other.0 {
-            let mine = self.0.entry(*d).or_insert(0);
-            *mine = (*mine).max(n);
+        for &(d, n) in &other.0 {
+            match self.find(&d) {
+                Ok(i) => self.0[i].1 = self.0[i].1.max(n),
+                Err(i) => self.0.insert(i, (d, n)),
+            }
         }
     }
 
@@ -57,7 +73,7 @@ impl Clock {
 
     /// True when this clock has seen everything `other` has (`self >= other`).
     pub fn covers(&self, other: &Clock) -> bool {
-        other.0.iter().all(|(d, &n)| self.get(d) >= n)
+        other.0.iter().all(|(d, n)| self.get(d) >= *n)
     }
 
     /// How `self` relates to `other`.
@@ -72,7 +88,7 @@ impl Clock {
 
     /// The devices and their counts, in device order.
     pub fn iter(&self) -> impl Iterator<Item = (&DeviceId, &u64)> {
-        self.0.iter()
+        self.0.iter().map(|(d, n)| (d, n))
     }
 }
 
@@ -125,6 +141,19 @@ mod tests {
         assert_eq!(j, clock(&[(1, 2), (2, 1), (3, 1)]));
         assert!(j.covers(&a) && j.covers(&b));
         assert_eq!(Clock::default().compare(&Clock::default()), Order::Equal);
+    }
+
+    #[test]
+    fn a_clock_is_written_as_a_map_and_read_back_from_any_order() {
+        let c = clock(&[(3, 1), (1, 2)]);
+        let map: std::collections::BTreeMap<DeviceId, u64> = [([1; 16], 2), ([3; 16], 1)].into();
+        let bytes = postcard::to_stdvec(&c).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&map).unwrap());
+        assert_eq!(postcard::from_bytes::<Clock>(&bytes).unwrap(), c);
+        // Devices out of order, one twice (a hostile record): read as a map reads it.
+        let pairs = vec![([3u8; 16], 1u64), ([1; 16], 7), ([1; 16], 2)];
+        let bytes = postcard::to_stdvec(&pairs).unwrap();
+        assert_eq!(postcard::from_bytes::<Clock>(&bytes).unwrap(), c);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Joining two concurrent versions of one entry, and naming entries whose names collide.
 
-use super::{Item, ListField, Tracked};
+use super::{Item, Items, ListField, Tracked};
 use crate::entry::{Entry, EntryId, HistoryItem, MAX_NAME_LEN, Status};
 use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,20 +102,11 @@ fn revoked_at(e: &Entry) -> Option<Time> {
 /// The list values of both versions: a value added on one side survives unless the other side
 /// had seen that addition and dropped it (an observed-remove set, with the entry clocks as what
 /// each side has seen).
-fn join_items(x: Version, y: Version) -> BTreeSet<Item> {
+fn join_items(x: Version, y: Version) -> Items {
     let unseen = |i: &Item, other: &Tracked| other.clock.get(&i.device) < i.counter;
-    let mut out = BTreeSet::new();
-    for i in &x.1.items {
-        if y.1.items.contains(i) || unseen(i, y.1) {
-            out.insert(i.clone());
-        }
-    }
-    for i in &y.1.items {
-        if unseen(i, x.1) {
-            out.insert(i.clone());
-        }
-    }
-    out
+    let from_x = (x.1.items.iter()).filter(|i| y.1.items.contains(i) || unseen(i, y.1));
+    let from_y = (y.1.items.iter()).filter(|i| unseen(i, x.1));
+    from_x.chain(from_y).cloned().collect()
 }
 
 /// Previous secrets of both sides: one item per secret (the one retired last), none equal to the

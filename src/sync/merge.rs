@@ -317,7 +317,7 @@ fn versions<'a>(p: &'a Payload, s: &'a SyncState) -> Result<Vec<Version<'a>>> {
 
 /// Pairs up two sequences sorted by strictly ascending keys: each key once, in order, with
 /// the value each side has for it.
-fn outer_join<K: Ord + Copy, A, B>(
+pub(super) fn outer_join<K: Ord + Copy, A, B>(
     a: impl IntoIterator<Item = (K, A)>,
     b: impl IntoIterator<Item = (K, B)>,
 ) -> impl Iterator<Item = (K, Option<A>, Option<B>)> {

@@ -16,6 +16,7 @@ mod join;
 mod merge;
 pub mod remote;
 pub mod round;
+mod sorted;
 
 pub use clock::{Clock, DeviceId, Order, Stamp};
 pub use merge::{Merged, Report, merge};
@@ -176,12 +177,16 @@ pub struct SyncState {
     /// The device this replica belongs to: its changes are counted under this id.
     pub device: DeviceId,
     /// Every entry of the payload, by id.
+    #[serde(deserialize_with = "sorted::map")]
     pub entries: BTreeMap<EntryId, Tracked>,
     /// Entries removed, by id.
+    #[serde(deserialize_with = "sorted::map")]
     pub deletions: BTreeMap<EntryId, Tombstone>,
     /// Every contact of the payload, by name.
+    #[serde(deserialize_with = "sorted::map")]
     pub contacts: BTreeMap<String, Register>,
     /// Contacts removed, by name.
+    #[serde(deserialize_with = "sorted::map")]
     pub contact_removals: BTreeMap<String, Clock>,
     /// The vault settings (`None` until first absorbed).
     pub settings: Option<Register>,
@@ -199,7 +204,7 @@ pub struct Tracked {
     /// Each value of the entry's lists with the change that added it, so that a value removed on
     /// one device is not brought back by a copy that merely had not seen the removal, while
     /// values added on two devices at once are both kept.
-    pub items: BTreeSet<Item>,
+    pub items: Items,
     /// When the entry was revoked, if it was when last seen (a removal carries it on).
     pub revoked_at: Option<Time>,
 }
@@ -251,6 +256,52 @@ pub struct Item {
     pub counter: u64,
 }
 
+/// The [`Item`]s of one entry: a set, held sorted (an entry has a handful) and written as a
+/// sequence in that order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Items(#[serde(deserialize_with = "sorted::set")] Vec<Item>);
+
+impl Items {
+    /// The items, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Item> {
+        self.0.iter()
+    }
+
+    /// True when `item` is one of them.
+    pub fn contains(&self, item: &Item) -> bool {
+        self.0.binary_search(item).is_ok()
+    }
+
+    /// Adds `item` in its place (nothing if it is there).
+    pub fn insert(&mut self, item: Item) {
+        if let Err(i) = self.0.binary_search(&item) {
+            self.0.insert(i, item);
+        }
+    }
+
+    /// Keeps only the items `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&Item) -> bool) {
+        self.0.retain(keep);
+    }
+}
+
+impl FromIterator<Item> for Items {
+    fn from_iter<I: IntoIterator<Item = Item>>(iter: I) -> Items {
+        let mut items: Vec<Item> = iter.into_iter().collect();
+        items.sort();
+        items.dedup();
+        Items(items)
+    }
+}
+
+impl<'a> IntoIterator for &'a Items {
+    type Item = &'a Item;
+    type IntoIter = std::slice::Iter<'a, Item>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 /// A removed entry: the clock of the removal, and whether the entry was revoked then.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
@@ -293,10 +344,12 @@ impl SyncState {
     pub fn absorb_local(&mut self, payload: &Payload, now: Time) -> Result<Absorbed> {
         let mut out = Absorbed::default();
         let me = self.device;
-        let mut present = BTreeSet::new();
+        let heads = payload.entries.heads()?;
+        let mut ids: Vec<EntryId> = heads.iter().map(|h| h.id).collect();
+        ids.sort_unstable();
+        let present = |id: &EntryId| ids.binary_search(id).is_ok();
         // Only entries whose revision moved are decoded.
-        for h in payload.entries.heads()? {
-            present.insert(h.id);
+        for h in heads {
             if self
                 .entries
                 .get(&h.id)
@@ -321,22 +374,15 @@ impl SyncState {
                     t.stamp = Stamp::next(Some(t.stamp), e.updated_at, me);
                     t.revision = e.revision;
                     t.revoked_at = revoked_at(e);
-                    let mut gone = Vec::new();
-                    for item in &t.items {
-                        if !item.field.of(e).contains(&item.value) {
-                            gone.push(item.clone());
-                        }
-                    }
-                    for item in &gone {
-                        t.items.remove(item);
-                    }
+                    t.items
+                        .retain(|item| item.field.of(e).contains(&item.value));
                     add_items(&mut t.items, e, me, n);
                 }
                 None => {
                     let mut clock = tomb.cloned().unwrap_or_default();
                     let n = clock.bump(me);
                     out.changed.insert(e.id);
-                    let mut items = BTreeSet::new();
+                    let mut items = Items::default();
                     add_items(&mut items, e, me, n);
                     self.entries.insert(
                         e.id,
@@ -352,7 +398,7 @@ impl SyncState {
             }
         }
         let gone: Vec<EntryId> = (self.entries.keys())
-            .filter(|id| !present.contains(*id))
+            .filter(|id| !present(id))
             .copied()
             .collect();
         for id in gone {
@@ -369,7 +415,7 @@ impl SyncState {
             tomb.revoked_at = tomb.revoked_at.or(t.revoked_at);
         }
         for d in &payload.deletions {
-            if !present.contains(&d.id) && !self.deletions.contains_key(&d.id) {
+            if !present(&d.id) && !self.deletions.contains_key(&d.id) {
                 let mut clock = Clock::default();
                 clock.bump(me);
                 out.other = true;
@@ -454,7 +500,7 @@ impl SyncState {
     }
 }
 
-fn add_items(items: &mut BTreeSet<Item>, e: &Entry, device: DeviceId, counter: u64) {
+fn add_items(items: &mut Items, e: &Entry, device: DeviceId, counter: u64) {
     for field in ListField::ALL {
         for value in field.of(e) {
             if !items.iter().any(|i| i.field == field && &i.value == value) {
@@ -508,4 +554,31 @@ pub fn canonical(payload: &Payload) -> Result<Zeroizing<Vec<u8>>> {
     postcard::to_stdvec(&all)
         .map(Zeroizing::new)
         .map_err(|e| Error::Other(format!("could not encode for sync: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_written_as_a_set() {
+        let item = |value: &str, counter| Item {
+            field: ListField::Tags,
+            value: value.into(),
+            device: [1; 16],
+            counter,
+        };
+        let all = [item("b", 1), item("a", 2), item("b", 1), item("a", 1)];
+        let items: Items = all.iter().cloned().collect();
+        let set: BTreeSet<Item> = all.iter().cloned().collect();
+        let bytes = postcard::to_stdvec(&items).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&set).unwrap());
+        assert_eq!(
+            items.iter().collect::<Vec<_>>(),
+            set.iter().collect::<Vec<_>>()
+        );
+        // Read back from any order, a repeated item once.
+        let bytes = postcard::to_stdvec(&all.to_vec()).unwrap();
+        assert_eq!(postcard::from_bytes::<Items>(&bytes).unwrap(), items);
+    }
 }

@@ -2,6 +2,7 @@
 //! and seal this device's replica to publish. No I/O here: the front end reads the remote's
 //! files and writes the result (`crate::sync::remote`), so the agent can run a round too.
 
+use super::merge::outer_join;
 use super::{DeviceId, SyncState, merge};
 use crate::entry::EntryId;
 use crate::format::{VERSION_SYNCED, VaultFile};
@@ -527,10 +528,8 @@ pub fn round(
     }
     let (state, received) = match merged_state {
         Some(state) => {
-            let received = changed(&absorbed, &state);
-            out.removed_by_others = (absorbed.entries.keys())
-                .filter(|id| !state.entries.contains_key(*id))
-                .count();
+            let (received, removed) = changed(&absorbed, &state);
+            out.removed_by_others = removed;
             sent.retain(|id| state.entries.contains_key(id));
             (state, received)
         }
@@ -645,12 +644,19 @@ fn rollback(out: &mut Round, accept: bool, what: String) -> Result<()> {
     Ok(())
 }
 
-/// Ids present in `after` whose clock differs from `before`'s (or that are new).
-fn changed(before: &SyncState, after: &SyncState) -> BTreeSet<EntryId> {
-    (after.entries.iter())
-        .filter(|(id, t)| before.entries.get(*id).is_none_or(|b| b.clock != t.clock))
-        .map(|(id, _)| *id)
-        .collect()
+/// Ids present in `after` whose clock differs from `before`'s (or that are new), and how many
+/// of `before`'s ids `after` lacks.
+fn changed(before: &SyncState, after: &SyncState) -> (BTreeSet<EntryId>, usize) {
+    let mut changed = Vec::new();
+    let mut removed = 0;
+    for (id, b, a) in outer_join(before.entries.iter(), after.entries.iter()) {
+        match (b, a) {
+            (Some(_), None) => removed += 1,
+            (b, Some(a)) if b.is_none_or(|b| b.clock != a.clock) => changed.push(*id),
+            _ => {}
+        }
+    }
+    (changed.into_iter().collect(), removed)
 }
 
 fn names_of(
