@@ -85,8 +85,11 @@ impl Record {
         synced_at: Time,
         local: Option<&Local>,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let mut out = Zeroizing::new(state.to_vec());
-        out.extend_from_slice(&encode(&(synced_at, local))?);
+        let tail = encode(&(synced_at, local))?;
+        // Sized once: growing a `Zeroizing` buffer would free an unwiped copy.
+        let mut out = Zeroizing::new(Vec::with_capacity(state.len() + tail.len()));
+        out.extend_from_slice(state);
+        out.extend_from_slice(&tail);
         Ok(out)
     }
 
