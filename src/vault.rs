@@ -220,6 +220,8 @@ pub struct Vault {
     sync: Option<Zeroizing<Vec<u8>>>,
     /// Audit events appended since the vault was opened (see [`Vault::audit_since`]).
     audit_written: u64,
+    /// `audit_written` when a merge last replaced the log: earlier marks see only what follows.
+    audit_merged: u64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -340,6 +342,7 @@ impl Vault {
             dirty: true,
             forget_previous: false,
             audit_written: 0,
+            audit_merged: 0,
             sync: None,
         };
         vault.audit(now, "init", None, "vault created");
@@ -364,6 +367,7 @@ impl Vault {
             dirty: true,
             forget_previous: false,
             audit_written: 0,
+            audit_merged: 0,
             sync: None,
         };
         vault.audit(now, "init", None, "team vault created");
@@ -441,6 +445,7 @@ impl Vault {
             dirty: false,
             forget_previous: false,
             audit_written: 0,
+            audit_merged: 0,
             sync,
         })
     }
@@ -678,8 +683,15 @@ impl Vault {
     /// first (fewer when the cap dropped some).
     pub fn audit_since(&self, mark: u64) -> &[AuditEvent] {
         let log = &self.payload.audit;
-        let n = usize::try_from(self.audit_written.saturating_sub(mark)).unwrap_or(usize::MAX);
+        let from = mark.max(self.audit_merged);
+        let n = usize::try_from(self.audit_written.saturating_sub(from)).unwrap_or(usize::MAX);
         &log[log.len().saturating_sub(n)..]
+    }
+
+    /// Notes that a merge replaced the audit log: what it brought in was not written here, so
+    /// [`Vault::audit_since`] never returns it.
+    pub fn audit_replaced(&mut self) {
+        self.audit_merged = self.audit_written;
     }
 
     /// The entry called `name`.
@@ -723,6 +735,41 @@ mod tests {
 
     fn pass(s: &str) -> Passphrase {
         Passphrase::new(s.into())
+    }
+
+    #[test]
+    fn audit_since_returns_what_was_written_here_after_the_mark_only() {
+        let key = Key::from_bytes([3; 32]);
+        let mut v = Vault::create_keyed([1; 16], key, 1).unwrap();
+        let mark = v.audit_written();
+        v.audit(2, "add", Some("a"), "entry added");
+        v.audit(3, "rotate", Some("a"), "rotated");
+        let actions = |v: &Vault, mark| -> Vec<String> {
+            v.audit_since(mark)
+                .iter()
+                .map(|e| e.action.clone())
+                .collect()
+        };
+        assert_eq!(actions(&v, mark), ["add", "rotate"]);
+        // A merge replaces the log: lines it brought are not "written here".
+        let mark = v.audit_written();
+        v.audit(4, "edit", Some("a"), "edited");
+        v.payload.audit.push(AuditEvent {
+            at: 5,
+            action: "rm".into(),
+            subject: Some("b".into()),
+            detail: "from another device".into(),
+        });
+        v.audit_replaced();
+        assert!(actions(&v, mark).is_empty());
+        v.audit(6, "add", Some("c"), "entry added");
+        assert_eq!(actions(&v, mark), ["add"]);
+        // Past the cap, fewer lines than were written remain.
+        let mark = v.audit_written();
+        for at in 0..(AUDIT_CAP as i64 + 5) {
+            v.audit(at, "edit", Some("d"), "edited");
+        }
+        assert_eq!(v.audit_since(mark).len(), AUDIT_CAP);
     }
 
     #[test]

@@ -487,7 +487,14 @@ fn agent_threads(pid: u64) -> usize {
 fn write_in_flight(t: &TestVault, name: &str) -> std::process::Child {
     let agent_pid = status(t)["pid"].as_u64().unwrap();
     let threads = || agent_threads(agent_pid);
-    let idle_threads = threads();
+    // The thread that answered `status` may still be ending: the fewest seen is the idle count.
+    let idle_threads = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            threads()
+        })
+        .min()
+        .unwrap_or(0);
     let mut writer = no_pass(t)
         .args(["--lock-timeout", "60s", "add", name])
         .stdin(Stdio::piped())
@@ -496,7 +503,7 @@ fn write_in_flight(t: &TestVault, name: &str) -> std::process::Child {
         .spawn()
         .unwrap();
     writer.stdin.take().unwrap().write_all(b"bee").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while threads() <= idle_threads && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -770,6 +770,10 @@ fn run_in_team(
     if let Err(e) = crate::team::check_access(&team, role, request.writes()) {
         return FromAgent::Failed(WireError::from(&e));
     }
+    // Every line a write logs is signed; without the identity, the client runs it itself.
+    if request.writes() && signer.is_none() {
+        return FromAgent::Locked { dropped: None };
+    }
     let file = crate::team::local_path(&spec.vault, &team);
     if !file.exists() {
         return FromAgent::Failed(WireError::from(&crate::team::no_local_copy(&team)));
@@ -924,7 +928,7 @@ fn run_unlocked(
         let mark = v.audit_written();
         let value = execute(v, request, crate::time::now())?;
         if let Some(signer) = signer {
-            crate::team::author::sign_written(v, mark, signer)?;
+            crate::team::author::sign_written(v, mark, signer, &[])?;
         }
         // Last look before the save: a key dropped meanwhile writes nothing.
         if !live() {

@@ -548,6 +548,7 @@ pub fn round(
         .filter_map(|id| names.get(id).cloned())
         .collect();
     vault.payload = payload;
+    vault.audit_replaced();
     if wiped {
         vault.forget_previous_on_save();
     }

@@ -9,6 +9,7 @@ use crate::share::{hex, unhex};
 use crate::vault::{AuditEvent, Vault};
 use crate::{Error, Result};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// The action of the event that signs the event before it.
@@ -33,29 +34,34 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// The `author` events for `events`, one each, in the same order.
+    /// The `author` events for `events` (`author` events among them are skipped), in order.
     pub fn sign(&self, events: &[AuditEvent]) -> Result<Vec<AuditEvent>> {
         let public = hex(&self.key.verifying_key().to_bytes());
         events
             .iter()
             .filter(|e| e.action != AUTHOR)
             .map(|e| {
-                let sig = self.key.sign(&message(&self.team, e)?);
+                let m = message(&self.team, e)?;
+                let sig = self.key.sign(&m);
                 Ok(AuditEvent {
                     at: e.at,
                     action: AUTHOR.into(),
                     subject: e.subject.clone(),
-                    detail: format!("{public} {}", hex(&sig.to_bytes())),
+                    detail: format!("{public} {} {}", hex(&event_id(&m)), hex(&sig.to_bytes())),
                 })
             })
             .collect()
     }
 }
 
-/// Signs the events appended to `vault` since `mark` ([`Vault::audit_written`]): each gets
-/// its `author` event.
-pub fn sign_written(vault: &mut Vault, mark: u64, signer: &Signer) -> Result<()> {
-    for e in signer.sign(vault.audit_since(mark))? {
+/// Signs the events appended to `vault` since `mark` ([`Vault::audit_written`]) but those
+/// `skip` names by action: each gets its `author` event.
+pub fn sign_written(vault: &mut Vault, mark: u64, signer: &Signer, skip: &[&str]) -> Result<()> {
+    let written: Vec<AuditEvent> = (vault.audit_since(mark).iter())
+        .filter(|e| !skip.contains(&e.action.as_str()))
+        .cloned()
+        .collect();
+    for e in signer.sign(&written)? {
         vault.audit_event(e);
     }
     Ok(())
@@ -72,38 +78,58 @@ fn message(team: &[u8; 16], e: &AuditEvent) -> Result<Vec<u8>> {
     Ok(m)
 }
 
-/// The signing key and signature an `author` event carries, if it is well formed.
-fn parse(e: &AuditEvent) -> Option<([u8; 32], Signature)> {
-    let (key, sig) = e.detail.split_once(' ')?;
-    Some((unhex::<32>(key)?, Signature::from_bytes(&unhex::<64>(sig)?)))
+/// Which event an `author` event signs: the first 16 bytes of SHA-256 of the signed message,
+/// so that verifying a log costs one signature check per `author` event, whatever it holds.
+fn event_id(message: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(message);
+    let mut id = [0; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
+/// The signing key, event id and signature an `author` event carries, if it is well formed.
+fn parse(e: &AuditEvent) -> Option<(VerifyingKey, [u8; 32], [u8; 16], Signature)> {
+    let mut parts = e.detail.split(' ');
+    let key = unhex::<32>(parts.next()?)?;
+    let id = unhex::<16>(parts.next()?)?;
+    let sig = Signature::from_bytes(&unhex::<64>(parts.next()?)?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((VerifyingKey::from_bytes(&key).ok()?, key, id, sig))
 }
 
 /// Every event of `events` but the `author` ones, each with the keys whose signature over it
 /// holds (sorted, each once; empty when none does).
 pub fn attribute(team: &[u8; 16], events: &[AuditEvent]) -> Vec<(AuditEvent, Vec<[u8; 32]>)> {
-    // An event and its signature share the time; the merge may put other events between them.
-    let mut by_time: HashMap<crate::time::Time, Vec<usize>> = HashMap::new();
+    // Each event's signed message, and the events by id (equal events share one).
     let mut out: Vec<(AuditEvent, Vec<[u8; 32]>)> = Vec::new();
+    let mut by_id: HashMap<[u8; 16], (Vec<u8>, Vec<usize>)> = HashMap::new();
     for e in events.iter().filter(|e| e.action != AUTHOR) {
-        by_time.entry(e.at).or_default().push(out.len());
+        if let Ok(m) = message(team, e) {
+            by_id
+                .entry(event_id(&m))
+                .or_insert((m, Vec::new()))
+                .1
+                .push(out.len());
+        }
         out.push((e.clone(), Vec::new()));
     }
     for a in events.iter().filter(|e| e.action == AUTHOR) {
-        let Some((key, sig)) = parse(a) else {
+        let Some((public, key, id, sig)) = parse(a) else {
             continue;
         };
-        let Ok(public) = VerifyingKey::from_bytes(&key) else {
+        let Some((m, indices)) = by_id.get(&id) else {
             continue;
         };
-        for &i in by_time.get(&a.at).map(Vec::as_slice).unwrap_or_default() {
-            let (e, keys) = &mut out[i];
-            if e.subject != a.subject || keys.contains(&key) {
-                continue;
-            }
-            let Ok(m) = message(team, e) else {
-                continue;
-            };
-            if public.verify_strict(&m, &sig).is_ok() {
+        if indices.iter().all(|&i| out[i].1.contains(&key))
+            || public.verify_strict(m, &sig).is_err()
+        {
+            continue;
+        }
+        for &i in indices {
+            let keys = &mut out[i].1;
+            if !keys.contains(&key) {
                 keys.push(key);
                 keys.sort_unstable();
             }
@@ -163,7 +189,7 @@ mod tests {
         let mut log = vec![rotate.clone(), add.clone()];
         log.extend(forged);
         log.push(AuditEvent {
-            detail: "not a signature".into(),
+            detail: "not a signature at all".into(),
             ..event(10, AUTHOR, "db")
         });
         let got = attribute(&[7; 16], &log);

@@ -239,12 +239,8 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             let card = own_card(&keys, &card_name(vault));
             let (team, _) = Team::create(&name, card, &keys.signing)?;
             let mut tv = new_vault(&team, now)?;
+            sign_all(&mut tv, &team, &keys)?;
             let r = round::round(&mut tv, vec![], false, now)?;
-            let signer = super::author::Signer {
-                team: team.id,
-                key: keys.signing.clone(),
-            };
-            super::author::sign_written(&mut tv, 0, &signer)?;
             let mut publish = vec![members_file(&team, &me)?];
             publish.extend(r.replica.map(|x| {
                 (
@@ -324,7 +320,9 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 team: team.id,
                 key: keys.signing.clone(),
             };
-            super::author::sign_written(&mut tv, mark, &signer)?;
+            // One `exposed` line per entry is a marker for `check`: signing each would halve
+            // how many the capped log keeps. The removal itself is signed in the member list.
+            super::author::sign_written(&mut tv, mark, &signer, &[super::EXPOSED])?;
             let bytes = tv.seal(0)?;
             m.changes = team.signed();
             m.key = *team.current_key()?.expose_secret();
@@ -388,6 +386,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 )));
             }
             let mut tv = new_vault(&team, now)?;
+            sign_all(&mut tv, &team, &keys)?;
             let (admitted, left_out) = admit_replicas(&team, &me, replicas);
             let mut ignored: Vec<String> = left_out.into_iter().map(|(_, w)| w).collect();
             ignored.extend(team.ignored.iter().map(|w| format!("ignored {w}")));
@@ -538,6 +537,15 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             )))
         }
     }
+}
+
+/// Signs every line of a team vault just made here (before any round merges others' lines).
+fn sign_all(tv: &mut Vault, team: &Team, keys: &identity::Keys) -> Result<()> {
+    let signer = super::author::Signer {
+        team: team.id,
+        key: keys.signing.clone(),
+    };
+    super::author::sign_written(tv, 0, &signer, &[])
 }
 
 fn card_name(vault: &Vault) -> String {

@@ -801,7 +801,8 @@ fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
         let list: Vec<Value> = (lines.iter())
             .map(|(e, authors)| {
                 let mut j = event_json(e);
-                j["authors"] = json!(authors);
+                j["authors"] = json!(authors.iter().map(|(n, _)| n).collect::<Vec<_>>());
+                j["author_keys"] = json!(authors.iter().map(|(_, k)| k).collect::<Vec<_>>());
                 j
             })
             .collect();
@@ -813,7 +814,8 @@ fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
         let by = if authors.is_empty() {
             "-".to_owned()
         } else {
-            authors.join(",")
+            let names: Vec<&str> = authors.iter().map(|(n, _)| n.as_str()).collect();
+            names.join(",")
         };
         table.row([
             rfc3339(e.at).as_str(),
@@ -827,13 +829,16 @@ fn log(ctx: &Ctx, name: Option<String>) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The events of team `team`'s log but its signatures, each with the names of the members
-/// (current or removed) whose signature over it holds.
+/// One line's author: their name in the member list and their signing key, hex.
+type Author = (String, String);
+
+/// The events of team `team`'s log but its signatures, each with the members (current or
+/// removed) whose signature over it holds.
 fn team_log(
     ctx: &Ctx,
     team: &str,
     events: &[AuditEvent],
-) -> Result<Vec<(AuditEvent, Vec<String>)>> {
+) -> Result<Vec<(AuditEvent, Vec<Author>)>> {
     use jeton::team::{TeamRequest, TeamResponse};
     let listed = crate::ctx::team::team_request(
         ctx,
@@ -850,7 +855,7 @@ fn team_log(
         let key = jeton::share::hex(key);
         (view.members.iter())
             .find(|m| m.key == key)
-            .map(|m| m.name.clone())
+            .map(|m| (m.name.clone(), key))
     };
     Ok(jeton::team::author::attribute(&id, events)
         .into_iter()
