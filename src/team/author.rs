@@ -102,34 +102,39 @@ fn parse(e: &AuditEvent) -> Option<(VerifyingKey, [u8; 32], [u8; 16], Signature)
 /// Every event of `events` but the `author` ones, each with the keys whose signature over it
 /// holds (sorted, each once; empty when none does).
 pub fn attribute(team: &[u8; 16], events: &[AuditEvent]) -> Vec<(AuditEvent, Vec<[u8; 32]>)> {
-    // Each event's signed message, and the events by id (equal events share one).
+    // Each event with its signed message, and the events by id.
     let mut out: Vec<(AuditEvent, Vec<[u8; 32]>)> = Vec::new();
-    let mut by_id: HashMap<[u8; 16], (Vec<u8>, Vec<usize>)> = HashMap::new();
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut by_id: HashMap<[u8; 16], Vec<usize>> = HashMap::new();
     for e in events.iter().filter(|e| e.action != AUTHOR) {
-        if let Ok(m) = message(team, e) {
-            by_id
-                .entry(event_id(&m))
-                .or_insert((m, Vec::new()))
-                .1
-                .push(out.len());
+        let m = message(team, e).ok();
+        if let Some(m) = &m {
+            by_id.entry(event_id(m)).or_default().push(out.len());
         }
         out.push((e.clone(), Vec::new()));
+        messages.push(m.unwrap_or_default());
     }
     for a in events.iter().filter(|e| e.action == AUTHOR) {
         let Some((public, key, id, sig)) = parse(a) else {
             continue;
         };
-        let Some((m, indices)) = by_id.get(&id) else {
-            continue;
-        };
-        if indices.iter().all(|&i| out[i].1.contains(&key))
-            || public.verify_strict(m, &sig).is_err()
-        {
-            continue;
-        }
-        for &i in indices {
-            let keys = &mut out[i].1;
-            if !keys.contains(&key) {
+        // Equal events (one line written twice) share a message: one check serves them all.
+        let mut checked: Vec<(&[u8], bool)> = Vec::new();
+        for &i in by_id.get(&id).map(Vec::as_slice).unwrap_or_default() {
+            if out[i].1.contains(&key) {
+                continue;
+            }
+            let m = messages[i].as_slice();
+            let holds = match checked.iter().find(|(c, _)| *c == m) {
+                Some(&(_, holds)) => holds,
+                None => {
+                    let holds = public.verify_strict(m, &sig).is_ok();
+                    checked.push((m, holds));
+                    holds
+                }
+            };
+            if holds {
+                let keys = &mut out[i].1;
                 keys.push(key);
                 keys.sort_unstable();
             }
@@ -200,7 +205,8 @@ mod tests {
     fn two_signers_of_one_event_are_both_named_once() {
         let (ann, bob) = (signer(1), signer(2));
         let e = event(5, "edit", "db");
-        let mut log = vec![e.clone()];
+        // The same line twice (written here and merged in) is signed as one.
+        let mut log = vec![e.clone(), e.clone()];
         log.extend(bob.sign(std::slice::from_ref(&e)).unwrap());
         log.extend(ann.sign(std::slice::from_ref(&e)).unwrap());
         log.extend(ann.sign(std::slice::from_ref(&e)).unwrap());
@@ -210,6 +216,6 @@ mod tests {
             bob.key.verifying_key().to_bytes(),
         ];
         want.sort_unstable();
-        assert_eq!(got, vec![(e, want)]);
+        assert_eq!(got, vec![(e.clone(), want.clone()), (e, want)]);
     }
 }
