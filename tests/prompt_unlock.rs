@@ -119,7 +119,7 @@ fn always_unlocks_without_asking_and_never_does_not_offer() {
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains(OFFER), "{text}");
     assert!(!agent_holds_it(&t));
-    config(&t, "[unlock]\nagent = always\n");
+    config(&t, "[unlock]\nagent = \"always\"\n");
     let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["list"]);
     let _agent = agent_guard(&t);
     assert_eq!(code, 0, "{text}");
@@ -136,7 +136,9 @@ fn a_bad_setting_is_a_warning_and_the_command_still_succeeds() {
     let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["get", "svc/a"]);
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("config.toml line 2") && text.contains("ask, always or never"),
+        text.contains("config.toml line 2:")
+            && text.contains("sometimes")
+            && text.contains("`ask`, `always`, `never`"),
         "{text}"
     );
     assert!(!agent_holds_it(&t));

@@ -1,7 +1,7 @@
 //! The config file, `$XDG_CONFIG_HOME/jeton/config.toml`: this device's preferences, which the
 //! vault (shared with other devices by sync) does not hold. It is read only when a setting is
-//! needed; a missing file means the defaults. The part of TOML jeton reads: `[section]` lines,
-//! `key = "value"` (or a bare word) lines, `#` comments.
+//! needed; a missing file means the defaults; sections and keys jeton does not know are left
+//! alone.
 //!
 //! ```toml
 //! [unlock]
@@ -9,11 +9,14 @@
 //! ```
 
 use jeton::{Error, Result};
+use serde::Deserialize;
 
 /// After a passphrase typed at the terminal: keep the vault unlocked in the agent?
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UnlockAgent {
     /// Ask, y/N (the default).
+    #[default]
     Ask,
     /// Yes, without asking.
     Always,
@@ -23,6 +26,19 @@ pub enum UnlockAgent {
 
 /// Largest config file read (it holds a few lines).
 const MAX_CONFIG: u64 = 64 << 10;
+
+/// The settings jeton reads from the file.
+#[derive(Debug, Default, Deserialize)]
+struct Config {
+    #[serde(default)]
+    unlock: Unlock,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Unlock {
+    #[serde(default)]
+    agent: UnlockAgent,
+}
 
 /// `[unlock] agent` from the config file; [`UnlockAgent::Ask`] when it is not set.
 pub fn unlock_agent() -> Result<UnlockAgent> {
@@ -34,71 +50,22 @@ pub fn unlock_agent() -> Result<UnlockAgent> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UnlockAgent::Ask),
         Err(e) => return Err(Error::io("cannot read the config file", &path, e)),
     };
-    let bad =
-        |line: usize, what: String| Error::Usage(format!("{} line {line}: {what}", path.display()));
-    let text = std::str::from_utf8(&bytes).map_err(|_| bad(0, "not UTF-8".into()))?;
-    match value(text, "unlock", "agent").map_err(|(l, w)| bad(l, w))? {
-        None => Ok(UnlockAgent::Ask),
-        Some((_, "ask")) => Ok(UnlockAgent::Ask),
-        Some((_, "always")) => Ok(UnlockAgent::Always),
-        Some((_, "never")) => Ok(UnlockAgent::Never),
-        Some((l, other)) => Err(bad(
-            l,
-            format!(
-                "[unlock] agent is '{}'; it must be ask, always or never",
-                jeton::text::Shown::line(other)
-            ),
-        )),
-    }
+    parse(&bytes)
+        .map(|c| c.unlock.agent)
+        .map_err(|e| Error::Usage(format!("{} {e}", path.display())))
 }
 
-/// The value of `key` in `[section]` and its line number; the last one wins, like TOML
-/// forbids and editors do. Unknown sections and keys are left alone.
-fn value<'a>(
-    text: &'a str,
-    section: &str,
-    key: &str,
-) -> std::result::Result<Option<(usize, &'a str)>, (usize, String)> {
-    let mut current = "";
-    let mut found = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = strip_comment(raw).trim();
-        if line.is_empty() {
-            continue;
+/// The settings in `bytes`, or where and why they do not parse (`line N: ...`).
+fn parse(bytes: &[u8]) -> std::result::Result<Config, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8".to_owned())?;
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| 1 + text[..s.start].matches('\n').count());
+        let what = jeton::text::Shown::line(e.message().trim()).to_string();
+        match line {
+            Some(l) => format!("line {l}: {what}"),
+            None => what,
         }
-        if let Some(name) = line.strip_prefix('[') {
-            current = name
-                .strip_suffix(']')
-                .ok_or((i + 1, "a section must look like [name]".to_owned()))?
-                .trim();
-            continue;
-        }
-        let (k, v) = line
-            .split_once('=')
-            .ok_or((i + 1, "expected key = \"value\"".to_owned()))?;
-        if current == section && k.trim() == key {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            found = Some((i + 1, v));
-        }
-    }
-    Ok(found)
-}
-
-/// A line without its `#` comment (a `#` inside a quoted value stays).
-fn strip_comment(line: &str) -> &str {
-    let mut quoted = false;
-    for (i, c) in line.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '#' if !quoted => return &line[..i],
-            _ => {}
-        }
-    }
-    line
+    })
 }
 
 #[cfg(test)]
@@ -107,15 +74,25 @@ mod tests {
 
     #[test]
     fn reads_the_unlock_section_and_nothing_else() {
+        let agent = |text: &str| parse(text.as_bytes()).map(|c| c.unlock.agent);
         let text =
             "# mine\n[other]\nagent = \"never\"\n\n[unlock]  # here\nagent = \"always\" # yes\n";
-        assert_eq!(value(text, "unlock", "agent"), Ok(Some((6, "always"))));
+        assert_eq!(agent(text), Ok(UnlockAgent::Always));
+        assert_eq!(agent("[unlock]\n"), Ok(UnlockAgent::Ask));
+        assert_eq!(agent(""), Ok(UnlockAgent::Ask));
         assert_eq!(
-            value("[unlock]\nagent = never\n", "unlock", "agent"),
-            Ok(Some((2, "never")))
+            agent("[unlock]\nagent = \"never\"\nother = 1\n"),
+            Ok(UnlockAgent::Never)
         );
-        assert_eq!(value("[unlock]\n", "unlock", "agent"), Ok(None));
-        assert!(value("[unlock\n", "unlock", "agent").is_err());
-        assert!(value("[unlock]\nagent\n", "unlock", "agent").is_err());
+        assert!(agent("[unlock\n").unwrap_err().starts_with("line 1: "));
+        // A bare word is not TOML.
+        for bad in ["[unlock]\nagent\n", "[unlock]\nagent = never\n"] {
+            assert!(agent(bad).unwrap_err().starts_with("line 2: "), "{bad}");
+        }
+        let err = agent("\n[unlock]\nagent = \"sometimes\"\n").unwrap_err();
+        assert!(
+            err.starts_with("line 3: ") && err.contains("always"),
+            "{err}"
+        );
     }
 }
