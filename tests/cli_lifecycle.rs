@@ -674,22 +674,6 @@ fn read_only_lifecycle_commands_never_write() {
     t.fails(&["--lock-timeout", "100ms", "rotate", "a"], "z", 7);
 }
 
-/// Runs jeton under a pty (tests/data/pty_driver.py), answering (prompt, answer) pairs.
-fn on_tty(t: &TestVault, pairs: &[(&str, &str)], args: &[&str]) -> (i32, String) {
-    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
-    let mut c = t.cmd_for("python3");
-    c.arg(driver);
-    for (p, a) in pairs {
-        c.args([p, a]);
-    }
-    c.arg("--").arg(env!("CARGO_BIN_EXE_jeton")).args(args);
-    let out = c.output().expect("run the pty driver");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 #[test]
 fn rotate_prompts_twice_and_revoke_asks_on_a_terminal() {
     let t = TestVault::new();
@@ -698,6 +682,7 @@ fn rotate_prompts_twice_and_revoke_asks_on_a_terminal() {
         &t,
         &[("secret: ", CANARY), ("(again): ", "something else")],
         &["rotate", "tty/a"],
+        true,
     );
     assert_eq!(code, 2);
     assert_eq!(t.ok(&["get", "-n", "tty/a"], ""), "old-value");
@@ -705,15 +690,16 @@ fn rotate_prompts_twice_and_revoke_asks_on_a_terminal() {
         &t,
         &[("secret: ", CANARY), ("(again): ", CANARY)],
         &["rotate", "tty/a"],
+        true,
     );
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains(CANARY), "the secret was echoed: {text}");
     assert_eq!(t.ok(&["get", "-n", "tty/a"], ""), CANARY);
 
-    let (code, _) = on_tty(&t, &[("[y/N] ", "n")], &["revoke", "tty/a"]);
+    let (code, _) = on_tty(&t, &[("[y/N] ", "n")], &["revoke", "tty/a"], true);
     assert_ne!(code, 0);
     assert_eq!(t.ok(&["get", "-n", "tty/a"], ""), CANARY);
-    let (code, text) = on_tty(&t, &[("[y/N] ", "y")], &["revoke", "tty/a"]);
+    let (code, text) = on_tty(&t, &[("[y/N] ", "y")], &["revoke", "tty/a"], true);
     assert_eq!(code, 0, "{text}");
     t.fails(&["get", "tty/a"], "", 5);
 }

@@ -134,12 +134,6 @@ fn a_one_time_code_goes_to_the_clipboard() {
     let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     t.ok(&["add", "svc/2fa", "--totp"], seed);
     let totp = jeton::otp::Totp::parse(seed).unwrap();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
     let before = totp.code_at(now());
     let out = clip(&t, &x, &["otp", "svc/2fa", "--clip", "--clear", "1s"]);
     assert!(out.status.success() && out.stdout.is_empty());
@@ -245,12 +239,6 @@ fn a_one_time_code_goes_through_osc52() {
     let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     t.ok(&["add", "svc/2fa", "--totp"], seed);
     let totp = jeton::otp::Totp::parse(seed).unwrap();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
     let before = totp.code_at(now());
     let (tty, stdout) = on_tty(
         &t,
@@ -280,4 +268,12 @@ fn osc52_needs_a_terminal_and_clip() {
     assert!(err.contains("--osc52 needs a terminal"), "{err}");
     assert!(out.stdout.is_empty());
     t.fails(&["get", "svc/a", "--osc52"], "", 2);
+}
+
+/// Seconds since the epoch, for one-time codes.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

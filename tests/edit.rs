@@ -32,6 +32,21 @@ fn seen(t: &TestVault, what: &str) -> String {
     std::fs::read_to_string(t.home().join("seen").join(what)).unwrap()
 }
 
+/// The editor's file was 0600 in a 0700 directory under the runtime dir, and is gone now.
+fn assert_private_and_gone(t: &TestVault) {
+    assert_eq!(seen(t, "mode").trim(), "600");
+    assert_eq!(seen(t, "dirmode").trim(), "700");
+    let path = seen(t, "path");
+    assert!(
+        path.starts_with(&t.home().join("run").display().to_string()),
+        "{path}"
+    );
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the file was not removed"
+    );
+}
+
 fn entry(t: &TestVault, name: &str) -> serde_json::Value {
     serde_json::from_str(&t.ok(&["--json", "show", name], "")).unwrap()
 }
@@ -189,17 +204,7 @@ fn edit_with_no_flag_opens_the_editor_on_the_metadata() {
         text.contains("url: https://old.example") && !text.contains(CANARY),
         "{text}"
     );
-    assert_eq!(seen(&t, "mode").trim(), "600");
-    assert_eq!(seen(&t, "dirmode").trim(), "700");
-    let path = seen(&t, "path");
-    assert!(
-        path.starts_with(&t.home().join("run").display().to_string()),
-        "{path}"
-    );
-    assert!(
-        !std::path::Path::new(&path).exists(),
-        "the file was not removed"
-    );
+    assert_private_and_gone(&t);
 }
 
 #[test]
@@ -358,17 +363,7 @@ fn edit_secret_shows_the_secret_and_a_change_is_a_rotation() {
         text.contains(&format!("--- secret (every line below, up to the note; a change is a rotation) ---\n{CANARY}\n--- note")),
         "{text}"
     );
-    assert_eq!(seen(&t, "mode").trim(), "600");
-    assert_eq!(seen(&t, "dirmode").trim(), "700");
-    let path = seen(&t, "path");
-    assert!(
-        path.starts_with(&t.home().join("run").display().to_string()),
-        "{path}"
-    );
-    assert!(
-        !std::path::Path::new(&path).exists(),
-        "the file was not removed"
-    );
+    assert_private_and_gone(&t);
 }
 
 #[test]

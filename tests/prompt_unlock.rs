@@ -8,24 +8,6 @@ mod support;
 use agent_support::{run_no_pass, status};
 use support::*;
 
-/// Runs jeton under a pty (tests/data/pty_driver.py) with no passphrase source but the
-/// terminal, answering (prompt, answer) pairs: (exit code, terminal text). The driver kills a
-/// command that waits for an answer it was not given (exit 98).
-fn on_tty(t: &TestVault, pairs: &[(&str, &str)], args: &[&str]) -> (i32, String) {
-    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
-    let mut c = t.cmd_for("python3");
-    c.env_remove("JETON_PASSPHRASE").arg(driver);
-    for (p, a) in pairs {
-        c.args([p, a]);
-    }
-    c.arg("--").arg(env!("CARGO_BIN_EXE_jeton")).args(args);
-    let out = c.output().expect("run the pty driver");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 const PROMPT: &str = "jeton passphrase: ";
 const OFFER: &str = "keep the vault unlocked in the agent";
 
@@ -63,6 +45,7 @@ fn a_wrong_passphrase_is_asked_again_three_times_in_all() {
         &t,
         &[(PROMPT, "wrong one"), (PROMPT, "wrong two"), (PROMPT, PASS)],
         &["get", "svc/a"],
+        false,
     );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains(CANARY), "{text}");
@@ -76,6 +59,7 @@ fn a_wrong_passphrase_is_asked_again_three_times_in_all() {
         &t,
         &[(PROMPT, "wrong one"), (PROMPT, ""), (PROMPT, "wrong three")],
         &["get", "svc/a"],
+        false,
     );
     assert_eq!(code, 3, "{text}");
     assert!(
@@ -84,7 +68,7 @@ fn a_wrong_passphrase_is_asked_again_three_times_in_all() {
     );
     assert!(!text.contains(CANARY), "{text}");
     // `jeton unlock` asks again too (the agent checks the passphrase).
-    let (code, text) = on_tty(&t, &[(PROMPT, "wrong"), (PROMPT, PASS)], &["unlock"]);
+    let (code, text) = on_tty(&t, &[(PROMPT, "wrong"), (PROMPT, PASS)], &["unlock"], false);
     let _agent = agent_guard(&t);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("try again"), "{text}");
@@ -95,12 +79,22 @@ fn a_wrong_passphrase_is_asked_again_three_times_in_all() {
 fn ask_offers_to_keep_the_vault_unlocked_and_no_is_the_default() {
     let t = vault_with_entry();
     // No config file: ask. Enter (no answer) is no.
-    let (code, text) = on_tty(&t, &[(PROMPT, PASS), ("[y/N] ", "")], &["get", "svc/a"]);
+    let (code, text) = on_tty(
+        &t,
+        &[(PROMPT, PASS), ("[y/N] ", "")],
+        &["get", "svc/a"],
+        false,
+    );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains(OFFER), "{text}");
     assert!(!agent_holds_it(&t));
     config(&t, "# mine\n[unlock]\nagent = \"ask\"\n");
-    let (code, text) = on_tty(&t, &[(PROMPT, PASS), ("[y/N] ", "y")], &["get", "svc/a"]);
+    let (code, text) = on_tty(
+        &t,
+        &[(PROMPT, PASS), ("[y/N] ", "y")],
+        &["get", "svc/a"],
+        false,
+    );
     let _agent = agent_guard(&t);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("unlocked"), "{text}");
@@ -115,12 +109,12 @@ fn always_unlocks_without_asking_and_never_does_not_offer() {
     let t = vault_with_entry();
     config(&t, "[unlock]\nagent = \"never\"\n");
     // The driver kills a command that asks what it is not told to answer.
-    let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["get", "svc/a"]);
+    let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["get", "svc/a"], false);
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains(OFFER), "{text}");
     assert!(!agent_holds_it(&t));
     config(&t, "[unlock]\nagent = \"always\"\n");
-    let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["list"]);
+    let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["list"], false);
     let _agent = agent_guard(&t);
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains(OFFER), "{text}");
@@ -133,7 +127,7 @@ fn always_unlocks_without_asking_and_never_does_not_offer() {
 fn a_bad_setting_is_a_warning_and_the_command_still_succeeds() {
     let t = vault_with_entry();
     config(&t, "[unlock]\nagent = \"sometimes\"\n");
-    let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["get", "svc/a"]);
+    let (code, text) = on_tty(&t, &[(PROMPT, PASS)], &["get", "svc/a"], false);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("config.toml line 2:")

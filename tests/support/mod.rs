@@ -388,3 +388,29 @@ pub fn git_ok(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs jeton under a pty (tests/data/pty_driver.py), answering `pairs` of (prompt, answer),
+/// with or without `JETON_PASSPHRASE`. Returns (exit code, terminal text). The driver kills a
+/// command that waits for an answer it was not given (exit 98).
+pub fn on_tty(
+    t: &TestVault,
+    pairs: &[(&str, &str)],
+    args: &[&str],
+    with_passphrase_env: bool,
+) -> (i32, String) {
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+    let mut c = t.cmd_for("python3");
+    if !with_passphrase_env {
+        c.env_remove("JETON_PASSPHRASE");
+    }
+    c.arg(driver);
+    for (p, a) in pairs {
+        c.args([p, a]);
+    }
+    c.arg("--").arg(env!("CARGO_BIN_EXE_jeton")).args(args);
+    let out = c.output().expect("run the pty driver");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
