@@ -721,3 +721,48 @@ fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
         "added-before-adopting"
     );
 }
+
+/// The decrypted payload of the file beside `t`'s vault named `name`, encoded.
+fn plaintext_of(t: &TestVault, name: &str) -> Vec<u8> {
+    use jeton::format::VaultFile;
+    use jeton::secret::Passphrase;
+    use jeton::vault::Vault;
+    let bytes = std::fs::read(t.vault_path().with_file_name(name)).expect("read");
+    let file = VaultFile::parse(&bytes).expect("parse vault");
+    let key = Vault::unlock(&file, &Passphrase::new(PASS.into())).expect("unlock");
+    let v = Vault::open(&file, key).expect("open");
+    v.payload.encode().expect("encode").to_vec()
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    (haystack.windows(needle.len())).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_revoke_or_removal_synced_in_leaves_no_copy_in_the_backup() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    a.add("gh/other", "ghp-removed-elsewhere", &[]);
+    sync(&a);
+    let b = clone(&remote, false);
+    // A save on A, so its backup is a generation that holds both secrets.
+    a.ok(&["edit", "gh/ci", "--note", "n"], "");
+    settle(&[&a, &b]);
+    let bak = plaintext_of(&a, "vault.jeton.bak");
+    assert!(holds(&bak, "ghp-first-secret") && holds(&bak, "ghp-removed-elsewhere"));
+    b.ok(&["revoke", "gh/ci", "--yes"], "");
+    b.ok(&["rm", "gh/other", "--yes"], "");
+    sync(&b);
+    sync(&a);
+    for file in ["vault.jeton", "vault.jeton.bak"] {
+        let p = plaintext_of(&a, file);
+        assert!(
+            !holds(&p, "ghp-first-secret"),
+            "{file} keeps the revoked secret"
+        );
+        assert!(
+            !holds(&p, "ghp-removed-elsewhere"),
+            "{file} keeps the removed secret"
+        );
+    }
+}

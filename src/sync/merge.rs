@@ -89,6 +89,9 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
         let mut conflict = false;
         let (kept_version, from) = match (l, r) {
             (None, None) => {
+                if let Some(v) = lv {
+                    report.wiped |= holds_secrets(entry(lp, v)?);
+                }
                 report.changed_here += usize::from(lv.is_some());
                 report.changed_there += usize::from(rv.is_some());
                 deletions.extend(tomb.map(|t| (id, t)));
@@ -159,6 +162,18 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                 }
             }
             deletions.push((id, t));
+        }
+        // A local secret that the kept version no longer holds (revoked, cut from history, or
+        // replaced by a version that never had it) must not survive in the local backup.
+        if let Some(v) = lv
+            && !matches!(m.kept, Kept::Local(k) if k.slot == v.slot)
+        {
+            let kept_entry = match &m.kept {
+                Kept::Owned(e, _) => &**e,
+                Kept::Local(k) => entry(lp, k)?,
+                Kept::Remote(k) => entry(rp, k)?,
+            };
+            report.wiped |= drops_secret(entry(lp, v)?, kept_entry);
         }
         report.changed_here += usize::from(matches!(from, From::Remote | From::Both));
         report.changed_there += usize::from(matches!(from, From::Local | From::Both));
@@ -336,6 +351,23 @@ pub(super) fn outer_join<K: Ord + Copy, A, B>(
 /// The entry behind a version, decoded.
 fn entry<'a>(p: &'a Payload, v: &Version<'a>) -> Result<&'a Entry> {
     p.entries.get(v.head.name)?.ok_or_else(Error::corrupt_vault)
+}
+
+/// True when `e` holds a secret, current or in its history.
+fn holds_secrets(e: &Entry) -> bool {
+    e.secret.is_some() || !e.history.is_empty()
+}
+
+/// The secrets of `e`, current and past.
+fn secrets(e: &Entry) -> impl Iterator<Item = &str> {
+    (e.secret.iter())
+        .chain(e.history.iter().map(|h| &h.secret))
+        .map(|t| t.expose_secret())
+}
+
+/// True when a secret of `before` is not in `after`, current or in its history.
+fn drops_secret(before: &Entry, after: &Entry) -> bool {
+    secrets(before).any(|s| !secrets(after).any(|t| t == s))
 }
 
 /// One entry the merge keeps: which version, what each side had, and what happened to it.

@@ -191,6 +191,9 @@ pub struct Round {
     /// Replicas under a key this vault had before (their devices have not taken the new one),
     /// not read.
     pub other_key: Vec<String>,
+    /// The merge wiped or dropped a secret the local vault held: the saver must forget the
+    /// previous generation (`vault.jeton.bak`), as after a local revoke.
+    pub wiped: bool,
 }
 
 impl Round {
@@ -214,6 +217,7 @@ impl Round {
         self.removed_here += later.removed_here;
         self.removed_by_others += later.removed_by_others;
         self.identity_differs |= later.identity_differs;
+        self.wiped |= later.wiped;
         Round {
             replica: later.replica,
             merged_copies: later.merged_copies,
@@ -552,6 +556,7 @@ pub fn round(
     if wiped {
         vault.forget_previous_on_save();
     }
+    out.wiped = wiped;
 
     // Nothing to publish when the remote already holds this device's last replica and the
     // content did not move since: no new file, no commit, no local write.

@@ -82,7 +82,12 @@ pub fn sync_team(ctx: &Ctx, team: &str) -> Result<jeton::sync::round::Round> {
             eprintln!("jeton: warning: team {team}: {}", Shown::line(w));
         }
         if let Some(v) = vault {
-            store.replace(&v, &lock, jeton::store::Previous::Keep)?;
+            let previous = if round.wiped {
+                jeton::store::Previous::Forget
+            } else {
+                jeton::store::Previous::Keep
+            };
+            store.replace(&v, &lock, previous)?;
         }
         drop(lock);
         done = done.then(*round);
