@@ -766,3 +766,29 @@ fn a_revoke_or_removal_synced_in_leaves_no_copy_in_the_backup() {
         );
     }
 }
+
+#[test]
+fn an_unreachable_remote_fails_with_sshs_own_reason() {
+    let t = TestVault::empty();
+    // Port 1 on the loopback address: nothing listens there, so ssh is refused at once.
+    let err = t.fails(&["sync", "clone", "ssh://127.0.0.1:1/tokens.git"], "", 1);
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!err.contains("the repository exists"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_clone_counts_the_entries_it_received() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    a.add("gh/two", "second-secret", &[]);
+    sync(&a);
+    let t = TestVault::empty();
+    let out = t.ok(&["sync", "clone", &remote.url()], "");
+    assert!(out.contains("2 received"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(
+        &TestVault::empty().ok(&["--json", "sync", "clone", &remote.url()], ""),
+    )
+    .expect("json");
+    assert_eq!(json["received"].as_array().map(Vec::len), Some(2), "{json}");
+}

@@ -504,23 +504,33 @@ fn run(c: &mut crate::process::Builder, what: &str) -> Result<()> {
     } else {
         Err(Error::Other(format!(
             "{what} failed: {}",
-            last_line(&out.stderr)
+            reason(&out.stderr)
         )))
     }
 }
 
 fn git_failed(what: &str, url: &str, out: &Output) -> Error {
-    Error::Other(format!("{what} {url} failed: {}", last_line(&out.stderr)))
+    Error::Other(format!("{what} {url} failed: {}", reason(&out.stderr)))
 }
 
-fn last_line(bytes: &[u8]) -> String {
+/// git's own reason for a failure, on one line: its message lines (ssh's among them, such as
+/// "Host key verification failed." or "Connection refused") without the advice git appends to
+/// every failed fetch or push, escaped for the terminal.
+fn reason(bytes: &[u8]) -> String {
+    const ADVICE: [&str; 2] = [
+        "Please make sure you have the correct access rights",
+        "and the repository exists.",
+    ];
     let text = String::from_utf8_lossy(bytes);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no message");
-    crate::text::Shown::line(line.trim()).to_string()
+    let lines: Vec<&str> = (text.lines().map(str::trim))
+        .filter(|l| !l.is_empty() && !ADVICE.contains(l) && !l.starts_with("hint:"))
+        .collect();
+    // git ends with its own failure, after ssh's reason: the last few lines carry both.
+    let kept = &lines[lines.len().saturating_sub(4)..];
+    if kept.is_empty() {
+        return "no message".into();
+    }
+    crate::text::Shown::line(&kept.join(" / ")).to_string()
 }
 
 /// Removes every `*.lock` file under a git directory (not into objects/, which holds none).
@@ -604,4 +614,24 @@ fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn a_git_failure_keeps_sshs_reason_and_drops_gits_advice() {
+        let stderr = b"ssh: connect to host example port 22: Connection refused\r\n\
+            fatal: Could not read from remote repository.\n\n\
+            Please make sure you have the correct access rights\n\
+            and the repository exists.\n";
+        assert_eq!(
+            reason(stderr),
+            "ssh: connect to host example port 22: Connection refused / \
+             fatal: Could not read from remote repository."
+        );
+        assert_eq!(reason(b"\n"), "no message");
+        assert!(!reason(b"Host key verification failed.\x1b[2J\n").contains('\x1b'));
+    }
 }

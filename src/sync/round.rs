@@ -350,7 +350,13 @@ pub fn clone_from(
         local: Some(Local::default()),
     };
     vault.set_sync_record(Some(record.encode()?));
-    let round = round(&mut vault, incoming.to_vec(), false, now)?;
+    let mut round = round(&mut vault, incoming.to_vec(), false, now)?;
+    // Every entry of the new vault came from the remote, the first replica's included.
+    round.received = (vault.payload.entries.heads()?.into_iter())
+        .map(|h| h.name)
+        .filter(|n| !crate::entry::is_internal(n))
+        .map(str::to_owned)
+        .collect();
     vault.audit(now, "sync", None, "vault cloned from a sync remote");
     Ok((vault, round))
 }
