@@ -1,6 +1,8 @@
 //! Sync end to end: devices with their own HOME, the real binary, the real `git` on bare
 //! repositories on disk, and shared folders. No git identity is configured for any of them.
 
+#[path = "support/agent.rs"]
+mod agent_support;
 mod hardening;
 mod support;
 use hardening::inject_at;
@@ -791,4 +793,33 @@ fn a_clone_counts_the_entries_it_received() {
     )
     .expect("json");
     assert_eq!(json["received"].as_array().map(Vec::len), Some(2), "{json}");
+}
+
+#[test]
+fn sync_through_the_agent_carries_a_40_mb_vault() {
+    use std::fmt::Write as _;
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    // 10,000 entries of 4,000-byte secrets: a 40 MB vault (what 100,000 ordinary entries
+    // weigh), so a round's request holds two replicas of over 50 MB each in base64.
+    let mut env = String::with_capacity(10_000 * 4_020);
+    for i in 0..10_000 {
+        writeln!(env, "KEY_{i}={i:0>4000}").expect("write");
+    }
+    let file = a.home().join("bulk.env");
+    std::fs::write(&file, env).expect("write env");
+    a.ok(&["migrate", "dotenv", file.to_str().expect("utf-8")], "");
+    sync(&a);
+    let b = clone(&remote, false);
+    b.add("via/agent", "agent-secret", &[]);
+    sync(&b);
+    let _agent = agent_support::unlock(&a, &[]);
+    let out = agent_support::run_no_pass(&a, &["sync", "-v"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("received: via/agent"));
+    assert_eq!(get(&a, "via/agent"), "agent-secret");
 }

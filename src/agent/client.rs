@@ -65,7 +65,10 @@ fn exchange(msg: &ToAgent, timeout: Duration) -> Result<Exchange> {
     };
     let _ = conn.set_read_timeout(Some(timeout));
     let _ = conn.set_write_timeout(Some(SHORT));
-    let frame = protocol::encode(msg)?;
+    // A request too large for one frame runs without the agent, like one with no agent.
+    let Some(frame) = protocol::encode(msg)? else {
+        return Ok(Exchange::NoAgent);
+    };
     if let Err(e) = conn.write_all(&frame) {
         return match e.kind() {
             ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {

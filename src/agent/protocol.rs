@@ -19,8 +19,11 @@ use zeroize::Zeroizing;
 
 /// Protocol version; both sides refuse any other.
 pub const VERSION: u32 = 1;
-/// Largest frame either side accepts (64 MiB: a `list` of a very large vault fits).
-pub const MAX_FRAME: u32 = 64 << 20;
+/// Largest frame either side accepts (2 GiB): the largest vault the format allows
+/// ([`crate::format::MAX_PAYLOAD_LEN`]) fits in base64, so a sync round's new replica or a
+/// backup always comes back. A request over it (a round given several such replicas) is not
+/// sent: the client runs it itself.
+pub const MAX_FRAME: u32 = 2 << 30;
 
 /// The part of a CLI session the agent needs to run a request the way the CLI would.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,24 +189,25 @@ impl Write for Counter {
     }
 }
 
-pub(super) fn encode<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>> {
+/// One frame holding `msg`, or `None` when it would be over [`MAX_FRAME`].
+pub(super) fn encode<T: Serialize>(msg: &T) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let env = EnvelopeOut { v: VERSION, msg };
     let bad = |e: serde_json::Error| Error::Other(format!("cannot encode an agent message: {e}"));
     let mut counter = Counter(0);
     serde_json::to_writer(&mut counter, &env).map_err(bad)?;
-    let len = u32::try_from(counter.0)
-        .ok()
-        .filter(|l| *l <= MAX_FRAME)
-        .ok_or_else(|| Error::Other("agent message too large".into()))?;
+    let Some(len) = u32::try_from(counter.0).ok().filter(|l| *l <= MAX_FRAME) else {
+        return Ok(None);
+    };
     let mut buf = Zeroizing::new(Vec::with_capacity(4 + counter.0));
     buf.extend_from_slice(&len.to_be_bytes());
     serde_json::to_writer(&mut *buf, &env).map_err(bad)?;
-    Ok(buf)
+    Ok(Some(buf))
 }
 
 /// Writes one frame.
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<()> {
-    let buf = encode(msg)?;
+    let buf = encode(msg)?
+        .ok_or_else(|| Error::Other("agent message over the protocol's size limit".into()))?;
     w.write_all(&buf)
         .and_then(|()| w.flush())
         .map_err(|e| Error::Other(format!("cannot talk to the agent: {e}")))

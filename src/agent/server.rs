@@ -349,7 +349,7 @@ fn accept(conn: UnixStream, agent: &Arc<Agent>) {
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| quick(msg, agent)));
     match answered {
         Ok(Ok(reply)) => {
-            if let Ok(frame) = protocol::encode(&reply) {
+            if let Ok(Some(frame)) = protocol::encode(&reply) {
                 send_or_hand_off(conn, frame);
             }
         }
