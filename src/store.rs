@@ -338,7 +338,7 @@ fn read_open_capped(f: File, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let too_large = || {
         std::io::Error::new(
             ErrorKind::FileTooLarge,
-            format!("larger than the limit of {}", human_size(max)),
+            format!("larger than the limit of {}", crate::text::human_size(max)),
         )
     };
     let meta = f.metadata()?;
@@ -389,7 +389,7 @@ pub fn read_input(path: &Path, max: u64, what: &str) -> Result<Zeroizing<Vec<u8>
         ErrorKind::FileTooLarge => Error::Usage(format!(
             "the {what} {} is larger than {}",
             path.display(),
-            human_size(max)
+            crate::text::human_size(max)
         )),
         _ => Error::io(format!("cannot read {what}"), path, e),
     })
@@ -398,16 +398,6 @@ pub fn read_input(path: &Path, max: u64, what: &str) -> Result<Zeroizing<Vec<u8>
 /// Reads a file that must be regular (a vault copy, a backup), at most `max` bytes.
 pub fn read_regular_capped(path: &Path, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     read_open_capped(open_regular(path)?, max)
-}
-
-/// `16 MiB`, `1 GiB`, or bytes.
-fn human_size(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
-        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
-        n if n >= 1 << 10 => format!("{} KiB", n >> 10),
-        n => format!("{n} bytes"),
-    }
 }
 
 /// `.NAME.tmp.`: the start of every temporary file name for `path`.

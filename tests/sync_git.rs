@@ -823,3 +823,39 @@ fn sync_through_the_agent_carries_a_40_mb_vault() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("received: via/agent"));
     assert_eq!(get(&a, "via/agent"), "agent-secret");
 }
+
+#[test]
+fn a_remote_of_huge_sparse_files_is_refused_before_it_is_read() {
+    let remote = Remote::folder();
+    let a = first(&remote, true);
+    let before = a.vault_bytes();
+    let replicas = remote.shared().join("replicas");
+    for name in ["\x1b[2Jplanted.jeton", "planted-too.jeton"] {
+        let f = std::fs::File::create(replicas.join(name)).expect("create");
+        f.set_len(1 << 30).expect("sparse 1 GiB");
+    }
+    // Far less address space than one of those files: refused by size, never read.
+    let jeton = a.cmd();
+    let mut c = std::process::Command::new("prlimit");
+    c.arg(format!("--as={}", 256u64 << 20))
+        .arg("--")
+        .arg(jeton.get_program())
+        .arg("sync")
+        .env_clear()
+        .envs(jeton.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let out = c.output().expect("prlimit (util-linux)");
+    assert_no_panic(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("nothing was merged"), "{err}");
+    assert!(
+        !err.contains('\x1b'),
+        "a remote file name reached the terminal raw: {err:?}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(a.vault_bytes(), before);
+    // The limit can be raised for a vault that really is that large.
+    let mut c = a.cmd();
+    c.env("JETON_SYNC_MAX_REPLICA", "not-a-size");
+    assert_eq!(a.run_with(c, &["sync"], "").status.code(), Some(2));
+}

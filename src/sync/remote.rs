@@ -30,8 +30,59 @@ pub const BRANCH: &str = "jeton";
 pub const LAYOUT: u32 = 1;
 /// Most files read from `replicas/`.
 const MAX_REPLICAS: usize = 1024;
-/// Largest replica file read.
+/// Largest replica file read, whatever the settings: the largest vault the format allows.
 const MAX_REPLICA_LEN: u64 = crate::format::MAX_PAYLOAD_LEN + (64 << 10);
+/// The least a replica may weigh before it is refused, whatever the local vault's size.
+const MIN_REPLICA_CAP: u64 = 256 << 20;
+/// The least all the files of one pull may weigh together.
+const MIN_PULL_BUDGET: u64 = 512 << 20;
+/// Largest member-list file read (`members/*.age`): 2,048 changes of the largest size.
+const MAX_MEMBERS_LEN: u64 = 8 << 20;
+/// Environment variable that sets the largest replica read (bytes, or with KiB/MiB/GiB).
+pub const MAX_REPLICA_VAR: &str = "JETON_SYNC_MAX_REPLICA";
+
+/// What one pull reads at most: each file, and all of them together. A hostile remote (a
+/// sparse file of 1 GiB, thousands of files) is refused before its bytes are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Largest replica file.
+    pub replica: u64,
+    /// Largest member-list file.
+    pub members: u64,
+    /// All files of the pull together.
+    pub total: u64,
+}
+
+impl Budget {
+    /// The budget of a vault whose local file weighs `local_len` bytes: a replica may be four
+    /// times that (another device added entries since), at least 256 MiB, at most the format's
+    /// largest vault; `JETON_SYNC_MAX_REPLICA` sets that ceiling instead.
+    pub fn for_vault(local_len: u64, ceiling: Option<u64>) -> Budget {
+        let replica = match ceiling {
+            Some(c) => c,
+            None => local_len.saturating_mul(4).max(MIN_REPLICA_CAP),
+        }
+        .min(MAX_REPLICA_LEN);
+        Budget {
+            replica,
+            members: MAX_MEMBERS_LEN,
+            total: replica.saturating_mul(2).max(MIN_PULL_BUDGET),
+        }
+    }
+
+    /// The ceiling set in the environment, if any (refused when it does not parse).
+    pub fn ceiling_from_env() -> Result<Option<u64>> {
+        match std::env::var(MAX_REPLICA_VAR) {
+            Ok(v) => crate::text::parse_size(&v).map(Some).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{MAX_REPLICA_VAR}={} is not a size (bytes, or with KiB, MiB or GiB)",
+                    crate::text::Shown::line(&v)
+                ))
+            }),
+            Err(_) => Ok(None),
+        }
+    }
+}
 
 /// The unencrypted descriptor at the top of a remote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +245,14 @@ impl Workspace {
     }
 
     /// The folder holding the remote's tree: the git work tree or the shared folder.
+    /// The local vault this workspace syncs (`<vault>.sync` is the workspace).
+    fn vault_path(&self) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = self.dir.as_os_str().as_bytes();
+        let vault = dir.strip_suffix(b".sync").unwrap_or(dir);
+        PathBuf::from(std::ffi::OsStr::from_bytes(vault))
+    }
+
     fn tree(&self) -> PathBuf {
         match &self.config.remote {
             Remote::Git(_) => self.git_dir(),
@@ -242,8 +301,19 @@ impl Workspace {
         };
         let tree = self.tree();
         let descriptor = read_descriptor(&tree)?;
-        let files = read_replicas(&tree.join(REPLICAS))?;
-        let members = read_files(&tree.join(crate::team::MEMBERS_DIR), ".age")?;
+        let local_len = fs::metadata(self.vault_path()).map_or(0, |m| m.len());
+        let budget = Budget::for_vault(local_len, Budget::ceiling_from_env()?);
+        let mut left = Left {
+            total: budget.total,
+            left: budget.total,
+        };
+        let files = read_files(&tree.join(REPLICAS), ".jeton", budget.replica, &mut left)?;
+        let members = read_files(
+            &tree.join(crate::team::MEMBERS_DIR),
+            ".age",
+            budget.members,
+            &mut left,
+        )?;
         Ok(Pulled {
             descriptor,
             files,
@@ -573,12 +643,16 @@ fn read_descriptor(tree: &Path) -> Result<Option<Descriptor>> {
     Ok(Some(d))
 }
 
-fn read_replicas(dir: &Path) -> Result<Vec<Incoming>> {
-    read_files(dir, ".jeton")
+/// What is left of a pull's budget.
+struct Left {
+    total: u64,
+    left: u64,
 }
 
-/// The files of one remote folder whose names hold `marker`, sorted by name.
-fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
+/// The files of one remote folder whose names hold `marker`, sorted by name: each at most
+/// `max` bytes, all of them at most what is left of the pull's budget (each size is checked
+/// before the file is read).
+fn read_files(dir: &Path, marker: &str, max: u64, budget: &mut Left) -> Result<Vec<Incoming>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -606,8 +680,21 @@ fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);
-        let bytes = read_regular_capped(&path, MAX_REPLICA_LEN)
-            .map_err(|e| Error::Integrity(format!("remote replica {name} cannot be read: {e}")))?;
+        let shown = crate::text::Shown::line(&name);
+        let over = |limit: u64| {
+            Error::Integrity(format!(
+                "{shown} on the remote is over the {} that one sync reads; nothing was merged \
+                 ({MAX_REPLICA_VAR} sets the limit)",
+                crate::text::human_size(limit)
+            ))
+        };
+        let cap = max.min(budget.left);
+        let bytes = read_regular_capped(&path, cap).map_err(|e| match e.kind() {
+            ErrorKind::FileTooLarge if cap < max => over(budget.total),
+            ErrorKind::FileTooLarge => over(max),
+            _ => Error::Integrity(format!("remote file {shown} cannot be read: {e}")),
+        })?;
+        budget.left -= bytes.len() as u64;
         out.push(Incoming {
             name,
             bytes: bytes.to_vec(),
