@@ -859,3 +859,43 @@ fn a_remote_of_huge_sparse_files_is_refused_before_it_is_read() {
     c.env("JETON_SYNC_MAX_REPLICA", "not-a-size");
     assert_eq!(a.run_with(c, &["sync"], "").status.code(), Some(2));
 }
+
+#[test]
+fn sync_resolve_takes_several_names_or_all() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    a.add("gh/two", "two-first", &[]);
+    sync(&a);
+    let b = clone(&remote, false);
+    for (t, side) in [(&a, "a"), (&b, "b")] {
+        t.ok(&["rotate", "gh/ci"], &format!("ci-on-{side}"));
+        t.ok(&["rotate", "gh/two"], &format!("two-on-{side}"));
+    }
+    settle(&[&a, &b]);
+    let conflicts = |t: &TestVault| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&t.ok(&["--json", "sync", "status"], "")).expect("json");
+        let mut names: Vec<String> = (v["conflicts"].as_array().expect("conflicts").iter())
+            .map(|n| n.as_str().expect("name").to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(conflicts(&a), ["gh/ci", "gh/two"]);
+    // A name that is not there refuses the whole request: nothing is marked.
+    a.fails(&["sync", "resolve", "gh/ci", "gh/none"], "", 4);
+    assert_eq!(conflicts(&a), ["gh/ci", "gh/two"]);
+    let out = a.ok(&["sync", "resolve", "--all"], "");
+    assert!(
+        out.contains("conflict on gh/ci marked") && out.contains("conflict on gh/two marked"),
+        "{out}"
+    );
+    assert!(conflicts(&a).is_empty());
+    assert!(
+        a.ok(&["sync", "resolve", "--all"], "")
+            .contains("no open conflict")
+    );
+    b.ok(&["sync", "resolve", "gh/ci", "gh/two"], "");
+    assert!(conflicts(&b).is_empty());
+    a.fails(&["sync", "resolve"], "", 2);
+}

@@ -53,10 +53,12 @@ pub enum SyncRequest {
         #[serde(with = "crate::secret::serde_token")]
         passphrase: crate::secret::Token,
     },
-    /// Mark a conflict as looked at.
+    /// Mark conflicts as looked at: those of `names`, or every open one with `all`.
     Resolve {
-        /// The entry.
-        name: String,
+        /// The entries.
+        names: Vec<String>,
+        /// Every entry with an open conflict.
+        all: bool,
     },
 }
 
@@ -90,8 +92,9 @@ pub enum SyncResponse {
         /// Entries with a conflict nobody looked at.
         conflicts: Vec<String>,
     },
-    /// A conflict was marked as looked at (`false`: there was none).
-    Resolved(bool),
+    /// Conflicts marked as looked at: each name asked for (or every open one), and whether
+    /// it had an open conflict.
+    Resolved(Vec<(String, bool)>),
     /// The vault now uses the key of the named replica.
     Adopted(String),
 }
@@ -141,14 +144,27 @@ pub fn execute(
             let passphrase = crate::secret::Passphrase::new(passphrase.expose_secret().to_owned());
             round::adopt_key(vault, &incoming, &passphrase, now).map(SyncResponse::Adopted)
         }
-        SyncRequest::Resolve { name } => {
-            vault.entry(&name)?;
-            let open = round::unresolved_conflicts(vault)?.get(&name).copied();
-            if let Some(at) = open {
-                // Never before the conflict it answers, whatever this device's clock says.
-                vault.audit(now.max(at), "resolve", Some(&name), "conflict looked at");
+        SyncRequest::Resolve { names, all } => {
+            // Every name is checked before anything is marked.
+            for name in &names {
+                vault.entry(name)?;
             }
-            Ok(SyncResponse::Resolved(open.is_some()))
+            let open = round::unresolved_conflicts(vault)?;
+            let names = if all {
+                open.keys().cloned().collect()
+            } else {
+                names
+            };
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                let at = open.get(&name).copied();
+                if let Some(at) = at {
+                    // Never before the conflict it answers, whatever this device's clock says.
+                    vault.audit(now.max(at), "resolve", Some(&name), "conflict looked at");
+                }
+                out.push((name, at.is_some()));
+            }
+            Ok(SyncResponse::Resolved(out))
         }
     }
 }

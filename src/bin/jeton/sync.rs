@@ -45,10 +45,14 @@ pub enum SyncCommand {
     Clone(RemoteArgs),
     /// Show the remote, the last round and every device heard from
     Status,
-    /// Mark the conflict on an entry as looked at
+    /// Mark the conflicts on entries as looked at
     Resolve {
-        /// The entry
-        name: String,
+        /// The entries
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Every entry with an open conflict
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -89,27 +93,39 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             clone(ctx, crate::args::remote(r.remote, r.dir, false)?, a.verbose)
         }
         Some(SyncCommand::Status) => status(ctx),
-        Some(SyncCommand::Resolve { name }) => {
-            let Response::Sync(r) =
-                ctx.run(Request::Sync(SyncRequest::Resolve { name: name.clone() }))?
-            else {
-                return Err(unexpected());
-            };
-            let SyncResponse::Resolved(had) = *r else {
-                return Err(unexpected());
-            };
-            let msg = if had {
-                format!(
-                    "conflict on {} marked as looked at; run `jeton sync` to tell the other devices",
-                    Shown::line(&name)
-                )
-            } else {
-                format!("no open conflict on {}", Shown::line(&name))
-            };
-            ctx.say(&msg)?;
-            Ok(Exit::Ok)
-        }
+        Some(SyncCommand::Resolve { names, all }) => resolve(ctx, names, all),
     }
+}
+
+fn resolve(ctx: &Ctx, names: Vec<String>, all: bool) -> Result<Exit> {
+    let Response::Sync(r) = ctx.run(Request::Sync(SyncRequest::Resolve { names, all }))? else {
+        return Err(unexpected());
+    };
+    let SyncResponse::Resolved(done) = *r else {
+        return Err(unexpected());
+    };
+    if ctx.json {
+        let v: Vec<_> = (done.iter())
+            .map(|(name, had)| serde_json::json!({"name": name, "resolved": had}))
+            .collect();
+        emit(output::json_line(&serde_json::Value::from(v)).as_bytes())?;
+        return Ok(Exit::Ok);
+    }
+    if done.is_empty() {
+        ctx.say("no open conflict")?;
+    }
+    for (name, had) in &done {
+        let name = Shown::line(name);
+        ctx.say(&if *had {
+            format!("conflict on {name} marked as looked at")
+        } else {
+            format!("no open conflict on {name}")
+        })?;
+    }
+    if done.iter().any(|(_, had)| *had) {
+        ctx.say("run `jeton sync` to tell the other devices")?;
+    }
+    Ok(Exit::Ok)
 }
 
 fn vault_path(ctx: &Ctx) -> &Path {
