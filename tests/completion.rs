@@ -354,7 +354,7 @@ fn a_locked_vault_is_hinted_once_by_zsh_and_fish_stays_silent() {
         assert!(
             got[0]
                 .screen
-                .contains("entry names need the unlocked vault"),
+                .contains("vault locked: run jeton unlock to complete names"),
             "{}",
             got[0].screen
         );

@@ -24,7 +24,7 @@ use std::time::Duration;
 const VAR: &str = "JETON_COMPLETE";
 
 /// What zsh shows under the prompt when names were asked for and the vault is locked.
-const LOCKED_HINT: &str = "entry names need the unlocked vault: jeton unlock";
+const LOCKED_HINT: &str = "vault locked: run jeton unlock to complete names";
 
 /// Set when a name was to be completed but no agent holds the vault's key.
 static LOCKED: AtomicBool = AtomicBool::new(false);
@@ -147,8 +147,8 @@ impl EnvCompleter for Ours {
         let candidates = clap_complete::engine::complete(cmd, args, index, current_dir)?;
         for c in candidates {
             let value = c.get_value().to_string_lossy();
-            // A value with a line break could not be told from the next line.
-            if value.is_empty() || value.contains(['\n', '\r']) {
+            // A line break or a tab in a value would split it (tab: before its description).
+            if value.is_empty() || value.contains(['\n', '\r', '\t']) {
                 continue;
             }
             buf.write_all(value.as_bytes())?;
