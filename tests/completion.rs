@@ -83,6 +83,19 @@ fn zsh_and_fish_scripts_call_jeton_back_which_answers_with_names() {
             "{shell}: {script}"
         );
     }
+    // A script installed by an older jeton (the completion library's) still gets the format it
+    // reads; ours, one candidate a line with its description after a tab.
+    let ask = |older: bool| {
+        let mut c = t.cmd();
+        c.env("JETON_COMPLETE", "zsh");
+        if older {
+            c.env("_CLAP_COMPLETE_INDEX", "1");
+        }
+        let out = t.run_with(c, &["--", "jeton", "rot"], "");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ask(true).starts_with("rotate:Replace"), "{}", ask(true));
+    assert!(ask(false).starts_with("rotate\tReplace"), "{}", ask(false));
     // What those scripts run on TAB.
     for shell in ["zsh", "fish"] {
         let mut c = t.cmd();

@@ -143,6 +143,16 @@ impl EnvCompleter for Ours {
         current_dir: Option<&Path>,
         buf: &mut dyn Write,
     ) -> std::io::Result<()> {
+        // The bash and zsh scripts of older jetons (the completion library's) set this; they
+        // read the library's format.
+        if std::env::var_os("_CLAP_COMPLETE_INDEX").is_some() {
+            let older: &dyn EnvCompleter = match self.name {
+                "zsh" => &clap_complete::env::Zsh,
+                "fish" => &clap_complete::env::Fish,
+                _ => &clap_complete::env::Bash,
+            };
+            return older.write_complete(cmd, args, current_dir, buf);
+        }
         let index = args.len().saturating_sub(1);
         let candidates = clap_complete::engine::complete(cmd, args, index, current_dir)?;
         for c in candidates {
