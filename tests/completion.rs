@@ -1,131 +1,20 @@
 //! Shell completion through real shells: for bash, the script `jeton completions bash` prints is
 //! sourced, COMP_WORDS filled and the completion function called, as bash does on TAB; for zsh,
 //! an interactive zsh in a pseudo-terminal (tests/data/zsh_complete.zsh) runs compinit and the
-//! script and is sent TAB; for fish, `complete -C`. Entry names come from the unlocked agent;
-//! with the vault locked they complete to nothing, at once.
+//! script and is sent TAB; for fish, `complete -C`. Then as a person uses them: bash, zsh and
+//! fish started in a pseudo-terminal with the completion installed as docs/CLI.md says, a line
+//! typed, TAB pressed, and the line read back (tests/data/shell_tab.py). Entry and team names
+//! come from the unlocked agent; with the vault locked they complete to nothing, at once.
 
 #[path = "support/agent.rs"]
 mod agent_support;
+#[path = "support/shells.rs"]
+mod shells;
 mod support;
 use agent_support::*;
-use std::path::Path;
+use shells::*;
 use std::time::{Duration, Instant};
 use support::*;
-
-/// The words bash would offer for the command line `words` (the last word is the one being
-/// completed).
-fn bash_complete(t: &TestVault, words: &[&str]) -> Vec<String> {
-    let script = t.home().join("jeton.bash");
-    std::fs::write(&script, t.ok(&["completions", "bash"], "")).unwrap();
-    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-    let driver = format!(
-        r#"source '{script}'
-spec=$(complete -p jeton) || exit 90
-func=$(printf '%s' "$spec" | sed -E 's/.* -F ([^ ]+) .*/\1/')
-COMP_WORDS=({words})
-COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
-COMP_LINE="${{COMP_WORDS[*]}}"
-COMP_POINT=${{#COMP_LINE}}
-COMP_TYPE=9
-"$func" jeton "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
-printf '%s\n' "${{COMPREPLY[@]}}"
-"#,
-        script = script.display(),
-        words = quoted.join(" ")
-    );
-    let out = t.run_with(
-        shell(t, "bash"),
-        &["--norc", "--noprofile", "-c", &driver],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "bash: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// `program` with the test environment and the jeton under test first on the PATH.
-fn shell(t: &TestVault, program: &str) -> std::process::Command {
-    let mut c = t.cmd_for(program);
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_jeton")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    c.env("PATH", path);
-    c
-}
-
-/// Whether `program` is installed; outside CI a missing shell skips its test.
-fn have(program: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install {program} (.ci/run)"
-        );
-        eprintln!("skipped: {program} is not installed");
-    }
-    found
-}
-
-/// What an interactive zsh offers on TAB at the end of `line`.
-fn zsh_complete(t: &TestVault, line: &str) -> Vec<String> {
-    let script = t.home().join("jeton.zsh");
-    std::fs::write(&script, t.ok(&["completions", "zsh"], "")).unwrap();
-    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zsh_complete.zsh");
-    let script = script.display().to_string();
-    // `timeout`: a completion that never ends fails the test instead of hanging it.
-    let out = t.run_with(
-        shell(t, "timeout"),
-        &["60", "zsh", "-f", driver, &script, line],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "zsh: {} {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lines(&out.stdout)
-}
-
-/// What fish offers for `line` (`complete -C`), without descriptions.
-fn fish_complete(t: &TestVault, line: &str) -> Vec<String> {
-    let script = t.home().join("jeton.fish");
-    std::fs::write(&script, t.ok(&["completions", "fish"], "")).unwrap();
-    let driver = format!("source '{}'; complete -C '{line}'", script.display());
-    let out = t.run_with(shell(t, "fish"), &["--no-config", "-c", &driver], "");
-    assert!(
-        out.status.success(),
-        "fish: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lines(&out.stdout)
-        .into_iter()
-        .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
-        .collect()
-}
-
-fn lines(out: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
 
 fn vault() -> TestVault {
     let t = TestVault::new();
@@ -194,6 +83,19 @@ fn zsh_and_fish_scripts_call_jeton_back_which_answers_with_names() {
             "{shell}: {script}"
         );
     }
+    // A script installed by an older jeton (the completion library's) still gets the format it
+    // reads; ours, one candidate a line with its description after a tab.
+    let ask = |older: bool| {
+        let mut c = t.cmd();
+        c.env("JETON_COMPLETE", "zsh");
+        if older {
+            c.env("_CLAP_COMPLETE_INDEX", "1");
+        }
+        let out = t.run_with(c, &["--", "jeton", "rot"], "");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ask(true).starts_with("rotate:Replace"), "{}", ask(true));
+    assert!(ask(false).starts_with("rotate\tReplace"), "{}", ask(false));
     // What those scripts run on TAB.
     for shell in ["zsh", "fish"] {
         let mut c = t.cmd();
@@ -262,4 +164,229 @@ fn fish_completes_entry_names_from_the_unlocked_agent() {
     assert!(fish_complete(&t, "jeton add gi").is_empty());
     t.ok(&["lock"], "");
     assert!(fish_complete(&t, "jeton get gi").is_empty());
+}
+
+/// A vault with the entries of [`vault`] and a team `ops` (entries `db`, `github/deploy`), and
+/// the team's remote folder.
+fn vault_with_team() -> (TestVault, tempfile::TempDir) {
+    let t = vault();
+    let remote = tempfile::tempdir().unwrap();
+    let dir = remote.path().to_str().unwrap();
+    t.ok(&["team", "create", "ops", "--dir", dir], "");
+    for name in ["ops:db", "ops:github/deploy"] {
+        t.add(name, "s", &[]);
+    }
+    (t, remote)
+}
+
+#[test]
+fn team_names_complete_then_the_team_entries() {
+    let (t, _remote) = vault_with_team();
+    let _agent = unlock(&t, &[]);
+    assert_eq!(bash_complete(&t, &["jeton", "get", "o"]), ["ops:"]);
+    assert_eq!(
+        bash_complete(&t, &["jeton", "show", "ops:"]),
+        ["ops:db", "ops:github/"]
+    );
+    assert_eq!(
+        bash_complete(&t, &["jeton", "rotate", "ops:github/"]),
+        ["ops:github/deploy"]
+    );
+    assert_eq!(bash_complete(&t, &["jeton", "list", "o"]), ["ops:"]);
+    assert_eq!(bash_complete(&t, &["jeton", "check", "ack", "o"]), ["ops:"]);
+    // Personal names and teams together.
+    let all = bash_complete(&t, &["jeton", "get", ""]);
+    for name in ["github/", "gitlab/", "npm", "ops:"] {
+        assert!(all.contains(&name.to_owned()), "{all:?}");
+    }
+    // No team where a command takes no team entry, nor a new name; an unknown team: nothing.
+    assert!(bash_complete(&t, &["jeton", "share", "o"]).is_empty());
+    assert!(bash_complete(&t, &["jeton", "add", "o"]).is_empty());
+    assert!(bash_complete(&t, &["jeton", "get", "nope:"]).is_empty());
+    assert!(bash_complete(&t, &["jeton", "get", "a b:"]).is_empty());
+    // Team names where a command takes a team, but a new one.
+    assert_eq!(bash_complete(&t, &["jeton", "team", "list", "o"]), ["ops"]);
+    assert_eq!(bash_complete(&t, &["jeton", "team", "leave", "o"]), ["ops"]);
+    assert!(bash_complete(&t, &["jeton", "team", "create", "o"]).is_empty());
+    // An entry name in a nested command (an existing entry, though the command is `add`).
+    assert_eq!(
+        bash_complete(&t, &["jeton", "integration", "add", "np"]),
+        ["npm"]
+    );
+    if have("zsh") {
+        assert_eq!(zsh_complete(&t, "jeton get o"), ["ops:"]);
+        assert_eq!(
+            zsh_complete(&t, "jeton get ops:"),
+            ["ops:db", "ops:github/"]
+        );
+    }
+    if have("fish") {
+        assert_eq!(fish_complete(&t, "jeton get o"), ["ops:"]);
+        assert_eq!(
+            fish_complete(&t, "jeton get ops:"),
+            ["ops:db", "ops:github/"]
+        );
+    }
+    // Locked: no team and no team entry either.
+    t.ok(&["lock"], "");
+    assert!(bash_complete(&t, &["jeton", "get", "o"]).is_empty());
+    assert!(bash_complete(&t, &["jeton", "get", "ops:"]).is_empty());
+    assert!(bash_complete(&t, &["jeton", "team", "list", "o"]).is_empty());
+}
+
+#[test]
+fn bash_in_a_terminal_completes_after_a_colon_without_rewriting_it() {
+    // `:` is in COMP_WORDBREAKS: bash replaces only what follows it, so `ops:` once became
+    // `ops:-` (the flags' common prefix).
+    let (t, _remote) = vault_with_team();
+    let _agent = unlock(&t, &[]);
+    let vault = format!("jeton --vault={} get np", t.vault_path().display());
+    let typed = [
+        ("jeton get ops:", 2),
+        ("jeton get o", 1),
+        ("jeton get ops:g", 1),
+        ("jeton get ops:github/", 1),
+        ("jeton rot", 1),
+        (vault.as_str(), 1),
+    ];
+    let expected = [
+        "jeton get ops:".to_owned(),
+        "jeton get ops:".to_owned(),
+        "jeton get ops:github/".to_owned(),
+        "jeton get ops:github/deploy ".to_owned(),
+        "jeton rotate ".to_owned(),
+        format!("{vault}m "),
+    ];
+    let got = terminal(&t, "bash", Install::Sourced, &typed);
+    assert_eq!(lines_after(&got), expected);
+    // The second TAB lists the team's entries as bash shows them, after the colon.
+    let list = &got[0].screen;
+    assert!(list.contains("db") && list.contains("github/"), "{list}");
+    assert!(!list.contains("--"), "{list}");
+    // Installed as docs/CLI.md says, loaded by bash-completion on the first TAB.
+    if have_bash_completion() {
+        let got = terminal(&t, "bash", Install::Documented, &typed[..3]);
+        assert_eq!(lines_after(&got), expected[..3]);
+    }
+    // Locked: nothing, and nothing printed over the line.
+    t.ok(&["lock"], "");
+    let got = terminal(
+        &t,
+        "bash",
+        Install::Sourced,
+        &[("jeton get ops:", 2), ("jeton get gi", 2)],
+    );
+    assert_eq!(lines_after(&got), ["jeton get ops:", "jeton get gi"]);
+    for g in &got {
+        assert!(
+            !g.screen.contains("unlock") && !g.screen.contains("--"),
+            "{}",
+            g.screen
+        );
+    }
+}
+
+#[test]
+fn zsh_installed_as_cli_md_says_completes_on_the_first_tab() {
+    // Autoloaded from $fpath, the script used to only register itself on the first TAB, so
+    // that only the second completed.
+    if !have("zsh") {
+        return;
+    }
+    let (t, _remote) = vault_with_team();
+    let _agent = unlock(&t, &[]);
+    for how in [Install::Documented, Install::Sourced] {
+        let got = terminal(
+            &t,
+            "zsh",
+            how,
+            &[
+                ("jeton rot", 1),
+                ("jeton get o", 1),
+                ("jeton get ops:g", 1),
+                ("jeton get ops:github/", 1),
+                ("jeton get np", 1),
+            ],
+        );
+        assert_eq!(
+            lines_after(&got),
+            [
+                "jeton rotate ",
+                "jeton get ops:",
+                "jeton get ops:github/",
+                "jeton get ops:github/deploy ",
+                "jeton get npm ",
+            ]
+        );
+        assert!(got.iter().all(|g| !g.screen.contains("unlock")), "{got:?}");
+    }
+}
+
+#[test]
+fn fish_installed_as_cli_md_says_completes_teams_in_a_terminal() {
+    if !have("fish") {
+        return;
+    }
+    let (t, _remote) = vault_with_team();
+    let _agent = unlock(&t, &[]);
+    let got = terminal(
+        &t,
+        "fish",
+        Install::Documented,
+        &[
+            ("jeton rot", 1),
+            ("jeton get o", 1),
+            ("jeton get ops:g", 1),
+            ("jeton get ops:github/", 1),
+        ],
+    );
+    assert_eq!(
+        lines_after(&got),
+        [
+            "jeton rotate ",
+            "jeton get ops:",
+            "jeton get ops:github/",
+            "jeton get ops:github/deploy ",
+        ]
+    );
+}
+
+#[test]
+fn a_locked_vault_is_hinted_once_by_zsh_and_fish_stays_silent() {
+    let (t, _remote) = vault_with_team();
+    let hints = |screen: &str| screen.matches("jeton unlock").count();
+    let typed = [("jeton get gi", 1), ("jeton get ops:", 1), ("jeton rot", 1)];
+    if have("zsh") {
+        let got = terminal(&t, "zsh", Install::Documented, &typed);
+        assert_eq!(
+            lines_after(&got),
+            ["jeton get gi", "jeton get ops:", "jeton rotate "]
+        );
+        // One line under the prompt where names were asked for; none for a subcommand.
+        assert_eq!(hints(&got[0].screen), 1, "{}", got[0].screen);
+        assert!(
+            got[0]
+                .screen
+                .contains("vault locked: run jeton unlock to complete names"),
+            "{}",
+            got[0].screen
+        );
+        assert_eq!(hints(&got[1].screen), 1, "{}", got[1].screen);
+        assert_eq!(hints(&got[2].screen), 0, "{}", got[2].screen);
+    }
+    if have("fish") {
+        let got = terminal(&t, "fish", Install::Documented, &typed);
+        assert_eq!(
+            lines_after(&got),
+            ["jeton get gi", "jeton get ops:", "jeton rotate "]
+        );
+        assert!(got.iter().all(|g| hints(&g.screen) == 0), "{got:?}");
+    }
+    // Unlocked: names, and no hint.
+    let _agent = unlock(&t, &[]);
+    if have("zsh") {
+        let got = terminal(&t, "zsh", Install::Documented, &typed[..2]);
+        assert_eq!(lines_after(&got), ["jeton get git", "jeton get ops:"]);
+        assert!(got.iter().all(|g| hints(&g.screen) == 0), "{got:?}");
+    }
 }
