@@ -899,3 +899,35 @@ fn sync_resolve_takes_several_names_or_all() {
     assert!(conflicts(&b).is_empty());
     a.fails(&["sync", "resolve"], "", 2);
 }
+
+#[test]
+fn a_read_only_clone_publishes_nothing_and_adds_no_device() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let head = || git_ok(&remote.repo(), &["rev-parse", "jeton"]);
+    let before = head();
+    let ci = TestVault::empty();
+    let out = ci.ok(&["sync", "clone", "--read-only", &remote.url()], "");
+    assert!(out.contains("read-only: nothing published"), "{out}");
+    assert_eq!(get(&ci, "gh/ci"), "ghp-first-secret");
+    assert_eq!(head(), before, "a read-only clone pushed");
+    // It keeps reading what the others publish, and never writes, even after a local change.
+    a.ok(&["rotate", "gh/ci"], "rotated-later");
+    sync(&a);
+    let published = head();
+    ci.add("ci/local", "local-only", &[]);
+    let out = sync(&ci);
+    assert!(
+        out.contains("1 local change(s) stay here") && out.contains("not published: ci/local"),
+        "{out}"
+    );
+    assert_eq!(get(&ci, "gh/ci"), "rotated-later");
+    assert_eq!(head(), published, "a read-only device pushed");
+    let status: serde_json::Value =
+        serde_json::from_str(&a.ok(&["--json", "sync", "status"], "")).expect("json");
+    assert_eq!(
+        status["devices"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
+}

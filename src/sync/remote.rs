@@ -134,6 +134,10 @@ pub struct Config {
     pub remote: Remote,
     /// The vault id, hex.
     pub vault: String,
+    /// This device reads the remote and never writes to it (`sync clone --read-only`): it
+    /// publishes no replica, so the other devices never hear of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// What was read from the remote.

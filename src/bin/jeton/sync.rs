@@ -42,7 +42,7 @@ pub enum SyncCommand {
     /// Attach this vault to a git remote (or a shared folder) and publish it
     Init(RemoteArgs),
     /// Make this device's vault from a remote another device published to
-    Clone(RemoteArgs),
+    Clone(CloneArgs),
     /// Show the remote, the last round and every device heard from
     Status,
     /// Mark the conflicts on entries as looked at
@@ -54,6 +54,16 @@ pub enum SyncCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// `sync clone`.
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Only read the remote: publish nothing, now or later (a CI job, a throwaway machine)
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// Where to sync.
@@ -89,8 +99,9 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
         Some(SyncCommand::Init(r)) => {
             init(ctx, crate::args::remote(r.remote, r.dir, true)?, a.verbose)
         }
-        Some(SyncCommand::Clone(r)) => {
-            clone(ctx, crate::args::remote(r.remote, r.dir, false)?, a.verbose)
+        Some(SyncCommand::Clone(c)) => {
+            let remote = crate::args::remote(c.remote.remote, c.remote.dir, false)?;
+            clone(ctx, remote, c.read_only, a.verbose)
         }
         Some(SyncCommand::Status) => status(ctx),
         Some(SyncCommand::Resolve { names, all }) => resolve(ctx, names, all),
@@ -184,6 +195,11 @@ fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
             return Err(unexpected());
         };
         done = done.then(round);
+        if ws.config.read_only {
+            done.replica = None;
+            done.merged_copies.clear();
+            return Ok(done);
+        }
         let round = &done;
         let published = ws.publish(
             &descriptor(ws),
@@ -217,6 +233,7 @@ fn init(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
     let config = Config {
         remote,
         vault: vault_hex,
+        read_only: false,
     };
     let ws = Workspace::create(vault_path(ctx), config)?;
     let attached = (|| {
@@ -251,7 +268,7 @@ fn init(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
     }
 }
 
-fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
+fn clone(ctx: &Ctx, remote: Remote, read_only: bool, verbose: bool) -> Result<Exit> {
     let store = &ctx.session.store;
     if store.exists() {
         return Err(Error::Exists(format!(
@@ -263,6 +280,7 @@ fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
     let config = Config {
         remote,
         vault: String::new(),
+        read_only,
     };
     let ws = Workspace::create(vault_path(ctx), config)?;
     let cloned = (|| {
@@ -301,6 +319,14 @@ fn clone(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {
         crate::ctx::warn_all(&warnings);
         drop(guard);
         ws.save_config()?;
+        if read_only {
+            let round = Round {
+                replica: None,
+                merged_copies: Vec::new(),
+                ..round
+            };
+            return Ok((round, Published::Done));
+        }
         let published = ws.publish(
             &descriptor(&ws),
             round.replica.as_ref(),
@@ -351,8 +377,8 @@ fn sync_teams(ctx: &Ctx, teams: &[String], verbose: bool) -> Result<Exit> {
 
 fn ws_with_vault(ws: &Workspace, vault: &str) -> Workspace {
     ws.with_config(Config {
-        remote: ws.config.remote.clone(),
         vault: vault.to_owned(),
+        ..ws.config.clone()
     })
 }
 
@@ -382,6 +408,12 @@ fn adopt_key(ctx: &Ctx, fd: Option<u32>) -> Result<Exit> {
 }
 
 fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Result<Exit> {
+    // A read-only device sends nothing: its local changes stay here.
+    let ro = ws.config.read_only;
+    let (sent, unpublished): (&[String], &[String]) = match ro {
+        true => (&[], &r.sent),
+        false => (&r.sent, &[]),
+    };
     if ctx.json {
         let v = serde_json::json!({
             "ok": true,
@@ -389,7 +421,9 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
             "published": r.replica.is_some(),
             "devices": r.devices,
             "received": r.received,
-            "sent": r.sent,
+            "sent": sent,
+            "read_only": ro,
+            "unpublished": unpublished,
             "removed_here": r.removed_here,
             "removed_by_others": r.removed_by_others,
             "conflicts": r.conflicts,
@@ -402,16 +436,23 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
         emit(output::json_line(&v).as_bytes())?;
         return Ok(Exit::Ok);
     }
+    let local = r.sent.len() + r.removed_here;
     let mut lines = vec![format!(
-        "{what} ({}): {} received, {} sent, {} other device(s){}",
+        "{what} ({}): {} received, {}{} other device(s){}",
         ws.config.remote,
         r.received.len() + r.removed_by_others,
-        r.sent.len() + r.removed_here,
+        match ro {
+            true => String::new(),
+            false => format!("{local} sent, "),
+        },
         r.devices,
-        if r.replica.is_some() {
-            ""
-        } else {
-            "; nothing new to publish"
+        match (ro, r.replica.is_some()) {
+            (true, _) if local > 0 => {
+                format!("; read-only: nothing published ({local} local change(s) stay here)")
+            }
+            (true, _) => "; read-only: nothing published".into(),
+            (false, true) => String::new(),
+            (false, false) => "; nothing new to publish".into(),
         }
     )];
     let names = |v: &[String]| {
@@ -424,8 +465,11 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
         if !r.received.is_empty() {
             lines.push(format!("received: {}", names(&r.received)));
         }
-        if !r.sent.is_empty() {
-            lines.push(format!("sent: {}", names(&r.sent)));
+        if !sent.is_empty() {
+            lines.push(format!("sent: {}", names(sent)));
+        }
+        if !unpublished.is_empty() {
+            lines.push(format!("not published: {}", names(unpublished)));
         }
     }
     for w in &r.rollbacks_accepted {

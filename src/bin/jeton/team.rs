@@ -162,6 +162,7 @@ fn create(ctx: &Ctx, team: &str, remote: Remote) -> Result<Exit> {
     let config = Config {
         remote,
         vault: String::new(),
+        read_only: false,
     };
     store.create_dir()?;
     make_private_dir(&teams_dir(ctx))?;
@@ -184,8 +185,8 @@ fn create(ctx: &Ctx, team: &str, remote: Remote) -> Result<Exit> {
         let lock = store.lock()?;
         store.create(&vault, &lock)?;
         let ws = ws.with_config(Config {
-            remote: ws.config.remote.clone(),
             vault: id,
+            ..ws.config.clone()
         });
         ws.save_config()?;
         let published =
@@ -241,6 +242,7 @@ fn join(ctx: &Ctx, remote: Remote, name: Option<String>) -> Result<Exit> {
         Config {
             remote: remote.clone(),
             vault: String::new(),
+            read_only: false,
         },
     );
     let scratch = match scratch {
@@ -254,6 +256,7 @@ fn join(ctx: &Ctx, remote: Remote, name: Option<String>) -> Result<Exit> {
                 Config {
                     remote: remote.clone(),
                     vault: String::new(),
+                    read_only: false,
                 },
             )?
         }
@@ -300,7 +303,14 @@ fn join(ctx: &Ctx, remote: Remote, name: Option<String>) -> Result<Exit> {
     drop(lock);
     let ws = match Workspace::load(store.path())? {
         Some(ws) => ws,
-        None => Workspace::create(store.path(), Config { remote, vault: id })?,
+        None => Workspace::create(
+            store.path(),
+            Config {
+                remote,
+                vault: id,
+                read_only: false,
+            },
+        )?,
     };
     ws.save_config()?;
     publish_only(ctx, &name, &publish)?;
