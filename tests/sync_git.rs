@@ -931,3 +931,26 @@ fn a_read_only_clone_publishes_nothing_and_adds_no_device() {
         "{status}"
     );
 }
+
+#[test]
+fn adopt_key_asks_for_the_other_devices_passphrase_once() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    let new = "a new passphrase for every device, long enough";
+    a.passwd(new);
+    let mut c = a.cmd();
+    c.env("JETON_PASSPHRASE", new);
+    assert!(a.run_with(c, &["sync"], "").status.success());
+    let (code, text) = on_tty(
+        &b,
+        &[("the passphrase set on the other device: ", new)],
+        &["sync", "--adopt-key"],
+        true,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("again"), "{text}");
+    let mut c = b.cmd();
+    c.env("JETON_PASSPHRASE", new);
+    assert!(b.run_with(c, &["list"], "").status.success());
+}

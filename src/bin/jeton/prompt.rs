@@ -258,6 +258,18 @@ pub fn new_passphrase(source: Source, label: &str) -> Result<Passphrase> {
     Ok(Passphrase::new(std::mem::take(&mut *s)))
 }
 
+/// A passphrase that already exists elsewhere (set on another device): asked once, since a
+/// typo is caught when it does not open anything.
+pub fn existing_passphrase(source: Source, label: &str) -> Result<Passphrase> {
+    let s = match source {
+        Source::Given(s) => s,
+        Source::Prompt if have_tty() => prompt_hidden(&format!("{label}: "))?,
+        Source::Prompt => return Err(Error::Unlock(NO_SOURCE.into())),
+    };
+    let mut s = nonempty(s, "passphrase")?;
+    Ok(Passphrase::new(std::mem::take(&mut *s)))
+}
+
 /// The new passphrase for `passwd`: `--new-passphrase-fd`, `$JETON_NEW_PASSPHRASE_FILE`, or a prompt.
 pub fn new_passphrase_source(fd: Option<u32>) -> Result<Source> {
     if let Some(fd) = fd {

@@ -388,7 +388,7 @@ fn adopt_key(ctx: &Ctx, fd: Option<u32>) -> Result<Exit> {
     let pulled = ws.pull()?;
     check_remote(&ws, &pulled)?;
     let source = crate::prompt::new_passphrase_source(fd)?;
-    let p = crate::prompt::new_passphrase(source, "the passphrase set on the other device")?;
+    let p = crate::prompt::existing_passphrase(source, "the passphrase set on the other device")?;
     let request = SyncRequest::AdoptKey {
         incoming: pulled.files,
         passphrase: jeton::secret::Token::new(p.expose_secret().to_owned()),
