@@ -196,14 +196,20 @@ pub const SILENT_DEVICE: i64 = 30 * 86_400;
 /// A synced vault's open conflicts, and devices not heard from in [`SILENT_DEVICE`].
 fn sync_findings(vault: &Vault, now: Time, out: &mut Vec<Finding>) -> Result<()> {
     use crate::sync::round;
-    for (name, at) in round::unresolved_conflicts(vault)? {
-        let fix = format!(
-            "compare the kept secret with `jeton history {name}` (the other one is there), fix what needs it, then `jeton sync resolve {name}`"
-        );
+    for (name, (at, what)) in round::open_conflicts(vault)? {
+        let fix = if what.starts_with("another entry is also named") {
+            format!(
+                "keep both under their names, or rename or remove one (`jeton rename {name} NEW`), then `jeton sync resolve {name}`"
+            )
+        } else {
+            format!(
+                "check the entry (`jeton show {name}`, `jeton history {name}`), fix what needs it, then `jeton sync resolve {name}`"
+            )
+        };
         out.push(Finding {
             entry: Some(name),
             kind: FindingKind::SyncConflict,
-            reason: format!("changed on two devices at once ({})", when(at, now)),
+            reason: format!("{} ({})", crate::text::Shown::line(&what), when(at, now)),
             fix,
             migrated: false,
         });

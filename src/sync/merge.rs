@@ -119,11 +119,21 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                         report.wiped |= j.wiped;
                         if order == Order::Concurrent && ca != cb {
                             conflict = true;
-                            let detail = format!(
-                                "changed on two devices at once; kept the change stamped {}, \
-                                 the other secret (if different) went to history",
-                                crate::time::rfc3339(j.tracked.stamp.time)
-                            );
+                            let detail = if matches!(
+                                j.entry.status,
+                                crate::entry::Status::Revoked { .. }
+                            ) {
+                                "revoked on one device while changed on another; the revocation \
+                                 stands and every secret of the entry is wiped"
+                                    .to_owned()
+                            } else {
+                                format!(
+                                    "changed on two devices at once; kept the change stamped {}: \
+                                     the other device's secret (if different) went to history, \
+                                     its other edits of the entry were not kept",
+                                    crate::time::rfc3339(j.tracked.stamp.time)
+                                )
+                            };
                             let at = ea.updated_at.max(eb.updated_at);
                             pending.push((kept.len(), at, detail));
                         }

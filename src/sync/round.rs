@@ -727,28 +727,37 @@ pub fn devices(vault: &Vault) -> Result<Option<Vec<DeviceStatus>>> {
 
 /// Entries with a `conflict` event no later edit or `sync resolve` has answered, by name.
 pub fn unresolved_conflicts(vault: &Vault) -> Result<BTreeMap<String, Time>> {
-    let mut open: BTreeMap<String, Time> = BTreeMap::new();
+    Ok((open_conflicts(vault)?.into_iter())
+        .map(|(name, (at, _))| (name, at))
+        .collect())
+}
+
+/// Entries with a conflict nobody looked at: when the last one happened, and what it was.
+pub fn open_conflicts(vault: &Vault) -> Result<BTreeMap<String, (Time, String)>> {
+    let mut open: BTreeMap<String, (Time, String)> = BTreeMap::new();
     for AuditEvent {
         at,
         action,
         subject,
-        ..
+        detail,
     } in &vault.payload.audit
     {
         let Some(name) = subject else { continue };
         match action.as_str() {
             "conflict" => {
-                let t = open.entry(name.clone()).or_insert(*at);
-                *t = (*t).max(*at);
+                let t = open.entry(name.clone()).or_insert((*at, detail.clone()));
+                if *at >= t.0 {
+                    *t = (*at, detail.clone());
+                }
             }
-            "resolve" if open.get(name).is_some_and(|t| *t <= *at) => {
+            "resolve" if open.get(name).is_some_and(|t| t.0 <= *at) => {
                 open.remove(name);
             }
             _ => {}
         }
     }
     open.retain(
-        |name, at| matches!(vault.payload.entries.get(name), Ok(Some(e)) if e.updated_at <= *at),
+        |name, (at, _)| matches!(vault.payload.entries.get(name), Ok(Some(e)) if e.updated_at <= *at),
     );
     Ok(open)
 }

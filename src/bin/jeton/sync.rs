@@ -477,7 +477,7 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
     }
     if !r.conflicts.is_empty() {
         lines.push(format!(
-            "changed on two devices at once (both kept, see `jeton history NAME`; then `jeton sync resolve NAME`): {}",
+            "changed on two devices at once (one change kept, the other's secret in `jeton history NAME` unless revoked; `jeton check` says more, `jeton sync resolve NAME` clears it): {}",
             names(&r.conflicts)
         ));
     }
