@@ -1,21 +1,30 @@
 //! `edit NAME` with no flags: the entry's metadata as text in $VISUAL or $EDITOR, checked on
-//! save (and offered again on a terminal when a line is wrong), applied as one `edit` request.
-//! The secret is in the text only with `--secret`; a changed secret is then applied as a
-//! `rotate` (history, revision, audit log), an unchanged one is no change. The file lives in a
-//! 0700 directory under XDG_RUNTIME_DIR, is created 0600, and is overwritten with zeros and
-//! removed whatever happens.
+//! save (and offered again on a terminal when a line is wrong), applied as one request. The
+//! secret is in the text only with `--secret`; a changed secret is then applied as a rotation
+//! (history, revision, audit log), an unchanged one is no change.
+//!
+//! The form lives in a fresh private directory ([`jeton::runtime::Scratch`]: 0700, random name,
+//! its whole path checked), is created 0600, is read back through that directory without
+//! following a link, and is overwritten with zeros and removed whatever happens: when the
+//! command ends, on SIGHUP or SIGTERM, or by the next jeton if this one was killed. While the
+//! editor runs, Ctrl-C and Ctrl-\ are the editor's.
+//!
+//! Only the fields whose line differs from the form shown are sent, with the revision the form
+//! showed: a change made meanwhile (another command through the agent, a sync) is kept. When
+//! the entry changed under the form, the edit is refused (exit 7), or, on a terminal, the form
+//! opens again with the new values and the user's changes carried over.
 
 use crate::ctx::{Ctx, Exit, unexpected};
 use crate::prompt;
 use jeton::agent::client::Via;
 use jeton::entry::{Entry, SecretInput};
-use jeton::lifecycle::{LifecycleRequest, LifecycleResponse};
-use jeton::request::{Change, EntryEdit, Request, Response};
+use jeton::lifecycle::LifecycleResponse;
+use jeton::request::{Change, EntryEdit, FormEdit, Request, Response};
+use jeton::runtime::{Purpose, Scratch};
 use jeton::secret::Token;
 use jeton::time::{self, Time};
 use jeton::{Error, Result};
-use std::io::{IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
@@ -24,6 +33,10 @@ const SECRET_MARK: &str =
     "--- secret (every line below, up to the note; a change is a rotation) ---";
 const SCALARS: [&str; 4] = ["url", "username", "issuer", "contact"];
 const LISTS: [&str; 3] = ["scopes", "used_by", "tags"];
+/// The form's file name in its private directory.
+const FORM_FILE: &str = "entry.txt";
+/// The largest form read back.
+const MAX_FORM: usize = 1 << 20;
 
 /// What the editor asked for: a metadata edit, a new secret, or both.
 struct Changes {
@@ -33,17 +46,12 @@ struct Changes {
 
 /// Edits `name` in the editor (with its secret when `with_secret`), through the agent when it
 /// holds the key, else with the vault opened here (and the writer lock held while the editor
-/// runs, so the metadata edit and the rotation are saved together).
+/// runs, so nothing else changes the entry meanwhile).
 pub fn edit(ctx: &Ctx, name: String, with_secret: bool, now: Time) -> Result<Exit> {
-    let show = Request::Show { name: name.clone() };
-    let response = match jeton::agent::client::run(&ctx.session, &show)? {
+    let response = match jeton::agent::client::run(&ctx.session, &show(&name))? {
         Via::Agent(outcome) => {
             crate::ctx::warn_all(&outcome.warnings);
-            let Response::Entry { entry, .. } = outcome.value else {
-                return Err(unexpected());
-            };
-            let changes = in_editor(&entry, with_secret, now)?;
-            apply(changes, &name, |r| ctx.run(r))?
+            through_agent(ctx, entry_of(outcome.value)?, with_secret, now)?
         }
         Via::Local(_) => {
             let outcome = ctx.session.with_vault_key(
@@ -51,8 +59,13 @@ pub fn edit(ctx: &Ctx, name: String, with_secret: bool, now: Time) -> Result<Exi
                 |file| ctx.unlock(file),
                 |vault| {
                     let entry = vault.entry(&name)?.clone();
-                    let changes = in_editor(&entry, with_secret, now)?;
-                    apply(changes, &name, |r| jeton::request::execute(vault, r, now))
+                    let mut form = Form::new(&entry, with_secret)?;
+                    match form.edit(&entry, now)? {
+                        Some(changes) => {
+                            apply(changes, &entry, |r| jeton::request::execute(vault, r, now))
+                        }
+                        None => Ok(nothing_changed(&entry)),
+                    }
                 },
             )?;
             crate::ctx::warn_all(&outcome.warnings);
@@ -62,31 +75,81 @@ pub fn edit(ctx: &Ctx, name: String, with_secret: bool, now: Time) -> Result<Exi
     ctx.done(response)
 }
 
-/// Runs the rotation, then the metadata edit; one message for both.
+fn show(name: &str) -> Request {
+    Request::Show {
+        name: name.to_owned(),
+    }
+}
+
+fn entry_of(response: Response) -> Result<Entry> {
+    match response {
+        Response::Entry { entry, .. } => Ok(*entry),
+        _ => Err(unexpected()),
+    }
+}
+
+fn nothing_changed(e: &Entry) -> Response {
+    Response::Done(format!("{}: nothing changed", e.name))
+}
+
+/// The agent's path: nothing is held while the editor runs, so the entry may change meanwhile;
+/// the save then fails with [`Error::Busy`] and, on a terminal, the form opens again.
+fn through_agent(ctx: &Ctx, mut entry: Entry, with_secret: bool, now: Time) -> Result<Response> {
+    let mut form = Form::new(&entry, with_secret)?;
+    loop {
+        let Some(changes) = form.edit(&entry, now)? else {
+            return Ok(nothing_changed(&entry));
+        };
+        let err = match apply(changes, &entry, |r| ctx.run(r)) {
+            Err(Error::Busy(msg)) => msg,
+            done => return done,
+        };
+        let fresh = entry_of(ctx.run(show(&entry.name))?)?;
+        if fresh.revision == entry.revision {
+            return Err(Error::Busy(err));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Busy(format!(
+                "{err}; run `jeton edit {}` again to edit its new values",
+                entry.name
+            )));
+        }
+        eprintln!(
+            "jeton: '{}' changed while the editor was open: the form now shows its new values, with your changes carried over",
+            jeton::text::Shown::line(&entry.name)
+        );
+        form.carry_over(&entry, &fresh)?;
+        entry = fresh;
+    }
+}
+
+/// Sends what the form changed, as one request made on the revision of `e` the form showed.
 fn apply(
-    changes: Option<Changes>,
-    name: &str,
+    changes: Changes,
+    e: &Entry,
     mut run: impl FnMut(Request) -> Result<Response>,
 ) -> Result<Response> {
-    let Some(changes) = changes else {
-        return Ok(Response::Done(format!("{name}: nothing changed")));
+    let request = FormEdit {
+        name: e.name.clone(),
+        revision: e.revision,
+        secret: changes.secret.map(SecretInput::Value),
+        edit: changes.edit,
+    };
+    let Response::FormEdited { rotated, edited } = run(Request::FormEdit(Box::new(request)))?
+    else {
+        return Err(unexpected());
     };
     let mut said = Vec::new();
-    if let Some(secret) = changes.secret {
-        let rotate = LifecycleRequest::Rotate {
-            name: name.to_owned(),
-            secret: SecretInput::Value(secret),
-            expires_at: Change::Keep,
-        };
-        let Response::Lifecycle(LifecycleResponse::Replaced {
+    if let Some(rotated) = rotated {
+        let LifecycleResponse::Replaced {
             history_len,
             holders,
             ..
-        }) = run(Request::Lifecycle(rotate))?
+        } = rotated
         else {
             return Err(unexpected());
         };
-        let mut msg = format!("{name}: secret rotated; {history_len} previous kept");
+        let mut msg = format!("{}: secret rotated; {history_len} previous kept", e.name);
         let mut held: Vec<String> = holders.used_by.clone();
         held.extend(holders.shared_with.iter().map(|(c, _)| c.clone()));
         held.extend(holders.received_from.clone());
@@ -98,13 +161,170 @@ fn apply(
         }
         said.push(msg);
     }
-    if let Some(edit) = changes.edit {
-        match run(Request::Edit(Box::new(edit)))? {
-            Response::Done(msg) => said.push(msg),
-            _ => return Err(unexpected()),
+    said.extend(edited);
+    Ok(Response::Done(said.join("\n")))
+}
+
+/// The form in its private directory, and the text last saved in it.
+struct Form {
+    scratch: Scratch,
+    path: PathBuf,
+    with_secret: bool,
+    saved: Option<Zeroizing<String>>,
+}
+
+impl Form {
+    /// The form of `e` (with its secret when `with_secret`), in a new private directory.
+    fn new(e: &Entry, with_secret: bool) -> Result<Form> {
+        let current = with_secret.then(|| editable_secret(e)).transpose()?;
+        let scratch = Scratch::new(Purpose::Form)?;
+        let path = scratch.create(FORM_FILE, text_form(e, current).as_bytes())?;
+        Ok(Form {
+            scratch,
+            path,
+            with_secret,
+            saved: None,
+        })
+    }
+
+    /// Runs the editor until the form parses (asking again on a terminal); what it changes
+    /// against `e`.
+    fn edit(&mut self, e: &Entry, now: Time) -> Result<Option<Changes>> {
+        loop {
+            run_editor(&self.path)?;
+            let text = self.read()?;
+            match parse_form(e, &text, self.with_secret, now) {
+                Ok(changes) => {
+                    self.saved = Some(text);
+                    return Ok(changes);
+                }
+                Err(err) if std::io::stdin().is_terminal() => {
+                    eprintln!(
+                        "jeton: error: {}",
+                        jeton::text::Shown::line(&err.to_string())
+                    );
+                    prompt::confirm("edit again", false)
+                        .map_err(|_| Error::Usage(format!("{err}; nothing was changed")))?;
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
-    Ok(Response::Done(said.join("\n")))
+
+    /// The saved form, read through its directory (never through a link).
+    fn read(&self) -> Result<Zeroizing<String>> {
+        let mut bytes = self
+            .scratch
+            .read(FORM_FILE, MAX_FORM)
+            .map_err(|e| Error::Other(format!("{e}; nothing was changed")))?;
+        match String::from_utf8(std::mem::take(&mut *bytes)) {
+            Ok(text) => Ok(Zeroizing::new(text)),
+            Err(e) => {
+                drop(Zeroizing::new(e.into_bytes()));
+                Err(Error::Usage(
+                    "the form is not UTF-8 text; nothing was changed".into(),
+                ))
+            }
+        }
+    }
+
+    /// Rewrites the form with `fresh`'s values and the changes the last save made to `old`'s.
+    fn carry_over(&mut self, old: &Entry, fresh: &Entry) -> Result<()> {
+        let saved = self.saved.take().unwrap_or_default();
+        let text = carried_over(old, fresh, &saved, self.with_secret)?;
+        self.scratch.wipe(FORM_FILE);
+        self.path = self.scratch.create(FORM_FILE, text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// The form of `fresh`, with every line `saved` changed in the form of `old` carried over: a
+/// scalar field's line as saved, a list's additions and removals applied to the new list, the
+/// secret and the note as saved when they were changed.
+fn carried_over(
+    old: &Entry,
+    fresh: &Entry,
+    saved: &str,
+    with_secret: bool,
+) -> Result<Zeroizing<String>> {
+    let secret_of = |e| with_secret.then(|| editable_secret(e)).transpose();
+    let shown = text_form(old, secret_of(old)?);
+    let new = text_form(fresh, secret_of(fresh)?);
+    let (shown_fields, shown_secret, shown_note) = split(&shown, with_secret)?;
+    let (saved_fields, saved_secret, saved_note) = split(saved, with_secret)?;
+    let (new_fields, new_secret, new_note) = split(&new, with_secret)?;
+    let (was, now) = (field_values(shown_fields)?, field_values(saved_fields)?);
+    let changed = |k: &str| {
+        let v = now.iter().find(|(key, _)| *key == k).map(|(_, v)| *v)?;
+        let before = was.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        (before != Some(v)).then_some((before.unwrap_or(""), v))
+    };
+    let mut fields = format!(
+        "# '{}' changed while this form was open: these are its new values, with your changes.\n",
+        fresh.name
+    );
+    for line in new_fields.lines() {
+        let key = line.split_once(':').map(|(k, _)| k.trim());
+        match key.and_then(|k| changed(k).map(|c| (k, c))) {
+            Some((k, (before, after))) if LISTS.contains(&k) => {
+                let (before, after) = (items(before), items(after));
+                let mut list = items(line.split_once(':').map_or("", |(_, v)| v));
+                list.retain(|i| !before.contains(i) || after.contains(i));
+                list.extend(after.into_iter().filter(|i| !before.contains(i)));
+                fields.push_str(&format!("{k}: {}\n", clean(list).join(", ")));
+            }
+            Some((k, (_, after))) => fields.push_str(&format!("{k}: {after}\n")),
+            None => {
+                fields.push_str(line);
+                fields.push('\n');
+            }
+        }
+    }
+    let secret = if saved_secret != shown_secret {
+        saved_secret
+    } else {
+        new_secret
+    };
+    let note = match saved_note {
+        Some(n) if saved_note != shown_note => n,
+        _ => new_note.unwrap_or(""),
+    };
+    let secret_len = secret.map_or(0, |s| SECRET_MARK.len() + s.len() + 2);
+    // Reserved whole: growing the text would leave copies of the secret behind.
+    let mut text = Zeroizing::new(String::with_capacity(
+        fields.len() + secret_len + NOTE_MARK.len() + 1 + note.len(),
+    ));
+    text.push_str(&fields);
+    if let Some(s) = secret {
+        text.push_str(SECRET_MARK);
+        text.push('\n');
+        text.push_str(s);
+        text.push('\n');
+    }
+    text.push_str(NOTE_MARK);
+    text.push('\n');
+    text.push_str(note);
+    Ok(text)
+}
+
+/// The items of a list line's value.
+fn items(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `list` without repeats, in order.
+fn clean(list: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for i in list {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// The text form of `e`'s metadata, and of its secret when `with_secret`.
@@ -224,11 +444,7 @@ fn parse_form(e: &Entry, text: &str, with_secret: bool, now: Time) -> Result<Opt
         (Some(new), Some(old)) if new != old.expose_secret() => Some(Token::new(new.to_owned())),
         _ => None,
     };
-    let edit = if (fields, note) == (shown_fields, shown_note) {
-        None
-    } else {
-        parse_fields(e, fields, note, now)?
-    };
+    let edit = parse_fields(e, (fields, note), (shown_fields, shown_note), now)?;
     if edit.is_none() && secret.is_none() {
         return Ok(None);
     }
@@ -241,13 +457,9 @@ fn parse(e: &Entry, text: &str, now: Time) -> Result<Option<EntryEdit>> {
     Ok(parse_form(e, text, false, now)?.and_then(|c| c.edit))
 }
 
-/// The metadata edit the field lines and the note ask for; `None` when they are as in `e`.
-fn parse_fields(
-    e: &Entry,
-    fields: &str,
-    note: Option<&str>,
-    now: Time,
-) -> Result<Option<EntryEdit>> {
+/// The `field: value` lines of a form's field part (comments and blank lines skipped), refused
+/// when a line is not one or names a field twice or a field the form does not have.
+fn field_values(fields: &str) -> Result<Vec<(&str, &str)>> {
     let mut values: Vec<(&str, &str)> = Vec::new();
     for (n, line) in fields.lines().enumerate() {
         let line = line.trim();
@@ -270,37 +482,54 @@ fn parse_fields(
         }
         values.push((key, value.trim()));
     }
-    let get = |k: &str| values.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-    let scalar = |k: &str| match get(k) {
+    Ok(values)
+}
+
+/// The metadata edit the field lines and the note (`saved`) ask for against the form of `e`
+/// (`shown`): only what differs from the form is in it, so the rest of the entry is left as it
+/// is in the vault. `None` when nothing differs.
+fn parse_fields(
+    e: &Entry,
+    saved: (&str, Option<&str>),
+    shown: (&str, Option<&str>),
+    now: Time,
+) -> Result<Option<EntryEdit>> {
+    let values = field_values(saved.0)?;
+    let shown_values = field_values(shown.0)?;
+    // A field's new value, when its line differs from the form's (a line taken out keeps it).
+    let changed = |k: &str| {
+        let v = values.iter().find(|(key, _)| *key == k).map(|(_, v)| *v)?;
+        let before = shown_values
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| *v);
+        (before != Some(v)).then_some(v)
+    };
+    let scalar = |k: &str| match changed(k) {
         None => Change::Keep,
         Some("") => Change::Clear,
         Some(v) => Change::Set(v.to_owned()),
     };
     let list = |k: &str, old: &[String]| -> (Vec<String>, Vec<String>) {
-        let Some(v) = get(k) else {
+        let Some(v) = changed(k) else {
             return (vec![], vec![]);
         };
-        let new: Vec<String> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let new = items(v);
         let add = new.iter().filter(|n| !old.contains(n)).cloned().collect();
         let rm = old.iter().filter(|o| !new.contains(o)).cloned().collect();
         (add, rm)
     };
-    let when = |k: &str, shown: String, parse: fn(&str, Time) -> Result<i64>| match get(k) {
+    let when = |k: &str, parse: fn(&str, Time) -> Result<i64>| match changed(k) {
         None => Ok(Change::Keep),
-        Some(v) if v == shown => Ok(Change::Keep),
         Some("" | "never" | "none") => Ok(Change::Clear),
         Some(v) => parse(v, now).map(Change::Set),
     };
     let (add_scopes, rm_scopes) = list("scopes", &e.scopes);
     let (add_used_by, rm_used_by) = list("used_by", &e.used_by);
     let (add_tags, rm_tags) = list("tags", &e.tags);
-    let note = match note.map(|n| n.trim_end_matches('\n')) {
+    let note = match saved.1.map(|n| n.trim_end_matches('\n')) {
         None => Change::Keep,
+        Some(n) if Some(n) == shown.1.map(|n| n.trim_end_matches('\n')) => Change::Keep,
         Some("") => Change::Clear,
         Some(n) => Change::Set(n.to_owned()),
     };
@@ -311,16 +540,8 @@ fn parse_fields(
         issuer: scalar("issuer"),
         contact: scalar("contact"),
         note,
-        expires_at: when(
-            "expires",
-            e.expires_at.map(time::rfc3339).unwrap_or_default(),
-            time::parse_when,
-        )?,
-        rotate_every: when(
-            "rotate_every",
-            e.rotate_every.map(time::show_span).unwrap_or_default(),
-            time::parse_span,
-        )?,
+        expires_at: when("expires", time::parse_when)?,
+        rotate_every: when("rotate_every", time::parse_span)?,
         add_scopes,
         rm_scopes,
         add_used_by,
@@ -328,6 +549,31 @@ fn parse_fields(
         add_tags,
         rm_tags,
     };
+    let keep = |c: &Change<String>| *c == Change::Keep;
+    let nothing = [
+        &edit.url,
+        &edit.username,
+        &edit.issuer,
+        &edit.contact,
+        &edit.note,
+    ]
+    .into_iter()
+    .all(keep)
+        && edit.expires_at == Change::Keep
+        && edit.rotate_every == Change::Keep
+        && [
+            &edit.add_scopes,
+            &edit.rm_scopes,
+            &edit.add_used_by,
+            &edit.rm_used_by,
+            &edit.add_tags,
+            &edit.rm_tags,
+        ]
+        .iter()
+        .all(|l| l.is_empty());
+    if nothing {
+        return Ok(None);
+    }
     edit.check()?;
     let set = |c: &Change<i64>| match c {
         Change::Set(v) => Some(*v),
@@ -337,46 +583,13 @@ fn parse_fields(
     Ok(Some(edit))
 }
 
-/// The temporary file: zeroed and removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Ok(len) = std::fs::metadata(&self.0).map(|m| m.len())
-            && let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.0)
-        {
-            let _ = f.write_all(&vec![0u8; usize::try_from(len).unwrap_or(0)]);
-            let _ = f.sync_all();
-        }
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn scratch(text: &str) -> Result<Scratch> {
-    let dir = jeton::agent::socket_dir().join("edit");
-    jeton::agent::prepare_dir(&dir)?;
-    let mut id = [0u8; 8];
-    jeton::random::fill_random(&mut id)?;
-    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let path = dir.join(format!("entry-{hex}.txt"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::Other(format!("cannot create {}: {e}", path.display())))?;
-    let scratch = Scratch(path);
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::Other(format!("cannot write {}: {e}", scratch.0.display())))?;
-    Ok(scratch)
-}
-
+/// Runs the editor on `file`. Ctrl-C and Ctrl-\ go to the editor meanwhile, not to jeton.
 fn run_editor(file: &std::path::Path) -> Result<()> {
     let editor = ["VISUAL", "EDITOR"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| "vi".into());
+    let _editor_has_the_terminal = jeton::runtime::signals::Foreground::start();
     // Through the shell, so that an editor with arguments (`code --wait`) works.
     let status = jeton::process::command("sh")
         .args(["-c", &format!("{editor} \"$1\""), "sh"])
@@ -389,31 +602,6 @@ fn run_editor(file: &std::path::Path) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Runs the editor on `e`'s text form until it parses (asking again on a terminal).
-fn in_editor(e: &Entry, with_secret: bool, now: Time) -> Result<Option<Changes>> {
-    let current = with_secret.then(|| editable_secret(e)).transpose()?;
-    let file = scratch(&text_form(e, current))?;
-    loop {
-        run_editor(&file.0)?;
-        let text = Zeroizing::new(
-            std::fs::read_to_string(&file.0)
-                .map_err(|err| Error::Other(format!("cannot read {}: {err}", file.0.display())))?,
-        );
-        match parse_form(e, &text, with_secret, now) {
-            Ok(edit) => return Ok(edit),
-            Err(err) if std::io::stdin().is_terminal() => {
-                eprintln!(
-                    "jeton: error: {}",
-                    jeton::text::Shown::line(&err.to_string())
-                );
-                prompt::confirm("edit again", false)
-                    .map_err(|_| Error::Usage(format!("{err}; nothing was changed")))?;
-            }
-            Err(err) => return Err(err),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -445,11 +633,71 @@ mod tests {
         assert!(text.contains("rotate_every: 90d\n"), "{}", text.as_str());
         assert!(parse(&e, &text, 0).unwrap().is_none());
         // The same values written differently are still no change.
-        let spaced = text.replace("scopes: read, write", "scopes:  read ,write ");
-        let edit = parse(&e, &spaced, 0).unwrap().unwrap();
+        let spaced = text
+            .replace("scopes: read, write", "scopes:  read ,write ")
+            .replace("url: https://x.example", "url:   https://x.example  ");
+        assert!(parse(&e, &spaced, 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_the_lines_that_changed_are_sent() {
+        let e = entry();
+        let text = text_form(&e, None).replace("tags: ci", "tags: ci, prod");
+        let edit = parse(&e, &text, 0).unwrap().unwrap();
+        assert_eq!((edit.add_tags, edit.rm_tags), (vec!["prod".into()], vec![]));
+        for c in [
+            &edit.url,
+            &edit.username,
+            &edit.issuer,
+            &edit.contact,
+            &edit.note,
+        ] {
+            assert_eq!(*c, Change::Keep);
+        }
         assert!(edit.add_scopes.is_empty() && edit.rm_scopes.is_empty());
-        assert_eq!(edit.expires_at, Change::Keep);
-        assert_eq!(edit.url, Change::Set("https://x.example".into()));
+        assert_eq!(
+            (edit.expires_at, edit.rotate_every),
+            (Change::Keep, Change::Keep)
+        );
+        // A line taken out keeps its field.
+        let text = text_form(&e, None).replace("url: https://x.example\n", "");
+        assert!(parse(&e, &text, 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_form_reopened_on_new_values_carries_the_changes_over() {
+        let mut old = entry();
+        old.secret = Some(Token::new("s1".into()));
+        // Saved: a tag added, the secret changed; the url line left as shown.
+        let saved = text_form(&old, old.secret.as_ref())
+            .replace("tags: ci", "tags: ci, prod")
+            .replace("\ns1\n", "\ns2\n");
+        // Meanwhile: another tag added, the url changed, elsewhere.
+        let mut fresh = old.clone();
+        fresh.revision = 2;
+        fresh.tags.push("ops".into());
+        fresh.url = Some("https://y.example".into());
+        let text = carried_over(&old, &fresh, &saved, true).unwrap();
+        assert!(
+            text.contains("\nurl: https://y.example\n"),
+            "{}",
+            text.as_str()
+        );
+        assert!(
+            text.contains("\ntags: ci, ops, prod\n"),
+            "{}",
+            text.as_str()
+        );
+        assert!(text.contains("\ns2\n--- note"), "{}", text.as_str());
+        let c = parse_form(&fresh, &text, true, 0).unwrap().unwrap();
+        assert_eq!(c.secret.unwrap().expose_secret(), "s2");
+        let edit = c.edit.unwrap();
+        assert_eq!((edit.add_tags, edit.rm_tags), (vec!["prod".into()], vec![]));
+        assert_eq!(edit.url, Change::Keep);
+        // Nothing saved differently from the form: the new values, unchanged.
+        let same = text_form(&old, old.secret.as_ref());
+        let text = carried_over(&old, &fresh, &same, true).unwrap();
+        assert!(parse_form(&fresh, &text, true, 0).unwrap().is_none());
     }
 
     #[test]
