@@ -85,7 +85,7 @@ fn check_dir_as(dir: &Path, uid: u32) -> Result<u32> {
             dir.display()
         )))
     };
-    let meta = match walk(dir, uid, false) {
+    let meta = match check_path(dir, uid, false) {
         Ok((_, meta)) => meta,
         Err(Refusal::Io(path, e)) => {
             return Err(Error::io("cannot inspect the runtime directory", path, e));
@@ -125,7 +125,7 @@ pub enum Refusal {
 /// would; returns the path with every link resolved and the metadata of its last component
 /// (`follow_last`: of what a link there points to, itself checked like the others; else the
 /// link itself). The last component is not checked: what it must be is the caller's rule.
-pub fn walk(
+pub fn check_path(
     path: &Path,
     uid: u32,
     follow_last: bool,
@@ -306,7 +306,7 @@ mod tests {
         assert!(err.contains("may be written to"), "{err}");
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o700)).unwrap();
         secure(&via.join("jeton")).unwrap();
-        let (resolved, _) = walk(&via.join("jeton"), uid(), true).unwrap();
+        let (resolved, _) = check_path(&via.join("jeton"), uid(), true).unwrap();
         assert_eq!(resolved, std::fs::canonicalize(&dir).unwrap());
         // A directory on the way that belongs to someone else (as root: chowned to another
         // user; else: the test's own, seen as another user).
@@ -316,7 +316,7 @@ mod tests {
         } else {
             uid() + 1
         };
-        let err = match walk(&dir, as_uid, false) {
+        let err = match check_path(&dir, as_uid, false) {
             Err(Refusal::Unsafe(why)) => why,
             other => panic!("{other:?}"),
         };
