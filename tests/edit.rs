@@ -539,6 +539,9 @@ fn on_a_terminal_the_form_reopens_on_the_new_values_with_the_changes_kept() {
     );
     let after = entry(&t, "svc/a");
     assert_eq!(after["url"], "https://concurrent.example");
-    assert_eq!(after["tags"], serde_json::json!(["ci", "elsewhere", "prod"]));
+    assert_eq!(
+        after["tags"],
+        serde_json::json!(["ci", "elsewhere", "prod"])
+    );
     assert_private_and_gone(&t);
 }

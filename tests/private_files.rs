@@ -221,7 +221,10 @@ fn edit_secret_refuses_a_runtime_directory_another_user_made_first() {
         "{stderr}"
     );
     assert!(!ran.exists(), "the editor ran: {stderr}");
-    assert!(stdout.contains(&format!("in {}: \n", real.display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("in {}: \n", real.display())),
+        "{stdout}"
+    );
     assert!(!stdout.contains("a secret under /tmp"), "{stdout}");
     assert_eq!(std::fs::symlink_metadata(&real).is_ok(), real_before);
 }
@@ -241,7 +244,10 @@ fn a_form_swapped_for_a_link_or_a_fifo_is_refused_and_nothing_applied() {
             ),
             "it is a symbolic link now",
         ),
-        ("rm \"$1\"\nmkfifo \"$1\"".to_owned(), "it is not a regular file now"),
+        (
+            "rm \"$1\"\nmkfifo \"$1\"".to_owned(),
+            "it is not a regular file now",
+        ),
     ] {
         let editor = script(t.home(), "swap.sh", &swap);
         let mut c = t.cmd();

@@ -740,4 +740,89 @@ mod tests {
             assert_eq!(parse(&e, &text, 0).unwrap_err().exit_code(), 2, "{bad}");
         }
     }
+
+    /// A field as the form's three parties may leave it: as it was, or set to one of a few
+    /// values (an empty one clears it).
+    fn field() -> impl proptest::strategy::Strategy<Value = Option<Option<String>>> {
+        proptest::option::of(proptest::option::of(proptest::sample::select(vec![
+            "a".to_owned(),
+            "b".to_owned(),
+        ])))
+    }
+
+    fn tags() -> impl proptest::strategy::Strategy<Value = Option<Vec<String>>> {
+        proptest::option::of(proptest::sample::subsequence(
+            vec!["x".to_owned(), "y".to_owned(), "z".to_owned()],
+            0..=3,
+        ))
+    }
+
+    type Changed = (
+        Option<Option<String>>,
+        Option<Option<String>>,
+        Option<Vec<String>>,
+    );
+
+    fn changed(base: &Entry, (url, note, tags): &Changed) -> Entry {
+        let mut e = base.clone();
+        if let Some(v) = url {
+            e.url.clone_from(v);
+        }
+        if let Some(v) = note {
+            e.note.clone_from(v);
+        }
+        if let Some(v) = tags {
+            e.tags.clone_from(v);
+        }
+        e
+    }
+
+    fn applied(mut e: Entry, edit: Option<EntryEdit>) -> Entry {
+        let Some(edit) = edit else { return e };
+        let set = |c: Change<String>, f: &mut Option<String>| match c {
+            Change::Keep => {}
+            Change::Clear => *f = None,
+            Change::Set(v) => *f = Some(v),
+        };
+        set(edit.url, &mut e.url);
+        set(edit.note, &mut e.note);
+        e.tags.retain(|t| !edit.rm_tags.contains(t));
+        e.tags.extend(edit.add_tags);
+        e
+    }
+
+    proptest::proptest! {
+        /// Whatever the user and, meanwhile, someone else change, the form reopened on the new
+        /// values and saved as it is gives: the user's value for each field the user changed,
+        /// the new value for every other, and for a list the new one with the user's additions
+        /// and removals.
+        #[test]
+        fn a_reopened_form_keeps_both_sides_changes(
+            start in (field(), field(), tags()),
+            mine in (field(), field(), tags()),
+            theirs in (field(), field(), tags()),
+        ) {
+            let mut old = changed(&entry(), &start);
+            old.note = old.note.filter(|n| !n.is_empty());
+            let user = changed(&old, &mine);
+            let mut fresh = changed(&old, &theirs);
+            fresh.revision += 1;
+            let saved = text_form(&user, None);
+            let text = carried_over(&old, &fresh, &saved, false).unwrap();
+            let edit = parse_form(&fresh, &text, false, 0).unwrap().and_then(|c| c.edit);
+            let got = applied(fresh.clone(), edit);
+            let pick = |u: &Option<String>, o: &Option<String>, f: &Option<String>| {
+                if u != o { u.clone() } else { f.clone() }
+            };
+            proptest::prop_assert_eq!(&got.url, &pick(&user.url, &old.url, &fresh.url));
+            proptest::prop_assert_eq!(&got.note, &pick(&user.note, &old.note, &fresh.note));
+            let mut want: Vec<String> = fresh.tags.iter()
+                .filter(|t| user.tags.contains(t) || !old.tags.contains(t))
+                .cloned()
+                .collect();
+            want.extend(user.tags.iter().filter(|t| !old.tags.contains(t)).cloned());
+            let sorted = |mut v: Vec<String>| { v.sort(); v.dedup(); v };
+            proptest::prop_assert_eq!(sorted(got.tags), sorted(want));
+        }
+    }
 }
