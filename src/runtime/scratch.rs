@@ -183,7 +183,7 @@ pub(super) fn wipe_all() {
 fn wipe_file(path: &Path) {
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc_flags())
+        .custom_flags(no_follow_flags())
         .open(path)
         && let Ok(meta) = f.metadata()
         && meta.is_file()
@@ -203,7 +203,7 @@ fn wipe_file(path: &Path) {
 }
 
 /// `O_NOFOLLOW | O_NONBLOCK` for [`std::fs::OpenOptions::custom_flags`].
-fn libc_flags() -> i32 {
+fn no_follow_flags() -> i32 {
     (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32
 }
 
