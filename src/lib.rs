@@ -20,6 +20,8 @@
 //! * [`sync`] merges two replicas of one vault made on different devices: a pure function over
 //!   version vectors, so that no edit is lost and every device ends with the same content.
 //! * [`request`] holds the typed requests every front end executes (the CLI locally, or the agent).
+//! * [`runtime`] is the private runtime directory (`$XDG_RUNTIME_DIR/jeton`), checked whole, and
+//!   the self-wiping directories in it for files that hold a secret (the editor's form, `npmrc`).
 //! * [`agent`] keeps the vault key in a background process and runs the same requests for the CLI:
 //!   `cli -> agent client -> unix socket -> agent server (holds the key, runs the same requests)`.
 //! * [`integrations`] are the scripted front ends: exec, inject, and the git, cargo and docker
@@ -62,6 +64,7 @@ pub mod process;
 pub mod random;
 pub mod recovery;
 pub mod request;
+pub mod runtime;
 pub mod secret;
 pub mod share;
 pub mod store;

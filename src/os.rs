@@ -12,6 +12,7 @@
 //! | [`close_on_exec`] | `/proc/self/fd` to check a descriptor is open, then `fcntl` | `fcntl(F_GETFD)` alone (no `/proc`) |
 //! | [`advise_huge_pages`] | `madvise(MADV_HUGEPAGE)` | none: skip it (small pages, a slower unlock) |
 //! | [`total_memory_kib`] | `sysinfo(2)` | `sysctl` `hw.memsize` (macOS), `hw.physmem` (BSDs) |
+//! | [`signal_ignored`] | the `SigIgn` line of `/proc/self/status` | `sigaction(sig, NULL, &old)` for each signal |
 //!
 //! This module is one of the crate's three exceptions to `deny(unsafe_code)`: `mlock` and
 //! `madvise` take raw pointers, and naming a descriptor by its number needs
@@ -109,4 +110,20 @@ pub fn total_memory_kib() -> Option<u64> {
     let info = rustix::system::sysinfo();
     let bytes = info.totalram.checked_mul(u64::from(info.mem_unit))?;
     (bytes > 0).then_some(bytes / 1024)
+}
+
+/// Whether signal `sig` was ignored (SIG_IGN) when this process started, as `nohup` leaves
+/// SIGHUP and a shell leaves SIGINT for a background job: a handler installed over it would undo
+/// that choice. Read from `/proc/self/status` (no system call to ask without `unsafe`); `false`
+/// when it cannot be read.
+pub fn signal_ignored(sig: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(0);
+    (1..=64).contains(&sig) && mask & (1 << (sig - 1)) != 0
 }

@@ -172,6 +172,23 @@ fn check_metadata<const F: usize, const L: usize>(
     note.map_or(Ok(()), |n| check_note("note", n))
 }
 
+/// `edit NAME` in the editor: a new secret and a metadata edit of one entry, made on the form of
+/// its revision `revision`. Applied together, and only while the entry is still at that revision
+/// ([`Error::Busy`] otherwise, nothing changed), so a change made meanwhile elsewhere (another
+/// command, a sync) is never undone by a form that did not show it. The edit holds only the
+/// fields whose line the user changed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FormEdit {
+    /// Which entry.
+    pub name: String,
+    /// The revision the form showed.
+    pub revision: u64,
+    /// The new secret (a rotation), if the form changed it.
+    pub secret: Option<SecretInput>,
+    /// The metadata changes, if any; its name is the entry's.
+    pub edit: Option<EntryEdit>,
+}
+
 /// Which statuses `list` shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StatusFilter {
@@ -234,6 +251,8 @@ pub enum Request {
     },
     /// Change metadata.
     Edit(Box<EntryEdit>),
+    /// Apply what the editor's form changed, if the entry did not change meanwhile.
+    FormEdit(Box<FormEdit>),
     /// Rename an entry.
     Rename {
         /// Current name.
@@ -333,6 +352,13 @@ pub enum Response {
     Code(crate::otp::Code),
     /// A change was made.
     Done(String),
+    /// What a [`FormEdit`] did: the rotation's result, and the metadata edit's message.
+    FormEdited {
+        /// The rotation, when the form changed the secret.
+        rotated: Option<crate::lifecycle::LifecycleResponse>,
+        /// The edit's message, when the form changed metadata.
+        edited: Option<String>,
+    },
     /// The result of a lifecycle request.
     Lifecycle(crate::lifecycle::LifecycleResponse),
     /// The result of a sharing request.
@@ -420,6 +446,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             crate::find::search(&vault.payload.entries, &term, include_revoked).map(Response::Found)
         }
         Request::Edit(edit) => self::edit(vault, *edit, now),
+        Request::FormEdit(f) => form_edit(vault, *f, now),
         Request::Rename { from, to } => {
             validate_new_name(&to)?;
             vault.entry(&from)?;
@@ -573,6 +600,39 @@ fn edit(vault: &mut Vault, ed: EntryEdit, now: Time) -> Result<Response> {
     let detail = format!("changed {}", changed.join(", "));
     vault.audit(now, "edit", Some(&name), detail.clone());
     Ok(Response::Done(format!("{name}: {detail}")))
+}
+
+fn form_edit(vault: &mut Vault, f: FormEdit, now: Time) -> Result<Response> {
+    let revision = vault.entry(&f.name)?.revision;
+    if revision != f.revision {
+        return Err(Error::Busy(format!(
+            "'{}' changed while the editor was open (revision {} when shown, {revision} now); nothing was changed",
+            f.name, f.revision
+        )));
+    }
+    // Both or neither: a failure below leaves the vault unsaved.
+    let rotated = match f.secret {
+        Some(secret) => {
+            let rotate = crate::lifecycle::LifecycleRequest::Rotate {
+                name: f.name.clone(),
+                secret,
+                expires_at: Change::Keep,
+            };
+            Some(crate::lifecycle::execute(vault, rotate, now)?)
+        }
+        None => None,
+    };
+    let edited = match f.edit {
+        Some(mut e) => {
+            e.name.clone_from(&f.name);
+            match edit(vault, e, now)? {
+                Response::Done(msg) => Some(msg),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    Ok(Response::FormEdited { rotated, edited })
 }
 
 fn list(vault: &Vault, f: &ListFilter, now: Time) -> Result<Vec<Summary>> {

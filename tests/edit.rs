@@ -451,3 +451,97 @@ fn edit_secret_works_through_the_agent() {
     assert_eq!(t.ok(&["get", "-n", "svc/a"], ""), "via-agent-0123456789");
     assert_eq!(entry(&t, "svc/a")["history_count"], 1);
 }
+
+/// An editor that, while its form is open, has another command change the entry through the
+/// agent (the url), then changes the tags in the form.
+fn concurrent_editor(t: &TestVault) -> std::process::Command {
+    let count = t.home().join("count");
+    let body = format!(
+        "n=$(cat '{c}' 2>/dev/null || echo 0); echo $((n + 1)) > '{c}'\n\
+         if [ \"$n\" = 0 ]; then\n\
+         \x20 '{exe}' edit svc/a --url https://concurrent.example --add-tag elsewhere\n\
+         \x20 sed -i 's|^tags: .*|tags: ci, prod|' \"$1\"\n\
+         fi",
+        c = count.display(),
+        exe = env!("CARGO_BIN_EXE_jeton"),
+    );
+    let mut c = editor(t, &body);
+    c.env_remove("JETON_PASSPHRASE");
+    c
+}
+
+#[test]
+fn a_change_made_while_the_editor_was_open_is_never_undone() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        "s",
+        &["--url", "https://old.example", "--tag", "ci"],
+    );
+    let _agent = agent_support::unlock(&t, &[]);
+    let bytes = t.vault_bytes();
+    // Without a terminal: refused (exit 7), the other change kept, the form's not applied.
+    let out = t.run_with(concurrent_editor(&t), &["edit", "svc/a"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("'svc/a' changed while the editor was open")
+            && err.contains("nothing was changed")
+            && err.contains("run `jeton edit svc/a` again"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let after = entry(&t, "svc/a");
+    assert_eq!(after["url"], "https://concurrent.example");
+    assert_eq!(after["tags"], serde_json::json!(["ci", "elsewhere"]));
+    assert_ne!(t.vault_bytes(), bytes);
+}
+
+/// On a terminal the form opens again on the new values, with the user's change carried over;
+/// saving it applies that change and keeps the other.
+#[test]
+fn on_a_terminal_the_form_reopens_on_the_new_values_with_the_changes_kept() {
+    let t = TestVault::new();
+    t.add(
+        "svc/a",
+        "s",
+        &["--url", "https://old.example", "--tag", "ci"],
+    );
+    let _agent = agent_support::unlock(&t, &[]);
+    let c = concurrent_editor(&t);
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+    let mut py = t.cmd_for("python3");
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => py.env(k, v),
+            None => py.env_remove(k),
+        };
+    }
+    py.args([driver, "--"])
+        .arg(env!("CARGO_BIN_EXE_jeton"))
+        .args(["edit", "svc/a"]);
+    let out = py.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("changed while the editor was open"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(t.home().join("count"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    // The second form: the new url, and the tags as the user and the other command left them.
+    let form = seen(&t, "text");
+    assert!(
+        form.contains("url: https://concurrent.example\n")
+            && form.contains("tags: ci, elsewhere, prod\n"),
+        "{form}"
+    );
+    let after = entry(&t, "svc/a");
+    assert_eq!(after["url"], "https://concurrent.example");
+    assert_eq!(
+        after["tags"],
+        serde_json::json!(["ci", "elsewhere", "prod"])
+    );
+    assert_private_and_gone(&t);
+}

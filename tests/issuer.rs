@@ -1158,13 +1158,17 @@ fn npm_rotation_through_the_npm_cli_against_a_registry_following_npms_api() {
     let t = with_recipe("npm/ci", CANARY, &registry.url, &recipe, &issuer);
     let bearer = |token: &str| format!("Authorization: Bearer {token}");
     assert_eq!(registry.status("/-/npm/v1/tokens", &bearer("nope")), "401");
-    // jeton's npm configuration goes in TMPDIR, and is gone when npm ends.
+    // jeton's npm configuration goes in the private runtime directory, never in TMPDIR, and is
+    // gone when npm ends.
     let tmp = tempfile::tempdir().unwrap();
     let jeton = |args: &[&str]| {
         let mut c = t.cmd();
         c.env("TMPDIR", tmp.path());
         let out = t.run_with(c, args, "");
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "npm's configuration was left: {left:?}");
+        let npm = t.home().join("run/jeton/npm");
+        let left: Vec<_> = std::fs::read_dir(npm).into_iter().flatten().collect();
         assert!(left.is_empty(), "npm's configuration was left: {left:?}");
         out
     };

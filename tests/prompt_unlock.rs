@@ -170,3 +170,82 @@ fn other_passphrase_sources_never_ask_and_never_start_the_agent() {
     assert_eq!(out.status.code(), Some(0));
     assert!(status(&t)["running"] == false, "{}", status(&t));
 }
+
+/// A config file someone else could have written is not obeyed: one warning line, then the
+/// defaults (here: the offer that `never` would have silenced).
+#[test]
+fn a_config_file_others_could_write_is_ignored_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = vault_with_entry();
+    config(&t, "[unlock]\nagent = \"never\"\n");
+    let file = t.home().join(".config/jeton/config.toml");
+    let folder = t.home().join(".config/jeton");
+    let chmod = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let obeyed = |t: &TestVault| {
+        let (code, text) = on_tty(t, &[(PROMPT, PASS)], &["get", "svc/a"], false);
+        assert_eq!(code, 0, "{text}");
+        assert!(!text.contains(OFFER) && !text.contains("warning"), "{text}");
+    };
+    chmod(&file, 0o600);
+    chmod(&folder, 0o700);
+    obeyed(&t);
+    let ignored = |t: &TestVault, why: &str| {
+        let (code, text) = on_tty(
+            t,
+            &[(PROMPT, PASS), ("[y/N] ", "n")],
+            &["get", "svc/a"],
+            false,
+        );
+        assert_eq!(code, 0, "{why}: {text}");
+        assert!(text.contains(OFFER), "{why}: {text}");
+        let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(warnings.len(), 1, "{why}: {text}");
+        assert!(
+            warnings[0].contains("jeton: warning: ignoring the config file")
+                && warnings[0].contains(why),
+            "{why}: {text}"
+        );
+        assert!(!agent_holds_it(t));
+    };
+    for (path, mode, back) in [
+        (&file, 0o620, 0o600),
+        (&file, 0o602, 0o600),
+        (&folder, 0o770, 0o700),
+        (&folder, 0o703, 0o700),
+    ] {
+        chmod(path, mode);
+        ignored(&t, "may be written to by group or others");
+        chmod(path, back);
+    }
+    // A link to a file of ours elsewhere is followed.
+    let elsewhere = t.home().join("dotfiles");
+    std::fs::create_dir(&elsewhere).unwrap();
+    chmod(&elsewhere, 0o700);
+    std::fs::rename(&file, elsewhere.join("config.toml")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("config.toml"), &file).unwrap();
+    obeyed(&t);
+    // ... and what it leads to is checked too.
+    chmod(&elsewhere, 0o777);
+    ignored(&t, "may be written to by group or others");
+    chmod(&elsewhere, 0o700);
+    std::fs::remove_file(&file).unwrap();
+    std::fs::rename(elsewhere.join("config.toml"), &file).unwrap();
+    // Owned by someone else (as root, the test can give it away).
+    if std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        ignored(&t, "is owned by uid 65534");
+        std::os::unix::fs::chown(&file, Some(0), None).unwrap();
+        std::os::unix::fs::chown(&folder, Some(65534), None).unwrap();
+        ignored(&t, "is owned by uid 65534");
+        std::os::unix::fs::chown(&folder, Some(0), None).unwrap();
+        obeyed(&t);
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the tests as root, to give a config file to another uid"
+        );
+        eprintln!("not checked: a config file owned by someone else (needs root)");
+    }
+}

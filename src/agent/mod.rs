@@ -12,8 +12,7 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 
-use crate::{Error, Result};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use crate::Result;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,20 +24,10 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(15 * 60);
 /// Default absolute limit (SPEC §7).
 pub const DEFAULT_MAX: Duration = Duration::from_secs(8 * 60 * 60);
 
-/// `$XDG_RUNTIME_DIR/jeton`, else `/tmp/jeton-$UID`.
+/// The agent's directory: the private runtime directory, `$XDG_RUNTIME_DIR/jeton`, else
+/// `/tmp/jeton-$UID` ([`crate::runtime::dir`]).
 pub fn socket_dir() -> PathBuf {
-    socket_dir_for(std::env::var_os("XDG_RUNTIME_DIR"), uid())
-}
-
-fn socket_dir_for(runtime_dir: Option<std::ffi::OsString>, uid: u32) -> PathBuf {
-    runtime_dir
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .map_or_else(
-            || PathBuf::from(format!("/tmp/jeton-{uid}")),
-            |d| d.join("jeton"),
-        )
+    crate::runtime::dir()
 }
 
 /// The agent socket path.
@@ -46,73 +35,19 @@ pub fn socket_path() -> PathBuf {
     socket_dir().join(SOCKET_FILE)
 }
 
-/// This process's real uid.
-pub fn uid() -> u32 {
-    rustix::process::getuid().as_raw()
-}
-
 pub use crate::os::boottime;
+pub use crate::runtime::uid;
 
 /// Creates the agent directory (0700) if needed, then checks it with [`secure_dir`].
 pub fn prepare_dir(dir: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(dir).is_err() {
-        if let Some(parent) = dir.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(|e| Error::io("cannot create the agent directory", parent, e))?;
-        }
-        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io("cannot create the agent directory", dir, e)),
-        }
-    }
-    secure_dir(dir)
+    crate::runtime::prepare(dir)
 }
 
-/// Refuses an agent directory that someone else could have planted or could write to (in
-/// `/tmp`, anyone can create `/tmp/jeton-$UID` first): it must be a real directory (lstat, not a
-/// symlink) owned by this user and writable by no one else. A directory of ours that group or
-/// others may only read is tightened to 0700.
+/// Refuses an agent directory that someone else could have planted, could write to, or could
+/// swap (every directory on the way is checked): [`crate::runtime::secure`], the check the
+/// editor's and the npm recipe's private files go through too.
 pub fn secure_dir(dir: &Path) -> Result<()> {
-    let mode = check_dir_as(dir, uid())?;
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io("cannot chmod the agent directory", dir, e))?;
-    }
-    Ok(())
-}
-
-/// The checks of [`secure_dir`] for user `uid`; returns the directory's mode.
-fn check_dir_as(dir: &Path, uid: u32) -> Result<u32> {
-    let refuse = |why: &str| {
-        Err(Error::Other(format!(
-            "refusing the agent directory {}: {why}",
-            dir.display()
-        )))
-    };
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| Error::io("cannot inspect the agent directory", dir, e))?;
-    if meta.file_type().is_symlink() {
-        return refuse("it is a symbolic link");
-    }
-    if !meta.is_dir() {
-        return refuse("it is not a directory");
-    }
-    if meta.uid() != uid {
-        return refuse(&format!("it is owned by uid {}, not {uid}", meta.uid()));
-    }
-    // Someone else may have planted files in it while it was writable: fixing the mode would
-    // not remove them.
-    if meta.mode() & 0o022 != 0 {
-        return refuse(&format!(
-            "group or others may write to it (mode {:o}); remove it",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(meta.mode())
+    crate::runtime::secure(dir)
 }
 
 /// Whether the agent can be reached safely, checked once per process.
@@ -126,8 +61,8 @@ pub enum Reach {
     Unsafe(String),
 }
 
-/// [`Reach`] for this process's agent directory: one lstat, and a chmod the first time a
-/// directory of ours is found readable by others.
+/// [`Reach`] for this process's agent directory: an lstat of each directory on its path, and a
+/// chmod the first time a directory of ours is found readable by others.
 pub fn reach() -> Reach {
     let dir = socket_dir();
     if std::fs::symlink_metadata(&dir).is_err() {
@@ -147,69 +82,5 @@ pub fn unsafe_dir_warning() -> Option<String> {
     match reach() {
         Reach::Unsafe(w) if !WARNED.swap(true, Ordering::SeqCst) => Some(w),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_a_runtime_dir_the_socket_is_under_tmp_per_uid() {
-        assert_eq!(socket_dir_for(None, 1000), Path::new("/tmp/jeton-1000"));
-        assert_eq!(
-            socket_dir_for(Some("".into()), 7),
-            Path::new("/tmp/jeton-7")
-        );
-        assert_eq!(
-            socket_dir_for(Some("relative".into()), 7),
-            Path::new("/tmp/jeton-7")
-        );
-        assert_eq!(
-            socket_dir_for(Some("/run/user/7".into()), 7),
-            Path::new("/run/user/7/jeton")
-        );
-    }
-
-    #[test]
-    fn a_directory_someone_else_owns_is_refused() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        assert!(check_dir_as(d.path(), uid()).is_ok());
-        let err = check_dir_as(d.path(), uid() + 1).unwrap_err().to_string();
-        assert!(err.contains(&format!("owned by uid {}", uid())), "{err}");
-    }
-
-    #[test]
-    fn unsafe_directories_are_refused_and_readable_ones_tightened() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("jeton");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        secure_dir(&dir).unwrap();
-        assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        assert!(
-            secure_dir(&dir)
-                .unwrap_err()
-                .to_string()
-                .contains("may write")
-        );
-        let link = d.path().join("link");
-        std::os::unix::fs::symlink(&dir, &link).unwrap();
-        assert!(
-            secure_dir(&link)
-                .unwrap_err()
-                .to_string()
-                .contains("symbolic link")
-        );
-        let file = d.path().join("file");
-        std::fs::write(&file, "").unwrap();
-        assert!(
-            secure_dir(&file)
-                .unwrap_err()
-                .to_string()
-                .contains("not a directory")
-        );
     }
 }

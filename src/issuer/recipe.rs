@@ -526,15 +526,17 @@ mod gitlab {
 /// An npm registry's token API (the npm registry's "User Authentication" API document,
 /// github.com/npm/registry docs/user/authentication.md: `GET`/`POST /-/npm/v1/tokens`,
 /// `DELETE /-/npm/v1/tokens/token/:key`), through the `npm` CLI itself. Each call gets its own
-/// configuration: a 0600 `npmrc` in a fresh 0700 directory holding the registry, the token
-/// (`//host/path/:_authToken`) and a cache of its own, named by `--userconfig`; `npm token
-/// create` reads the account's password on its stdin (at its prompt, as npm 10 and 11 both
-/// ask), and a one-time code in that child's environment (`npm_config_otp`). The file is
-/// overwritten and the directory removed when the call ends. A token is named to `npm token
+/// configuration: a 0600 `npmrc` in a fresh private directory of the runtime directory holding
+/// the registry, the token (`//host/path/:_authToken`) and a cache of its own, named by
+/// `--userconfig`; `npm token create` reads the account's password on its stdin (at its
+/// prompt, as npm 10 and 11 both ask), and a one-time code in that child's environment
+/// (`npm_config_otp`). The file is overwritten and the directory removed when the call ends,
+/// or when jeton is stopped by a signal. A token is named to `npm token
 /// revoke` by its key, the hex SHA-512 of the token, never by itself.
 mod npm {
     use super::{Created, Credential, Login, run};
     use crate::process::Builder;
+    use crate::runtime::{Purpose, Scratch};
     use crate::secret::Token;
     use crate::{Error, Result};
     use std::path::PathBuf;
@@ -563,28 +565,16 @@ mod npm {
         data_encoding::HEXLOWER.encode(&sha2::Sha512::digest(token.expose_secret().as_bytes()))
     }
 
-    /// One npm configuration directory, removed (its `npmrc` overwritten first) on drop.
+    /// One npm configuration: a private directory in the runtime directory (never `$TMPDIR`),
+    /// wiped and removed on drop, on SIGHUP, SIGTERM and SIGINT, or by the next jeton if this
+    /// one is killed ([`crate::runtime::Scratch`]).
     struct Session {
-        dir: PathBuf,
+        scratch: Scratch,
         rc: PathBuf,
-        len: usize,
-    }
-
-    impl Drop for Session {
-        fn drop(&mut self) {
-            // Overwritten in place before it goes: the token must not stay on the disk.
-            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.rc) {
-                use std::io::Write;
-                let _ = f.write_all(&vec![0u8; self.len]);
-                let _ = f.sync_all();
-            }
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 
     impl Session {
         fn new(cred: &Credential<'_>) -> Result<Session> {
-            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
             let registry = registry(cred)?;
             let token = cred.secret.expose_secret();
             // npmrc is an ini file: a token is one plain word in it.
@@ -600,36 +590,16 @@ mod npm {
             let nerf = registry
                 .split_once("://")
                 .map_or(registry.as_str(), |(_, rest)| rest);
-            let name: [u8; 12] = crate::vault::random_id()?;
-            let dir = std::env::temp_dir().join(format!(
-                "jeton-npm-{}",
-                data_encoding::HEXLOWER.encode(&name)
-            ));
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| Error::Other(format!("npm: cannot make {}: {e}", dir.display())))?;
-            let mut session = Session {
-                rc: dir.join("npmrc"),
-                dir,
-                len: 0,
-            };
+            let scratch = Scratch::new(Purpose::Npm)?;
             let text = Zeroizing::new(format!(
                 "registry={registry}\n//{nerf}:_authToken={token}\ncache={}\nlogs-max=0\n\
                  update-notifier=false\nfund=false\naudit=false\n",
-                session.dir.join("cache").display()
+                scratch.path().join("cache").display()
             ));
-            session.len = text.len();
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&session.rc)
+            let rc = scratch
+                .create("npmrc", text.as_bytes())
                 .map_err(|e| Error::Other(format!("npm: cannot write its configuration: {e}")))?;
-            use std::io::Write;
-            f.write_all(text.as_bytes())
-                .map_err(|e| Error::Other(format!("npm: cannot write its configuration: {e}")))?;
-            Ok(session)
+            Ok(Session { scratch, rc })
         }
 
         /// `npm ARGS` with this configuration only: the user's `npm_config_*` variables and
@@ -642,7 +612,7 @@ mod npm {
                     c.env_remove(name);
                 }
             }
-            c.current_dir(&self.dir)
+            c.current_dir(self.scratch.path())
                 .args(args)
                 .arg("--userconfig")
                 .arg(&self.rc);

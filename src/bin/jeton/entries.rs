@@ -2,6 +2,7 @@
 //! Flags are validated into a request before any I/O.
 
 mod editor;
+mod editor_form;
 
 use crate::args::{GenerateArgs, charset, nonempty};
 use crate::ctx::{Ctx, Exit, emit, unexpected, warn_short_spans};

@@ -51,6 +51,8 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // An editor's form or an npmrc that a killed jeton left behind: wiped by the next one.
+    jeton::runtime::scratch::clean_stale();
     let result = cli::run(cli);
     let code = match result {
         // A reader that stopped early (`jeton list | head -1`) is not an error.
