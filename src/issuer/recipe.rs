@@ -35,6 +35,35 @@ pub struct Login {
     pub otp: Option<Zeroizing<String>>,
 }
 
+/// Why `create` made nothing, or may have made something.
+pub struct NotCreated {
+    /// What went wrong.
+    pub error: Error,
+    /// True when the issuer answered with a refusal: nothing was made. False when it is not
+    /// known (the call may have gone through before it failed).
+    pub refused: bool,
+}
+
+impl From<Error> for NotCreated {
+    fn from(error: Error) -> NotCreated {
+        NotCreated {
+            error,
+            refused: false,
+        }
+    }
+}
+
+/// What a resumed run found at the issuer after a create call it never heard the end of.
+#[derive(Default)]
+pub struct Orphans {
+    /// Keys deleted: absent before the call, made after the run began, and never stored.
+    pub deleted: Vec<String>,
+    /// Keys besides the current one that are not known to be jeton's: left in place.
+    pub unknown: Vec<String>,
+    /// False when the issuer's credentials cannot be listed (`command`, `npm`): one may exist.
+    pub listed: bool,
+}
+
 /// What `create` made.
 pub struct Created {
     /// The new secret.
@@ -179,12 +208,22 @@ fn secure_base(url: Option<&str>) -> Option<&str> {
 }
 
 /// Makes a new credential at the issuer, authenticated with the current one (and `login`,
-/// for a recipe that needs the account's password).
-pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) -> Result<Created> {
+/// for a recipe that needs the account's password). `run_id` is the run's id, which the
+/// `command` recipe's create command gets as `JETON_ROTATION_ID`.
+pub fn create(
+    recipe: &Recipe,
+    current: &Credential<'_>,
+    login: Option<&Login>,
+    run_id: Option<&str>,
+) -> std::result::Result<Created, NotCreated> {
     match recipe {
         Recipe::Command { create, .. } => {
             let what = "create";
-            let out = run(shell(create), Some(current.secret.expose_secret()), what)?;
+            let mut c = shell(create);
+            if let Some(id) = run_id {
+                c.env("JETON_ROTATION_ID", id);
+            }
+            let out = run(c, Some(current.secret.expose_secret()), what)?;
             Ok(Created {
                 secret: printed_secret(&out, what)?,
                 key_id: None,
@@ -197,7 +236,7 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) 
         } => {
             let what = "create (aws iam create-access-key)";
             need_key_id(current, what)?;
-            let out = run(iam(user, *env, current, &["create-access-key"]), None, what)?;
+            let out = aws_create(iam(user, *env, current, &["create-access-key"]), what)?;
             #[derive(serde::Deserialize)]
             #[serde(rename_all = "PascalCase")]
             struct Reply {
@@ -221,7 +260,7 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) 
         Recipe::GitlabPat {
             expires_in_days,
             owner,
-        } => gitlab::rotate(current, *expires_in_days, owner.as_ref()),
+        } => Ok(gitlab::rotate(current, *expires_in_days, owner.as_ref())?),
         Recipe::Npm { password_entry } => {
             let login = login.ok_or_else(|| {
                 Error::Usage(format!(
@@ -229,26 +268,172 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) 
                     crate::entry::printable(password_entry)
                 ))
             })?;
-            npm::create(current, login)
+            Ok(npm::create(current, login)?)
         }
     }
 }
 
-/// Before creating again after an interruption: deletes any key of the user other than
-/// `keep`, since a key made by an interrupted create was never stored and nobody holds its
-/// secret (AWS allows two keys per user, so it would also block the new one). Does nothing
-/// for the `command` recipe.
-pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<String>> {
+/// AWS error codes that do not say whether the request was carried out (a server-side
+/// failure or a timeout): any other error the service answers with is a refusal.
+const AWS_UNSURE: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "ServiceFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// `aws iam create-access-key`: its stdout, or why it made nothing. Its stderr is passed on to
+/// the user; an answer `An error occurred (CODE)` from the service is a refusal unless CODE is
+/// one of [`AWS_UNSURE`]; any other failure (the CLI could not reach AWS, was killed, ...) may
+/// have made a key.
+fn aws_create(mut c: Builder, what: &str) -> std::result::Result<Zeroizing<Vec<u8>>, NotCreated> {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c
+        .spawn()
+        .map_err(|e| Error::Other(format!("{what}: cannot start: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+    let stdout = Zeroizing::new(out.stdout);
+    let _ = std::io::stderr().write_all(&out.stderr);
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let code = text.lines().find_map(|l| {
+        let rest = l.split_once("An error occurred (")?.1;
+        Some(rest.split_once(')')?.0.to_owned())
+    });
+    match code {
+        Some(code) if !AWS_UNSURE.contains(&code.as_str()) => Err(NotCreated {
+            error: Error::Other(format!("{what}: AWS refused ({code}); nothing was made")),
+            refused: true,
+        }),
+        _ => Err(NotCreated {
+            error: Error::Other(format!(
+                "{what}: the command failed ({}); AWS may have made a key",
+                exit_text(out.status)
+            )),
+            refused: false,
+        }),
+    }
+}
+
+/// One access key of an IAM user, as `list-access-keys` gives it.
+struct AwsKey {
+    id: String,
+    created: Option<crate::time::Time>,
+}
+
+fn aws_keys(
+    user: &Option<String>,
+    env: bool,
+    cred: &Credential<'_>,
+    what: &str,
+) -> Result<Vec<AwsKey>> {
+    let out = run(iam(user, env, cred, &["list-access-keys"]), None, what)?;
+    let listed: serde_json::Value = serde_json::from_slice(&out)
+        .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
+    Ok(listed["AccessKeyMetadata"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| {
+            Some(AwsKey {
+                id: k["AccessKeyId"].as_str()?.to_owned(),
+                created: k["CreateDate"]
+                    .as_str()
+                    .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+                    .map(|t| t.as_second()),
+            })
+        })
+        .collect())
+}
+
+/// The ids of the credentials the issuer has now, for an issuer that lists them (`aws-iam`:
+/// the user's access keys); `None` for the others.
+pub fn keys(recipe: &Recipe, current: &Credential<'_>) -> Result<Option<Vec<String>>> {
+    let Recipe::AwsIam {
+        user,
+        environment_credentials,
+    } = recipe
+    else {
+        return Ok(None);
+    };
+    let what = "create (aws iam list-access-keys)";
+    need_key_id(current, what)?;
+    let keys = aws_keys(user, *environment_credentials, current, what)?;
+    Ok(Some(keys.into_iter().map(|k| k.id).collect()))
+}
+
+/// What to do after the issuer refused a create, when the refusal has a known cause: for
+/// `aws-iam`, a user that already has the two access keys AWS allows, named (never their
+/// secrets).
+pub fn refusal_hint(
+    recipe: &Recipe,
+    keys_before: Option<&[String]>,
+    current: Option<&str>,
+) -> Option<String> {
+    let (Recipe::AwsIam { .. }, Some(keys)) = (recipe, keys_before) else {
+        return None;
+    };
+    let others: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| Some(*k) != current)
+        .collect();
+    if keys.len() < 2 || others.is_empty() {
+        return None;
+    }
+    let mut named: Vec<String> = keys
+        .iter()
+        .map(|k| match Some(k.as_str()) == current {
+            true => format!("{k} (this entry's)"),
+            false => k.clone(),
+        })
+        .collect();
+    let last = named.pop().unwrap_or_default();
+    let one = if others.len() == 1 { others[0] } else { "KEY" };
+    Some(format!(
+        "the IAM user already has {} access keys, {} and {last}, the most AWS allows; jeton \
+         deleted none: if nothing uses {}, delete it (`aws iam delete-access-key \
+         --access-key-id {one}`)",
+        keys.len(),
+        named.join(", "),
+        others.join(" or "),
+    ))
+}
+
+/// Before creating again after a create call whose end is unknown: deletes the keys of the user
+/// that were not there before that call (`keys_before`) and were made after the run began
+/// (`since`, by the issuer's clock) — made by that call and never stored, nobody holds their
+/// secret. Every other key is left alone; the ones besides the current key that are not known
+/// to be older than the call are named in [`Orphans::unknown`]. Without `keys_before` (a run
+/// begun by an older version) nothing is deleted. For GitLab, checks that the current token
+/// still works; `command` and `npm` list nothing.
+pub fn clean_orphans(
+    recipe: &Recipe,
+    current: &Credential<'_>,
+    keys_before: Option<&[String]>,
+    since: crate::time::Time,
+) -> Result<Orphans> {
     let (user, env) = match recipe {
         Recipe::AwsIam {
             user,
             environment_credentials,
-        } => (user, environment_credentials),
+        } => (user, *environment_credentials),
         Recipe::GitlabPat { .. } => {
             // GitLab revokes the old token in the call that makes the new one: if that call
             // went through and its answer was lost, the current token no longer works.
             return gitlab::check_self(current, "create (GitLab, after an interruption)")
-                .map(|()| vec![])
+                .map(|()| Orphans {
+                    listed: true,
+                    ..Orphans::default()
+                })
                 .map_err(|_| {
                     Error::Other(
                         "the current token no longer works at GitLab: an interrupted rotation \
@@ -258,30 +443,36 @@ pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<St
                     )
                 });
         }
-        // A token made by an interrupted `npm token create` was never stored: nobody holds
-        // it, and it cannot be told from the account's other tokens (npm lists no names for
-        // legacy tokens), so it is left for the user to see in `npm token list`.
-        Recipe::Command { .. } | Recipe::Npm { .. } => return Ok(vec![]),
+        // A token made by an interrupted create was never stored: nobody holds it, and it
+        // cannot be told from the account's other tokens (npm lists no names for legacy
+        // tokens), so it is left for the user to check.
+        Recipe::Command { .. } | Recipe::Npm { .. } => return Ok(Orphans::default()),
     };
     let what = "create (aws iam list-access-keys)";
     let keep = need_key_id(current, what)?;
-    let env = *env;
-    let out = run(iam(user, env, current, &["list-access-keys"]), None, what)?;
-    let listed: serde_json::Value = serde_json::from_slice(&out)
-        .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-    let mut deleted = Vec::new();
-    for k in listed["AccessKeyMetadata"].as_array().into_iter().flatten() {
-        let Some(id) = k["AccessKeyId"].as_str() else {
+    let mut found = Orphans {
+        listed: true,
+        ..Orphans::default()
+    };
+    for k in aws_keys(user, env, current, what)? {
+        if k.id == keep {
             continue;
-        };
-        if id != keep {
-            let what = "create (aws iam delete-access-key of an orphan key)";
-            let args = ["delete-access-key", "--access-key-id", id];
-            run(iam(user, env, current, &args), None, what)?;
-            deleted.push(id.to_owned());
+        }
+        let before = keys_before.map(|b| b.contains(&k.id));
+        let made_since = k.created.is_some_and(|t| t >= since);
+        match before {
+            Some(false) if made_since => {
+                let what =
+                    "create (aws iam delete-access-key of a key the interrupted create made)";
+                let args = ["delete-access-key", "--access-key-id", &k.id];
+                run(iam(user, env, current, &args), None, what)?;
+                found.deleted.push(k.id);
+            }
+            Some(true) => {}
+            _ => found.unknown.push(k.id),
         }
     }
-    Ok(deleted)
+    Ok(found)
 }
 
 /// Checks that `new` works at the issuer.
