@@ -209,6 +209,13 @@ fn aws_two_key_limit_with_the_fake_cli_then_resume_keeps_the_other_key() {
     assert!(stderr(&out).contains("LimitExceeded"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("deleted key"), "{}", stderr(&out));
     assert!(aws.deleted().is_empty(), "deleted: {:?}", aws.deleted());
+    let out = t.run(&["check", "--only", "rotation_unfinished"], "");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("aws/ci: rotation_unfinished: ")
+            && said.contains("the issuer refused the new credential"),
+        "{said}"
+    );
     assert_eq!(aws.keys(), [k1.0.clone(), k2.0.clone()]);
     assert_eq!(current_key(&t), k1.0, "the entry's key changed");
     let log = t.ok(&["log", "aws/ci"], "");

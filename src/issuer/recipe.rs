@@ -13,8 +13,6 @@ use zeroize::Zeroizing;
 
 /// The most a child may print (a token, or `aws` JSON).
 const MAX_OUTPUT: usize = 1 << 20;
-/// How long a new AWS key may take to be accepted everywhere (IAM is eventually consistent).
-const AWS_VERIFY_TRIES: u32 = 15;
 
 /// A credential as a recipe sees it: the secret and, for a key pair, the key id.
 #[derive(Clone)]
@@ -143,47 +141,12 @@ fn printed_secret(out: &[u8], what: &str) -> Result<Token> {
     Ok(Token::new(text.to_owned()))
 }
 
-/// The `aws` command authenticated as `cred` (unless the recipe uses the user's environment),
-/// with the user's profile, region and endpoint otherwise as they are.
-fn aws(recipe_env: bool, cred: &Credential<'_>) -> Builder {
-    let mut c = crate::process::command("aws");
-    if !recipe_env {
-        c.env("AWS_ACCESS_KEY_ID", cred.key_id.unwrap_or_default())
-            .env("AWS_SECRET_ACCESS_KEY", cred.secret.expose_secret())
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_SECURITY_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_DEFAULT_PROFILE");
-    }
-    c.arg("--output").arg("json");
-    c
-}
-
-fn need_key_id<'a>(cred: &Credential<'a>, what: &str) -> Result<&'a str> {
-    cred.key_id.filter(|k| !k.is_empty()).ok_or_else(|| {
-        Error::Usage(format!(
-            "{what}: the entry has no access key id (set it as the username: \
-             `jeton edit NAME --username AKIA...`)"
-        ))
-    })
-}
-
-/// `aws iam` with the user named by the recipe, if any.
-fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -> Builder {
-    let mut c = aws(env, cred);
-    c.arg("iam").args(args);
-    if let Some(u) = user {
-        c.arg("--user-name").arg(u);
-    }
-    c
-}
-
 /// Refuses, before a run begins, an entry the recipe cannot work with (no key id for
 /// `aws-iam`, no usable URL for `gitlab-pat` or `npm`).
 pub fn preflight(recipe: &Recipe, current: &Credential<'_>) -> Result<()> {
     match recipe {
         Recipe::Command { .. } => Ok(()),
-        Recipe::AwsIam { .. } => need_key_id(current, "aws-iam").map(drop),
+        Recipe::AwsIam { .. } => aws::need_key_id(current, "aws-iam").map(drop),
         Recipe::GitlabPat { .. } => gitlab::base(current).map(drop),
         Recipe::Npm { .. } => npm::registry(current).map(drop),
     }
@@ -233,30 +196,7 @@ pub fn create(
         Recipe::AwsIam {
             user,
             environment_credentials: env,
-        } => {
-            let what = "create (aws iam create-access-key)";
-            need_key_id(current, what)?;
-            let out = aws_create(iam(user, *env, current, &["create-access-key"]), what)?;
-            #[derive(serde::Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Reply {
-                access_key: Key,
-            }
-            #[derive(serde::Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Key {
-                access_key_id: String,
-                #[serde(with = "crate::secret::serde_token")]
-                secret_access_key: Token,
-            }
-            let reply: Reply = serde_json::from_slice(&out)
-                .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-            Ok(Created {
-                secret: reply.access_key.secret_access_key,
-                key_id: Some(reply.access_key.access_key_id),
-                expires_at: None,
-            })
-        }
+        } => aws::create(user, *env, current),
         Recipe::GitlabPat {
             expires_in_days,
             owner,
@@ -273,87 +213,6 @@ pub fn create(
     }
 }
 
-/// AWS error codes that do not say whether the request was carried out (a server-side
-/// failure or a timeout): any other error the service answers with is a refusal.
-const AWS_UNSURE: &[&str] = &[
-    "InternalFailure",
-    "InternalError",
-    "ServiceFailure",
-    "ServiceUnavailable",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-
-/// `aws iam create-access-key`: its stdout, or why it made nothing. Its stderr is passed on to
-/// the user; an answer `An error occurred (CODE)` from the service is a refusal unless CODE is
-/// one of [`AWS_UNSURE`]; any other failure (the CLI could not reach AWS, was killed, ...) may
-/// have made a key.
-fn aws_create(mut c: Builder, what: &str) -> std::result::Result<Zeroizing<Vec<u8>>, NotCreated> {
-    c.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = c
-        .spawn()
-        .map_err(|e| Error::Other(format!("{what}: cannot start: {e}")))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Other(format!("{what}: {e}")))?;
-    let stdout = Zeroizing::new(out.stdout);
-    let _ = std::io::stderr().write_all(&out.stderr);
-    if out.status.success() {
-        return Ok(stdout);
-    }
-    let text = String::from_utf8_lossy(&out.stderr);
-    let code = text.lines().find_map(|l| {
-        let rest = l.split_once("An error occurred (")?.1;
-        Some(rest.split_once(')')?.0.to_owned())
-    });
-    match code {
-        Some(code) if !AWS_UNSURE.contains(&code.as_str()) => Err(NotCreated {
-            error: Error::Other(format!("{what}: AWS refused ({code}); nothing was made")),
-            refused: true,
-        }),
-        _ => Err(NotCreated {
-            error: Error::Other(format!(
-                "{what}: the command failed ({}); AWS may have made a key",
-                exit_text(out.status)
-            )),
-            refused: false,
-        }),
-    }
-}
-
-/// One access key of an IAM user, as `list-access-keys` gives it.
-struct AwsKey {
-    id: String,
-    created: Option<crate::time::Time>,
-}
-
-fn aws_keys(
-    user: &Option<String>,
-    env: bool,
-    cred: &Credential<'_>,
-    what: &str,
-) -> Result<Vec<AwsKey>> {
-    let out = run(iam(user, env, cred, &["list-access-keys"]), None, what)?;
-    let listed: serde_json::Value = serde_json::from_slice(&out)
-        .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-    Ok(listed["AccessKeyMetadata"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| {
-            Some(AwsKey {
-                id: k["AccessKeyId"].as_str()?.to_owned(),
-                created: k["CreateDate"]
-                    .as_str()
-                    .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-                    .map(|t| t.as_second()),
-            })
-        })
-        .collect())
-}
-
 /// The ids of the credentials the issuer has now, for an issuer that lists them (`aws-iam`:
 /// the user's access keys); `None` for the others.
 pub fn keys(recipe: &Recipe, current: &Credential<'_>) -> Result<Option<Vec<String>>> {
@@ -364,10 +223,7 @@ pub fn keys(recipe: &Recipe, current: &Credential<'_>) -> Result<Option<Vec<Stri
     else {
         return Ok(None);
     };
-    let what = "create (aws iam list-access-keys)";
-    need_key_id(current, what)?;
-    let keys = aws_keys(user, *environment_credentials, current, what)?;
-    Ok(Some(keys.into_iter().map(|k| k.id).collect()))
+    aws::keys(user, *environment_credentials, current).map(Some)
 }
 
 /// What to do after the issuer refused a create, when the refusal has a known cause: for
@@ -378,34 +234,10 @@ pub fn refusal_hint(
     keys_before: Option<&[String]>,
     current: Option<&str>,
 ) -> Option<String> {
-    let (Recipe::AwsIam { .. }, Some(keys)) = (recipe, keys_before) else {
-        return None;
-    };
-    let others: Vec<&str> = keys
-        .iter()
-        .map(String::as_str)
-        .filter(|k| Some(*k) != current)
-        .collect();
-    if keys.len() < 2 || others.is_empty() {
-        return None;
+    match (recipe, keys_before) {
+        (Recipe::AwsIam { .. }, Some(keys)) => aws::refusal_hint(keys, current),
+        _ => None,
     }
-    let mut named: Vec<String> = keys
-        .iter()
-        .map(|k| match Some(k.as_str()) == current {
-            true => format!("{k} (this entry's)"),
-            false => k.clone(),
-        })
-        .collect();
-    let last = named.pop().unwrap_or_default();
-    let one = if others.len() == 1 { others[0] } else { "KEY" };
-    Some(format!(
-        "the IAM user already has {} access keys, {} and {last}, the most AWS allows; jeton \
-         deleted none: if nothing uses {}, delete it (`aws iam delete-access-key \
-         --access-key-id {one}`)",
-        keys.len(),
-        named.join(", "),
-        others.join(" or "),
-    ))
 }
 
 /// Before creating again after a create call whose end is unknown: deletes the keys of the user
@@ -448,31 +280,7 @@ pub fn clean_orphans(
         // tokens), so it is left for the user to check.
         Recipe::Command { .. } | Recipe::Npm { .. } => return Ok(Orphans::default()),
     };
-    let what = "create (aws iam list-access-keys)";
-    let keep = need_key_id(current, what)?;
-    let mut found = Orphans {
-        listed: true,
-        ..Orphans::default()
-    };
-    for k in aws_keys(user, env, current, what)? {
-        if k.id == keep {
-            continue;
-        }
-        let before = keys_before.map(|b| b.contains(&k.id));
-        let made_since = k.created.is_some_and(|t| t >= since);
-        match before {
-            Some(false) if made_since => {
-                let what =
-                    "create (aws iam delete-access-key of a key the interrupted create made)";
-                let args = ["delete-access-key", "--access-key-id", &k.id];
-                run(iam(user, env, current, &args), None, what)?;
-                found.deleted.push(k.id);
-            }
-            Some(true) => {}
-            _ => found.unknown.push(k.id),
-        }
-    }
-    Ok(found)
+    aws::clean_orphans(user, env, current, keys_before, since)
 }
 
 /// Checks that `new` works at the issuer.
@@ -482,24 +290,7 @@ pub fn verify(recipe: &Recipe, new: &Credential<'_>) -> Result<()> {
             Some(cmd) => run(shell(cmd), Some(new.secret.expose_secret()), "verify").map(drop),
             None => Ok(()),
         },
-        // Always with the new key itself, whatever the recipe authenticates with: that key is
-        // what is being verified.
-        Recipe::AwsIam { .. } => {
-            let what = "verify (aws sts get-caller-identity with the new key)";
-            let mut last = Ok(());
-            for attempt in 0..AWS_VERIFY_TRIES {
-                if attempt > 0 {
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                }
-                let mut c = aws(false, new);
-                c.arg("sts").arg("get-caller-identity");
-                last = run(c, None, what).map(drop);
-                if last.is_ok() {
-                    break;
-                }
-            }
-            last
-        }
+        Recipe::AwsIam { .. } => aws::verify(new),
         Recipe::GitlabPat { .. } => gitlab::check_self(
             new,
             "verify (GET personal_access_tokens/self with the new token)",
@@ -528,29 +319,14 @@ pub fn revoke(
         Recipe::AwsIam {
             user,
             environment_credentials: env,
-        } => {
-            let what = "revoke (aws iam delete-access-key)";
-            let id = need_key_id(old, what)?;
-            // Listed first: a key already gone (an interrupted revoke) is done, not an error.
-            let out = run(iam(user, *env, auth, &["list-access-keys"]), None, what)?;
-            let listed: serde_json::Value = serde_json::from_slice(&out)
-                .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-            let present = listed["AccessKeyMetadata"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|k| k["AccessKeyId"].as_str() == Some(id));
-            if present {
-                let args = ["delete-access-key", "--access-key-id", id];
-                run(iam(user, *env, auth, &args), None, what)?;
-            }
-            Ok(true)
-        }
+        } => aws::revoke(user, *env, old, auth).map(|()| true),
         Recipe::GitlabPat { .. } if after_rotation => Ok(true),
         Recipe::GitlabPat { owner, .. } => gitlab::revoke(old, owner.as_ref()).map(|()| true),
         Recipe::Npm { .. } => npm::revoke(old, auth).map(|()| true),
     }
 }
+
+mod aws;
 
 /// GitLab's personal access tokens API (docs.gitlab.com/ee/api/personal_access_tokens.html), and
 /// for a project or group access token the project and group access tokens APIs
