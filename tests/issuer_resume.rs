@@ -180,7 +180,7 @@ fn aws_two_key_limit_with_moto_deletes_nothing_and_names_both_keys() {
     let out = jeton_aws(&t, &moto, &["rotate", "aws/ci", "--resume"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let new = (current_key(&t), t.ok(&["get", "aws/ci", "-n"], ""));
-    assert_eq!(ids(&new), [new.0.clone()]);
+    assert_eq!(ids(&new), [new.0.as_str()]);
 }
 
 #[test]
@@ -358,7 +358,7 @@ fn a_run_recorded_by_an_older_version_is_resumed_without_deleting_anything() {
         "{err}"
     );
     assert!(!err.contains("deleted key"), "{err}");
-    assert_eq!(aws.deleted(), [k1.0.clone()], "only the old key is revoked");
+    assert_eq!(aws.deleted(), [k1.0.as_str()], "only the old key is revoked");
     let keys = aws.keys();
     assert!(
         keys.contains(&k2.0) && keys.contains(&orphan[0]),
@@ -411,6 +411,9 @@ fn the_command_recipe_gets_its_run_id_and_a_resume_after_a_crash_says_a_token_ma
     let id = &first[0].0;
     assert_eq!(id.len(), 32, "not a run id: {id:?}");
     assert!(in_progress(&t, "svc/tok"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&t.ok(&["--json", "issuer", "show", "svc/tok"], "")).unwrap();
+    assert_eq!(&shown["run"]["id"], id.as_str());
     assert_eq!(t.ok(&["get", "svc/tok", "-n"], ""), CANARY);
 
     let out = t.run(&["rotate", "svc/tok", "--resume"], "");

@@ -585,6 +585,7 @@ fn record_json(e: &Entry, r: &Record) -> serde_json::Value {
             "next": run.next,
             "leaked": run.leaked,
             "started_at": jeton::time::rfc3339(run.started_at),
+            "id": run.id,
         })),
     })
 }
