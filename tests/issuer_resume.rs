@@ -358,7 +358,11 @@ fn a_run_recorded_by_an_older_version_is_resumed_without_deleting_anything() {
         "{err}"
     );
     assert!(!err.contains("deleted key"), "{err}");
-    assert_eq!(aws.deleted(), [k1.0.as_str()], "only the old key is revoked");
+    assert_eq!(
+        aws.deleted(),
+        [k1.0.as_str()],
+        "only the old key is revoked"
+    );
     let keys = aws.keys();
     assert!(
         keys.contains(&k2.0) && keys.contains(&orphan[0]),

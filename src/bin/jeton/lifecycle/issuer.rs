@@ -648,10 +648,9 @@ fn record_text(e: &Entry, r: &Record) -> String {
         out.push_str(&format!("integration   {}\n", integration_line(i)));
     }
     if let Some(run) = &r.run {
-        let next = run
-            .plan
-            .get(run.next)
-            .map_or("finish".to_owned(), Step::to_string);
+        let next = run.plan.get(run.next).map_or("finish".to_owned(), |s| {
+            pipeline::step_text(s, r.recipe.as_ref())
+        });
         out.push_str(&format!(
             "in progress   step {}/{}: {next} (continue with `jeton rotate {} --resume`)\n",
             run.next + 1,
