@@ -621,28 +621,48 @@ impl Vault {
     /// that cut anything), the new entry continues its revision count, and a deletion record keeps the
     /// old id (import and migrate `--on-conflict overwrite`).
     pub fn insert_replacing(&mut self, mut entry: Entry, now: Time) -> Result<()> {
-        if let Some(old) = self.payload.entries.remove(&entry.name)? {
-            entry.history = old.history;
-            let limit = self.payload.settings.history_limit;
-            let cut = match old.secret {
-                Some(secret) => entry.push_history(
-                    crate::entry::HistoryItem::retired(secret, old.secret_set_at, now),
-                    limit,
-                ),
-                None => entry.trim_history(limit),
-            };
-            if cut > 0 {
-                self.forget_previous_on_save();
-            }
-            entry.revision = old.revision + 1;
-            self.payload.deletions.push(Deletion {
-                id: old.id,
-                at: now,
-            });
-        }
+        let name = entry.name.clone();
+        let Some(old) = self.payload.entries.remove(&name)? else {
+            self.dirty = true;
+            self.payload.entries.insert(Box::new(entry));
+            return Ok(());
+        };
+        entry.history = old.history;
+        entry.revision = old.revision + 1;
+        self.payload.deletions.push(Deletion {
+            id: old.id,
+            at: now,
+        });
         self.dirty = true;
         self.payload.entries.insert(Box::new(entry));
+        self.retire(&name, old.secret, old.secret_set_at, now)?;
         Ok(())
+    }
+
+    /// The history rule, for every way a secret stops being current (rotate, rollback, the
+    /// switch of a rotation at the issuer, an overwriting import): `old`, current since
+    /// `set_at`, joins the history of entry `name`, which is cut to the history limit. The cut
+    /// secrets are wiped, and the next save forgets the previous generation so that
+    /// `vault.jeton.bak` does not keep them either. Returns how many were cut.
+    pub fn retire(
+        &mut self,
+        name: &str,
+        old: Option<Token>,
+        set_at: Time,
+        now: Time,
+    ) -> Result<usize> {
+        let limit = self.payload.settings.history_limit;
+        let e = self.entry_mut(name)?;
+        let cut = match old {
+            Some(old) => {
+                e.push_history(crate::entry::HistoryItem::retired(old, set_at, now), limit)
+            }
+            None => e.trim_history(limit),
+        };
+        if cut > 0 {
+            self.forget_previous_on_save();
+        }
+        Ok(cut)
     }
 
     /// Appends an audit event, dropping the oldest past [`AUDIT_CAP`].

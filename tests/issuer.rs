@@ -5,8 +5,11 @@
 
 #[path = "support/agent.rs"]
 mod agent_support;
+#[path = "support/aws.rs"]
+mod aws_support;
 mod support;
 
+use aws_support::{Moto, aws_venv, jeton_aws};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::{CANARY, TestVault};
@@ -657,118 +660,6 @@ fn kill_while_each_child_runs_loses_nothing() {
 
 // == aws-iam against moto ==
 
-/// Where moto's server and the aws CLI are: the virtual environment `$JETON_TEST_AWS_VENV`
-/// names (.ci/run sets it and installs them; then they must be there), else
-/// /opt/jeton-test-venv if they are installed there.
-fn aws_venv() -> Option<PathBuf> {
-    let installed = |d: &Path| d.join("bin/moto_server").exists() && d.join("bin/aws").exists();
-    if let Some(dir) = std::env::var_os("JETON_TEST_AWS_VENV").map(PathBuf::from) {
-        assert!(
-            installed(&dir),
-            "JETON_TEST_AWS_VENV={} has no bin/moto_server or bin/aws",
-            dir.display()
-        );
-        return Some(dir);
-    }
-    let dir = PathBuf::from("/opt/jeton-test-venv");
-    installed(&dir).then_some(dir)
-}
-
-/// moto's server on a free port of 127.0.0.1, killed on drop.
-struct Moto {
-    child: std::process::Child,
-    endpoint: String,
-    bin: PathBuf,
-    _home: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The first actions are let through unauthenticated so the test can make a user, its policy
-/// and its first key; from then on moto checks every signature and policy.
-const BOOTSTRAP_ACTIONS: u32 = 3;
-
-impl Moto {
-    fn start(venv: &Path) -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let home = tempfile::tempdir().unwrap();
-        let child = Command::new(venv.join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env(
-                "INITIAL_NO_AUTH_ACTION_COUNT",
-                BOOTSTRAP_ACTIONS.to_string(),
-            )
-            .env("HOME", home.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let m = Moto {
-            child,
-            endpoint,
-            bin: venv.join("bin"),
-            _home: home,
-        };
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return m;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("moto_server did not start");
-    }
-
-    /// The environment jeton and the aws CLI run with: the emulator's endpoint and region,
-    /// and no credentials of the machine's own.
-    fn env(&self, c: &mut Command) {
-        let path = format!(
-            "{}:{}",
-            self.bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        c.env("PATH", path)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE");
-    }
-
-    /// `aws ARGS` as the key `(id, secret)`; stdout, or the failure.
-    fn aws(&self, key: (&str, &str), args: &[&str]) -> Result<serde_json::Value, String> {
-        let mut c = Command::new(self.bin.join("aws"));
-        c.env_clear().env("HOME", self._home.path());
-        self.env(&mut c);
-        c.env("AWS_ACCESS_KEY_ID", key.0)
-            .env("AWS_SECRET_ACCESS_KEY", key.1)
-            .args(args)
-            .args(["--output", "json"]);
-        let out = c.output().expect("run aws");
-        if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null))
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-}
-
-fn jeton_aws(t: &TestVault, moto: &Moto, args: &[&str]) -> Output {
-    let mut c = t.cmd();
-    moto.env(&mut c);
-    t.run_with(c, args, "")
-}
-
 #[test]
 fn aws_iam_rotation_against_moto_with_authentication_enforced() {
     let Some(venv) = aws_venv() else {
@@ -846,7 +737,8 @@ fn aws_iam_rotation_against_moto_with_authentication_enforced() {
     assert!(history.contains(&old_secret));
 
     // Killed right after the key was made at the issuer, before it was stored: the resumed run
-    // deletes that orphan key (nobody holds its secret) and makes another; one key is left.
+    // deletes that orphan key (not there before the call, made since the run began, and nobody
+    // holds its secret) and makes another; one key is left.
     if have_strace() {
         let jeton = t.cmd();
         let mut c = Command::new("strace");
@@ -878,7 +770,10 @@ fn aws_iam_rotation_against_moto_with_authentication_enforced() {
             String::from_utf8_lossy(&out.stderr)
         );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("made by an interrupted create"), "{err}");
+        assert!(
+            err.contains("the interrupted create of this rotation made it"),
+            "{err}"
+        );
         let newer_id = t.ok(&["get", "aws/ci", "--field", "username", "-n"], "");
         let newer_secret = t.ok(&["get", "aws/ci", "-n"], "");
         let newer = (newer_id.as_str(), newer_secret.as_str());
@@ -910,8 +805,9 @@ fn aws_iam_rotation_against_moto_with_authentication_enforced() {
 }
 
 /// The rename that would put in place the save of the created key: each save renames the
-/// backup, the vault and the rollback memory, and the run's first save is its beginning.
-const SAVE_OF_THE_CREATED_KEY: u32 = 5;
+/// backup, the vault and the rollback memory; the run's first save is its beginning, the
+/// second records the create call before it is made.
+const SAVE_OF_THE_CREATED_KEY: u32 = 8;
 
 // == gitlab-pat and npm against servers following the issuers' documented APIs ==
 

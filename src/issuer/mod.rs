@@ -26,7 +26,9 @@ pub mod recipe;
 pub mod record;
 mod steps;
 
-pub use record::{GitlabOwner, Integration, IntegrationAction, Recipe, Record, Run, Step};
+pub use record::{
+    CallEnd, CreateCall, GitlabOwner, Integration, IntegrationAction, Recipe, Record, Run, Step,
+};
 
 /// One change to, or read of, the issuer state of an entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,6 +72,19 @@ pub enum IssuerRequest {
         /// The leak order (revoke as soon as the new credential is stored).
         leaked: bool,
     },
+    /// Records, before the create step calls the issuer, that it is about to, with the key ids
+    /// the issuer lists now; gives the run its id if it has none.
+    CreateCalled {
+        /// Entry name.
+        name: String,
+        /// The issuer's key ids before the call (`aws-iam`), if it lists them.
+        keys_before: Option<Vec<String>>,
+    },
+    /// Records that the issuer refused the create step's call: nothing was made.
+    CreateRefused {
+        /// Entry name.
+        name: String,
+    },
     /// Records step `index` of the run as done.
     Done {
         /// Entry name.
@@ -98,6 +113,9 @@ impl IssuerRequest {
 pub enum Outcome {
     /// The step changed nothing but the state.
     Nothing,
+    /// `revoke-old`: jeton could not revoke the old credential (no recipe, or one without a
+    /// revoke command); the user was told to.
+    LeftToUser,
     /// `create`: the new credential and, for a key pair, its id.
     Created {
         /// The new secret.

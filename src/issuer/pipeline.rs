@@ -7,8 +7,8 @@
 //! as pending, update the integrations, verify it, make it current, and only then revoke the
 //! old one. The leak order moves the switch and the revocation right after the store.
 
-use super::recipe::{self, Credential};
-use super::record::{Recipe, Record, Step};
+use super::recipe::{self, Credential, NotCreated};
+use super::record::{CreateCall, Recipe, Record, Run, Step};
 use super::{IssuerRequest, IssuerResponse, Outcome, State};
 use crate::entry::{Entry, printable};
 use crate::secret::Token;
@@ -20,6 +20,8 @@ pub trait Frontend {
     fn issuer(&mut self, request: IssuerRequest) -> Result<IssuerResponse>;
     /// Says what is happening (one line, no secret).
     fn progress(&mut self, line: &str);
+    /// Says what the user must look at, even when told to be quiet (one line, no secret).
+    fn warn(&mut self, line: &str);
     /// With no recipe: guides the user through making the new token at the issuer by hand and
     /// returns it.
     fn manual_create(&mut self, entry: &Entry) -> Result<Token>;
@@ -53,21 +55,31 @@ pub fn plan(record: &Record, leaked: bool) -> Vec<Step> {
         .integrations
         .iter()
         .map(|i| Step::Integration(i.name.clone()));
+    let recipe = record.recipe.as_ref();
+    // No verify step where nothing would be checked: no recipe, or a command without --verify.
+    let verify = recipe.is_some_and(Recipe::verifies).then_some(Step::Verify);
     let mut out = vec![Step::Create];
-    if leaked
-        || record
-            .recipe
-            .as_ref()
-            .is_some_and(Recipe::revokes_on_create)
-    {
+    if leaked || recipe.is_some_and(Recipe::revokes_on_create) {
         out.extend([Step::Switch, Step::RevokeOld]);
         out.extend(integrations);
-        out.push(Step::Verify);
+        out.extend(verify);
     } else {
         out.extend(integrations);
-        out.extend([Step::Verify, Step::Switch, Step::RevokeOld]);
+        out.extend(verify);
+        out.extend([Step::Switch, Step::RevokeOld]);
     }
     out
+}
+
+/// What `step` does with `recipe` (`None`: the manual path), as the plan and progress say it.
+pub fn step_text(step: &Step, recipe: Option<&Recipe>) -> String {
+    match (step, recipe) {
+        (Step::Create, None) => "take the new token, made by hand at the issuer".into(),
+        (Step::RevokeOld, r) if !r.is_some_and(Recipe::revokes) => {
+            "remind you to revoke the old credential at the issuer (jeton cannot)".into()
+        }
+        _ => step.to_string(),
+    }
 }
 
 fn state(fe: &mut dyn Frontend, name: &str) -> Result<State> {
@@ -128,8 +140,9 @@ pub fn rotate(fe: &mut dyn Frontend, name: &str, opts: Options) -> Result<Report
             return Ok(report);
         };
         let at = format!("{}/{}", run.next + 1, run.plan.len());
-        fe.progress(&format!("{name}: step {at}: {step}"));
-        let outcome = match one_step(fe, &s, &step, opts.resume && run.next == 0) {
+        let text = step_text(&step, recipe.as_ref());
+        fe.progress(&format!("{name}: step {at}: {text}"));
+        let outcome = match one_step(fe, name, &s, &step) {
             Ok((outcome, revoked)) => {
                 report.revoked_at_issuer |= revoked;
                 outcome
@@ -146,12 +159,7 @@ pub fn rotate(fe: &mut dyn Frontend, name: &str, opts: Options) -> Result<Report
 
 /// Runs one step's child processes; returns what to record, and whether it revoked at the
 /// issuer.
-fn one_step(
-    fe: &mut dyn Frontend,
-    s: &State,
-    step: &Step,
-    create_may_have_run: bool,
-) -> Result<(Outcome, bool)> {
+fn one_step(fe: &mut dyn Frontend, name: &str, s: &State, step: &Step) -> Result<(Outcome, bool)> {
     let run = s
         .record
         .run
@@ -188,16 +196,7 @@ fn one_step(
     match step {
         Step::Create => {
             let created = match recipe {
-                Some(r) => {
-                    if create_may_have_run {
-                        for k in recipe::clean_orphans(r, &current)? {
-                            fe.progress(&format!(
-                                "deleted key {k}, made by an interrupted create and never stored"
-                            ));
-                        }
-                    }
-                    recipe::create(r, &current, login(fe, r)?.as_ref())?
-                }
+                Some(r) => create(fe, name, run, r, &current)?,
                 None => recipe::Created {
                     secret: fe.manual_create(e)?,
                     key_id: None,
@@ -244,7 +243,8 @@ fn one_step(
                 None => false,
             };
             if !revoked {
-                fe.progress(&format!(
+                // Said even when quiet: only the user can do it.
+                fe.warn(&format!(
                     "revoke the old token of '{}' at its issuer{} now: jeton cannot do it for \
                      this issuer",
                     printable(&e.name),
@@ -253,10 +253,106 @@ fn one_step(
                         .map(|u| format!(" ({})", printable(u)))
                         .unwrap_or_default()
                 ));
+                return Ok((Outcome::LeftToUser, false));
             }
-            Ok((Outcome::Nothing, revoked))
+            Ok((Outcome::Nothing, true))
         }
     }
+}
+
+/// The create step with a recipe: first what an earlier call of this run may have left at the
+/// issuer, then the call, recorded (with the issuer's keys before it) before it is made, and
+/// recorded again if the issuer refuses it.
+fn create(
+    fe: &mut dyn Frontend,
+    name: &str,
+    run: &Run,
+    r: &Recipe,
+    current: &Credential<'_>,
+) -> Result<recipe::Created> {
+    after_unknown_create(fe, name, run, r, current)?;
+    let login = login(fe, r)?;
+    let keys_before = recipe::keys(r, current)?;
+    fe.issuer(IssuerRequest::CreateCalled {
+        name: name.into(),
+        keys_before: keys_before.clone(),
+    })?;
+    let run_id = match &run.id {
+        Some(id) => Some(id.clone()),
+        None => state(fe, name)?.record.run.and_then(|r| r.id),
+    };
+    match recipe::create(r, current, login.as_ref(), run_id.as_deref()) {
+        Ok(created) => Ok(created),
+        Err(NotCreated {
+            error,
+            refused: true,
+        }) => {
+            fe.issuer(IssuerRequest::CreateRefused { name: name.into() })?;
+            Err(
+                match recipe::refusal_hint(r, keys_before.as_deref(), current.key_id) {
+                    Some(hint) => Error::Other(format!("{}; {hint}", message(&error))),
+                    None => error,
+                },
+            )
+        }
+        Err(NotCreated { error, .. }) => Err(error),
+    }
+}
+
+/// Before a create, when an earlier create call of this run may have made a credential that
+/// was never stored (it was interrupted, or the run was recorded by an older version that kept
+/// no account of its calls): deletes what is provably that call's, and says what may be left.
+fn after_unknown_create(
+    fe: &mut dyn Frontend,
+    name: &str,
+    run: &Run,
+    r: &Recipe,
+    current: &Credential<'_>,
+) -> Result<()> {
+    if !run.create.may_have_made() {
+        return Ok(());
+    }
+    let keys_before = match &run.create {
+        CreateCall::Made { keys_before, .. } => keys_before.as_deref(),
+        _ => None,
+    };
+    let found = recipe::clean_orphans(r, current, keys_before, run.started_at)?;
+    for k in &found.deleted {
+        fe.progress(&format!(
+            "{name}: deleted key {k}: the interrupted create of this rotation made it (it was \
+             not there before the call) and it was never stored"
+        ));
+    }
+    let why = if matches!(run.create, CreateCall::Unrecorded) {
+        "this rotation was begun by an older jeton, which did not record its create call"
+    } else {
+        "the create call of this rotation was interrupted"
+    };
+    let n = printable(name);
+    if !found.unknown.is_empty() {
+        let keys = found.unknown.join(", ");
+        fe.warn(&format!(
+            "a credential may exist at the issuer and must be checked: {why}; the user has \
+             key {keys} besides the current one of '{n}', which jeton did not delete: if nothing \
+             uses it, delete it (`aws iam delete-access-key --access-key-id KEY`)"
+        ));
+    } else if !found.listed {
+        let id = match (&run.create, &run.id) {
+            (CreateCall::Made { .. }, Some(id)) => {
+                format!(" (its create command had JETON_ROTATION_ID={id})")
+            }
+            _ => String::new(),
+        };
+        let look = match r {
+            Recipe::Npm { .. } => " (see `npm token list`)",
+            _ => "",
+        };
+        fe.warn(&format!(
+            "a credential may exist at the issuer and must be checked: {why}{id}, so it may \
+             have made one for '{n}' that was never stored{look}"
+        ));
+    }
+    Ok(())
 }
 
 /// The account login `r` needs to make a token: for `npm`, the password entry's secret and,

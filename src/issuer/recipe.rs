@@ -13,8 +13,6 @@ use zeroize::Zeroizing;
 
 /// The most a child may print (a token, or `aws` JSON).
 const MAX_OUTPUT: usize = 1 << 20;
-/// How long a new AWS key may take to be accepted everywhere (IAM is eventually consistent).
-const AWS_VERIFY_TRIES: u32 = 15;
 
 /// A credential as a recipe sees it: the secret and, for a key pair, the key id.
 #[derive(Clone)]
@@ -33,6 +31,35 @@ pub struct Login {
     pub password: Token,
     /// The current one-time code, when the account has a seed in jeton.
     pub otp: Option<Zeroizing<String>>,
+}
+
+/// Why `create` made nothing, or may have made something.
+pub struct NotCreated {
+    /// What went wrong.
+    pub error: Error,
+    /// True when the issuer answered with a refusal: nothing was made. False when it is not
+    /// known (the call may have gone through before it failed).
+    pub refused: bool,
+}
+
+impl From<Error> for NotCreated {
+    fn from(error: Error) -> NotCreated {
+        NotCreated {
+            error,
+            refused: false,
+        }
+    }
+}
+
+/// What a resumed run found at the issuer after a create call it never heard the end of.
+#[derive(Default)]
+pub struct Orphans {
+    /// Keys deleted: absent before the call, made after the run began, and never stored.
+    pub deleted: Vec<String>,
+    /// Keys besides the current one that are not known to be jeton's: left in place.
+    pub unknown: Vec<String>,
+    /// False when the issuer's credentials cannot be listed (`command`, `npm`): one may exist.
+    pub listed: bool,
 }
 
 /// What `create` made.
@@ -114,47 +141,12 @@ fn printed_secret(out: &[u8], what: &str) -> Result<Token> {
     Ok(Token::new(text.to_owned()))
 }
 
-/// The `aws` command authenticated as `cred` (unless the recipe uses the user's environment),
-/// with the user's profile, region and endpoint otherwise as they are.
-fn aws(recipe_env: bool, cred: &Credential<'_>) -> Builder {
-    let mut c = crate::process::command("aws");
-    if !recipe_env {
-        c.env("AWS_ACCESS_KEY_ID", cred.key_id.unwrap_or_default())
-            .env("AWS_SECRET_ACCESS_KEY", cred.secret.expose_secret())
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_SECURITY_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_DEFAULT_PROFILE");
-    }
-    c.arg("--output").arg("json");
-    c
-}
-
-fn need_key_id<'a>(cred: &Credential<'a>, what: &str) -> Result<&'a str> {
-    cred.key_id.filter(|k| !k.is_empty()).ok_or_else(|| {
-        Error::Usage(format!(
-            "{what}: the entry has no access key id (set it as the username: \
-             `jeton edit NAME --username AKIA...`)"
-        ))
-    })
-}
-
-/// `aws iam` with the user named by the recipe, if any.
-fn iam(user: &Option<String>, env: bool, cred: &Credential<'_>, args: &[&str]) -> Builder {
-    let mut c = aws(env, cred);
-    c.arg("iam").args(args);
-    if let Some(u) = user {
-        c.arg("--user-name").arg(u);
-    }
-    c
-}
-
 /// Refuses, before a run begins, an entry the recipe cannot work with (no key id for
 /// `aws-iam`, no usable URL for `gitlab-pat` or `npm`).
 pub fn preflight(recipe: &Recipe, current: &Credential<'_>) -> Result<()> {
     match recipe {
         Recipe::Command { .. } => Ok(()),
-        Recipe::AwsIam { .. } => need_key_id(current, "aws-iam").map(drop),
+        Recipe::AwsIam { .. } => aws::need_key_id(current, "aws-iam").map(drop),
         Recipe::GitlabPat { .. } => gitlab::base(current).map(drop),
         Recipe::Npm { .. } => npm::registry(current).map(drop),
     }
@@ -179,12 +171,22 @@ fn secure_base(url: Option<&str>) -> Option<&str> {
 }
 
 /// Makes a new credential at the issuer, authenticated with the current one (and `login`,
-/// for a recipe that needs the account's password).
-pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) -> Result<Created> {
+/// for a recipe that needs the account's password). `run_id` is the run's id, which the
+/// `command` recipe's create command gets as `JETON_ROTATION_ID`.
+pub fn create(
+    recipe: &Recipe,
+    current: &Credential<'_>,
+    login: Option<&Login>,
+    run_id: Option<&str>,
+) -> std::result::Result<Created, NotCreated> {
     match recipe {
         Recipe::Command { create, .. } => {
             let what = "create";
-            let out = run(shell(create), Some(current.secret.expose_secret()), what)?;
+            let mut c = shell(create);
+            if let Some(id) = run_id {
+                c.env("JETON_ROTATION_ID", id);
+            }
+            let out = run(c, Some(current.secret.expose_secret()), what)?;
             Ok(Created {
                 secret: printed_secret(&out, what)?,
                 key_id: None,
@@ -194,34 +196,11 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) 
         Recipe::AwsIam {
             user,
             environment_credentials: env,
-        } => {
-            let what = "create (aws iam create-access-key)";
-            need_key_id(current, what)?;
-            let out = run(iam(user, *env, current, &["create-access-key"]), None, what)?;
-            #[derive(serde::Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Reply {
-                access_key: Key,
-            }
-            #[derive(serde::Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Key {
-                access_key_id: String,
-                #[serde(with = "crate::secret::serde_token")]
-                secret_access_key: Token,
-            }
-            let reply: Reply = serde_json::from_slice(&out)
-                .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-            Ok(Created {
-                secret: reply.access_key.secret_access_key,
-                key_id: Some(reply.access_key.access_key_id),
-                expires_at: None,
-            })
-        }
+        } => aws::create(user, *env, current),
         Recipe::GitlabPat {
             expires_in_days,
             owner,
-        } => gitlab::rotate(current, *expires_in_days, owner.as_ref()),
+        } => Ok(gitlab::rotate(current, *expires_in_days, owner.as_ref())?),
         Recipe::Npm { password_entry } => {
             let login = login.ok_or_else(|| {
                 Error::Usage(format!(
@@ -229,26 +208,64 @@ pub fn create(recipe: &Recipe, current: &Credential<'_>, login: Option<&Login>) 
                     crate::entry::printable(password_entry)
                 ))
             })?;
-            npm::create(current, login)
+            Ok(npm::create(current, login)?)
         }
     }
 }
 
-/// Before creating again after an interruption: deletes any key of the user other than
-/// `keep`, since a key made by an interrupted create was never stored and nobody holds its
-/// secret (AWS allows two keys per user, so it would also block the new one). Does nothing
-/// for the `command` recipe.
-pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<String>> {
+/// The ids of the credentials the issuer has now, for an issuer that lists them (`aws-iam`:
+/// the user's access keys); `None` for the others.
+pub fn keys(recipe: &Recipe, current: &Credential<'_>) -> Result<Option<Vec<String>>> {
+    let Recipe::AwsIam {
+        user,
+        environment_credentials,
+    } = recipe
+    else {
+        return Ok(None);
+    };
+    aws::keys(user, *environment_credentials, current).map(Some)
+}
+
+/// What to do after the issuer refused a create, when the refusal has a known cause: for
+/// `aws-iam`, a user that already has the two access keys AWS allows, named (never their
+/// secrets).
+pub fn refusal_hint(
+    recipe: &Recipe,
+    keys_before: Option<&[String]>,
+    current: Option<&str>,
+) -> Option<String> {
+    match (recipe, keys_before) {
+        (Recipe::AwsIam { .. }, Some(keys)) => aws::refusal_hint(keys, current),
+        _ => None,
+    }
+}
+
+/// Before creating again after a create call whose end is unknown: deletes the keys of the user
+/// that were not there before that call (`keys_before`) and were made after the run began
+/// (`since`, by the issuer's clock) — made by that call and never stored, nobody holds their
+/// secret. Every other key is left alone; the ones besides the current key that are not known
+/// to be older than the call are named in [`Orphans::unknown`]. Without `keys_before` (a run
+/// begun by an older version) nothing is deleted. For GitLab, checks that the current token
+/// still works; `command` and `npm` list nothing.
+pub fn clean_orphans(
+    recipe: &Recipe,
+    current: &Credential<'_>,
+    keys_before: Option<&[String]>,
+    since: crate::time::Time,
+) -> Result<Orphans> {
     let (user, env) = match recipe {
         Recipe::AwsIam {
             user,
             environment_credentials,
-        } => (user, environment_credentials),
+        } => (user, *environment_credentials),
         Recipe::GitlabPat { .. } => {
             // GitLab revokes the old token in the call that makes the new one: if that call
             // went through and its answer was lost, the current token no longer works.
             return gitlab::check_self(current, "create (GitLab, after an interruption)")
-                .map(|()| vec![])
+                .map(|()| Orphans {
+                    listed: true,
+                    ..Orphans::default()
+                })
                 .map_err(|_| {
                     Error::Other(
                         "the current token no longer works at GitLab: an interrupted rotation \
@@ -258,30 +275,12 @@ pub fn clean_orphans(recipe: &Recipe, current: &Credential<'_>) -> Result<Vec<St
                     )
                 });
         }
-        // A token made by an interrupted `npm token create` was never stored: nobody holds
-        // it, and it cannot be told from the account's other tokens (npm lists no names for
-        // legacy tokens), so it is left for the user to see in `npm token list`.
-        Recipe::Command { .. } | Recipe::Npm { .. } => return Ok(vec![]),
+        // A token made by an interrupted create was never stored: nobody holds it, and it
+        // cannot be told from the account's other tokens (npm lists no names for legacy
+        // tokens), so it is left for the user to check.
+        Recipe::Command { .. } | Recipe::Npm { .. } => return Ok(Orphans::default()),
     };
-    let what = "create (aws iam list-access-keys)";
-    let keep = need_key_id(current, what)?;
-    let env = *env;
-    let out = run(iam(user, env, current, &["list-access-keys"]), None, what)?;
-    let listed: serde_json::Value = serde_json::from_slice(&out)
-        .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-    let mut deleted = Vec::new();
-    for k in listed["AccessKeyMetadata"].as_array().into_iter().flatten() {
-        let Some(id) = k["AccessKeyId"].as_str() else {
-            continue;
-        };
-        if id != keep {
-            let what = "create (aws iam delete-access-key of an orphan key)";
-            let args = ["delete-access-key", "--access-key-id", id];
-            run(iam(user, env, current, &args), None, what)?;
-            deleted.push(id.to_owned());
-        }
-    }
-    Ok(deleted)
+    aws::clean_orphans(user, env, current, keys_before, since)
 }
 
 /// Checks that `new` works at the issuer.
@@ -291,24 +290,7 @@ pub fn verify(recipe: &Recipe, new: &Credential<'_>) -> Result<()> {
             Some(cmd) => run(shell(cmd), Some(new.secret.expose_secret()), "verify").map(drop),
             None => Ok(()),
         },
-        // Always with the new key itself, whatever the recipe authenticates with: that key is
-        // what is being verified.
-        Recipe::AwsIam { .. } => {
-            let what = "verify (aws sts get-caller-identity with the new key)";
-            let mut last = Ok(());
-            for attempt in 0..AWS_VERIFY_TRIES {
-                if attempt > 0 {
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                }
-                let mut c = aws(false, new);
-                c.arg("sts").arg("get-caller-identity");
-                last = run(c, None, what).map(drop);
-                if last.is_ok() {
-                    break;
-                }
-            }
-            last
-        }
+        Recipe::AwsIam { .. } => aws::verify(new),
         Recipe::GitlabPat { .. } => gitlab::check_self(
             new,
             "verify (GET personal_access_tokens/self with the new token)",
@@ -337,29 +319,14 @@ pub fn revoke(
         Recipe::AwsIam {
             user,
             environment_credentials: env,
-        } => {
-            let what = "revoke (aws iam delete-access-key)";
-            let id = need_key_id(old, what)?;
-            // Listed first: a key already gone (an interrupted revoke) is done, not an error.
-            let out = run(iam(user, *env, auth, &["list-access-keys"]), None, what)?;
-            let listed: serde_json::Value = serde_json::from_slice(&out)
-                .map_err(|_| Error::Other(format!("{what}: unexpected output from aws")))?;
-            let present = listed["AccessKeyMetadata"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|k| k["AccessKeyId"].as_str() == Some(id));
-            if present {
-                let args = ["delete-access-key", "--access-key-id", id];
-                run(iam(user, *env, auth, &args), None, what)?;
-            }
-            Ok(true)
-        }
+        } => aws::revoke(user, *env, old, auth).map(|()| true),
         Recipe::GitlabPat { .. } if after_rotation => Ok(true),
         Recipe::GitlabPat { owner, .. } => gitlab::revoke(old, owner.as_ref()).map(|()| true),
         Recipe::Npm { .. } => npm::revoke(old, auth).map(|()| true),
     }
 }
+
+mod aws;
 
 /// GitLab's personal access tokens API (docs.gitlab.com/ee/api/personal_access_tokens.html), and
 /// for a project or group access token the project and group access tokens APIs

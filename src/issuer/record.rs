@@ -70,6 +70,18 @@ impl Recipe {
         }
     }
 
+    /// True when the recipe checks a new credential works (a `command` recipe only with
+    /// `--verify`).
+    pub fn verifies(&self) -> bool {
+        !matches!(self, Recipe::Command { verify: None, .. })
+    }
+
+    /// True when the recipe revokes the old credential (a `command` recipe only with
+    /// `--revoke`).
+    pub fn revokes(&self) -> bool {
+        !matches!(self, Recipe::Command { revoke: None, .. })
+    }
+
     /// True when the issuer revokes the old credential in the same call that makes the new
     /// one: the run then makes the new one current right after storing it.
     pub fn revokes_on_create(&self) -> bool {
@@ -153,6 +165,68 @@ pub struct Run {
     /// The new credential's expiry, when the issuer said.
     #[serde(default)]
     pub new_expires_at: Option<Time>,
+    /// The run's own id (random, hex), given to the `command` recipe's create command as
+    /// `JETON_ROTATION_ID`, so that a script can find or reuse what it made for this run. A
+    /// run begun by an older version gets one at its next create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What is known of the create step's call at the issuer.
+    #[serde(default = "CreateCall::unrecorded")]
+    pub create: CreateCall,
+}
+
+/// What is known of the create step's call at the issuer: recorded (and saved) before the call
+/// is made, so that after an interruption the resumed run knows whether a credential may have
+/// been made, and which of the issuer's keys were there before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum CreateCall {
+    /// A run begun by a version of jeton that recorded none of this: a create may have run.
+    Unrecorded,
+    /// Not made yet.
+    NotMade,
+    /// Made at `at`.
+    Made {
+        /// When (jeton's clock), just before the call.
+        at: Time,
+        /// The key ids the issuer listed just before the call (`aws-iam`); `None` for an issuer
+        /// whose credentials are not listed.
+        keys_before: Option<Vec<String>>,
+        /// How it ended.
+        ended: CallEnd,
+    },
+}
+
+impl CreateCall {
+    fn unrecorded() -> CreateCall {
+        CreateCall::Unrecorded
+    }
+
+    /// True when a credential may exist at the issuer that no run stored: the call was made and
+    /// its end is unknown, or nothing was recorded.
+    pub fn may_have_made(&self) -> bool {
+        matches!(
+            self,
+            CreateCall::Unrecorded
+                | CreateCall::Made {
+                    ended: CallEnd::Unknown,
+                    ..
+                }
+        )
+    }
+}
+
+/// How a create call at the issuer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallEnd {
+    /// Not known: jeton was stopped before it heard, or the call failed in a way that does not
+    /// say whether the issuer made anything.
+    Unknown,
+    /// The issuer refused: nothing was made.
+    Refused,
+    /// The new credential was made and stored as pending.
+    Succeeded,
 }
 
 /// The non-secret part of an issuer record, as stored in its note.

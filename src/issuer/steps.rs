@@ -1,9 +1,9 @@
 //! The vault side of the pipeline: each request reads or advances one entry's issuer record,
 //! checks the run is where the caller thinks, and writes an audit event without any secret.
 
-use super::record::{self, Record, Run, Step};
+use super::record::{self, CallEnd, CreateCall, Record, Run, Step};
 use super::{IssuerRequest, IssuerResponse, Listed, Outcome, State, out_of_step};
-use crate::entry::{Entry, HistoryItem, Status, is_internal, printable};
+use crate::entry::{Entry, Status, is_internal, printable};
 use crate::secret::Token;
 use crate::time::Time;
 use crate::vault::Vault;
@@ -99,6 +99,8 @@ pub(super) fn execute(
                 new_key_id: None,
                 old_key_id: e.username.clone(),
                 new_expires_at: None,
+                id: Some(run_id()?),
+                create: CreateCall::NotMade,
             });
             record::store(vault, &e.id, &rec, None, None, now)?;
             let how = if leaked {
@@ -108,6 +110,36 @@ pub(super) fn execute(
             };
             vault.audit(now, "issuer", Some(&name), format!("rotation begun{how}"));
             Ok(IssuerResponse::Done(format!("{name}: rotation begun")))
+        }
+        IssuerRequest::CreateCalled { name, keys_before } => {
+            let (e, mut rec, pending, retired) = loaded(vault, &name)?;
+            let run = creating(&mut rec, &name)?;
+            if run.id.is_none() {
+                run.id = Some(run_id()?);
+            }
+            run.create = CreateCall::Made {
+                at: now,
+                keys_before,
+                ended: CallEnd::Unknown,
+            };
+            record::store(vault, &e.id, &rec, pending, retired, now)?;
+            Ok(IssuerResponse::Done(format!("{name}: creating")))
+        }
+        IssuerRequest::CreateRefused { name } => {
+            let (e, mut rec, pending, retired) = loaded(vault, &name)?;
+            let run = creating(&mut rec, &name)?;
+            let CreateCall::Made { ended, .. } = &mut run.create else {
+                return Err(out_of_step(&name, "made no create call"));
+            };
+            *ended = CallEnd::Refused;
+            record::store(vault, &e.id, &rec, pending, retired, now)?;
+            vault.audit(
+                now,
+                "issuer",
+                Some(&name),
+                "the issuer refused to create a new credential; nothing was made",
+            );
+            Ok(IssuerResponse::Done(format!("{name}: create refused")))
         }
         IssuerRequest::Done {
             name,
@@ -131,6 +163,23 @@ pub(super) fn execute(
 }
 
 type Loaded = (Entry, Record, Option<Token>, Option<Token>);
+
+/// A new run id: 16 random bytes, hex.
+fn run_id() -> Result<String> {
+    Ok(data_encoding::HEXLOWER.encode(&crate::vault::random_id::<16>()?))
+}
+
+/// The run of `rec`, which must be at its create step.
+fn creating<'a>(rec: &'a mut Record, name: &str) -> Result<&'a mut Run> {
+    let run = rec
+        .run
+        .as_mut()
+        .ok_or_else(|| out_of_step(name, "is not in progress"))?;
+    if run.plan.get(run.next) != Some(&Step::Create) {
+        return Err(out_of_step(name, "is at another step"));
+    }
+    Ok(run)
+}
 
 fn loaded(vault: &Vault, name: &str) -> Result<Loaded> {
     if is_internal(name) {
@@ -206,6 +255,9 @@ fn done(
                 )));
             }
             pending = Some(secret);
+            if let CreateCall::Made { ended, .. } = &mut run.create {
+                *ended = CallEnd::Succeeded;
+            }
             let detail = match &key_id {
                 Some(k) => format!("new credential created at the issuer (key id {k})"),
                 None => "new credential created at the issuer".into(),
@@ -214,7 +266,7 @@ fn done(
             run.new_expires_at = expires_at;
             detail
         }
-        (Step::Create, Outcome::Nothing) => {
+        (Step::Create, Outcome::Nothing | Outcome::LeftToUser) => {
             return Err(Error::Other("internal error: create made nothing".into()));
         }
         (Step::Integration(i), _) => format!("integration {i} updated"),
@@ -226,11 +278,17 @@ fn done(
             retired = switch(vault, name, new, &run, now)?;
             "new credential made current; old one awaits revocation".into()
         }
-        (Step::RevokeOld, _) => {
-            retired = None;
-            match &run.old_key_id {
-                Some(k) => format!("old credential revoked at the issuer (key id {k})"),
-                None => "old credential revoked at the issuer".into(),
+        (Step::RevokeOld, how) => {
+            forget_unkept(vault, name, retired.take())?;
+            let key = run
+                .old_key_id
+                .as_ref()
+                .map(|k| format!(" (key id {k})"))
+                .unwrap_or_default();
+            if matches!(how, Outcome::LeftToUser) {
+                format!("old credential{key} left for the user to revoke at the issuer")
+            } else {
+                format!("old credential revoked at the issuer{key}")
             }
         }
     };
@@ -240,11 +298,25 @@ fn done(
     rec.run = (!finished).then_some(run);
     if finished {
         vault.audit(now, "issuer", Some(name), "rotation complete");
-        pending = None;
-        retired = None;
+        forget_unkept(vault, name, pending.take())?;
+        forget_unkept(vault, name, retired.take())?;
     }
     record::store(vault, &e.id, &rec, pending, retired, now)?;
     Ok(IssuerResponse::Done(format!("{name}: {step}")))
+}
+
+/// Drops a secret the issuer record held; when the entry does not keep it either (its history
+/// limit cut it), the previous generation is forgotten on save, as for any wiped secret.
+fn forget_unkept(vault: &mut Vault, name: &str, secret: Option<Token>) -> Result<()> {
+    let Some(secret) = secret else {
+        return Ok(());
+    };
+    let e = vault.entry(name)?;
+    let kept = e.secret.as_ref() == Some(&secret) || e.history.iter().any(|h| h.secret == secret);
+    if !kept {
+        vault.forget_previous_on_save();
+    }
+    Ok(())
 }
 
 /// Makes `new` the current secret of `name` (the old one joins its history, cut to the limit)
@@ -256,16 +328,11 @@ fn switch(
     run: &Run,
     now: Time,
 ) -> Result<Option<Token>> {
-    let limit = vault.payload.settings.history_limit;
     let e = vault.entry_mut(name)?;
+    let set_at = e.secret_set_at;
     let old = e.secret.replace(new);
-    match &old {
-        Some(old) => e.push_history(
-            HistoryItem::retired(old.clone(), e.secret_set_at, now),
-            limit,
-        ),
-        None => e.trim_history(limit),
-    };
+    vault.retire(name, old.clone(), set_at, now)?;
+    let e = vault.entry_mut(name)?;
     if let Some(k) = &run.new_key_id {
         e.username = Some(k.clone());
     }
@@ -276,12 +343,14 @@ fn switch(
     e.last_rotated_at = Some(now);
     e.revision += 1;
     e.updated_at = now;
-    vault.audit(
-        now,
-        "rotate",
-        Some(name),
-        "secret rotated at the issuer; previous kept in history",
-    );
+    let kept = e.history.iter().any(|h| Some(&h.secret) == old.as_ref());
+    let detail = if kept || old.is_none() {
+        "secret rotated at the issuer; previous kept in history"
+    } else {
+        "secret rotated at the issuer; previous not kept in history (history limit), only until \
+         it is revoked"
+    };
+    vault.audit(now, "rotate", Some(name), detail);
     Ok(old)
 }
 
@@ -397,6 +466,80 @@ mod tests {
         assert!(s.record.recipe.is_some(), "the recipe stays");
         let log: Vec<String> = v.payload.audit.iter().map(|e| e.detail.clone()).collect();
         assert!(log.iter().any(|d| d == "rotation complete"), "{log:?}");
+    }
+
+    #[test]
+    fn a_history_cut_by_the_switch_forgets_the_previous_file() {
+        for (limit, cut) in [(1, false), (0, true)] {
+            let mut v = vault();
+            v.payload.settings.history_limit = limit;
+            begin(&mut v);
+            done(&mut v, 0, created("new")).unwrap();
+            done(&mut v, 1, Outcome::Nothing).unwrap();
+            v.saved();
+            done(&mut v, 2, Outcome::Nothing).unwrap();
+            assert_eq!(v.forgets_previous(), cut, "history limit {limit}");
+            let e = v.entry("a").unwrap();
+            assert_eq!(e.history.len(), limit as usize);
+            // The record keeps the old secret until it is revoked; dropping it then, when the
+            // entry does not keep it either, forgets the previous file too.
+            v.saved();
+            done(&mut v, 3, Outcome::Nothing).unwrap();
+            assert_eq!(v.forgets_previous(), cut, "history limit {limit}");
+        }
+    }
+
+    #[test]
+    fn the_create_call_is_recorded_before_it_is_made_and_its_refusal_after() {
+        use crate::issuer::{CallEnd, CreateCall};
+        let mut v = vault();
+        begin(&mut v);
+        let run = state(&mut v).record.run.unwrap();
+        assert_eq!(run.create, CreateCall::NotMade);
+        let id = run.id.clone().unwrap();
+        assert_eq!(id.len(), 32);
+        let name = "a".to_owned();
+        let refused = IssuerRequest::CreateRefused { name: name.clone() };
+        assert!(execute(&mut v, refused.clone(), 4).is_err(), "no call made");
+        let keys_before = Some(vec!["AKIAOLD".to_owned()]);
+        execute(&mut v, IssuerRequest::CreateCalled { name, keys_before }, 4).unwrap();
+        let run = state(&mut v).record.run.unwrap();
+        assert!(run.create.may_have_made());
+        execute(&mut v, refused, 4).unwrap();
+        let run = state(&mut v).record.run.unwrap();
+        assert!(!run.create.may_have_made());
+        assert!(matches!(
+            run.create,
+            CreateCall::Made {
+                at: 4,
+                ended: CallEnd::Refused,
+                ..
+            }
+        ));
+        assert_eq!(run.id.as_deref(), Some(id.as_str()), "the id changed");
+        done(&mut v, 0, created("new")).unwrap();
+        let run = state(&mut v).record.run.unwrap();
+        assert!(matches!(
+            run.create,
+            CreateCall::Made {
+                ended: CallEnd::Succeeded,
+                ..
+            }
+        ));
+        let late = IssuerRequest::CreateCalled {
+            name: "a".into(),
+            keys_before: None,
+        };
+        assert!(execute(&mut v, late, 5).is_err(), "past the create step");
+    }
+
+    #[test]
+    fn a_run_recorded_by_an_older_version_may_have_made_a_credential() {
+        let old = r#"{"plan":["create","verify","switch","revoke-old"],"next":0,"leaked":false,
+            "started_at":3,"new_key_id":null,"old_key_id":"AKIA1"}"#;
+        let run: Run = serde_json::from_str(old).unwrap();
+        assert_eq!(run.create, crate::issuer::CreateCall::Unrecorded);
+        assert!(run.create.may_have_made() && run.id.is_none());
     }
 
     #[test]

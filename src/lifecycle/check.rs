@@ -3,11 +3,15 @@
 
 use super::{BROAD_SCOPES, Finding, FindingKind, Holders};
 use crate::Result;
-use crate::entry::Status;
+use crate::entry::{Entry, ISSUER_PREFIX, Status};
 use crate::format::SlotKind;
+use crate::issuer::pipeline::step_text;
+use crate::issuer::record::record_name;
+use crate::issuer::{CallEnd, CreateCall, Record, Step};
 use crate::store::Store;
 use crate::time::{Time, rfc3339};
 use crate::vault::Vault;
+use std::collections::BTreeMap;
 
 /// True for a scope that grants too much: a wildcard, or one of [`BROAD_SCOPES`] as the whole
 /// scope or as a segment between `:`, `/` and `.` (`admin:org`, `write:*`, `*:*`).
@@ -51,9 +55,69 @@ pub fn check_acknowledged(vault: &Vault, within: i64, now: Time) -> Result<(Vec<
     Ok((out, hidden))
 }
 
+/// The rotations at the issuer in progress, by the name of their issuer record.
+fn unfinished_runs(vault: &Vault) -> Result<BTreeMap<String, Record>> {
+    let mut runs = BTreeMap::new();
+    vault.payload.entries.scan_prefix(ISSUER_PREFIX, |r| {
+        let record: Record =
+            serde_json::from_str(r.note.as_deref().unwrap_or("{}")).unwrap_or_default();
+        if record.run.is_some() {
+            runs.insert(r.name.clone(), record);
+        }
+        Ok(())
+    })?;
+    Ok(runs)
+}
+
+/// What a rotation at the issuer left half-done: where it stopped and what is live.
+fn unfinished(record: &Record) -> Option<String> {
+    let run = record.run.as_ref()?;
+    let step = run.plan.get(run.next)?;
+    let at = format!(
+        "a rotation at the issuer stopped at step {}/{} ({})",
+        run.next + 1,
+        run.plan.len(),
+        step_text(step, record.recipe.as_ref())
+    );
+    let done = &run.plan[..run.next];
+    Some(if run.next == 0 {
+        match &run.create {
+            CreateCall::Made {
+                ended: CallEnd::Refused,
+                ..
+            } => format!("{at}: the issuer refused the new credential"),
+            c if c.may_have_made() => {
+                format!("{at}: a new credential may have been made at the issuer and never stored")
+            }
+            _ => at,
+        }
+    } else if !done.contains(&Step::RevokeOld) {
+        format!("{at}: two credentials are live, the old one and the new")
+    } else {
+        format!("{at}: the old credential is revoked; the rest is not done")
+    })
+}
+
+/// True for an entry that has no scopes by nature: a one-time code seed (an `otpauth://` URI,
+/// or a bare seed in `NAME/otp` or `NAME/totp`), or an account's password (tagged `password`,
+/// or with its one-time codes in `NAME/otp` or `NAME/totp`).
+fn scopeless(vault: &Vault, e: &Entry) -> bool {
+    let seed_name = e.name.ends_with("/otp") || e.name.ends_with("/totp");
+    let seed = e
+        .secret
+        .as_ref()
+        .is_some_and(|s| crate::otp::holds_seed(s.expose_secret(), seed_name));
+    let password = e.tags.iter().any(|t| t.eq_ignore_ascii_case("password"))
+        || crate::otp::companions(&e.name)
+            .iter()
+            .any(|c| vault.payload.entries.contains_key(c));
+    seed || password
+}
+
 fn all_findings(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
     let horizon = now.saturating_add(within);
     let default_contact = vault.payload.settings.default_contact.is_some();
+    let runs = unfinished_runs(vault)?;
     let mut out = Vec::new();
     vault.payload.entries.scan(|e| {
         if crate::entry::is_internal(&e.name) {
@@ -129,6 +193,13 @@ fn all_findings(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
                 }
             }
         }
+        if let Some(reason) = runs.get(&record_name(&e.id)).and_then(unfinished) {
+            found(
+                FindingKind::RotationUnfinished,
+                reason,
+                format!("finish it: `jeton rotate {n} --resume`"),
+            );
+        }
         if e.contact.is_none() && !default_contact {
             found(
                 FindingKind::NoContact,
@@ -138,7 +209,7 @@ fn all_findings(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
                 ),
             );
         }
-        if e.scopes.is_empty() {
+        if e.scopes.is_empty() && !scopeless(vault, e) {
             found(
                 FindingKind::NoScopes,
                 "no scopes recorded".into(),

@@ -205,6 +205,8 @@ pub enum FindingKind {
     RotationOverdue,
     /// Rotation falls due within the look-ahead.
     RotationDue,
+    /// A rotation at the issuer stopped half-way (`rotate --resume` finishes it).
+    RotationUnfinished,
     /// No technical contact, and no vault default.
     NoContact,
     /// No scopes recorded.
@@ -229,11 +231,12 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind, in the order `check` documents them.
-    pub const ALL: [FindingKind; 14] = [
+    pub const ALL: [FindingKind; 15] = [
         FindingKind::Expired,
         FindingKind::Expiring,
         FindingKind::RotationOverdue,
         FindingKind::RotationDue,
+        FindingKind::RotationUnfinished,
         FindingKind::NoContact,
         FindingKind::NoScopes,
         FindingKind::BroadScope,
@@ -270,6 +273,7 @@ impl FindingKind {
             FindingKind::Expiring => "expiring",
             FindingKind::RotationOverdue => "rotation_overdue",
             FindingKind::RotationDue => "rotation_due",
+            FindingKind::RotationUnfinished => "rotation_unfinished",
             FindingKind::NoContact => "no_contact",
             FindingKind::NoScopes => "no_scopes",
             FindingKind::BroadScope => "broad_scope",

@@ -3,7 +3,7 @@
 
 use super::{Holders, LifecycleResponse, Version, live_entry};
 use crate::entry::{Change, SecretInput};
-use crate::entry::{Entry, HistoryItem, Status};
+use crate::entry::{Entry, Status};
 use crate::secret::Token;
 use crate::time::{Time, rfc3339};
 use crate::vault::Vault;
@@ -14,14 +14,13 @@ pub fn trim_history(e: &mut Entry, limit: u32) -> usize {
     e.trim_history(limit)
 }
 
-/// Makes `new` current; the current secret joins the history, cut to `limit`. Returns how many
-/// history items were wiped.
-fn retire_current(e: &mut Entry, new: Token, now: Time, limit: u32) -> usize {
+/// Makes `new` the current secret of `name`; the current one joins the history by the vault's
+/// history rule ([`Vault::retire`]). Returns how many history items were wiped.
+fn retire_current(vault: &mut Vault, name: &str, new: Token, now: Time) -> Result<usize> {
+    let e = vault.entry_mut(name)?;
     let set_at = e.secret_set_at;
-    match e.secret.replace(new) {
-        Some(old) => e.push_history(HistoryItem::retired(old, set_at, now), limit),
-        None => e.trim_history(limit),
-    }
+    let old = e.secret.replace(new);
+    vault.retire(name, old, set_at, now)
 }
 
 pub(super) fn rotate(
@@ -39,9 +38,8 @@ pub(super) fn rotate(
             "the new secret of '{name}' is the same as the current one; nothing was changed"
         )));
     }
-    let limit = vault.payload.settings.history_limit;
+    let dropped = retire_current(vault, name, new, now)?;
     let e = vault.entry_mut(name)?;
-    let dropped = retire_current(e, new, now, limit);
     e.secret_set_at = now;
     e.last_rotated_at = Some(now);
     let expiry_kept = match expires_at {
@@ -70,9 +68,6 @@ pub(super) fn rotate(
     let mut detail = format!("secret rotated; {} previous kept", e.history.len());
     if let Some(t) = e.expires_at.filter(|_| !expiry_kept) {
         detail.push_str(&format!("; expires {}", rfc3339(t)));
-    }
-    if dropped > 0 {
-        vault.forget_previous_on_save();
     }
     vault.audit(now, "rotate", Some(name), detail);
     Ok(response)
@@ -121,10 +116,9 @@ pub(super) fn rollback(
             "'{name}' has no version {v}: versions 1 to {n} (see `jeton history {name}`)"
         )));
     }
-    let limit = vault.payload.settings.history_limit;
+    let item = vault.entry_mut(name)?.history.remove(n - v);
+    let dropped = retire_current(vault, name, item.secret, now)?;
     let e = vault.entry_mut(name)?;
-    let item = e.history.remove(n - v);
-    let dropped = retire_current(e, item.secret, now, limit);
     e.secret_set_at = item.created_at;
     e.last_rotated_at = (item.created_at != e.created_at).then_some(item.created_at);
     e.revision += 1;
@@ -139,9 +133,6 @@ pub(super) fn rollback(
         disabled: matches!(e.status, Status::Disabled { .. }),
         holders,
     };
-    if dropped > 0 {
-        vault.forget_previous_on_save();
-    }
     vault.audit(
         now,
         "rollback",

@@ -344,12 +344,16 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
     let Response::List(items) = ctx.run(Request::List(filter))? else {
         return Err(unexpected());
     };
+    let at = output::Horizon {
+        now,
+        within: due_within.unwrap_or(jeton::lifecycle::DEFAULT_CHECK_WITHIN),
+    };
     if ctx.json {
-        emit(output::json_line(&output::list_json(&items)).as_bytes())?;
+        emit(output::json_line(&output::list_json(&items, at)).as_bytes())?;
     } else if !items.is_empty() && a.tree {
         emit(output::list_tree(&items, output::colour()).as_bytes())?;
     } else if !items.is_empty() {
-        emit(output::list_text(&items, output::colour()).as_bytes())?;
+        emit(output::list_text(&items, output::colour(), at).as_bytes())?;
     } else if !ctx.quiet {
         eprintln!("jeton: no entries match");
     }

@@ -554,9 +554,17 @@ fn check_text(findings: &[Finding], verbose: bool) -> String {
             continue;
         }
         let summed = kind == FindingKind::NoScopes && !verbose;
+        let grouped = if kind == FindingKind::NoContact && !verbose {
+            without_contact(&of_kind)
+        } else {
+            Vec::new()
+        };
         let mut migrated: Vec<&str> = Vec::new();
         for f in &of_kind {
             let subject = f.entry.as_deref().unwrap_or("(vault)");
+            if grouped.contains(&subject) {
+                continue;
+            }
             if summed && f.migrated {
                 migrated.push(subject);
                 continue;
@@ -579,7 +587,19 @@ fn check_text(findings: &[Finding], verbose: bool) -> String {
             )),
         }
         let mut fixes: Vec<String> = Vec::new();
+        if !grouped.is_empty() {
+            text.push_str(&no_contact_line(&grouped));
+            fixes.push(
+                "give the vault a default contact, which every entry without its own falls \
+                 back to: `jeton config set contact 'Name <mail>'` (one entry: `jeton edit NAME \
+                 --contact 'Name <mail>'`)"
+                    .into(),
+            );
+        }
         for f in &of_kind {
+            if f.entry.as_deref().is_some_and(|e| grouped.contains(&e)) {
+                continue;
+            }
             let fix = if of_kind.len() == 1 {
                 f.fix.clone()
             } else {
@@ -594,6 +614,41 @@ fn check_text(findings: &[Finding], verbose: bool) -> String {
         }
     }
     text
+}
+
+/// The entries of the personal vault among `no_contact` findings, when there are several: the
+/// vault has no default contact, so one line and one fix serve them all (team entries,
+/// `TEAM:NAME`, keep their own lines).
+fn without_contact<'a>(findings: &[&'a Finding]) -> Vec<&'a str> {
+    let personal: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f.entry.as_deref())
+        .filter(|e| !e.contains(':'))
+        .collect();
+    if personal.len() < 2 {
+        return Vec::new();
+    }
+    personal
+}
+
+/// One line for the `no_contact` findings of `names`: how many, and the first few.
+fn no_contact_line(names: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    let first: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| Shown::line(n).to_string())
+        .collect();
+    let more = match names.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more (`jeton check -v` names each)"),
+    };
+    format!(
+        "{} entries: {}: no technical contact, and the vault has no default contact: {}{more}\n",
+        names.len(),
+        FindingKind::NoContact.label(),
+        first.join(", ")
+    )
 }
 
 fn check(ctx: &Ctx, a: CheckArgs, now: Time) -> Result<Exit> {

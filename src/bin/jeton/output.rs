@@ -7,6 +7,7 @@
 //! raw for scripts; JSON is escaped by serde_json.
 
 use jeton::entry::{Entry, Status};
+use jeton::lifecycle::FindingKind;
 use jeton::request::Summary;
 use jeton::secret::{SecretText, Token};
 use jeton::text::{Lines, Shown, escape};
@@ -334,11 +335,48 @@ pub fn url_host(url: &str) -> &str {
 }
 
 /// JSON for a list.
-pub fn list_json(items: &[Summary]) -> Value {
+/// When `list` looks: now, and how far ahead an expiry or a rotation counts as due.
+#[derive(Clone, Copy)]
+pub struct Horizon {
+    /// Now.
+    pub now: i64,
+    /// The look-ahead (`--due SPAN`, else `check`'s default).
+    pub within: i64,
+}
+
+impl Horizon {
+    /// Which of `check`'s date findings apply to an active listed entry: `expired` or
+    /// `expiring`, then `rotation_overdue` or `rotation_due`.
+    pub fn due(self, s: &Summary) -> Vec<FindingKind> {
+        let ahead = self.now.saturating_add(self.within);
+        let when = |t: Option<i64>, past, soon| match t {
+            Some(t) if t <= self.now => Some(past),
+            Some(t) if t <= ahead => Some(soon),
+            _ => None,
+        };
+        if s.status != "active" {
+            return Vec::new();
+        }
+        [
+            when(s.expires_at, FindingKind::Expired, FindingKind::Expiring),
+            when(
+                s.rotation_due_at,
+                FindingKind::RotationOverdue,
+                FindingKind::RotationDue,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+pub fn list_json(items: &[Summary], at: Horizon) -> Value {
     Value::Array(
         items
             .iter()
             .map(|s| {
+                let due: Vec<&str> = at.due(s).into_iter().map(FindingKind::label).collect();
                 json!({
                     "name": s.name,
                     "status": s.status,
@@ -348,16 +386,34 @@ pub fn list_json(items: &[Summary]) -> Value {
                     "username": s.username,
                     "expires_at": time_opt(s.expires_at),
                     "rotation_due_at": time_opt(s.rotation_due_at),
+                    "due": due,
                 })
             })
             .collect(),
     )
 }
 
+/// A date cell of `list`, marked when `check` would report it (`expired`, `overdue`, ...).
+fn marked_date(t: Option<i64>, due: &[FindingKind]) -> String {
+    let Some(t) = t else {
+        return "-".into();
+    };
+    let mark = due.iter().find_map(|k| match k {
+        FindingKind::Expired => Some("expired"),
+        FindingKind::Expiring => Some("expiring"),
+        FindingKind::RotationOverdue => Some("overdue"),
+        FindingKind::RotationDue => Some("due"),
+        _ => None,
+    });
+    match mark {
+        Some(m) => format!("{} ({m})", jeton::time::date(t)),
+        None => jeton::time::date(t),
+    }
+}
+
 /// Aligned columns for a list; with `colour`, the folder part of a name is dimmed and the rest
-/// is bold.
-pub fn list_text(items: &[Summary], colour: bool) -> String {
-    let date = |t: Option<i64>| t.map(jeton::time::date).unwrap_or_else(|| "-".into());
+/// is bold. An expiry or a rotation date `check` would report is marked.
+pub fn list_text(items: &[Summary], colour: bool, at: Horizon) -> String {
     let joined = |v: &[String]| {
         if v.is_empty() {
             "-".to_owned()
@@ -381,14 +437,18 @@ pub fn list_text(items: &[Summary], colour: bool) -> String {
             .map(url_host)
             .filter(|h| !h.is_empty())
             .unwrap_or("-");
+        let due = at.due(s);
+        let (expiry, rotation): (Vec<FindingKind>, Vec<FindingKind>) = due
+            .into_iter()
+            .partition(|k| matches!(k, FindingKind::Expired | FindingKind::Expiring));
         table.row([
             s.name.clone(),
             s.status.clone(),
             host.to_owned(),
             joined(&s.tags),
             joined(&s.scopes),
-            date(s.expires_at),
-            date(s.rotation_due_at),
+            marked_date(s.expires_at, &expiry),
+            marked_date(s.rotation_due_at, &rotation),
         ]);
     }
     table.render_with(|row, col, cell| match (row, col) {
@@ -402,6 +462,10 @@ pub fn list_text(items: &[Summary], colour: bool) -> String {
             };
             format!("{}{}", dim(&folder, colour), bold(leaf, colour))
         }
+        (_, 5 | 6) => match cell.split_once(' ') {
+            Some((date, mark)) => format!("{date} {}", bold(mark, colour)),
+            None => cell.to_owned(),
+        },
         _ => cell.to_owned(),
     })
 }

@@ -166,6 +166,21 @@ pub fn warn_short_spans(expires_at: Option<Time>, rotate_every: Option<i64>, now
         rotate_every.and_then(time::short_rotation_warning),
     ];
     warn_all(&warnings.into_iter().flatten().collect::<Vec<_>>());
+    warn_past_expiry(expires_at, now);
+}
+
+/// Warns about an expiry already past: accepted (a token that has already expired may be
+/// recorded as such, and `-3d` is a documented time), but more often a typo in the year.
+fn warn_past_expiry(expires_at: Option<Time>, now: Time) {
+    if let Some(t) = expires_at.filter(|t| *t <= now) {
+        warn_all(&[format!(
+            "the expiry {} is already past ({} ago): the entry counts as expired and `check` \
+             reports it; if you meant a time to come, set it again with `jeton edit NAME \
+             --expires WHEN`",
+            time::rfc3339(t),
+            time::human_span(now - t)
+        )]);
+    }
 }
 
 /// Writes to stdout. A closed pipe is an error that stops the command, and `main` then ends

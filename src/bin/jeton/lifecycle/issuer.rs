@@ -474,8 +474,13 @@ fn due(fe: &mut Cli<'_>, flags: RotateFlags) -> Result<Exit> {
 
 fn finished(ctx: &Ctx, name: &str, report: &Report, opts: Options) -> Result<()> {
     let recipe = report.recipe.as_ref().map_or("manual", Recipe::label);
+    let steps: Vec<String> = report
+        .plan
+        .iter()
+        .map(|s| pipeline::step_text(s, report.recipe.as_ref()))
+        .collect();
     if ctx.json {
-        let plan: Vec<String> = report.plan.iter().map(Step::to_string).collect();
+        let plan = &steps;
         let v = json!({
             "name": name,
             "recipe": recipe,
@@ -491,17 +496,21 @@ fn finished(ctx: &Ctx, name: &str, report: &Report, opts: Options) -> Result<()>
             Shown::line(name),
             if opts.leaked { ", leaked" } else { "" }
         );
-        for (i, s) in report.plan.iter().enumerate() {
-            out.push_str(&format!("  {}. {}\n", i + 1, Shown::line(&s.to_string())));
+        for (i, s) in steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {}\n", i + 1, Shown::line(s)));
         }
         return emit(out.as_bytes());
     }
-    let tail = if report.revoked_at_issuer {
-        "; the old credential is revoked at the issuer"
-    } else {
-        ""
+    // A run with a recipe that revokes ends only once the revocation went through (in this
+    // run or the one it resumed).
+    let how = match &report.recipe {
+        Some(r) if r.revokes() => "at its issuer; the old credential is revoked at the issuer",
+        Some(_) => "at its issuer; jeton did not revoke the old credential: revoke it there",
+        None => {
+            "with the token you made; jeton did not revoke the old one: revoke it at its issuer"
+        }
     };
-    ctx.say(&format!("rotated {name} at its issuer{tail}"))
+    ctx.say(&format!("rotated {name} {how}"))
 }
 
 /// `revoke NAME --at-issuer`: the issuer first; the caller then wipes locally.
@@ -576,6 +585,7 @@ fn record_json(e: &Entry, r: &Record) -> serde_json::Value {
             "next": run.next,
             "leaked": run.leaked,
             "started_at": jeton::time::rfc3339(run.started_at),
+            "id": run.id,
         })),
     })
 }
@@ -638,10 +648,9 @@ fn record_text(e: &Entry, r: &Record) -> String {
         out.push_str(&format!("integration   {}\n", integration_line(i)));
     }
     if let Some(run) = &r.run {
-        let next = run
-            .plan
-            .get(run.next)
-            .map_or("finish".to_owned(), Step::to_string);
+        let next = run.plan.get(run.next).map_or("finish".to_owned(), |s| {
+            pipeline::step_text(s, r.recipe.as_ref())
+        });
         out.push_str(&format!(
             "in progress   step {}/{}: {next} (continue with `jeton rotate {} --resume`)\n",
             run.next + 1,
@@ -702,6 +711,10 @@ impl Frontend for Cli<'_> {
         if !self.ctx.quiet {
             eprintln!("jeton: {}", Shown::line(line));
         }
+    }
+
+    fn warn(&mut self, line: &str) {
+        eprintln!("jeton: warning: {}", Shown::line(line));
     }
 
     fn manual_create(&mut self, e: &Entry) -> Result<Token> {
