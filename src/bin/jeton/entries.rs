@@ -239,6 +239,10 @@ pub fn add(ctx: &Ctx, a: AddArgs, now: Time) -> Result<Exit> {
         }
         None => req.check()?,
     }
+    // A name that is taken is refused before a secret is typed for it.
+    if a.generate.asks() {
+        ctx.refuse_taken(&req.name)?;
+    }
     req.secret = if a.totp {
         prompt::otp_seed(&req.name)?
     } else {

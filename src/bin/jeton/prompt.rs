@@ -285,6 +285,11 @@ pub fn weak_passphrase_warning(p: &Passphrase) -> Option<&'static str> {
     )
 }
 
+/// True when [`secret_input`] asks at the terminal (stdin is one), rather than reading stdin.
+pub fn secret_is_typed() -> bool {
+    std::io::stdin().is_terminal()
+}
+
 /// A new secret: a hidden prompt asked twice on a terminal, otherwise all of stdin.
 pub fn secret_input() -> Result<Token> {
     let mut s = if std::io::stdin().is_terminal() {
