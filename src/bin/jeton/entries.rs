@@ -338,7 +338,7 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
         .map(|s| time::parse_span(s, now))
         .transpose()?;
     let filter = ListFilter {
-        pattern: a.pattern,
+        pattern: a.pattern.clone(),
         scope: a.scope,
         tag: a.tag,
         status,
@@ -353,8 +353,8 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
         emit(output::list_tree(&items, output::colour()).as_bytes())?;
     } else if !items.is_empty() {
         emit(output::list_text(&items, output::colour()).as_bytes())?;
-    } else if !ctx.quiet {
-        eprintln!("jeton: no entries match");
+    } else {
+        ctx.say_nothing_found(a.pattern.as_deref())?;
     }
     Ok(Exit::Ok)
 }

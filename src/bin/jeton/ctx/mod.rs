@@ -170,6 +170,35 @@ impl Ctx {
         }
     }
 
+    /// Says on stderr (unless --quiet) why a listing printed nothing: the vault holds no entry
+    /// at all, or none matches. A `pattern` of `TEAM:...` is about that team's vault.
+    pub fn say_nothing_found(&self, pattern: Option<&str>) -> Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let team = pattern
+            .and_then(jeton::team::split)
+            .map(|(t, _)| t.to_owned());
+        let filter = ListFilter {
+            pattern: team.as_ref().map(|t| format!("{t}:")),
+            scope: None,
+            tag: None,
+            status: StatusFilter::All,
+            due_within: None,
+        };
+        let Response::List(all) = self.run(Request::List(filter))? else {
+            return Err(unexpected());
+        };
+        match team {
+            _ if !all.is_empty() => eprintln!("jeton: no entries match"),
+            Some(t) => eprintln!(
+                "jeton: the vault of team {t} is empty; add an entry with `jeton add {t}:NAME`"
+            ),
+            None => eprintln!("jeton: the vault is empty; add an entry with `jeton add NAME`"),
+        }
+        Ok(())
+    }
+
     /// Prints a confirmation message unless --quiet or --json.
     pub fn say(&self, msg: &str) -> Result<()> {
         if self.quiet || self.json {
