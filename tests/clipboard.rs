@@ -489,3 +489,51 @@ fn osc52_inside_tmux_is_cleared_although_tmux_ignores_an_empty_set() {
     // Cleared with one space: what tmux keeps after the timeout is no longer the secret.
     assert_eq!(wait(" "), " ", "tmux still holds the secret");
 }
+
+#[test]
+fn add_generate_and_generate_can_copy_to_the_clipboard() {
+    let Some(x) = xvfb() else { return };
+    let t = TestVault::new();
+    let out = clip(
+        &t,
+        &x,
+        &["add", "svc/new", "--generate", "--clip", "--clear", "5s"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("copied svc/new"), "{err}");
+    let stored = t.ok(&["get", "-n", "svc/new"], "");
+    assert_eq!(stored.len(), 32);
+    assert_eq!(clipboard(&x), stored);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&stored));
+    let out = clip(
+        &t,
+        &x,
+        &["generate", "--length", "20", "-c", "--clear", "1s"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(out.stdout.is_empty(), "the secret went to stdout too");
+    assert!(err.contains("copied the generated secret"), "{err}");
+    let made = clipboard(&x);
+    assert!(
+        made.len() == 20 && made.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{made:?}"
+    );
+    assert_eq!(wait_for(&x, "", Duration::from_secs(10)), "", "not cleared");
+}
+
+#[test]
+fn add_clip_needs_generate_and_a_clipboard_before_anything_is_added() {
+    let t = TestVault::new();
+    let before = t.vault_bytes();
+    let err = t.fails(&["add", "svc/a", "--clip"], "typed", 2);
+    assert!(err.contains("--generate"), "{err}");
+    // No display: refused before the entry is added with a secret nobody saw.
+    let err = t.fails(&["add", "svc/a", "--generate", "--clip"], "", 1);
+    assert!(err.contains("no clipboard"), "{err}");
+    assert_eq!(t.vault_bytes(), before);
+    t.fails(&["get", "svc/a"], "", 4);
+    t.fails(&["generate", "--clip"], "", 1);
+    t.fails(&["generate", "--clear", "5s"], "", 2);
+}

@@ -94,6 +94,27 @@ impl Copying {
     pub fn value(&self, name: &str, value: &[u8], quiet: bool) -> Result<()> {
         clip(name, value, self.clear, quiet, self.target)
     }
+
+    /// Fails as [`Copying::value`] would when there is no clipboard to copy to: checked before
+    /// a command changes anything it then could not show.
+    pub fn reachable(&self) -> Result<()> {
+        match self.target {
+            Target::System => tool().map(|_| ()),
+            Target::Osc52 => tty().map(|_| ()),
+        }
+    }
+}
+
+/// The controlling terminal, for OSC 52.
+fn tty() -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            Error::Other(format!(
+                "--osc52 needs a terminal to write to (/dev/tty: {e})"
+            ))
+        })
 }
 
 /// OSC 52 "set the clipboard selection" (xterm's control sequences), before the base64 text.
@@ -107,14 +128,7 @@ const OSC52_PLACEHOLDER: &[u8] = b" ";
 /// Writes an OSC 52 set of `value` (empty: clears) to the controlling terminal.
 fn osc52(value: &[u8]) -> Result<()> {
     use base64::Engine;
-    let mut tty = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| {
-            Error::Other(format!(
-                "--osc52 needs a terminal to write to (/dev/tty: {e})"
-            ))
-        })?;
+    let mut tty = tty()?;
     let encoded = base64::encoded_len(value.len(), true).unwrap_or(0);
     // Reserved whole, so no partial copy is left behind by a reallocation; wiped on drop.
     let mut b64 = Zeroizing::new(String::with_capacity(encoded));

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use jeton::request::{
     Change, EntryEdit, ListFilter, NewEntry, Request, Response, SecretInput, StatusFilter,
 };
-use jeton::secret::SecretText;
+use jeton::secret::{SecretText, Token};
 use jeton::time::{self, Time};
 use jeton::{Error, Result};
 use zeroize::Zeroizing;
@@ -40,6 +40,9 @@ pub struct AddArgs {
     /// The secret is a one-time code seed: an otpauth:// URI or a base32 seed, from the prompt or stdin
     #[arg(long, conflicts_with = "generate")]
     pub totp: bool,
+    /// With --generate: also copy the new secret to the clipboard (as `get --clip` does)
+    #[command(flatten)]
+    pub copy: clip::ClipArgs,
 }
 
 /// Metadata flags of `add`.
@@ -199,6 +202,12 @@ impl EditArgs {
 
 /// `add`.
 pub fn add(ctx: &Ctx, a: AddArgs, now: Time) -> Result<Exit> {
+    let copy = a.copy.checked()?;
+    if copy.is_some() && !a.generate.generate {
+        return Err(Error::Usage(
+            "--clip copies a secret jeton makes: use it with --generate".into(),
+        ));
+    }
     let m = a.meta;
     let expires_at = m
         .expires
@@ -248,8 +257,24 @@ pub fn add(ctx: &Ctx, a: AddArgs, now: Time) -> Result<Exit> {
     } else {
         a.generate.secret_input()?
     };
+    let Some(copy) = copy else {
+        let r = ctx.run(Request::Add(Box::new(req)))?;
+        return ctx.done(r);
+    };
+    // Made here rather than by the executor, so that it can be copied; the clipboard is
+    // checked first, so an entry is not added with a secret nobody has seen.
+    copy.reachable()?;
+    let made = std::mem::replace(
+        &mut req.secret,
+        SecretInput::Value(Token::new(String::new())),
+    );
+    let secret = made.resolve()?;
+    req.secret = SecretInput::Value(secret.clone());
+    let name = req.name.clone();
     let r = ctx.run(Request::Add(Box::new(req)))?;
-    ctx.done(r)
+    ctx.done(r)?;
+    copy.value(&name, secret.expose_secret().as_bytes(), ctx.quiet)?;
+    Ok(Exit::Ok)
 }
 
 /// `get`.

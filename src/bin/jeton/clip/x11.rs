@@ -50,6 +50,7 @@ pub fn start(exe: &std::path::Path, value: &[u8], clear: Duration) -> Result<()>
         "--after",
         &clear.as_secs().to_string(),
     ])
+    .current_dir("/")
     .stdin(std::process::Stdio::piped())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::null());
