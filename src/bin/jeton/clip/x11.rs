@@ -95,7 +95,6 @@ pub fn serve(after: Duration) -> Result<()> {
         Err(e) => return report(&mut stdout, e),
     };
     writeln!(stdout, "ok").and_then(|()| stdout.flush()).ok();
-    drop(stdout);
     owner.serve_until(&value, deadline)
 }
 
