@@ -102,22 +102,27 @@ fn subsequence(term: &str, text: &str) -> Option<u32> {
     best.map(|span| u32::try_from(span - term.len()).unwrap_or(u32::MAX))
 }
 
-/// How well `term` matches `e`, and in which fields, best first.
-/// A term of several words that matches nowhere whole matches when each word matches somewhere
-/// (`github deploy`), ranked a little below a whole match.
+/// What a match in the name adds, so that any entry whose name matches ranks above every entry
+/// matched only elsewhere (the best match outside the name scores 800).
+const NAME_FIRST: u32 = 1000;
+
+/// How well `term` matches `e`, and in which fields, best first. A term of several words
+/// matches when every word matches somewhere (`github deploy`), or the whole term matches one
+/// field. For one word, any match in the name ranks above a match only in the other fields;
+/// for several, the more of them the name holds, the higher.
 pub fn rank(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
     let term = term.trim().to_lowercase();
-    if let Some(whole) = rank_one(&term, e) {
-        return Some(whole);
-    }
     let words: Vec<&str> = term.split_whitespace().collect();
+    let whole = rank_one(&term, e);
     if words.len() < 2 {
-        return None;
+        return whole;
     }
     let mut total = 0u32;
     let mut fields: Vec<String> = Vec::new();
     for w in &words {
-        let (score, matched) = rank_one(w, e)?;
+        let Some((score, matched)) = rank_one(w, e) else {
+            return whole;
+        };
         total += score;
         for f in matched {
             if !fields.contains(&f) {
@@ -126,7 +131,11 @@ pub fn rank(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
         }
     }
     let n = u32::try_from(words.len()).unwrap_or(u32::MAX);
-    Some((total / n * 9 / 10, fields))
+    let split = (total / n * 9 / 10, fields);
+    match whole {
+        Some(w) if w.0 >= split.0 => Some(w),
+        _ => Some(split),
+    }
 }
 
 fn rank_one(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
@@ -143,7 +152,8 @@ fn rank_one(term: &str, e: &Entry) -> Option<(u32, Vec<String>)> {
         };
         let best = values.iter().filter_map(|v| score(term, v)).max();
         if let Some(s) = best {
-            found.push((s * weight / 100, field));
+            let s = s * weight / 100;
+            found.push((if field == "name" { NAME_FIRST + s } else { s }, field));
         }
     }
     found.sort_by_key(|f| std::cmp::Reverse(f.0));

@@ -499,6 +499,17 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
     }
 }
 
+/// The refusal to add `name` where an entry already is: a live one, or a revoked tombstone
+/// (exit 9). Front ends that check a name before asking for a secret say the same.
+pub fn name_taken(name: &str, revoked: bool) -> Error {
+    let what = if revoked {
+        "a revoked entry (tombstone) with that name exists; remove it first with `jeton rm`"
+    } else {
+        "an entry with that name already exists (use `jeton rotate` to change its secret)"
+    };
+    Error::Exists(format!("cannot add '{name}': {what}"))
+}
+
 /// The entry called `name`, for use: refused when disabled or revoked.
 fn usable<'v>(vault: &'v Vault, name: &str) -> Result<&'v Entry> {
     let e = vault.entry(name)?;
@@ -525,12 +536,8 @@ fn entry_response(vault: &Vault, e: Entry) -> Response {
 fn add(vault: &mut Vault, new: NewEntry, now: Time) -> Result<Response> {
     new.check()?;
     if let Some(existing) = vault.payload.entries.get(&new.name)? {
-        let what = if matches!(existing.status, Status::Revoked { .. }) {
-            "a revoked entry (tombstone) with that name exists; remove it first with `jeton rm`"
-        } else {
-            "an entry with that name already exists (use `jeton rotate` to change its secret)"
-        };
-        return Err(Error::Exists(format!("cannot add '{}': {what}", new.name)));
+        let revoked = matches!(existing.status, Status::Revoked { .. });
+        return Err(name_taken(&new.name, revoked));
     }
     let secret = new.secret.resolve()?;
     let name = new.name.clone();

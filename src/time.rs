@@ -154,8 +154,9 @@ pub fn human_span(secs: i64) -> String {
 pub fn short_rotation_warning(secs: i64) -> Option<String> {
     (secs < DAY).then(|| {
         format!(
-            "a rotation period of {} is under a day; if you meant months, write mo (6mo)",
-            human_span(secs)
+            "a rotation period of {} is under a day{}",
+            human_span(secs),
+            months_hint(secs)
         )
     })
 }
@@ -165,10 +166,22 @@ pub fn short_expiry_warning(at: Time, now: Time) -> Option<String> {
     let left = at - now;
     (left > 0 && left < DAY).then(|| {
         format!(
-            "the expiry is only {} away; if you meant months, write mo (6mo)",
-            human_span(left)
+            "the expiry is only {} away{}",
+            human_span(left),
+            months_hint(left)
         )
     })
+}
+
+/// For a span of whole minutes under an hour (`6min`), the months it may have been meant as;
+/// nothing for any other span (`2h` means hours).
+fn months_hint(secs: i64) -> String {
+    if secs % 60 == 0 && (60..3_600).contains(&secs) {
+        let n = secs / 60;
+        format!("; if you meant {n} months, write {n}mo")
+    } else {
+        String::new()
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +260,18 @@ mod tests {
         assert_eq!(show_span(45 * 60), "45min");
         assert_eq!(parse_span(&show_span(45 * 60), 0).unwrap(), 45 * 60);
         assert!(short_rotation_warning(360).unwrap().contains("6 min"));
+        assert!(
+            short_rotation_warning(360)
+                .unwrap()
+                .ends_with("if you meant 6 months, write 6mo")
+        );
+        // Hours are hours: no word of months.
+        for secs in [2 * 3_600, 3_600, 90 * 60, 45] {
+            let w = short_rotation_warning(secs).unwrap();
+            assert!(!w.contains("month"), "{w}");
+            let w = short_expiry_warning(1_000 + secs, 1_000).unwrap();
+            assert!(!w.contains("month"), "{w}");
+        }
         assert!(short_rotation_warning(DAY).is_none());
         assert!(
             short_expiry_warning(1_000 + 3_540, 1_000)

@@ -101,8 +101,74 @@ fn search_finds_nothing_quietly_and_refuses_an_empty_term() {
     let t = vault_with_entries();
     let out = t.run(&["search", "zzzz"], "");
     assert!(out.status.success() && out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err, "jeton: no entries match\n");
+    let out = t.run(&["-q", "search", "zzzz"], "");
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
     assert_eq!(t.ok(&["search", "zzzz", "--json"], ""), "[]\n");
     t.fails(&["search", " "], "", 2);
+    t.fails(&["search"], "", 2);
+}
+
+#[test]
+fn search_takes_several_words_without_quotes_and_all_must_match() {
+    let t = vault_with_entries();
+    assert_eq!(
+        names(&t.ok(&["search", "--json", "github", "deploy"], "")),
+        ["github/ci-deploy"]
+    );
+    assert_eq!(
+        names(&t.ok(&["search", "work", "laptop", "--json"], "")),
+        ["github/work"]
+    );
+    assert!(names(&t.ok(&["search", "--json", "github", "zzzz"], "")).is_empty());
+    let text = t.ok(&["search", "github", "deploy"], "");
+    assert!(
+        text.contains("github/ci-deploy") && !text.contains("github/work"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_match_in_the_name_ranks_above_a_match_in_a_tag() {
+    let t = TestVault::new();
+    // The tag is "deploy" exactly; the name only holds it inside a longer word.
+    t.add("acme/tool", "s1", &["--tag", "deploy"]);
+    t.add("acme/autodeployer", "s2", &[]);
+    t.add("acme/other", "s3", &["--note", "deploy by hand"]);
+    let found = names(&t.ok(&["search", "deploy", "--json"], ""));
+    assert_eq!(found, ["acme/autodeployer", "acme/tool", "acme/other"]);
+    // With several words: the more of them the name holds, the higher.
+    t.add("ops/deploy-key", "s4", &["--tag", "acme"]);
+    let found = names(&t.ok(&["search", "acme", "deploy", "--json"], ""));
+    assert_eq!(found[0], "acme/autodeployer", "{found:?}");
+}
+
+#[test]
+fn nothing_found_in_an_empty_vault_says_the_vault_is_empty() {
+    let t = TestVault::new();
+    for args in [&["list"][..], &["search", "github"], &["list", "gh"]] {
+        let out = t.run(args, "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && out.stdout.is_empty(), "{args:?}");
+        assert!(
+            err.contains("the vault is empty") && err.contains("jeton add"),
+            "{args:?}: {err}"
+        );
+    }
+    t.add("svc/a", "s", &[]);
+    let out = t.run(&["list", "zzz"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "jeton: no entries match\n"
+    );
+    // Only revoked entries left: not empty, nothing active matches.
+    t.ok(&["revoke", "svc/a", "--yes"], "");
+    let out = t.run(&["list"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "jeton: no entries match\n"
+    );
 }
 
 #[test]

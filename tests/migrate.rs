@@ -109,7 +109,7 @@ fn pass_store_through_the_users_gpg() {
     let items = [
         (
             "github/ci-token",
-            "ghp_123 with spaces & \"quotes\" 'x'\nurl: https://github.com\nusername: octo\ntags: ci, prod\nnote: deploy key\nsome free text\nscope: repo\n",
+            "ghp_123 with spaces & \"quotes\" 'x'\nurl: https://github.com\nusername: octo\ntags: ci, prod\nnote: deploy key\nsome free text\nscope: repo\nscope: read:org, workflow\nused-by: ci:github-actions:GH_TOKEN\nrotate-every: 90d\n",
         ),
         (
             "aws/prod eu/key",
@@ -146,7 +146,17 @@ fn pass_store_through_the_users_gpg() {
     assert_eq!(gh["url"], "https://github.com");
     assert_eq!(gh["username"], "octo");
     assert_eq!(gh["tags"], serde_json::json!(["ci", "prod"]));
-    assert_eq!(gh["note"], "deploy key\nsome free text\nscope: repo");
+    assert_eq!(gh["note"], "deploy key\nsome free text");
+    // jeton's own field names map too (`scope:`, `used-by:`, `rotate-every:`).
+    assert_eq!(
+        gh["scopes"],
+        serde_json::json!(["repo", "read:org", "workflow"])
+    );
+    assert_eq!(
+        gh["used_by"],
+        serde_json::json!(["ci:github-actions:GH_TOKEN"])
+    );
+    assert_eq!(gh["rotate_every"], "90d", "{gh}");
     let aws = show(&t, "aws/prod-eu/key");
     assert_eq!(aws["username"], "admin");
     assert!(
@@ -453,4 +463,34 @@ fn bad_sources_and_flags_are_refused_before_writing() {
     let out = t.run_with(c, &["recover"], "");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("JETON_RECOVERY_KEY_FILE"));
+}
+
+#[test]
+fn a_broken_keepassxc_export_names_the_line_where_it_breaks() {
+    let t = TestVault::new();
+    let whole = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<KeePassFile><Root><Group><Name>Root</Name>\n<Entry><UUID>AAAAAAAAAAAAAAAAAAAAAg==</UUID>\n<String><Key>Title</Key><Value>Cloud</Value></String>\n<String><Key>Password</Key><Value ProtectInMemory=\"True\">pw</Value></String>\n</Entry></Group></Root></KeePassFile>\n";
+    let path = t.home().join("kp.xml");
+    let p = path.to_string_lossy().into_owned();
+    // Cut short in line 5, after line 3, and at the very end of the root.
+    for (cut, line) in [
+        (whole.find("Protect").unwrap(), 5),
+        (whole.find("<String>").unwrap(), 3),
+    ] {
+        std::fs::write(&path, &whole[..cut]).unwrap();
+        let err = t.fails(&["migrate", "keepassxc", &p], "", 2);
+        assert!(
+            err.contains(&format!("line {line}:")) && err.contains("ends too early"),
+            "cut at {cut}: {err}"
+        );
+        assert!(!err.contains("pw<"), "{err}");
+    }
+    // A mistake inside the file: its own line.
+    std::fs::write(&path, whole.replace("</Entry>", "</Entri>")).unwrap();
+    let err = t.fails(&["migrate", "keepassxc", &p], "", 2);
+    assert!(
+        err.contains("line 6:") && err.contains("invalid XML"),
+        "{err}"
+    );
+    std::fs::write(&path, whole).unwrap();
+    t.ok(&["migrate", "keepassxc", &p], "");
 }

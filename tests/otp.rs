@@ -144,3 +144,71 @@ fn migrated_bitwarden_and_keepassxc_seeds_give_codes() {
         "the seed is not left in the note: {note}"
     );
 }
+
+#[test]
+fn a_keepassxc_legacy_totp_seed_keeps_its_period_and_digits() {
+    let t = TestVault::new();
+    let entry = |title: &str, settings: &str| {
+        format!(
+            r#"<Entry><UUID>{title}AAAAAAAAAAAAAAAAAAA==</UUID>
+<String><Key>Title</Key><Value>{title}</Value></String>
+<String><Key>Password</Key><Value ProtectInMemory="True">pw</Value></String>
+<String><Key>TOTP Seed</Key><Value ProtectInMemory="True">{SEED}</Value></String>
+{settings}
+</Entry>"#
+        )
+    };
+    let settings = |v: &str| format!("<String><Key>TOTP Settings</Key><Value>{v}</Value></String>");
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<KeePassFile><Root><Group><Name>Root</Name>
+{}{}{}{}
+</Group></Root></KeePassFile>
+"#,
+        entry("Eight", &settings("30;8")),
+        entry("Minute", &settings("60;7")),
+        entry("Plain", ""),
+        entry("Steam", &settings("30;S")),
+    );
+    let path = t.home().join("legacy.xml");
+    std::fs::write(&path, xml).unwrap();
+    let report = t.ok(&["migrate", "keepassxc", &path.to_string_lossy()], "");
+    assert!(
+        report.contains("Steam (TOTP Seed)") && report.contains("Steam"),
+        "{report}"
+    );
+    let eight = format!("otpauth://totp/x?secret={SEED}&digits=8");
+    assert_code(&t, &["Eight"], &eight);
+    assert_code(&t, &["Eight/otp"], &eight);
+    assert_code(
+        &t,
+        &["Minute"],
+        &format!("otpauth://totp/x?secret={SEED}&digits=7&period=60"),
+    );
+    assert_code(&t, &["Plain"], SEED);
+    t.fails(&["get", "Steam/otp"], "", 4);
+    // The settings are not left in the note, nor the seed.
+    let shown = t.ok(&["show", "Eight"], "");
+    assert!(
+        !shown.contains("TOTP Settings") && !shown.contains(SEED),
+        "{shown}"
+    );
+}
+
+#[test]
+fn add_totp_on_a_terminal_asks_for_a_seed_by_name() {
+    let t = TestVault::new();
+    let (code, text) = on_tty(
+        &t,
+        &[("as the site shows it): ", SEED), ("(again): ", SEED)],
+        &["add", "svc/2fa", "--totp"],
+        true,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("one-time code seed (otpauth://totp/... URI"),
+        "the prompt does not say what it wants: {text}"
+    );
+    assert!(!text.contains(SEED), "the seed was echoed: {text}");
+    assert_code(&t, &["svc/2fa"], SEED);
+}

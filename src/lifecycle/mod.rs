@@ -446,10 +446,14 @@ pub fn execute(
     }
 }
 
-fn revoked_error(name: &str, at: Time) -> Error {
+/// The refusal to change the secret of a revoked entry (exit 5), with the time of the
+/// revocation when it is known.
+pub fn revoked_error(name: &str, at: Option<Time>) -> Error {
+    let when = at
+        .map(|t| format!(" at {}", rfc3339(t)))
+        .unwrap_or_default();
     Error::Unavailable(format!(
-        "entry '{name}' was revoked at {}; its secret is gone (remove the tombstone with `jeton rm {name}`)",
-        rfc3339(at)
+        "entry '{name}' was revoked{when}; its secret is gone (remove the tombstone with `jeton rm {name}`)"
     ))
 }
 
@@ -457,7 +461,7 @@ fn revoked_error(name: &str, at: Time) -> Error {
 fn live_entry<'a>(vault: &'a Vault, name: &str) -> Result<&'a Entry> {
     let e = vault.entry(name)?;
     match e.status {
-        Status::Revoked { at, .. } => Err(revoked_error(name, at)),
+        Status::Revoked { at, .. } => Err(revoked_error(name, Some(at))),
         _ => Ok(e),
     }
 }

@@ -178,6 +178,9 @@ pub fn parse(path: &Path) -> Result<Parsed> {
                 note: (!note_lines.is_empty()).then(|| note_lines.join("\n")),
                 expires_at: None,
                 reference: reference.clone(),
+                scopes: Vec::new(),
+                used_by: Vec::new(),
+                rotate_every: None,
             });
             made += 1;
         }
@@ -205,6 +208,9 @@ pub fn parse(path: &Path) -> Result<Parsed> {
                 note: Some(format!("field '{field}' of '{original}'")),
                 expires_at: None,
                 reference: format!("{reference}#{field}"),
+                scopes: Vec::new(),
+                used_by: Vec::new(),
+                rotate_every: None,
             });
             made += 1;
         }

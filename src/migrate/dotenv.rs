@@ -119,6 +119,9 @@ pub fn parse(path: &Path, expand: bool) -> Result<Parsed> {
             tags: Vec::new(),
             note: None,
             expires_at: None,
+            scopes: Vec::new(),
+            used_by: Vec::new(),
+            rotate_every: None,
         });
     }
     Ok(parsed)

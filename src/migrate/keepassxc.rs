@@ -7,7 +7,10 @@
 //! Per entry: Password is the secret, URL, UserName, Notes and Tags map to their fields, the
 //! expiry time is kept when "Expires" is set, and the group path (below the root group) is the
 //! name prefix. Other unprotected attributes go to the note; protected ones, and the `otp`
-//! attribute (a TOTP seed), are secrets and become their own entries, `ENTRY/ATTRIBUTE`. The recycle bin and entry history are skipped.
+//! attribute (a TOTP seed), are secrets and become their own entries, `ENTRY/ATTRIBUTE`. A seed
+//! kept the older way (`TOTP Seed`, with `TOTP Settings` `PERIOD;DIGITS`) becomes `ENTRY/otp`,
+//! an otpauth URI that keeps its period and digits. The recycle bin and entry history are
+//! skipped.
 
 use super::{MigratedEntry, Parsed, clean_name, nonempty, parse_error, read_source, split_tags};
 use crate::Result;
@@ -56,10 +59,23 @@ pub fn parse(path: &Path) -> Result<Parsed> {
         ));
     }
     let doc = Document::parse(text).map_err(|e| {
+        // roxmltree gives no position where the text ran out: that is its last line.
+        let (line, what) = match e {
+            roxmltree::Error::UnexpectedEndOfStream | roxmltree::Error::UnclosedRootNode => (
+                Some(text.lines().count().max(1)),
+                "the XML ends too early (is the file cut short?)",
+            ),
+            roxmltree::Error::NoRootNode
+            | roxmltree::Error::DtdDetected
+            | roxmltree::Error::NodesLimitReached
+            | roxmltree::Error::AttributesLimitReached
+            | roxmltree::Error::NamespacesLimitReached => (None, "invalid XML"),
+            _ => (Some(e.pos().row as usize), "invalid XML"),
+        };
         parse_error(
             path,
-            Some(e.pos().row as usize),
-            &format!("invalid XML (jeton reads the XML export: {EXPORT_XML})"),
+            line,
+            &format!("{what} (jeton reads the XML export: {EXPORT_XML})"),
         )
     })?;
     let root = doc.root_element();
@@ -155,9 +171,12 @@ fn entry(
     // KeePassXC keeps an entry's TOTP seed in the `otp` attribute, protected or not: it is a
     // secret, and becomes a usable entry (`jeton otp ENTRY`).
     let secret_attribute = |k: &str, protected: bool| protected || k == "otp";
+    // Older KeePassXC (and KeeOTP) kept it as `TOTP Seed`, with `TOTP Settings` beside it.
+    let legacy = get("otp").is_none() && nonempty(get(LEGACY_SEED)).is_some();
+    let taken = |k: &str| STANDARD.contains(&k) || (legacy && LEGACY.contains(&k));
     for (k, v, _) in strings
         .iter()
-        .filter(|(k, _, p)| !secret_attribute(k, *p) && !STANDARD.contains(k))
+        .filter(|(k, _, p)| !secret_attribute(k, *p) && !taken(k))
     {
         note_lines.push(format!("{k}: {v}"));
     }
@@ -173,12 +192,15 @@ fn entry(
             note: (!note_lines.is_empty()).then(|| note_lines.join("\n")),
             expires_at,
             reference: reference.clone(),
+            scopes: Vec::new(),
+            used_by: Vec::new(),
+            rotate_every: None,
         });
         made += 1;
     }
     for (k, v, _) in strings
         .iter()
-        .filter(|(k, v, p)| secret_attribute(k, *p) && !STANDARD.contains(k) && !v.is_empty())
+        .filter(|(k, v, p)| secret_attribute(k, *p) && !taken(k) && !v.is_empty())
     {
         let mut segs = segments.clone();
         segs.push(k);
@@ -192,11 +214,75 @@ fn entry(
             note: Some(format!("attribute '{k}' of '{original}'")),
             expires_at,
             reference: format!("{reference}#{k}"),
+            scopes: Vec::new(),
+            used_by: Vec::new(),
+            rotate_every: None,
         });
         made += 1;
+    }
+    if legacy {
+        let seed = get(LEGACY_SEED).unwrap_or_default();
+        match legacy_uri(seed, get(LEGACY_SETTINGS), &original) {
+            Ok(uri) => {
+                let mut segs = segments.clone();
+                segs.push("otp");
+                parsed.push(MigratedEntry {
+                    name: clean_name(segs.iter().copied()),
+                    original: format!("{original} ({LEGACY_SEED})"),
+                    secret: Token::new(uri.to_string()),
+                    url,
+                    username,
+                    tags,
+                    note: Some(format!("attribute '{LEGACY_SEED}' of '{original}'")),
+                    expires_at,
+                    reference: format!("{reference}#{LEGACY_SEED}"),
+                    scopes: Vec::new(),
+                    used_by: Vec::new(),
+                    rotate_every: None,
+                });
+                made += 1;
+            }
+            Err(why) => parsed.skip(format!("{original} ({LEGACY_SEED})"), why),
+        }
     }
     if made == 0 {
         parsed.skip(original, "no password");
     }
     Ok(())
+}
+
+/// The attributes of a TOTP seed as KeePassXC kept it before its `otp` attribute.
+const LEGACY_SEED: &str = "TOTP Seed";
+const LEGACY_SETTINGS: &str = "TOTP Settings";
+const LEGACY: [&str; 2] = [LEGACY_SEED, LEGACY_SETTINGS];
+
+/// An otpauth URI for a legacy `TOTP Seed` (base32) and its `TOTP Settings`, `PERIOD;DIGITS`
+/// (`30;6`, `30;8`; no settings: 30 s, 6 digits), or why it cannot be one. `S` as the digits
+/// means Steam's own codes, which are not RFC 6238 codes.
+fn legacy_uri(
+    seed: &str,
+    settings: Option<&str>,
+    label: &str,
+) -> std::result::Result<zeroize::Zeroizing<String>, String> {
+    let settings = settings.map(str::trim).filter(|s| !s.is_empty());
+    let (period, digits) = match settings {
+        None => ("30", "6"),
+        Some(s) => s.split_once(';').unwrap_or((s, "6")),
+    };
+    let (period, digits) = (period.trim(), digits.trim());
+    if digits.eq_ignore_ascii_case("S") {
+        return Err("a Steam one-time code seed (jeton makes RFC 6238 codes only)".into());
+    }
+    let numbers = period.parse::<u64>().is_ok() && digits.parse::<u32>().is_ok();
+    if !numbers {
+        return Err(format!(
+            "'{LEGACY_SETTINGS}' is not PERIOD;DIGITS: {}",
+            crate::entry::printable(settings.unwrap_or_default())
+        ));
+    }
+    let uri = crate::otp::to_uri(seed, label).map_err(|e| e.to_string())?;
+    let uri = zeroize::Zeroizing::new(format!("{}&period={period}&digits={digits}", uri.as_str()));
+    // Out-of-range values are refused as they would be in any URI.
+    crate::otp::Totp::parse(&uri).map_err(|e| e.to_string())?;
+    Ok(uri)
 }

@@ -94,6 +94,15 @@ pub struct MigratedEntry {
     pub expires_at: Option<Time>,
     /// Where in the source: a file, a line, an item id.
     pub reference: String,
+    /// Scopes granted to the token.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Integrations holding a copy.
+    #[serde(default)]
+    pub used_by: Vec<String>,
+    /// Rotation schedule, in seconds.
+    #[serde(default)]
+    pub rotate_every: Option<i64>,
 }
 
 impl MigratedEntry {
@@ -109,6 +118,9 @@ impl MigratedEntry {
             note: None,
             expires_at: None,
             reference: String::new(),
+            scopes: Vec::new(),
+            used_by: Vec::new(),
+            rotate_every: None,
         }
     }
 }
@@ -383,18 +395,18 @@ pub fn execute(vault: &mut Vault, mut req: MigrateRequest, now: Time) -> Result<
             name: name.clone(),
             secret: Some(m.secret.clone()),
             secret_set_at: now,
-            scopes: Vec::new(),
+            scopes: m.scopes.clone(),
             url: m.url.clone(),
             username: m.username.clone(),
             issuer: None,
             contact: None,
-            used_by: Vec::new(),
+            used_by: m.used_by.clone(),
             tags: m.tags.clone(),
             note: m.note.clone(),
             created_at: now,
             updated_at: now,
             expires_at: m.expires_at,
-            rotate_every: None,
+            rotate_every: m.rotate_every,
             last_rotated_at: None,
             status: Status::Active,
             history: Vec::new(),
@@ -436,8 +448,14 @@ fn make_clean(e: &mut MigratedEntry) -> Vec<String> {
             clean(what, v, Lines::One);
         }
     }
-    for t in &mut e.tags {
-        clean("tags", t, Lines::One);
+    for (what, list) in [
+        ("tags", &mut e.tags),
+        ("scopes", &mut e.scopes),
+        ("used_by", &mut e.used_by),
+    ] {
+        for v in list {
+            clean(what, v, Lines::One);
+        }
     }
     if let Some(n) = &mut e.note {
         clean("note", n, Lines::Many);

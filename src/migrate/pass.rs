@@ -3,7 +3,8 @@
 //! gpg-agent, pinentry and keys; jeton never sees a gpg key).
 //!
 //! As in `pass show`, the first line is the secret. After it, `key: value` lines fill the
-//! fields they name (url, username, tags, note, expires; a few aliases are accepted), gopass's
+//! fields they name (url, username, tags, note, expires, scope, used-by, rotate-every, with
+//! jeton's own flag names; a few aliases are accepted), gopass's
 //! `---` separator is dropped, and every other line goes to the note. Names keep the store's
 //! path. Hidden files and directories (`.git`, `.gpg-id`) are skipped. Symbolic links are not
 //! followed (one may lead out of the store or in a loop): each link to an entry or a folder is
@@ -173,6 +174,14 @@ fn entry(text: &str, now: crate::time::Time) -> Option<MigratedEntry> {
                 e.username = Some(value.to_owned())
             }
             "tags" | "tag" => e.tags.extend(split_tags(value)),
+            "scope" | "scopes" => e.scopes.extend(split_tags(value)),
+            "used-by" | "used_by" => e.used_by.extend(split_tags(value)),
+            "rotate-every" | "rotate_every" if e.rotate_every.is_none() => {
+                match crate::time::parse_span(value, now) {
+                    Ok(span) => e.rotate_every = Some(span),
+                    Err(_) => note.push(line),
+                }
+            }
             "note" | "notes" | "comment" => note.push(value),
             "expires" | "expiry" | "expires_at" if e.expires_at.is_none() => {
                 match crate::time::parse_when(value, now) {
@@ -205,6 +214,20 @@ mod tests {
         assert_eq!(e.note.as_deref(), Some("free text\nother: thing"));
         assert!(e.expires_at.is_some());
         assert!(entry("\nurl: x", 0).is_none());
+        let e = entry(
+            "tok\nscope: repo, workflow\nscope: read:org\nused-by: ci:github-actions:TOKEN\nrotate-every: 90d\nrotate-every: soon\n",
+            0,
+        )
+        .unwrap();
+        assert_eq!(e.scopes, ["repo", "workflow", "read:org"]);
+        assert_eq!(e.used_by, ["ci:github-actions:TOKEN"]);
+        assert_eq!(e.rotate_every, Some(90 * 86_400));
+        assert_eq!(e.note.as_deref(), Some("rotate-every: soon"));
+        let e = entry("tok\nrotate-every: never\n", 0).unwrap();
+        assert_eq!(
+            (e.rotate_every, e.note.as_deref()),
+            (None, Some("rotate-every: never"))
+        );
         assert_eq!(entry("only", 0).unwrap().note, None);
     }
 }

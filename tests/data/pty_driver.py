@@ -1,17 +1,26 @@
 """Runs a command under a pseudo-terminal and answers its prompts.
 
-usage: pty_driver.py PROMPT ANSWER [PROMPT ANSWER]... -- CMD [ARG]...
-Prints everything the command wrote to the terminal, then exits with its exit code.
+usage: pty_driver.py [--stdout FILE] PROMPT ANSWER [PROMPT ANSWER]... -- CMD [ARG]...
+Prints everything the command wrote to the terminal, then exits with its exit code. With
+--stdout, the command's standard output goes to FILE instead (stdin, stderr and /dev/tty stay
+on the terminal), to tell its data from what it says to the user.
 """
 import os, pty, select, sys, time
 
 args = sys.argv[1:]
+stdout_file = None
+if args[:1] == ["--stdout"]:
+    stdout_file, args = args[1], args[2:]
 split = args.index("--")
 pairs = list(zip(args[:split:2], args[1:split:2]))
 cmd = args[split + 1:]
 
 pid, fd = pty.fork()
 if pid == 0:
+    if stdout_file is not None:
+        out_fd = os.open(stdout_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(out_fd, 1)
+        os.close(out_fd)
     os.execvp(cmd[0], cmd)
 
 out = b""

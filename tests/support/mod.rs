@@ -414,3 +414,33 @@ pub fn on_tty(
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
+
+/// [`on_tty`] with the command's stdout sent to a file instead of the terminal: (exit code,
+/// terminal text, stdout bytes). `pairs` are answered in order; `env` is set on top of the
+/// test environment.
+pub fn on_tty_stdout(
+    t: &TestVault,
+    pairs: &[(&str, &str)],
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (i32, String, Vec<u8>) {
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_driver.py");
+    let stdout = t.home().join("pty-stdout");
+    let _ = std::fs::remove_file(&stdout);
+    let mut c = t.cmd_for("python3");
+    c.env_remove("JETON_PASSPHRASE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.arg(driver).arg("--stdout").arg(&stdout);
+    for (p, a) in pairs {
+        c.args([p, a]);
+    }
+    c.arg("--").arg(env!("CARGO_BIN_EXE_jeton")).args(args);
+    let out = c.output().expect("run the pty driver");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read(&stdout).unwrap_or_default(),
+    )
+}

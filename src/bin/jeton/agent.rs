@@ -74,7 +74,7 @@ pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     // The agent checks the passphrase; a wrong one typed at the terminal is asked again.
-    prompt::with_passphrase(ctx.passphrase_fd, |p| {
+    let (said, _) = prompt::with_passphrase(ctx.passphrase_fd, |p| {
         hand_over(
             ctx,
             jeton::secret::Passphrase::new(p.expose_secret().to_owned()),
@@ -82,19 +82,21 @@ pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<Exit> {
             max,
         )
     })?;
+    ctx.say(&said)?;
     Ok(Exit::Ok)
 }
 
-/// Hands the passphrase to the running agent, which unlocks the vault with it.
+/// Hands the passphrase to the running agent, which unlocks the vault with it. Returns what
+/// to tell the user.
 fn hand_over(
     ctx: &Ctx,
     passphrase: jeton::secret::Passphrase,
     idle: Duration,
     max: Duration,
-) -> Result<()> {
+) -> Result<String> {
     let store = &ctx.session.store;
     client::unlock(store.path(), passphrase, idle, max)?;
-    ctx.say(&format!(
+    Ok(format!(
         "unlocked {} in the agent (locks after {} idle, {} at most)",
         store.path().display(),
         human_span(idle.as_secs() as i64),
@@ -105,7 +107,8 @@ fn hand_over(
 /// After a command whose passphrase was typed at the terminal: keep the vault unlocked in the
 /// agent, as `[unlock] agent` in the config file says: `ask` (y/N on the terminal, the
 /// default), `always` (without a word), `never`. The path is `unlock`'s, with its default
-/// timeouts. A failure here is a warning: the command itself has succeeded.
+/// timeouts. A failure here is a warning: the command itself has succeeded. What it says goes
+/// to stderr: stdout holds the command's data alone (`T=$(jeton get X)`).
 pub fn offer_after_prompt(ctx: &Ctx) {
     let Some(passphrase) = ctx.take_typed() else {
         return;
@@ -135,16 +138,14 @@ pub fn offer_after_prompt(ctx: &Ctx) {
     let quiet = mode == UnlockAgent::Always || ctx.quiet || ctx.json;
     let done = ensure_running().and_then(|status| {
         if holds(&status, ctx.session.store.path()) {
-            return Ok(());
+            return Ok(None);
         }
-        if quiet {
-            client::unlock(ctx.session.store.path(), passphrase, idle, max).map(|_| ())
-        } else {
-            hand_over(ctx, passphrase, idle, max)
-        }
+        hand_over(ctx, passphrase, idle, max).map(Some)
     });
-    if let Err(e) = done {
-        eprintln!("jeton: warning: the vault stays locked: {e}");
+    match done {
+        Ok(Some(said)) if !quiet => eprintln!("jeton: {said}"),
+        Ok(_) => {}
+        Err(e) => eprintln!("jeton: warning: the vault stays locked: {e}"),
     }
 }
 

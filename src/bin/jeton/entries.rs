@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use jeton::request::{
     Change, EntryEdit, ListFilter, NewEntry, Request, Response, SecretInput, StatusFilter,
 };
-use jeton::secret::SecretText;
+use jeton::secret::{SecretText, Token};
 use jeton::time::{self, Time};
 use jeton::{Error, Result};
 use zeroize::Zeroizing;
@@ -41,6 +41,9 @@ pub struct AddArgs {
     /// The secret is a one-time code seed: an otpauth:// URI or a base32 seed, from the prompt or stdin
     #[arg(long, conflicts_with = "generate")]
     pub totp: bool,
+    /// With --generate: also copy the new secret to the clipboard (as `get --clip` does)
+    #[command(flatten)]
+    pub copy: clip::ClipArgs,
 }
 
 /// Metadata flags of `add`.
@@ -200,6 +203,12 @@ impl EditArgs {
 
 /// `add`.
 pub fn add(ctx: &Ctx, a: AddArgs, now: Time) -> Result<Exit> {
+    let copy = a.copy.checked()?;
+    if copy.is_some() && !a.generate.generate {
+        return Err(Error::Usage(
+            "--clip copies a secret jeton makes: use it with --generate".into(),
+        ));
+    }
     let m = a.meta;
     let expires_at = m
         .expires
@@ -240,13 +249,33 @@ pub fn add(ctx: &Ctx, a: AddArgs, now: Time) -> Result<Exit> {
         }
         None => req.check()?,
     }
+    // A name that is taken is refused before a secret is typed for it.
+    if a.generate.asks() {
+        ctx.refuse_taken(&req.name)?;
+    }
     req.secret = if a.totp {
         prompt::otp_seed(&req.name)?
     } else {
         a.generate.secret_input()?
     };
+    let Some(copy) = copy else {
+        let r = ctx.run(Request::Add(Box::new(req)))?;
+        return ctx.done(r);
+    };
+    // Made here rather than by the executor, so that it can be copied; the clipboard is
+    // checked first, so an entry is not added with a secret nobody has seen.
+    copy.reachable()?;
+    let made = std::mem::replace(
+        &mut req.secret,
+        SecretInput::Value(Token::new(String::new())),
+    );
+    let secret = made.resolve()?;
+    req.secret = SecretInput::Value(secret.clone());
+    let name = req.name.clone();
     let r = ctx.run(Request::Add(Box::new(req)))?;
-    ctx.done(r)
+    ctx.done(r)?;
+    copy.value(&name, secret.expose_secret().as_bytes(), ctx.quiet)?;
+    Ok(Exit::Ok)
 }
 
 /// `get`.
@@ -335,7 +364,7 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
         .map(|s| time::parse_span(s, now))
         .transpose()?;
     let filter = ListFilter {
-        pattern: a.pattern,
+        pattern: a.pattern.clone(),
         scope: a.scope,
         tag: a.tag,
         status,
@@ -354,8 +383,8 @@ pub fn list(ctx: &Ctx, a: ListArgs, now: Time) -> Result<Exit> {
         emit(output::list_tree(&items, output::colour()).as_bytes())?;
     } else if !items.is_empty() {
         emit(output::list_text(&items, output::colour(), at).as_bytes())?;
-    } else if !ctx.quiet {
-        eprintln!("jeton: no entries match");
+    } else {
+        ctx.say_nothing_found(a.pattern.as_deref())?;
     }
     Ok(Exit::Ok)
 }

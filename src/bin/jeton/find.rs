@@ -12,8 +12,9 @@ use serde_json::json;
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// What to look for in names, urls, usernames, tags, scopes and notes (any case; letters in
-    /// order are enough: `ghub` finds `github/ci-deploy`)
-    pub term: String,
+    /// order are enough: `ghub` finds `github/ci-deploy`); several words must all match
+    #[arg(required = true, value_name = "WORD")]
+    pub term: Vec<String>,
     /// Search revoked tombstones too
     #[arg(long)]
     pub all: bool,
@@ -21,7 +22,7 @@ pub struct SearchArgs {
 
 pub fn search(ctx: &Ctx, a: SearchArgs) -> Result<Exit> {
     let request = Request::Search {
-        term: a.term,
+        term: a.term.join(" "),
         include_revoked: a.all,
     };
     let Response::Found(hits) = ctx.run(request)? else {
@@ -31,8 +32,8 @@ pub fn search(ctx: &Ctx, a: SearchArgs) -> Result<Exit> {
         emit(json_line(&hits_json(&hits)).as_bytes())?;
     } else if !hits.is_empty() {
         emit(hits_text(&hits).as_bytes())?;
-    } else if !ctx.quiet {
-        eprintln!("jeton: no entries match");
+    } else {
+        ctx.say_nothing_found(None)?;
     }
     Ok(Exit::Ok)
 }

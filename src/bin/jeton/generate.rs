@@ -1,6 +1,7 @@
-//! `generate`: a random secret or passphrase on stdout, with no vault.
+//! `generate`: a random secret or passphrase on stdout (or the clipboard), with no vault.
 
 use crate::args::{CharsetArg, ClassArg, GlobalArgs, recipe};
+use crate::clip::ClipArgs;
 use crate::ctx::{Exit, emit};
 use crate::output::secret_json_line;
 use clap::Args;
@@ -38,9 +39,12 @@ pub struct GenerateCommand {
     /// Also say how many bits of entropy the secret carries (on stderr)
     #[arg(short, long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub copy: ClipArgs,
 }
 
 pub fn run(global: &GlobalArgs, a: &GenerateCommand) -> Result<Exit> {
+    let copy = a.copy.checked()?;
     let recipe = recipe(
         a.length,
         a.charset,
@@ -71,7 +75,13 @@ pub fn run(global: &GlobalArgs, a: &GenerateCommand) -> Result<Exit> {
         };
         eprintln!("jeton: {bits:.1} bits of entropy ({from})");
     }
-    if global.json {
+    if let Some(copy) = copy {
+        copy.value(
+            "the generated secret",
+            secret.expose_secret().as_bytes(),
+            global.quiet,
+        )?;
+    } else if global.json {
         let v = serde_json::json!({
             "secret": secret.expose_secret(),
             "entropy_bits": (bits * 10.0).round() / 10.0,

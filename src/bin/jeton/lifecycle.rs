@@ -280,6 +280,10 @@ fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {
     if let Change::Set(t) = expires_at {
         warn_short_spans(Some(t), None, now);
     }
+    // A name with no live entry is refused before a new secret is typed for it.
+    if a.generate.asks() {
+        ctx.refuse_missing_or_revoked(&name)?;
+    }
     let secret = a.generate.secret_input()?;
     let r = exec(
         ctx,

@@ -297,11 +297,25 @@ pub fn weak_passphrase_warning(p: &Passphrase) -> Option<&'static str> {
     )
 }
 
+/// True when [`secret_input`] asks at the terminal (stdin is one), rather than reading stdin.
+pub fn secret_is_typed() -> bool {
+    std::io::stdin().is_terminal()
+}
+
 /// A new secret: a hidden prompt asked twice on a terminal, otherwise all of stdin.
 pub fn secret_input() -> Result<Token> {
+    typed_twice_or_stdin(
+        "secret",
+        "the secret is empty (pipe it on stdin, or use --generate)",
+    )
+}
+
+/// What a prompt labelled `label` reads twice on a terminal, otherwise all of stdin; refused
+/// with `empty` when there is nothing.
+fn typed_twice_or_stdin(label: &str, empty: &str) -> Result<Token> {
     let mut s = if std::io::stdin().is_terminal() {
-        let a = prompt_hidden("secret: ")?;
-        let b = prompt_hidden("secret (again): ")?;
+        let a = prompt_hidden(&format!("{label}: "))?;
+        let b = prompt_hidden(&format!("{label} (again): "))?;
         if a != b {
             return Err(Error::Usage(
                 "the two secrets differ; nothing was changed".into(),
@@ -312,9 +326,7 @@ pub fn secret_input() -> Result<Token> {
         read_capped(raw_stdin()?, "the secret on stdin")?
     };
     if s.is_empty() {
-        return Err(Error::Usage(
-            "the secret is empty (pipe it on stdin, or use --generate)".into(),
-        ));
+        return Err(Error::Usage(empty.into()));
     }
     Ok(Token::new(std::mem::take(&mut *s)))
 }
@@ -368,7 +380,10 @@ pub fn recovery_key(fd: Option<u32>) -> Result<jeton::recovery::RecoveryKey> {
 /// URI, kept as given, or a base32 seed, kept as an otpauth:// URI labelled with NAME. Refused
 /// (exit 2) before the vault is opened when it is neither.
 pub fn otp_seed(name: &str) -> Result<SecretInput> {
-    let given = secret_input()?;
+    let given = typed_twice_or_stdin(
+        "one-time code seed (otpauth://totp/... URI, or base32 as the site shows it)",
+        "the seed is empty (pipe an otpauth:// URI or a base32 seed on stdin)",
+    )?;
     let uri = jeton::otp::to_uri(given.expose_secret(), name)?;
     Ok(SecretInput::Value(Token::new(uri.to_string())))
 }

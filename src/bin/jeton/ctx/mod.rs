@@ -8,7 +8,8 @@ use crate::args::GlobalArgs;
 use crate::output::{self, OutError, write_stdout};
 use crate::prompt;
 use jeton::agent::client::Via;
-use jeton::request::{Request, Response, Session};
+use jeton::lifecycle::{LifecycleRequest, LifecycleResponse};
+use jeton::request::{ListFilter, Request, Response, Session, StatusFilter};
 use jeton::store::Store;
 use jeton::time::{self, Time};
 use jeton::{Error, Result};
@@ -128,6 +129,74 @@ impl Ctx {
         };
         warn_all(&outcome.warnings);
         Ok(outcome.value)
+    }
+
+    /// Refuses, as `add` would, a name an entry already has (a live one or a revoked
+    /// tombstone): checked before a secret is typed, so it is not typed for nothing. A read
+    /// that carries no secret.
+    pub fn refuse_taken(&self, name: &str) -> Result<()> {
+        let filter = ListFilter {
+            pattern: Some(name.to_owned()),
+            scope: None,
+            tag: None,
+            status: StatusFilter::All,
+            due_within: None,
+        };
+        let Response::List(items) = self.run(Request::List(filter))? else {
+            return Err(unexpected());
+        };
+        match items.iter().find(|s| s.name == name) {
+            Some(s) => Err(jeton::request::name_taken(name, s.status == "revoked")),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses, as `rotate` would, a name no entry has (naming the closest ones) or a revoked
+    /// entry: checked before a new secret is typed. Reads the versions without their secrets.
+    pub fn refuse_missing_or_revoked(&self, name: &str) -> Result<()> {
+        let request = LifecycleRequest::History {
+            name: name.to_owned(),
+            reveal: false,
+        };
+        match self.run(Request::Lifecycle(request))? {
+            // The current secret is version 0; only a revoked entry has none.
+            Response::Lifecycle(LifecycleResponse::History { versions, .. })
+                if !versions.iter().any(|v| v.number == 0) =>
+            {
+                Err(jeton::lifecycle::revoked_error(name, None))
+            }
+            Response::Lifecycle(LifecycleResponse::History { .. }) => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Says on stderr (unless --quiet) why a listing printed nothing: the vault holds no entry
+    /// at all, or none matches. A `pattern` of `TEAM:...` is about that team's vault.
+    pub fn say_nothing_found(&self, pattern: Option<&str>) -> Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let team = pattern
+            .and_then(jeton::team::split)
+            .map(|(t, _)| t.to_owned());
+        let filter = ListFilter {
+            pattern: team.as_ref().map(|t| format!("{t}:")),
+            scope: None,
+            tag: None,
+            status: StatusFilter::All,
+            due_within: None,
+        };
+        let Response::List(all) = self.run(Request::List(filter))? else {
+            return Err(unexpected());
+        };
+        match team {
+            _ if !all.is_empty() => eprintln!("jeton: no entries match"),
+            Some(t) => eprintln!(
+                "jeton: the vault of team {t} is empty; add an entry with `jeton add {t}:NAME`"
+            ),
+            None => eprintln!("jeton: the vault is empty; add an entry with `jeton add NAME`"),
+        }
+        Ok(())
     }
 
     /// Prints a confirmation message unless --quiet or --json.
