@@ -85,6 +85,15 @@ pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> 
     }
 }
 
+/// Puts `e`'s lists in byte order, each value once, as [`join`] leaves them.
+pub(super) fn sort_lists(e: &mut Entry) {
+    for field in ListField::ALL {
+        let list = field.of_mut(e);
+        list.sort();
+        list.dedup();
+    }
+}
+
 /// Marks `e` revoked and drops its secrets (they zeroize on drop).
 pub(super) fn revoke(e: &mut Entry, at: Time, reason: Option<String>) {
     e.status = Status::Revoked { at, reason };

@@ -157,6 +157,9 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                     let (mut e, mut tracked) = m.kept.into_owned(lp, rp)?;
                     report.wiped |= e.secret.is_some() || !e.history.is_empty();
                     join::revoke(&mut e, at, None);
+                    // A new version: its lists in the order a join gives them, so that the
+                    // same content comes out whichever way it was reached.
+                    join::sort_lists(&mut e);
                     tracked.revoked_at = Some(at);
                     m.kept = Kept::Owned(e, tracked);
                 }
