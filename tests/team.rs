@@ -4,89 +4,12 @@
 #[path = "support/agent.rs"]
 mod agent_support;
 mod support;
+#[path = "support/team.rs"]
+mod team_support;
 use agent_support::{run_no_pass, status, unlock};
 use std::path::Path;
 use support::*;
-
-fn bare_repo() -> (tempfile::TempDir, String) {
-    let dir = tempfile::Builder::new()
-        .prefix("jeton-team-remote")
-        .tempdir()
-        .expect("tempdir");
-    let out = git(dir.path(), &["init", "-q", "--bare", "remote.git"]);
-    assert!(out.status.success());
-    let url = dir.path().join("remote.git").display().to_string();
-    (dir, url)
-}
-
-/// A work tree of the remote's `jeton` branch, as anyone with push access has: (dir, tree).
-fn checkout(url: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let work = tempfile::tempdir().unwrap();
-    git_ok(work.path(), &["clone", "-q", "-b", "jeton", url, "w"]);
-    let w = work.path().join("w");
-    (work, w)
-}
-
-/// Commits whatever changed in `w` (if anything did) and pushes it.
-fn push(w: &Path, message: &str) {
-    git_ok(w, &["add", "-A"]);
-    let _ = git(
-        w,
-        &[
-            "-c",
-            "user.name=x",
-            "-c",
-            "user.email=x@x",
-            "commit",
-            "-qm",
-            message,
-        ],
-    );
-    git_ok(w, &["push", "-q", "origin", "jeton"]);
-}
-
-fn card(t: &TestVault) -> String {
-    t.ok(&["-q", "identity"], "").trim().to_owned()
-}
-
-/// `a` and `b` (each a vault and its owner's name) hold each other's cards.
-fn introduce(a: (&TestVault, &str), b: (&TestVault, &str)) {
-    a.0.ok(&["contact", "add", b.1, &card(b.0)], "");
-    b.0.ok(&["contact", "add", a.1, &card(a.0)], "");
-}
-
-struct Team {
-    _remote: tempfile::TempDir,
-    url: String,
-    admin: TestVault,
-    writer: TestVault,
-    reader: TestVault,
-}
-
-/// An admin, a writer and a reader who joined team `ops`.
-fn team() -> Team {
-    let (remote, url) = bare_repo();
-    let admin = TestVault::new();
-    let writer = TestVault::new();
-    let reader = TestVault::new();
-    introduce((&admin, "ann"), (&writer, "wendy"));
-    introduce((&admin, "ann"), (&reader, "rudy"));
-    admin.ok(&["team", "create", "ops", "--remote", &url], "");
-    admin.ok(&["team", "add", "ops", "wendy"], "");
-    admin.ok(&["team", "add", "ops", "rudy", "--role", "reader"], "");
-    let out = writer.ok(&["team", "join", &url], "");
-    assert!(out.contains("joined team ops as writer"), "{out}");
-    assert!(out.contains("ann"), "{out}");
-    let out = reader.ok(&["team", "join", &url], "");
-    assert!(out.contains("as reader"), "{out}");
-    Team {
-        _remote: remote,
-        url,
-        admin,
-        writer,
-        reader,
-    }
-}
+use team_support::*;
 
 /// Every object in the bare repository, decompressed.
 fn all_git_objects(url: &str) -> Vec<u8> {

@@ -30,6 +30,8 @@ pub const BRANCH: &str = "jeton";
 pub const LAYOUT: u32 = 1;
 /// Most files read from `replicas/`.
 const MAX_REPLICAS: usize = 1024;
+/// Most bytes of member-list files one round reads.
+const MAX_MEMBERS_ROUND: usize = 64 << 20;
 /// Largest replica file read.
 const MAX_REPLICA_LEN: u64 = crate::format::MAX_PAYLOAD_LEN + (64 << 10);
 
@@ -243,7 +245,7 @@ impl Workspace {
         let tree = self.tree();
         let descriptor = read_descriptor(&tree)?;
         let files = read_replicas(&tree.join(REPLICAS))?;
-        let members = read_files(&tree.join(crate::team::MEMBERS_DIR), ".age")?;
+        let members = read_members(&tree.join(crate::team::MEMBERS_DIR))?;
         Ok(Pulled {
             descriptor,
             files,
@@ -567,8 +569,28 @@ fn read_replicas(dir: &Path) -> Result<Vec<Incoming>> {
     read_files(dir, ".jeton")
 }
 
-/// The files of one remote folder whose names hold `marker`, sorted by name.
-fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
+/// A team's member-list files, sorted by name, each read up to
+/// [`crate::team::MAX_MEMBERS_LEN`] and all together up to [`MAX_MEMBERS_ROUND`]: a file
+/// over either bound, or that cannot be read, comes with no bytes (the team reports it), and
+/// none stops the round. Files past [`MAX_REPLICAS`] are not listed.
+fn read_members(dir: &Path) -> Result<Vec<Incoming>> {
+    let mut names = list_files(dir, ".age")?;
+    names.truncate(MAX_REPLICAS);
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let cap = crate::team::MAX_MEMBERS_LEN.min(MAX_MEMBERS_ROUND.saturating_sub(total));
+        let bytes = read_regular_capped(&dir.join(&name), cap as u64)
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        total += bytes.len();
+        out.push(Incoming { name, bytes });
+    }
+    Ok(out)
+}
+
+/// The names of the files of one remote folder whose names hold `marker`, sorted.
+fn list_files(dir: &Path, marker: &str) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -586,13 +608,19 @@ fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
         }
         names.push(name);
     }
+    names.sort();
+    Ok(names)
+}
+
+/// The files of one remote folder whose names hold `marker`, sorted by name.
+fn read_files(dir: &Path, marker: &str) -> Result<Vec<Incoming>> {
+    let names = list_files(dir, marker)?;
     if names.len() > MAX_REPLICAS {
         return Err(Error::Integrity(format!(
             "the remote holds {} replica files, more than the {MAX_REPLICAS} jeton reads",
             names.len()
         )));
     }
-    names.sort();
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);

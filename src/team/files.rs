@@ -95,6 +95,10 @@ fn encode_error(e: postcard::Error) -> Error {
 /// anything: the file's size, its age header's size and stanza count, the plaintext's size
 /// and the number of changes.
 pub fn open_list(bytes: &[u8], identity: &age::x25519::Identity) -> Opened {
+    if bytes.is_empty() {
+        // What the remote's reader passes for a file over its bounds (or unreadable).
+        return Opened::Refused("it is empty, larger than 4 MiB, or past what one round reads");
+    }
     if bytes.len() > MAX_MEMBERS_LEN {
         return Opened::Refused("it is larger than 4 MiB");
     }

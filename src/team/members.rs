@@ -94,6 +94,12 @@ impl std::fmt::Debug for EpochKey {
     }
 }
 
+impl From<Key> for EpochKey {
+    fn from(key: Key) -> EpochKey {
+        EpochKey(key)
+    }
+}
+
 impl EpochKey {
     /// The key, for opening the team vault.
     pub fn key(&self) -> Key {
@@ -132,12 +138,16 @@ pub enum Change {
         /// The key of epoch 0.
         key: EpochKey,
     },
-    /// A member is added, or their role changed.
+    /// A member is added, or their role changed; with a key, a new epoch starts (jeton gives
+    /// one when it demotes an admin: whoever an admin's concurrent change let in was given
+    /// the keys of the moment, and never sees this one).
     Add {
         /// Who.
         member: Card,
         /// Their role.
         role: Role,
+        /// The new epoch's key, if any.
+        key: Option<EpochKey>,
     },
     /// A member is removed, and a new epoch starts whose key they never see.
     Remove {
@@ -365,6 +375,7 @@ mod tests {
         let add = Change::Add {
             member: card(&k, "bob"),
             role: Role::Reader,
+            key: None,
         };
         assert!(sign(vec![[1; 32], [2; 32]], add.clone()).is_ok());
         assert!(sign(vec![[2; 32], [1; 32]], add.clone()).is_err());
@@ -375,6 +386,7 @@ mod tests {
         let add = Change::Add {
             member: bad_card,
             role: Role::Reader,
+            key: None,
         };
         assert!(sign(vec![[1; 32]], add).is_err());
     }

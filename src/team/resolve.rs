@@ -74,6 +74,9 @@ pub struct Team {
     pub removed: BTreeMap<[u8; 32], Removed>,
     /// Every epoch's key (the highest is current).
     pub keys: BTreeMap<u64, EpochKey>,
+    /// When the current key stands for several concurrent ones: those keys (whoever lacks
+    /// one of them cannot make it).
+    pub key_parts: Vec<EpochKey>,
     /// The list's first change (`None`: a first-format list, not carried over yet).
     pub root: Option<ChangeId>,
     /// Other first changes that could have been chosen (for `join`).
@@ -260,6 +263,7 @@ impl Team {
             members: list.members,
             removed: list.removed,
             keys: list.keys,
+            key_parts: Vec::new(),
             root: None,
             other_roots: Vec::new(),
             evidence: Vec::new(),
@@ -440,7 +444,22 @@ impl Team {
     /// Adds (or changes the role of) a member.
     pub fn add(&mut self, member: Card, role: Role, key: &SigningKey) -> Result<Vec<Signed>> {
         let who = member.signing_key;
-        let out = self.change(Change::Add { member, role }, key)?;
+        // Demoting an admin starts a new epoch: anyone their concurrent changes let in (void
+        // now) was given the keys of the moment.
+        let demotes = self.role_of(&who) == Some(Role::Admin) && role != Role::Admin;
+        let new = if demotes {
+            Some(EpochKey::generate()?)
+        } else {
+            None
+        };
+        let out = self.change(
+            Change::Add {
+                member,
+                role,
+                key: new,
+            },
+            key,
+        )?;
         if self.role_of(&who) != Some(role) {
             return Err(Error::Integrity(format!(
                 "adding to team {} did not take effect; nothing was published",
@@ -603,11 +622,17 @@ fn resolve(
 ) -> Team {
     let n = g.order.len();
     let mut void = vec![false; n];
+    // What took part in any pass (applied, or struck back): kept, so that the kept changes
+    // alone give the same list.
+    let mut used = vec![false; n];
     let mut pass = run(&g, base.as_ref(), &void);
     // Each round either voids one more change or stops: at most n + 1 passes.
     for _ in 0..=n {
         let before = void.iter().filter(|v| **v).count();
-        strike(&g, &pass, &mut void);
+        for (u, o) in used.iter_mut().zip(&pass.outcome) {
+            *u |= *o == Outcome::Applied;
+        }
+        strike(&g, &pass, &mut void, &mut used);
         if void.iter().filter(|v| **v).count() == before {
             break;
         }
@@ -625,6 +650,7 @@ fn resolve(
     };
     let key_of = |p: usize| match &g.body(p).change {
         Change::Remove { key, .. } => Some(key),
+        Change::Add { key, .. } => key.as_ref(),
         _ => None,
     };
     for &p in &pass.rekeys {
@@ -633,22 +659,25 @@ fn resolve(
             keys.insert(next, k.clone());
         }
     }
+    let mut key_parts = Vec::new();
     let mut frontier: Vec<usize> = (pass.rekeys.iter().copied())
         .filter(|&a| !pass.rekeys.iter().any(|&b| g.is_ancestor(a, b)))
         .collect();
     if !pass.rekeys.is_empty() && frontier.len() > 1 {
         frontier.sort_by_key(|&p| g.nodes[g.order[p]].id);
-        let merged = EpochKey::merged(frontier.iter().filter_map(|&p| key_of(p)));
+        key_parts = frontier
+            .iter()
+            .filter_map(|&p| key_of(p))
+            .cloned()
+            .collect();
+        let merged = EpochKey::merged(&key_parts);
         let next = keys.keys().next_back().map_or(0, |e| e + 1);
         keys.insert(next, merged);
     }
 
-    // Kept: what applied, and its ancestors.
-    let mut keep = vec![false; n];
+    // Kept: what took part, and its ancestors.
+    let mut keep = used;
     for p in (0..n).rev() {
-        if pass.outcome[p] == Outcome::Applied {
-            keep[p] = true;
-        }
         if keep[p] {
             for parent in &g.body(p).parents {
                 keep[g.parent(parent)] = true;
@@ -679,6 +708,7 @@ fn resolve(
         members: pass.members,
         removed: pass.removed,
         keys,
+        key_parts,
         root: None,
         other_roots: Vec::new(),
         evidence: Vec::new(),
@@ -814,7 +844,11 @@ fn apply(pass: &mut Pass, p: usize, body: &Body) -> Outcome {
     let author = body.author;
     let author_rank = pass.rank.get(&author).copied().unwrap_or(u64::MAX);
     match &body.change {
-        Change::Add { member, role } => {
+        Change::Add {
+            member,
+            role,
+            key: epoch_key,
+        } => {
             let key = member.signing_key;
             let before = pass.members.get(&key).map(|m| m.role);
             if before.is_none() && pass.members.len() >= MAX_MEMBERS {
@@ -844,6 +878,9 @@ fn apply(pass: &mut Pass, p: usize, body: &Body) -> Outcome {
                 },
             );
             (pass.roles.entry(key).or_default()).push((p, *role == Role::Admin));
+            if epoch_key.is_some() {
+                pass.rekeys.push(p);
+            }
             Outcome::Applied
         }
         Change::Remove { signing_key, .. } => {
@@ -873,7 +910,7 @@ fn apply(pass: &mut Pass, p: usize, body: &Body) -> Outcome {
 fn strikes_at(body: &Body, target: &[u8; 32]) -> bool {
     match &body.change {
         Change::Remove { signing_key, .. } => signing_key == target,
-        Change::Add { member, role } => member.signing_key == *target && *role != Role::Admin,
+        Change::Add { member, role, .. } => member.signing_key == *target && *role != Role::Admin,
         _ => false,
     }
 }
@@ -882,19 +919,23 @@ fn strikes_at(body: &Body, target: &[u8; 32]) -> bool {
 /// target, senior to its author, struck the author back concurrently with a change that
 /// their own ancestors allowed; otherwise it voids every change of its target concurrent
 /// with it.
-fn strike(g: &Graph, pass: &Pass, void: &mut [bool]) {
+fn strike(g: &Graph, pass: &Pass, void: &mut [bool], used: &mut [bool]) {
     let none = Vec::new();
     let mut standing = Vec::new();
     for s in &pass.strikes {
         let theirs = g.by_author.get(&s.target).unwrap_or(&none);
-        let struck_back = s.target_rank < s.author_rank
-            && theirs.iter().any(|&q| {
-                !void[q]
-                    && g.concurrent(q, s.pos)
-                    && strikes_at(g.body(q), &s.author)
-                    && admin_before(g, pass, &s.target, q)
-            });
-        if struck_back {
+        let back = (s.target_rank < s.author_rank)
+            .then(|| {
+                theirs.iter().copied().find(|&q| {
+                    !void[q]
+                        && g.concurrent(q, s.pos)
+                        && strikes_at(g.body(q), &s.author)
+                        && admin_before(g, pass, &s.target, q)
+                })
+            })
+            .flatten();
+        if let Some(q) = back {
+            used[q] = true;
             void[s.pos] = true;
         } else {
             standing.push(s);

@@ -62,6 +62,7 @@ fn add(p: &Person, role: Role) -> Change {
     Change::Add {
         member: p.card(),
         role,
+        key: None,
     }
 }
 
