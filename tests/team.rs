@@ -27,8 +27,11 @@ fn all_git_objects(url: &str) -> Vec<u8> {
 fn members_share_entries_by_role_and_the_remote_sees_nothing() {
     let t = team();
     let secret = "ghp-team-shared-secret-9f2c";
-    t.writer
-        .add("ops:github/deploy", secret, &["--scope", "repo"]);
+    // A team entry is named as the team's in what the command says.
+    let out = t
+        .writer
+        .ok(&["add", "ops:github/deploy", "--scope", "repo"], secret);
+    assert_eq!(out.trim(), "added ops:github/deploy");
     t.writer.ok(&["sync"], "");
     t.admin.ok(&["sync"], "");
     assert_eq!(t.admin.ok(&["get", "ops:github/deploy"], "").trim(), secret);

@@ -290,7 +290,8 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             );
             Ok(TeamResponse::Changed {
                 message: format!(
-                    "{who} is now a {} of team {name}{}",
+                    "{who} is now {} {} of team {name}{}",
+                    if role == Role::Admin { "an" } else { "a" },
                     role.label(),
                     upgraded_note(upgraded)
                 ),
