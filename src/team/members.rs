@@ -246,8 +246,8 @@ impl Signed {
         h.finalize().into()
     }
 
-    /// The body, if it is well formed (its signature unchecked: for changes kept in the
-    /// personal vault, which were checked when they came in).
+    /// The body, if it decodes within bounds with its parents in order (nothing else checked:
+    /// for changes kept in the personal vault, checked by [`Signed::verify`] when they came in).
     pub fn decode(&self) -> std::result::Result<Body, Flaw> {
         let limit = MAX_BODY_LEN + 32 * MAX_CHANGES;
         if self.body.len() > limit || self.signature.len() != 64 {
@@ -267,14 +267,8 @@ impl Signed {
         }
         let root = body.parents.is_empty();
         let fine = match &body.change {
-            Change::Create { name, admin, .. } => {
-                root && super::validate_name(name).is_ok() && admin.is_valid()
-            }
-            Change::Add { member, .. } => !root && member.is_valid(),
-            Change::Remove { .. } => !root,
-            Change::Upgrade { legacy } => {
-                root && legacy.len() <= MAX_CHANGES && legacy.windows(2).all(|w| w[0] < w[1])
-            }
+            Change::Create { .. } | Change::Upgrade { .. } => root,
+            Change::Add { .. } | Change::Remove { .. } => !root,
         };
         if !fine {
             return bad();
@@ -282,9 +276,23 @@ impl Signed {
         Ok(body)
     }
 
-    /// The body, if the change is well formed, its signature holds and it belongs to `team`.
+    /// The body, if the change is well formed, its signature holds and it belongs to `team`;
+    /// its cards must be usable, names valid, an upgrade's ids sorted.
     pub fn verify(&self, team: &[u8; 16]) -> std::result::Result<Body, Flaw> {
         let body = self.decode()?;
+        let usable = match &body.change {
+            Change::Create { name, admin, .. } => {
+                super::validate_name(name).is_ok() && admin.is_valid()
+            }
+            Change::Add { member, .. } => member.is_valid(),
+            Change::Remove { .. } => true,
+            Change::Upgrade { legacy } => {
+                legacy.len() <= MAX_CHANGES && legacy.windows(2).all(|w| w[0] < w[1])
+            }
+        };
+        if !usable {
+            return Err(Flaw::Malformed(Some(body.author)));
+        }
         let holds = Signature::from_slice(&self.signature)
             .ok()
             .zip(VerifyingKey::from_bytes(&body.author).ok())

@@ -17,6 +17,7 @@
 pub mod author;
 mod exchange;
 mod files;
+mod graph;
 pub mod legacy;
 pub mod members;
 mod request;

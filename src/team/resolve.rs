@@ -15,16 +15,16 @@
 //! to another team or waits for parents not received is left out, and named in
 //! [`Team::evidence`].
 
+use super::graph::{Graph, Node, Outcome, graph, settle};
 use super::legacy;
 use super::members::{
-    Body, Card, Change, ChangeId, EpochKey, Flaw, MAX_MEMBERS, Member, Removed, Role, Signed, short,
+    Body, Card, Change, ChangeId, EpochKey, Flaw, Member, Removed, Role, Signed, short,
 };
 use crate::secret::Key;
 use crate::{Error, Result};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Something a member list held that was not taken: reported once per fact.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,79 +89,6 @@ pub struct Team {
     legacy: BTreeMap<ChangeId, legacy::Signed>,
     /// The kept changes no kept change names: the parents of the next one.
     heads: Vec<ChangeId>,
-}
-
-struct Node {
-    id: ChangeId,
-    body: Body,
-    signed: Signed,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Applied,
-    Void,
-    NotAdmin,
-    NoEffect,
-    Full,
-}
-
-/// A removal or demotion of an admin that applied: (position, target, author, the author's
-/// and the target's seniority just before).
-struct Strike {
-    pos: usize,
-    target: [u8; 32],
-    author: [u8; 32],
-    author_rank: u64,
-    target_rank: u64,
-}
-
-/// The state one pass over the canonical order builds.
-struct Pass {
-    members: BTreeMap<[u8; 32], Member>,
-    removed: BTreeMap<[u8; 32], Removed>,
-    rank: BTreeMap<[u8; 32], u64>,
-    next_rank: u64,
-    /// Per member, the positions of applied changes of their role: (position, admin after).
-    roles: HashMap<[u8; 32], Vec<(usize, bool)>>,
-    outcome: Vec<Outcome>,
-    strikes: Vec<Strike>,
-    /// Applied removals (positions), each with its key.
-    rekeys: Vec<usize>,
-}
-
-/// The graph of the changes reachable from the root: canonical order and ancestry.
-struct Graph {
-    nodes: Vec<Node>,
-    /// Change id -> node.
-    index: HashMap<ChangeId, usize>,
-    /// Positions in the canonical order -> node.
-    order: Vec<usize>,
-    /// Node -> position (usize::MAX: not reachable).
-    pos: Vec<usize>,
-    words: usize,
-    /// Ancestor bit sets, by position.
-    anc: Vec<u64>,
-    by_author: HashMap<[u8; 32], Vec<usize>>,
-}
-
-impl Graph {
-    fn is_ancestor(&self, a: usize, b: usize) -> bool {
-        self.anc[b * self.words + a / 64] & (1 << (a % 64)) != 0
-    }
-
-    fn concurrent(&self, a: usize, b: usize) -> bool {
-        a != b && !self.is_ancestor(a, b) && !self.is_ancestor(b, a)
-    }
-
-    fn body(&self, p: usize) -> &Body {
-        &self.nodes[self.order[p]].body
-    }
-
-    /// The position of a reachable change's parent (reachable too).
-    fn parent(&self, id: &ChangeId) -> usize {
-        self.pos[self.index[id]]
-    }
 }
 
 impl Team {
@@ -556,63 +483,6 @@ fn upgraded(
     (list.members.get(&author).map(|m| m.role) == Some(Role::Admin)).then_some(list)
 }
 
-fn graph(nodes: Vec<Node>, index: HashMap<ChangeId, usize>, root: usize) -> Graph {
-    let n = nodes.len();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut waiting: Vec<usize> = vec![0; n];
-    let mut absent: Vec<bool> = vec![false; n];
-    for (i, node) in nodes.iter().enumerate() {
-        for p in &node.body.parents {
-            match index.get(p) {
-                Some(&j) => {
-                    children[j].push(i);
-                    waiting[i] += 1;
-                }
-                None => absent[i] = true,
-            }
-        }
-    }
-    // Kahn's algorithm from the root, the smallest id first among the changes ready.
-    let mut ready = BinaryHeap::new();
-    ready.push(Reverse((nodes[root].id, root)));
-    let mut order = Vec::with_capacity(n);
-    let mut pos = vec![usize::MAX; n];
-    while let Some(Reverse((_, i))) = ready.pop() {
-        pos[i] = order.len();
-        order.push(i);
-        for &c in &children[i] {
-            waiting[c] -= 1;
-            if waiting[c] == 0 && !absent[c] {
-                ready.push(Reverse((nodes[c].id, c)));
-            }
-        }
-    }
-    let words = order.len().div_ceil(64).max(1);
-    let mut anc = vec![0u64; order.len() * words];
-    let mut by_author: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
-    for (k, &i) in order.iter().enumerate() {
-        by_author.entry(nodes[i].body.author).or_default().push(k);
-        for p in &nodes[i].body.parents {
-            let pk = pos[index[p]];
-            let (lo, hi) = anc.split_at_mut(k * words);
-            let own = &mut hi[..words];
-            for (w, a) in own.iter_mut().zip(&lo[pk * words..pk * words + words]) {
-                *w |= a;
-            }
-            own[pk / 64] |= 1 << (pk % 64);
-        }
-    }
-    Graph {
-        nodes,
-        index,
-        order,
-        pos,
-        words,
-        anc,
-        by_author,
-    }
-}
-
 fn resolve(
     id: [u8; 16],
     g: Graph,
@@ -621,23 +491,8 @@ fn resolve(
     bad_roots: Vec<[u8; 32]>,
 ) -> Team {
     let n = g.order.len();
-    let mut void = vec![false; n];
-    // What took part in any pass (applied, or struck back): kept, so that the kept changes
-    // alone give the same list.
-    let mut used = vec![false; n];
-    let mut pass = run(&g, base.as_ref(), &void);
-    // Each round either voids one more change or stops: at most n + 1 passes.
-    for _ in 0..=n {
-        let before = void.iter().filter(|v| **v).count();
-        for (u, o) in used.iter_mut().zip(&pass.outcome) {
-            *u |= *o == Outcome::Applied;
-        }
-        strike(&g, &pass, &mut void, &mut used);
-        if void.iter().filter(|v| **v).count() == before {
-            break;
-        }
-        pass = run(&g, base.as_ref(), &void);
-    }
+    // What took part in any pass is kept, so that the kept changes alone give the same list.
+    let (pass, used) = settle(&g, base.as_ref());
 
     // Keys: the root's (or the first format's), then one per applied removal; concurrent
     // removals leave a key that stands for all of theirs.
@@ -769,183 +624,4 @@ fn dedup(evidence: Vec<Evidence>) -> Vec<Evidence> {
         .into_iter()
         .filter(|e| seen.insert(e.fact))
         .collect()
-}
-
-/// Whether `author` is an admin in the list the ancestors of the change at `p` make, as this
-/// pass applied them.
-fn admin_before(g: &Graph, pass: &Pass, author: &[u8; 32], p: usize) -> bool {
-    pass.roles
-        .get(author)
-        .and_then(|events| events.iter().rev().find(|(q, _)| g.is_ancestor(*q, p)))
-        .is_some_and(|(_, admin)| *admin)
-}
-
-/// One pass over the canonical order with the changes in `void` left out.
-fn run(g: &Graph, base: Option<&legacy::List>, void: &[bool]) -> Pass {
-    let n = g.order.len();
-    let mut pass = Pass {
-        members: BTreeMap::new(),
-        removed: BTreeMap::new(),
-        rank: BTreeMap::new(),
-        next_rank: 0,
-        roles: HashMap::new(),
-        outcome: vec![Outcome::NotAdmin; n],
-        strikes: Vec::new(),
-        rekeys: Vec::new(),
-    };
-    let root = g.body(0);
-    match (base, &root.change) {
-        (Some(b), _) => {
-            pass.members = b.members.clone();
-            pass.removed = b.removed.clone();
-            for a in &b.seniority {
-                if pass.members.get(a).is_some_and(|m| m.role == Role::Admin) {
-                    pass.rank.insert(*a, pass.next_rank);
-                    pass.next_rank += 1;
-                }
-            }
-            for (k, m) in &pass.members {
-                pass.roles.insert(*k, vec![(0, m.role == Role::Admin)]);
-            }
-        }
-        (None, Change::Create { admin, .. }) => {
-            pass.members.insert(
-                root.author,
-                Member {
-                    card: admin.clone(),
-                    role: Role::Admin,
-                    added_by: root.author,
-                },
-            );
-            pass.rank.insert(root.author, 0);
-            pass.next_rank = 1;
-            pass.roles.insert(root.author, vec![(0, true)]);
-        }
-        _ => {}
-    }
-    pass.outcome[0] = Outcome::Applied;
-    for p in 1..n {
-        if void[p] {
-            pass.outcome[p] = Outcome::Void;
-            continue;
-        }
-        let body = g.body(p);
-        let a = body.author;
-        let running = pass.members.get(&a).is_some_and(|m| m.role == Role::Admin);
-        if !running || !admin_before(g, &pass, &a, p) {
-            continue;
-        }
-        pass.outcome[p] = apply(&mut pass, p, body);
-    }
-    pass
-}
-
-fn apply(pass: &mut Pass, p: usize, body: &Body) -> Outcome {
-    let author = body.author;
-    let author_rank = pass.rank.get(&author).copied().unwrap_or(u64::MAX);
-    match &body.change {
-        Change::Add {
-            member,
-            role,
-            key: epoch_key,
-        } => {
-            let key = member.signing_key;
-            let before = pass.members.get(&key).map(|m| m.role);
-            if before.is_none() && pass.members.len() >= MAX_MEMBERS {
-                return Outcome::Full;
-            }
-            if before == Some(Role::Admin) && *role != Role::Admin {
-                pass.strikes.push(Strike {
-                    pos: p,
-                    target: key,
-                    author,
-                    author_rank,
-                    target_rank: pass.rank.get(&key).copied().unwrap_or(u64::MAX),
-                });
-                pass.rank.remove(&key);
-            }
-            if *role == Role::Admin && before != Some(Role::Admin) {
-                pass.rank.insert(key, pass.next_rank);
-                pass.next_rank += 1;
-            }
-            pass.removed.remove(&key);
-            pass.members.insert(
-                key,
-                Member {
-                    card: member.clone(),
-                    role: *role,
-                    added_by: author,
-                },
-            );
-            (pass.roles.entry(key).or_default()).push((p, *role == Role::Admin));
-            if epoch_key.is_some() {
-                pass.rekeys.push(p);
-            }
-            Outcome::Applied
-        }
-        Change::Remove { signing_key, .. } => {
-            let Some(m) = pass.members.remove(signing_key) else {
-                return Outcome::NoEffect;
-            };
-            if m.role == Role::Admin {
-                pass.strikes.push(Strike {
-                    pos: p,
-                    target: *signing_key,
-                    author,
-                    author_rank,
-                    target_rank: pass.rank.get(signing_key).copied().unwrap_or(u64::MAX),
-                });
-                pass.rank.remove(signing_key);
-            }
-            pass.removed.insert(*signing_key, Removed { card: m.card });
-            (pass.roles.entry(*signing_key).or_default()).push((p, false));
-            pass.rekeys.push(p);
-            Outcome::Applied
-        }
-        Change::Create { .. } | Change::Upgrade { .. } => Outcome::NoEffect,
-    }
-}
-
-/// Whether the change at `p` removes or demotes `target`.
-fn strikes_at(body: &Body, target: &[u8; 32]) -> bool {
-    match &body.change {
-        Change::Remove { signing_key, .. } => signing_key == target,
-        Change::Add { member, role, .. } => member.signing_key == *target && *role != Role::Admin,
-        _ => false,
-    }
-}
-
-/// Adds to `void` what the strikes of `pass` void. A strike loses (is void itself) when its
-/// target, senior to its author, struck the author back concurrently with a change that
-/// their own ancestors allowed; otherwise it voids every change of its target concurrent
-/// with it.
-fn strike(g: &Graph, pass: &Pass, void: &mut [bool], used: &mut [bool]) {
-    let none = Vec::new();
-    let mut standing = Vec::new();
-    for s in &pass.strikes {
-        let theirs = g.by_author.get(&s.target).unwrap_or(&none);
-        let back = (s.target_rank < s.author_rank)
-            .then(|| {
-                theirs.iter().copied().find(|&q| {
-                    !void[q]
-                        && g.concurrent(q, s.pos)
-                        && strikes_at(g.body(q), &s.author)
-                        && admin_before(g, pass, &s.target, q)
-                })
-            })
-            .flatten();
-        if let Some(q) = back {
-            used[q] = true;
-            void[s.pos] = true;
-        } else {
-            standing.push(s);
-        }
-    }
-    for s in standing {
-        for &q in g.by_author.get(&s.target).unwrap_or(&none) {
-            if g.concurrent(q, s.pos) {
-                void[q] = true;
-            }
-        }
-    }
 }
