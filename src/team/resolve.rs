@@ -18,7 +18,7 @@
 use super::graph::{Graph, Node, Outcome, graph, settle};
 use super::legacy;
 use super::members::{
-    Body, Card, Change, ChangeId, EpochKey, Flaw, Member, Removed, Role, Signed, short,
+    Body, Card, Change, ChangeId, EpochKey, Flaw, MAX_MEMBERS, Member, Removed, Role, Signed, short,
 };
 use crate::secret::Key;
 use crate::{Error, Result};
@@ -371,6 +371,12 @@ impl Team {
     /// Adds (or changes the role of) a member.
     pub fn add(&mut self, member: Card, role: Role, key: &SigningKey) -> Result<Vec<Signed>> {
         let who = member.signing_key;
+        if !self.members.contains_key(&who) && self.members.len() >= MAX_MEMBERS {
+            return Err(Error::Usage(format!(
+                "team {} has {MAX_MEMBERS} members, the most jeton allows (each is a recipient of the member list)",
+                crate::entry::printable(&self.name)
+            )));
+        }
         // Demoting an admin starts a new epoch: anyone their concurrent changes let in (void
         // now) was given the keys of the moment.
         let demotes = self.role_of(&who) == Some(Role::Admin) && role != Role::Admin;
