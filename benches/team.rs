@@ -1,6 +1,7 @@
-//! A team of 50 members and 5,000 entries: joining, one sync round, and `get TEAM:NAME`
-//! through the agent beside a personal `get` through the agent (the agent holds both vaults
-//! open, as for `jeton get ops:NAME` once it is unlocked).
+//! A member list of 50 members and 1,000 changes, read as kept, from the remote (every
+//! signature checked) and from its age file; a team of 50 members and 5,000 entries: joining,
+//! one sync round, and `get TEAM:NAME` through the agent beside a personal `get` through the
+//! agent (the agent holds both vaults open, as for `jeton get ops:NAME` once it is unlocked).
 
 mod support;
 
@@ -249,5 +250,111 @@ fn bench(c: &mut Criterion) {
     client::stop().expect("stop the agent");
 }
 
-criterion_group!(benches, bench);
+/// 50 members and 1,000 changes: the creation, 49 additions, then role changes, with a
+/// removal and re-addition every 100 changes (each removal a new epoch).
+fn member_list(c: &mut Criterion) {
+    use jeton::team::members::{Body, Card, Change, EpochKey, Signed};
+    use jeton::team::{Known, Team};
+    let people: Vec<(ed25519_dalek::SigningKey, age::x25519::Identity, Card)> = (0..MEMBERS)
+        .map(|i| {
+            let key = ed25519_dalek::SigningKey::from_bytes(&[i as u8 + 1; 32]);
+            let age = age::x25519::Identity::generate();
+            let card = Card {
+                name: format!("m{i}"),
+                age_recipient: age.to_public().to_string(),
+                signing_key: key.verifying_key().to_bytes(),
+            };
+            (key, age, card)
+        })
+        .collect();
+    let id = [7; 16];
+    let admin = &people[0];
+    let mut changes: Vec<Signed> = Vec::new();
+    let mut sign = |change: Change| {
+        let parents = changes
+            .last()
+            .map(|s: &Signed| vec![s.id()])
+            .unwrap_or_default();
+        let body = Body {
+            team: id,
+            author: admin.2.signing_key,
+            parents,
+            change,
+        };
+        changes.push(Signed::sign(&body, &admin.0).expect("sign"));
+    };
+    sign(Change::Create {
+        name: "ops".into(),
+        admin: admin.2.clone(),
+        key: EpochKey::generate().expect("key"),
+    });
+    let mut i = 1;
+    while i < 1_000 {
+        let who = &people[1 + i % (MEMBERS - 1)].2;
+        let change = if i < MEMBERS {
+            Change::Add {
+                member: who.clone(),
+                role: Role::Writer,
+                key: None,
+            }
+        } else if i % 100 == 0 {
+            Change::Remove {
+                signing_key: who.signing_key,
+                key: EpochKey::generate().expect("key"),
+            }
+        } else {
+            Change::Add {
+                member: who.clone(),
+                role: if i % 2 == 0 {
+                    Role::Reader
+                } else {
+                    Role::Writer
+                },
+                key: None,
+            }
+        };
+        sign(change);
+        i += 1;
+    }
+    let root = changes[0].id();
+    let kept = Known {
+        root: Some(root),
+        checked: changes.clone(),
+        ..Known::default()
+    };
+    let team = Team::compute(id, kept.clone()).expect("compute");
+    assert_eq!(team.members.len(), MEMBERS);
+    assert_eq!(team.signed().len(), 1_000);
+    let file = jeton::team::seal_list(&team).expect("seal");
+    let mut g = c.benchmark_group("member_list_50_members_1000_changes");
+    g.bench_function("kept", |b| {
+        b.iter(|| black_box(Team::compute(id, kept.clone()).expect("compute")))
+    });
+    let received = Known {
+        root: Some(root),
+        received: changes.clone(),
+        ..Known::default()
+    };
+    g.bench_function("received_every_signature_checked", |b| {
+        b.iter(|| black_box(Team::compute(id, received.clone()).expect("compute")))
+    });
+    // A round: the list kept, and a member's file holding it (nothing new to check).
+    g.bench_function("kept_and_a_file_of_it", |b| {
+        b.iter(|| {
+            let jeton::team::Opened::List { changes, .. } =
+                jeton::team::open_list(&file, &people[7].1)
+            else {
+                panic!("not readable")
+            };
+            let known = Known {
+                received: changes,
+                ..kept.clone()
+            };
+            black_box(Team::compute(id, known).expect("compute"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, member_list, bench);
 criterion_main!(benches);

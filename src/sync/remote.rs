@@ -30,14 +30,14 @@ pub const BRANCH: &str = "jeton";
 pub const LAYOUT: u32 = 1;
 /// Most files read from `replicas/`.
 const MAX_REPLICAS: usize = 1024;
+/// Most bytes of member-list files one round reads.
+const MAX_MEMBERS_ROUND: usize = 64 << 20;
 /// Largest replica file read, whatever the settings: the largest vault the format allows.
 const MAX_REPLICA_LEN: u64 = crate::format::MAX_PAYLOAD_LEN + (64 << 10);
 /// The least a replica may weigh before it is refused, whatever the local vault's size.
 const MIN_REPLICA_CAP: u64 = 256 << 20;
 /// The least all the files of one pull may weigh together.
 const MIN_PULL_BUDGET: u64 = 512 << 20;
-/// Largest member-list file read (`members/*.age`): 2,048 changes of the largest size.
-const MAX_MEMBERS_LEN: u64 = 8 << 20;
 /// Environment variable that sets the largest replica read (bytes, or with KiB/MiB/GiB).
 pub const MAX_REPLICA_VAR: &str = "JETON_SYNC_MAX_REPLICA";
 
@@ -47,8 +47,6 @@ pub const MAX_REPLICA_VAR: &str = "JETON_SYNC_MAX_REPLICA";
 pub struct Budget {
     /// Largest replica file.
     pub replica: u64,
-    /// Largest member-list file.
-    pub members: u64,
     /// All files of the pull together.
     pub total: u64,
 }
@@ -65,7 +63,6 @@ impl Budget {
         .min(MAX_REPLICA_LEN);
         Budget {
             replica,
-            members: MAX_MEMBERS_LEN,
             total: replica.saturating_mul(2).max(MIN_PULL_BUDGET),
         }
     }
@@ -312,12 +309,7 @@ impl Workspace {
             left: budget.total,
         };
         let files = read_files(&tree.join(REPLICAS), ".jeton", budget.replica, &mut left)?;
-        let members = read_files(
-            &tree.join(crate::team::MEMBERS_DIR),
-            ".age",
-            budget.members,
-            &mut left,
-        )?;
+        let members = read_members(&tree.join(crate::team::MEMBERS_DIR))?;
         Ok(Pulled {
             descriptor,
             files,
@@ -653,10 +645,28 @@ struct Left {
     left: u64,
 }
 
-/// The files of one remote folder whose names hold `marker`, sorted by name: each at most
-/// `max` bytes, all of them at most what is left of the pull's budget (each size is checked
-/// before the file is read).
-fn read_files(dir: &Path, marker: &str, max: u64, budget: &mut Left) -> Result<Vec<Incoming>> {
+/// A team's member-list files, sorted by name, each read up to
+/// [`crate::team::MAX_MEMBERS_LEN`] and all together up to [`MAX_MEMBERS_ROUND`]: a file
+/// over either bound, or that cannot be read, comes with no bytes (the team reports it), and
+/// none stops the round. Files past [`MAX_REPLICAS`] are not listed.
+fn read_members(dir: &Path) -> Result<Vec<Incoming>> {
+    let mut names = list_files(dir, ".age")?;
+    names.truncate(MAX_REPLICAS);
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let cap = crate::team::MAX_MEMBERS_LEN.min(MAX_MEMBERS_ROUND.saturating_sub(total));
+        let bytes = read_regular_capped(&dir.join(&name), cap as u64)
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        total += bytes.len();
+        out.push(Incoming { name, bytes });
+    }
+    Ok(out)
+}
+
+/// The names of the files of one remote folder whose names hold `marker`, sorted.
+fn list_files(dir: &Path, marker: &str) -> Result<Vec<String>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -674,13 +684,21 @@ fn read_files(dir: &Path, marker: &str, max: u64, budget: &mut Left) -> Result<V
         }
         names.push(name);
     }
+    names.sort();
+    Ok(names)
+}
+
+/// The files of one remote folder whose names hold `marker`, sorted by name: each at most
+/// `max` bytes, all of them at most what is left of the pull's budget (each size is checked
+/// before the file is read).
+fn read_files(dir: &Path, marker: &str, max: u64, budget: &mut Left) -> Result<Vec<Incoming>> {
+    let names = list_files(dir, marker)?;
     if names.len() > MAX_REPLICAS {
         return Err(Error::Integrity(format!(
             "the remote holds {} replica files, more than the {MAX_REPLICAS} jeton reads",
             names.len()
         )));
     }
-    names.sort();
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);

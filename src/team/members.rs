@@ -1,25 +1,37 @@
-//! The member list of a team: a grow-only set of changes, each signed by its author, from
-//! which every member computes the same list.
-//!
-//! A change is valid when its author is an admin at the point where it applies, in the order
-//! (Lamport counter, author key, author's sequence number). Removing a member records the
-//! highest sequence number seen from them (the cutoff): anything they sign later is refused
-//! wherever it sorts, so a removed admin cannot backdate a change. Keys for each epoch travel
-//! inside `Rekey` changes, so only the members a change was encrypted to ever see them
-//! (docs/FORMAT.md, "Team vaults").
+//! The changes a team's member list is made of: each names the changes its author had seen
+//! (its parents, by hash) and is signed by its author. Nobody can place a change before
+//! something it names, so the order of changes comes from what each author had seen, not
+//! from numbers anyone chooses. How the list follows from its changes is in [`super::resolve`]
+//! (docs/FORMAT.md, "Member list").
 
 use crate::secret::Key;
 use crate::share::hex;
 use crate::{Error, Result};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use sha2::{Digest, Sha256};
 
-/// Signature label of a member-list change (docs/FORMAT.md, "Team vaults").
-pub const LABEL_TEAM_CHANGE: &[u8] = b"jeton/v1/team-change";
+/// Signature label of a member-list change (docs/FORMAT.md, "Member list").
+pub const LABEL_TEAM_CHANGE: &[u8] = b"jeton/v2/team-change";
+/// Label of a change's id: SHA-256 over it, the body and the signature.
+pub const LABEL_CHANGE_ID: &[u8] = b"jeton/v2/team-change-id";
+/// Label of the key that stands for several concurrent epoch keys.
+pub const LABEL_MERGED_KEY: &[u8] = b"jeton/v2/team-merged-key";
 
-/// Largest change accepted (a member card and a name fit many times over).
-const MAX_CHANGE_LEN: usize = 4096;
+/// Largest change body accepted, but an upgrade's (a member card and a name fit many times).
+pub const MAX_BODY_LEN: usize = 4096;
+/// Most changes a member list holds (more in one file: the file is not read).
+pub const MAX_CHANGES: usize = 10_000;
+/// Most parents one change names.
+pub const MAX_PARENTS: usize = 256;
+/// Most current members: each is one recipient of the member-list files, whose age header
+/// jeton reads with the same bound as bundles' (`share::age_header`).
+pub const MAX_MEMBERS: usize = crate::share::age_header::MAX_RECIPIENTS;
+/// Longest member name.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// A change's id: SHA-256 over [`LABEL_CHANGE_ID`], its body and its signature.
+pub type ChangeId = [u8; 32];
 
 /// What a member may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -54,7 +66,17 @@ pub struct Card {
     pub signing_key: [u8; 32],
 }
 
-/// An epoch's vault key, as carried inside a `Rekey` change (wiped on drop, never printed).
+impl Card {
+    /// True when the card can be used: a name, an age recipient that parses, an Ed25519 key.
+    pub fn is_valid(&self) -> bool {
+        !self.name.is_empty()
+            && self.name.len() <= MAX_NAME_LEN
+            && self.age_recipient.parse::<age::x25519::Recipient>().is_ok()
+            && VerifyingKey::from_bytes(&self.signing_key).is_ok()
+    }
+}
+
+/// An epoch's vault key, as carried inside a change (wiped on drop, never printed).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct EpochKey(#[serde(with = "crate::secret::serde_key")] Key);
 
@@ -72,14 +94,35 @@ impl std::fmt::Debug for EpochKey {
     }
 }
 
+impl From<Key> for EpochKey {
+    fn from(key: Key) -> EpochKey {
+        EpochKey(key)
+    }
+}
+
 impl EpochKey {
     /// The key, for opening the team vault.
     pub fn key(&self) -> Key {
         self.0.clone()
     }
 
-    fn generate() -> Result<EpochKey> {
+    /// A new random key.
+    pub fn generate() -> Result<EpochKey> {
         Ok(EpochKey(Key::generate()?))
+    }
+
+    /// The key that stands for several concurrent keys (sorted by the id of the change that
+    /// made each): whoever lacks one of them cannot make it.
+    pub fn merged<'a>(keys: impl IntoIterator<Item = &'a EpochKey>) -> EpochKey {
+        let mut ikm = zeroize::Zeroizing::new(Vec::new());
+        for k in keys {
+            ikm.extend_from_slice(k.0.expose_secret());
+        }
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(LABEL_MERGED_KEY), &ikm);
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        // 32 bytes is always a valid HKDF-SHA256 output length.
+        let _ = hk.expand(b"epoch key", &mut out[..]);
+        EpochKey(Key::from_bytes(*out))
     }
 }
 
@@ -95,92 +138,61 @@ pub enum Change {
         /// The key of epoch 0.
         key: EpochKey,
     },
-    /// A member is added, or their role changed.
+    /// A member is added, or their role changed; with a key, a new epoch starts (jeton gives
+    /// one when it demotes an admin: whoever an admin's concurrent change let in was given
+    /// the keys of the moment, and never sees this one).
     Add {
         /// Who.
         member: Card,
         /// Their role.
         role: Role,
+        /// The new epoch's key, if any.
+        key: Option<EpochKey>,
     },
-    /// A member is removed; their changes after `cutoff` (their sequence number) are refused.
+    /// A member is removed, and a new epoch starts whose key they never see.
     Remove {
         /// Their signing key.
         signing_key: [u8; 32],
-        /// The highest sequence number of theirs the remover had seen.
-        cutoff: u64,
-    },
-    /// A new key for everything written from now on.
-    Rekey {
-        /// The new epoch (higher than every one before).
-        epoch: u64,
-        /// Its key.
+        /// The new epoch's key.
         key: EpochKey,
+    },
+    /// A member list of the first format ([`super::legacy`]) carried over: its state, as the
+    /// listed changes make it, is where this list starts.
+    Upgrade {
+        /// The ids of the old changes ([`super::legacy::Signed::id`]), sorted.
+        legacy: Vec<ChangeId>,
     },
 }
 
-/// A change with its author and place in the order.
+/// What a change's author signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Op {
+pub struct Body {
     /// The team (its vault id).
     pub team: [u8; 16],
     /// The author's signing key.
     pub author: [u8; 32],
-    /// The author's own counter: 1, 2, 3...
-    pub seq: u64,
-    /// Lamport counter: higher than every change the author had seen.
-    pub lamport: u64,
+    /// The ids of the changes the author had seen that no other change they had seen names
+    /// (their heads), sorted, each once; empty only for the list's first change.
+    pub parents: Vec<ChangeId>,
     /// What changes.
     pub change: Change,
 }
 
-/// A change as stored and published: its encoding and the author's signature over
-/// [`LABEL_TEAM_CHANGE`] followed by it. Its Debug output shows neither (a `Rekey` holds a key).
+/// A change as stored and published: the postcard encoding of its [`Body`] and the
+/// author's Ed25519 signature over [`LABEL_TEAM_CHANGE`] followed by it. Its Debug output
+/// shows neither (a body may hold a key).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signed {
-    /// postcard encoding of an [`Op`].
-    pub op: Vec<u8>,
+    /// postcard encoding of a [`Body`].
+    pub body: Vec<u8>,
     /// Ed25519 signature (64 bytes).
     pub signature: Vec<u8>,
 }
 
 impl std::fmt::Debug for Signed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signed({} bytes)", self.op.len())
+        write!(f, "Signed({})", short(&self.id()))
     }
-}
-
-impl Signed {
-    /// Signs `op` with `key` (which must be `op.author`).
-    pub fn sign(op: &Op, key: &SigningKey) -> Result<Signed> {
-        let bytes = postcard::to_stdvec(op)
-            .map_err(|e| Error::Other(format!("cannot encode a team change: {e}")))?;
-        let signature = key.sign(&message(&bytes)).to_bytes().to_vec();
-        Ok(Signed {
-            op: bytes,
-            signature,
-        })
-    }
-
-    /// The change, if its signature holds and it belongs to `team`.
-    pub fn verify(&self, team: &[u8; 16]) -> Option<Op> {
-        if self.op.len() > MAX_CHANGE_LEN {
-            return None;
-        }
-        let op = match postcard::take_from_bytes::<Op>(&self.op) {
-            Ok((op, [])) => op,
-            _ => return None,
-        };
-        let sig = Signature::from_slice(&self.signature).ok()?;
-        let key = VerifyingKey::from_bytes(&op.author).ok()?;
-        key.verify_strict(&message(&self.op), &sig).ok()?;
-        (&op.team == team).then_some(op)
-    }
-}
-
-fn message(op: &[u8]) -> Vec<u8> {
-    let mut m = LABEL_TEAM_CHANGE.to_vec();
-    m.extend_from_slice(op);
-    m
 }
 
 /// A member as the list says.
@@ -199,420 +211,201 @@ pub struct Member {
 pub struct Removed {
     /// Their keys and name.
     pub card: Card,
-    /// Their changes after this sequence number are refused.
-    pub cutoff: u64,
 }
 
-/// The member list computed from every change known.
-#[derive(Clone, Debug)]
-pub struct Team {
-    /// The team id (its vault id).
-    pub id: [u8; 16],
-    /// The name given at creation.
-    pub name: String,
-    /// Current members, by signing key.
-    pub members: BTreeMap<[u8; 32], Member>,
-    /// Removed members, by signing key.
-    pub removed: BTreeMap<[u8; 32], Removed>,
-    /// Every epoch's key (the highest is current).
-    pub keys: BTreeMap<u64, EpochKey>,
-    /// Every change known with a valid signature, by (author, seq), applied or not.
-    pub changes: BTreeMap<([u8; 32], u64), Signed>,
-    /// Changes whose authors had no right to make them, one line each, naming the author.
-    pub ignored: Vec<String>,
-    lamport: u64,
+/// Why a change was not accepted; the author is the one the change claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flaw {
+    /// It does not decode, is too long, or breaks a rule of its own (parents out of order, an
+    /// invalid card).
+    Malformed(Option<[u8; 32]>),
+    /// Its signature does not hold.
+    BadSignature([u8; 32]),
+    /// It belongs to another team.
+    OtherTeam([u8; 32]),
 }
 
-impl Team {
-    /// The list from every change known. Refuses (exit 6) a change whose signature fails, two
-    /// different changes with one author and number, and a set with no valid creation.
-    pub fn from_changes(id: [u8; 16], changes: impl IntoIterator<Item = Signed>) -> Result<Team> {
-        let mut known: BTreeMap<([u8; 32], u64), (Signed, Op)> = BTreeMap::new();
-        for s in changes {
-            let op = s.verify(&id).ok_or_else(|| {
-                Error::Integrity(
-                    "the team's member list was tampered with (a change fails its signature)"
-                        .into(),
-                )
-            })?;
-            match known.get(&(op.author, op.seq)) {
-                Some((prev, _)) if *prev != s => {
-                    return Err(Error::Integrity(format!(
-                        "the team's member list holds two different changes numbered {} by key {}: refused",
-                        op.seq,
-                        short(&op.author)
-                    )));
-                }
-                Some(_) => {}
-                None => {
-                    known.insert((op.author, op.seq), (s, op));
-                }
-            }
-        }
-        let mut order: Vec<&Op> = known.values().map(|(_, op)| op).collect();
-        order.sort_by_key(|op| (op.lamport, op.author, op.seq));
-        // Cutoffs found by one pass apply to the next, until nothing moves.
-        let mut cutoffs: BTreeMap<[u8; 32], u64> = BTreeMap::new();
-        let mut team = apply(id, &order, &cutoffs)?;
-        for _ in 0..order.len() {
-            let found: BTreeMap<[u8; 32], u64> =
-                team.removed.iter().map(|(k, r)| (*k, r.cutoff)).collect();
-            if found == cutoffs {
-                break;
-            }
-            cutoffs = found;
-            team = apply(id, &order, &cutoffs)?;
-        }
-        team.changes = known.into_iter().map(|(k, (s, _))| (k, s)).collect();
-        Ok(team)
+impl Signed {
+    /// Signs `body` with `key` (which must be `body.author`).
+    pub fn sign(body: &Body, key: &SigningKey) -> Result<Signed> {
+        let bytes = postcard::to_stdvec(body)
+            .map_err(|e| Error::Other(format!("cannot encode a team change: {e}")))?;
+        let signature = key.sign(&message(&bytes)).to_bytes().to_vec();
+        Ok(Signed {
+            body: bytes,
+            signature,
+        })
     }
 
-    /// Makes a new team: its first change, signed by `admin`.
-    pub fn create(name: &str, admin: Card, key: &SigningKey) -> Result<(Team, Signed)> {
-        let id = crate::vault::random_id::<16>()?;
-        let op = Op {
-            team: id,
-            author: key.verifying_key().to_bytes(),
-            seq: 1,
-            lamport: 1,
-            change: Change::Create {
-                name: name.to_owned(),
-                admin,
-                key: EpochKey::generate()?,
-            },
+    /// The change's id.
+    pub fn id(&self) -> ChangeId {
+        let mut h = Sha256::new();
+        h.update(LABEL_CHANGE_ID);
+        h.update(&self.body);
+        h.update(&self.signature);
+        h.finalize().into()
+    }
+
+    /// The body, if it decodes within bounds with its parents in order (nothing else checked:
+    /// for changes kept in the personal vault, checked by [`Signed::verify`] when they came in).
+    pub fn decode(&self) -> std::result::Result<Body, Flaw> {
+        let limit = MAX_BODY_LEN + 32 * MAX_CHANGES;
+        if self.body.len() > limit || self.signature.len() != 64 {
+            return Err(Flaw::Malformed(None));
+        }
+        let body = match postcard::take_from_bytes::<Body>(&self.body) {
+            Ok((b, [])) => b,
+            _ => return Err(Flaw::Malformed(None)),
         };
-        let signed = Signed::sign(&op, key)?;
-        Ok((Team::from_changes(id, [signed.clone()])?, signed))
-    }
-
-    /// Signs `change` as `key`'s next change and applies it. Refused unless `key` is an admin.
-    pub fn change(&mut self, change: Change, key: &SigningKey) -> Result<Signed> {
-        let author = key.verifying_key().to_bytes();
-        if self.role_of(&author) != Some(Role::Admin) {
-            return Err(Error::Usage(format!(
-                "only an admin of team {} can change its members",
-                self.name
-            )));
+        let bad = || Err(Flaw::Malformed(Some(body.author)));
+        let upgrade = matches!(body.change, Change::Upgrade { .. });
+        if (!upgrade && self.body.len() > MAX_BODY_LEN)
+            || body.parents.len() > MAX_PARENTS
+            || !body.parents.windows(2).all(|w| w[0] < w[1])
+        {
+            return bad();
         }
-        let seq = (self.changes.keys())
-            .filter(|(a, _)| *a == author)
-            .map(|(_, s)| *s)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let op = Op {
-            team: self.id,
-            author,
-            seq,
-            lamport: self.lamport + 1,
-            change,
+        let root = body.parents.is_empty();
+        let fine = match &body.change {
+            Change::Create { .. } | Change::Upgrade { .. } => root,
+            Change::Add { .. } | Change::Remove { .. } => !root,
         };
-        let signed = Signed::sign(&op, key)?;
-        let mut all: Vec<Signed> = self.changes.values().cloned().collect();
-        all.push(signed.clone());
-        *self = Team::from_changes(self.id, all)?;
-        Ok(signed)
-    }
-
-    /// Adds (or changes the role of) a member.
-    pub fn add(&mut self, member: Card, role: Role, key: &SigningKey) -> Result<Signed> {
-        self.change(Change::Add { member, role }, key)
-    }
-
-    /// Removes a member and starts a new epoch whose key they never see.
-    pub fn remove(&mut self, signing_key: &[u8; 32], key: &SigningKey) -> Result<Vec<Signed>> {
-        if !self.members.contains_key(signing_key) {
-            return Err(Error::NotFound("no such member".into()));
+        if !fine {
+            return bad();
         }
-        let cutoff = (self.changes.keys())
-            .filter(|(a, _)| a == signing_key)
-            .map(|(_, s)| *s)
-            .max()
-            .unwrap_or(0);
-        let removed = self.change(
-            Change::Remove {
-                signing_key: *signing_key,
-                cutoff,
-            },
-            key,
-        )?;
-        let epoch = self.epoch() + 1;
-        let rekey = self.change(
-            Change::Rekey {
-                epoch,
-                key: EpochKey::generate()?,
-            },
-            key,
-        )?;
-        Ok(vec![removed, rekey])
+        Ok(body)
     }
 
-    /// The current epoch.
-    pub fn epoch(&self) -> u64 {
-        self.keys.keys().next_back().copied().unwrap_or(0)
-    }
-
-    /// The current epoch's key.
-    pub fn current_key(&self) -> Result<Key> {
-        self.keys
-            .values()
-            .next_back()
-            .map(EpochKey::key)
-            .ok_or_else(|| Error::Integrity("the team has no key".into()))
-    }
-
-    /// The role of the member with this signing key (`None`: not a member).
-    pub fn role_of(&self, key: &[u8; 32]) -> Option<Role> {
-        self.members.get(key).map(|m| m.role)
-    }
-
-    /// Who holds this key, for messages: a member's or removed member's name, else its start.
-    pub fn who(&self, key: &[u8; 32]) -> String {
-        (self.members.get(key).map(|m| &m.card))
-            .or_else(|| self.removed.get(key).map(|r| &r.card))
-            .map_or_else(
-                || format!("key {} (not a member)", short(key)),
-                |c| c.name.clone(),
-            )
-    }
-
-    /// Every change known, in a stable order (what a device publishes).
-    pub fn signed(&self) -> Vec<Signed> {
-        self.changes.values().cloned().collect()
+    /// The body, if the change is well formed, its signature holds and it belongs to `team`;
+    /// its cards must be usable, names valid, an upgrade's ids sorted.
+    pub fn verify(&self, team: &[u8; 16]) -> std::result::Result<Body, Flaw> {
+        let body = self.decode()?;
+        let usable = match &body.change {
+            Change::Create { name, admin, .. } => {
+                super::validate_name(name).is_ok() && admin.is_valid()
+            }
+            Change::Add { member, .. } => member.is_valid(),
+            Change::Remove { .. } => true,
+            Change::Upgrade { legacy } => {
+                legacy.len() <= MAX_CHANGES && legacy.windows(2).all(|w| w[0] < w[1])
+            }
+        };
+        if !usable {
+            return Err(Flaw::Malformed(Some(body.author)));
+        }
+        let holds = Signature::from_slice(&self.signature)
+            .ok()
+            .zip(VerifyingKey::from_bytes(&body.author).ok())
+            .is_some_and(|(sig, key)| key.verify_strict(&message(&self.body), &sig).is_ok());
+        if !holds {
+            return Err(Flaw::BadSignature(body.author));
+        }
+        if &body.team != team {
+            return Err(Flaw::OtherTeam(body.author));
+        }
+        Ok(body)
     }
 }
 
-/// The first 8 hex digits of a key.
+fn message(body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(LABEL_TEAM_CHANGE.len() + body.len());
+    m.extend_from_slice(LABEL_TEAM_CHANGE);
+    m.extend_from_slice(body);
+    m
+}
+
+/// The first 8 hex digits of a key or id.
 pub fn short(key: &[u8]) -> String {
     hex(key).chars().take(8).collect()
-}
-
-fn apply(id: [u8; 16], order: &[&Op], cutoffs: &BTreeMap<[u8; 32], u64>) -> Result<Team> {
-    let mut team = Team {
-        id,
-        name: String::new(),
-        members: BTreeMap::new(),
-        removed: BTreeMap::new(),
-        keys: BTreeMap::new(),
-        changes: BTreeMap::new(),
-        ignored: Vec::new(),
-        lamport: 0,
-    };
-    let mut created = false;
-    // (author, why): named once the whole list is known.
-    let mut ignored: Vec<([u8; 32], &str)> = Vec::new();
-    for op in order {
-        team.lamport = team.lamport.max(op.lamport);
-        if let Change::Create { name, admin, key } = &op.change {
-            if created || admin.signing_key != op.author || op.seq != 1 {
-                ignored.push((op.author, "a second creation of the team"));
-                continue;
-            }
-            created = true;
-            team.name = name.clone();
-            team.keys.insert(0, key.clone());
-            team.members.insert(
-                op.author,
-                Member {
-                    card: admin.clone(),
-                    role: Role::Admin,
-                    added_by: op.author,
-                },
-            );
-            continue;
-        }
-        let cut_off = cutoffs.get(&op.author).is_some_and(|c| op.seq > *c);
-        if !created || cut_off || team.role_of(&op.author) != Some(Role::Admin) {
-            let why = if cut_off {
-                "made after their removal"
-            } else {
-                "not an admin at that point"
-            };
-            ignored.push((op.author, why));
-            continue;
-        }
-        match &op.change {
-            Change::Create { .. } => {}
-            Change::Add { member, role } => {
-                team.removed.remove(&member.signing_key);
-                team.members.insert(
-                    member.signing_key,
-                    Member {
-                        card: member.clone(),
-                        role: *role,
-                        added_by: op.author,
-                    },
-                );
-            }
-            Change::Remove {
-                signing_key,
-                cutoff,
-            } => {
-                if let Some(m) = team.members.remove(signing_key) {
-                    team.removed.insert(
-                        *signing_key,
-                        Removed {
-                            card: m.card,
-                            cutoff: *cutoff,
-                        },
-                    );
-                }
-            }
-            Change::Rekey { epoch, key } => {
-                if *epoch > team.epoch() {
-                    team.keys.insert(*epoch, key.clone());
-                }
-            }
-        }
-    }
-    if !created {
-        return Err(Error::Integrity(
-            "the team's member list has no valid creation".into(),
-        ));
-    }
-    team.ignored = (ignored.iter())
-        .map(|(a, why)| format!("a change to the member list by {} ({why})", team.who(a)))
-        .collect();
-    Ok(team)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn person(name: &str) -> (SigningKey, Card) {
-        let key = SigningKey::from_bytes(&crate::vault::random_id::<32>().unwrap());
-        let age = age::x25519::Identity::generate().to_public().to_string();
-        let card = Card {
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn card(k: &SigningKey, name: &str) -> Card {
+        Card {
             name: name.into(),
-            age_recipient: age,
-            signing_key: key.verifying_key().to_bytes(),
-        };
-        (key, card)
-    }
-
-    #[test]
-    fn an_admin_adds_and_removes_and_the_removed_never_get_the_new_key() {
-        let (ak, ac) = person("ann");
-        let (bk, bc) = person("bob");
-        let (mut team, _) = Team::create("ops", ac, &ak).unwrap();
-        team.add(bc.clone(), Role::Writer, &ak).unwrap();
-        assert_eq!(team.role_of(&bc.signing_key), Some(Role::Writer));
-        // A writer cannot change the list.
-        assert!(team.add(bc.clone(), Role::Admin, &bk).is_err());
-        let old = team.current_key().unwrap();
-        team.remove(&bc.signing_key, &ak).unwrap();
-        assert_eq!(team.role_of(&bc.signing_key), None);
-        assert_eq!(team.epoch(), 1);
-        assert_ne!(
-            team.current_key().unwrap().expose_secret(),
-            old.expose_secret()
-        );
-    }
-
-    #[test]
-    fn concurrent_additions_by_two_admins_both_survive_in_any_order() {
-        let (ak, ac) = person("ann");
-        let (ck, cc) = person("cid");
-        let (_, x) = person("xia");
-        let (_, y) = person("yan");
-        let (mut team, _) = Team::create("ops", ac, &ak).unwrap();
-        team.add(cc, Role::Admin, &ak).unwrap();
-        let mut a = team.clone();
-        let mut c = team.clone();
-        let sa = a.add(x.clone(), Role::Reader, &ak).unwrap();
-        let sc = c.add(y.clone(), Role::Writer, &ck).unwrap();
-        let mut one = a.signed();
-        one.push(sc);
-        let mut two = c.signed();
-        two.push(sa);
-        two.reverse();
-        let one = Team::from_changes(team.id, one).unwrap();
-        let two = Team::from_changes(team.id, two).unwrap();
-        for t in [&one, &two] {
-            assert_eq!(t.role_of(&x.signing_key), Some(Role::Reader));
-            assert_eq!(t.role_of(&y.signing_key), Some(Role::Writer));
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+            signing_key: k.verifying_key().to_bytes(),
         }
-        assert_eq!(one.members, two.members);
     }
 
-    #[test]
-    fn a_removed_admin_cannot_come_back_by_replay_or_by_backdating() {
-        let (ak, ac) = person("ann");
-        let (bk, bc) = person("bob");
-        let (_, ec) = person("eve");
-        let (mut team, _) = Team::create("ops", ac, &ak).unwrap();
-        team.add(bc.clone(), Role::Admin, &ak).unwrap();
-        let before = team.signed();
-        team.remove(&bc.signing_key, &ak).unwrap();
-        // Replaying the list from before the removal changes nothing.
-        let mut all = team.signed();
-        all.extend(before);
-        let t = Team::from_changes(team.id, all.clone()).unwrap();
-        assert_eq!(t.role_of(&bc.signing_key), None);
-        // A change signed by the removed admin with a low Lamport counter (sorting before
-        // the removal) is refused by the cutoff.
-        let op = Op {
-            team: team.id,
-            author: bc.signing_key,
-            seq: 1,
-            lamport: 2,
-            change: Change::Add {
-                member: ec.clone(),
-                role: Role::Admin,
+    fn create(k: &SigningKey, team: [u8; 16]) -> Signed {
+        let body = Body {
+            team,
+            author: k.verifying_key().to_bytes(),
+            parents: vec![],
+            change: Change::Create {
+                name: "ops".into(),
+                admin: card(k, "ann"),
+                key: EpochKey::generate().unwrap(),
             },
         };
-        all.push(Signed::sign(&op, &bk).unwrap());
-        let t = Team::from_changes(team.id, all).unwrap();
-        assert_eq!(t.role_of(&ec.signing_key), None);
-        assert!(
-            t.ignored.iter().any(|w| w.contains("bob")),
-            "{:?}",
-            t.ignored
-        );
+        Signed::sign(&body, k).unwrap()
     }
 
     #[test]
-    fn a_tampered_change_or_another_teams_change_is_refused() {
-        let (ak, ac) = person("ann");
-        let (_, bc) = person("bob");
-        let (mut team, _) = Team::create("ops", ac.clone(), &ak).unwrap();
-        team.add(bc, Role::Writer, &ak).unwrap();
-        let mut all = team.signed();
-        let last = all.len() - 1;
-        let n = all[last].op.len();
-        all[last].op[n - 1] ^= 1;
-        let err = Team::from_changes(team.id, all).unwrap_err();
-        assert_eq!(err.exit_code(), 6);
-        let (other, _) = Team::create("dev", ac, &ak).unwrap();
-        let err = Team::from_changes(team.id, other.signed()).unwrap_err();
-        assert_eq!(err.exit_code(), 6);
-        // No secret in Debug output.
-        assert!(
-            !format!("{:?}", team.keys).contains(&hex(team.current_key().unwrap().expose_secret()))
-        );
+    fn a_change_verifies_only_unchanged_and_for_its_team() {
+        let k = key(1);
+        let s = create(&k, [7; 16]);
+        let body = s.verify(&[7; 16]).unwrap();
+        assert_eq!(body.author, k.verifying_key().to_bytes());
+        let author = body.author;
+        assert_eq!(s.verify(&[8; 16]), Err(Flaw::OtherTeam(author)));
+        let mut bad = s.clone();
+        bad.signature[3] ^= 1;
+        assert_eq!(bad.verify(&[7; 16]), Err(Flaw::BadSignature(author)));
+        assert_ne!(bad.id(), s.id(), "the id covers the signature");
+        let mut cut = s.clone();
+        cut.body.pop();
+        assert!(matches!(cut.verify(&[7; 16]), Err(Flaw::Malformed(_))));
+        // No key in Debug output.
+        assert!(format!("{s:?}").starts_with("Signed("));
     }
 
     #[test]
-    fn an_outsiders_validly_signed_change_is_ignored_and_named() {
-        let (ak, ac) = person("ann");
-        let (ok, oc) = person("oscar");
-        let (team, _) = Team::create("ops", ac, &ak).unwrap();
-        let op = Op {
-            team: team.id,
-            author: oc.signing_key,
-            seq: 1,
-            lamport: 5,
-            change: Change::Add {
-                member: oc.clone(),
-                role: Role::Admin,
-            },
+    fn parents_must_be_sorted_and_only_a_first_change_has_none() {
+        let k = key(2);
+        let sign = |parents: Vec<ChangeId>, change: Change| {
+            let body = Body {
+                team: [1; 16],
+                author: k.verifying_key().to_bytes(),
+                parents,
+                change,
+            };
+            Signed::sign(&body, &k).unwrap().verify(&[1; 16])
         };
-        let mut all = team.signed();
-        all.push(Signed::sign(&op, &ok).unwrap());
-        let t = Team::from_changes(team.id, all).unwrap();
-        assert_eq!(t.role_of(&oc.signing_key), None);
-        assert_eq!(t.ignored.len(), 1);
-        assert!(t.ignored[0].contains("not a member"), "{:?}", t.ignored);
+        let add = Change::Add {
+            member: card(&k, "bob"),
+            role: Role::Reader,
+            key: None,
+        };
+        assert!(sign(vec![[1; 32], [2; 32]], add.clone()).is_ok());
+        assert!(sign(vec![[2; 32], [1; 32]], add.clone()).is_err());
+        assert!(sign(vec![[1; 32], [1; 32]], add.clone()).is_err());
+        assert!(sign(vec![], add).is_err());
+        let mut bad_card = card(&k, "eve");
+        bad_card.age_recipient = "age1nope".into();
+        let add = Change::Add {
+            member: bad_card,
+            role: Role::Reader,
+            key: None,
+        };
+        assert!(sign(vec![[1; 32]], add).is_err());
+    }
+
+    #[test]
+    fn a_merged_key_differs_from_each_of_its_parts_and_depends_on_their_order() {
+        let (a, b) = (EpochKey::generate().unwrap(), EpochKey::generate().unwrap());
+        let ab = EpochKey::merged([&a, &b]);
+        assert_ne!(ab, a);
+        assert_ne!(ab, b);
+        assert_eq!(ab, EpochKey::merged([&a, &b]));
+        assert_ne!(ab, EpochKey::merged([&b, &a]));
     }
 }

@@ -15,48 +15,67 @@
 //! never leaves it; the front end moves the team vault's bytes and the remote's files.
 
 pub mod author;
+mod exchange;
+mod files;
+mod graph;
+pub mod legacy;
 pub mod members;
 mod request;
+pub mod resolve;
 
-pub use members::{Card, Role, Signed, Team};
+pub use files::{
+    LABEL_TEAM_REPLICA, LIST_MAGIC, MAX_MEMBERS_LEN, MEMBERS_DIR, Opened, REPLICA_MAGIC, list_name,
+    open_list, seal_list, sign_replica,
+};
+pub use members::{Card, ChangeId, Role, Signed};
 pub use request::{TeamRequest, TeamResponse, TeamView, execute};
+pub use resolve::{Evidence, Known, Team};
 
 use crate::entry::{Entry, Status, TEAM_PREFIX};
 use crate::format::VaultFile;
 use crate::secret::{Key, Token};
 use crate::share::{hex, identity};
-use crate::sync::round::{self, Incoming, Record};
+use crate::sync::round::{self, Record};
 use crate::time::Time;
 use crate::vault::Vault;
 use crate::{Error, Result};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
 
-/// Signature label of a team replica (docs/FORMAT.md, "Team vaults").
-pub const LABEL_TEAM_REPLICA: &[u8] = b"jeton/v1/team-replica";
-/// The first bytes of a signed team replica.
-pub const REPLICA_MAGIC: &[u8; 8] = b"JTNTEAM1";
-/// The remote's folder of member-list files, one per device.
-pub const MEMBERS_DIR: &str = "members";
 /// Audit action recording that a removed member could read an entry.
 pub const EXPOSED: &str = "exposed";
-/// Largest member-list file read.
-const MAX_MEMBERS_LEN: usize = 4 << 20;
+/// The start of a team record's secret in this format (a first-format record is bare base64).
+const RECORD_V2: &str = "v2:";
+/// Most facts a team record remembers as reported (the oldest are forgotten first).
+const MAX_REPORTED: usize = 4096;
 
 /// What the personal vault keeps of one team.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Membership {
     /// The team id.
     pub team: [u8; 16],
-    /// Every change to its member list seen so far (never shrinks: an old list replayed by
-    /// the remote changes nothing).
+    /// The member list's first change, once known (`None`: a first-format list).
+    pub root: Option<ChangeId>,
+    /// The changes of the member list kept (those that applied and their ancestors; a list
+    /// replayed by the remote changes nothing).
     pub changes: Vec<Signed>,
+    /// First-format changes: every one seen, or after an upgrade those it names.
+    pub legacy: Vec<legacy::Signed>,
     /// The key the local copy of the team vault is under.
     pub key: [u8; 32],
-    /// This member's role as the list said when it was last verified (`None`: removed), so
+    /// This member's role as the list said when it was last computed (`None`: removed), so
     /// that opening the team vault verifies no signature.
     pub role: Option<Role>,
+    /// Facts already reported ([`Evidence::fact`]), oldest first.
+    pub reported: Vec<[u8; 16]>,
+}
+
+/// A team record of the first format.
+#[derive(Deserialize)]
+struct LegacyMembership {
+    team: [u8; 16],
+    changes: Vec<legacy::Signed>,
+    key: [u8; 32],
+    role: Option<Role>,
 }
 
 impl std::fmt::Debug for Membership {
@@ -75,9 +94,65 @@ impl Drop for Membership {
 }
 
 impl Membership {
+    /// A record of team `team` with nothing kept yet.
+    pub fn new(team: [u8; 16]) -> Membership {
+        Membership {
+            team,
+            root: None,
+            changes: Vec::new(),
+            legacy: Vec::new(),
+            key: [0; 32],
+            role: None,
+            reported: Vec::new(),
+        }
+    }
+
+    /// The changes kept, as input for [`Team::compute`] (with `received` from the remote).
+    pub fn known(&self, received: Vec<Signed>, legacy: Vec<legacy::Signed>) -> Known {
+        Known {
+            root: self.root,
+            checked: self.changes.clone(),
+            received,
+            legacy: self.legacy.iter().cloned().chain(legacy).collect(),
+        }
+    }
+
     /// The member list these changes make.
     pub fn team(&self) -> Result<Team> {
-        Team::from_changes(self.team, self.changes.iter().cloned())
+        Team::compute(self.team, self.known(Vec::new(), Vec::new()))
+    }
+
+    /// Keeps what `team` kept. True when anything changed.
+    pub fn keep(&mut self, team: &Team, me: &[u8; 32]) -> Result<bool> {
+        let changes = team.signed();
+        let legacy = team.legacy();
+        let key = *team.current_key()?.expose_secret();
+        let role = team.role_of(me);
+        let changed = self.root != team.root
+            || self.changes != changes
+            || self.legacy != legacy
+            || self.key != key
+            || self.role != role;
+        self.root = team.root;
+        self.changes = changes;
+        self.legacy = legacy;
+        self.key = key;
+        self.role = role;
+        Ok(changed)
+    }
+
+    /// The lines of `evidence` not reported before, now remembered as reported.
+    pub fn unreported(&mut self, evidence: &[Evidence]) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in evidence {
+            if !self.reported.contains(&e.fact) {
+                self.reported.push(e.fact);
+                out.push(e.text.clone());
+            }
+        }
+        let over = self.reported.len().saturating_sub(MAX_REPORTED);
+        self.reported.drain(..over);
+        out
     }
 
     /// The key of the local copy.
@@ -190,13 +265,38 @@ fn decode_membership(e: &Entry) -> Result<Membership> {
     use base64::Engine;
     let bad = || Error::Integrity(format!("the team record '{}' does not parse", e.name));
     let secret = e.secret.as_ref().ok_or_else(bad)?;
+    let text = secret.expose_secret();
+    let (v2, text) = match text.strip_prefix(RECORD_V2) {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
     let bytes = zeroize::Zeroizing::new(
         base64::engine::general_purpose::STANDARD
-            .decode(secret.expose_secret())
+            .decode(text)
             .map_err(|_| bad())?,
     );
-    match postcard::take_from_bytes::<Membership>(&bytes) {
-        Ok((m, [])) => Ok(m),
+    if v2 {
+        return match postcard::take_from_bytes::<Membership>(&bytes) {
+            Ok((m, [])) => Ok(m),
+            _ => Err(bad()),
+        };
+    }
+    // A first-format record: its list is read as a first-format list until an admin
+    // carries it over.
+    match postcard::take_from_bytes::<LegacyMembership>(&bytes) {
+        Ok((mut old, [])) => {
+            let m = Membership {
+                team: old.team,
+                root: None,
+                changes: Vec::new(),
+                legacy: std::mem::take(&mut old.changes),
+                key: old.key,
+                role: old.role,
+                reported: Vec::new(),
+            };
+            zeroize::Zeroize::zeroize(&mut old.key);
+            Ok(m)
+        }
         _ => Err(bad()),
     }
 }
@@ -208,7 +308,10 @@ pub fn store_membership(vault: &mut Vault, team: &str, m: &Membership, now: Time
         postcard::to_stdvec(m)
             .map_err(|e| Error::Other(format!("cannot encode the team record: {e}")))?,
     );
-    let secret = Token::new(base64::engine::general_purpose::STANDARD.encode(&bytes[..]));
+    let mut text = String::with_capacity(RECORD_V2.len() + bytes.len() * 4 / 3 + 4);
+    text.push_str(RECORD_V2);
+    base64::engine::general_purpose::STANDARD.encode_string(&bytes[..], &mut text);
+    let secret = Token::new(text);
     let name = record_name(team);
     if !vault.payload.entries.contains_key(&name) {
         vault.payload.entries.insert(Box::new(Entry::blank(
@@ -249,136 +352,12 @@ pub fn own_card(keys: &identity::Keys, name: &str) -> Card {
     }
 }
 
-/// The member-list file for `team`: every change known, encrypted to every current member.
-pub fn seal_changes(team: &Team) -> Result<Vec<u8>> {
-    let plain = zeroize::Zeroizing::new(
-        postcard::to_stdvec(&team.signed())
-            .map_err(|e| Error::Other(format!("cannot encode the member list: {e}")))?,
-    );
-    let mut recipients: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
-    for m in team.members.values() {
-        let r: age::x25519::Recipient = m.card.age_recipient.parse().map_err(|_| {
-            Error::Integrity(format!("member {}'s age recipient is invalid", m.card.name))
-        })?;
-        recipients.push(Box::new(r));
-    }
-    let fail = |_| Error::Other("internal error: age encryption failed".into());
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as _))
-        .map_err(|_| Error::Other("internal error: age refused the recipients".into()))?;
-    let mut out = Vec::with_capacity(plain.len() + 256 * recipients.len());
-    let mut w = encryptor.wrap_output(&mut out).map_err(fail)?;
-    w.write_all(&plain).map_err(fail)?;
-    w.finish().map_err(fail)?;
-    Ok(out)
-}
-
-/// The changes in a member-list file, or `None` when it is not encrypted to `identity`.
-/// Refuses (exit 6) a file that is encrypted to it but damaged.
-pub fn open_changes(
-    file: &Incoming,
-    identity: &age::x25519::Identity,
-) -> Result<Option<Vec<Signed>>> {
-    let tampered = || {
-        Error::Integrity(format!(
-            "the team's member list {}/{} was tampered with (it fails decryption)",
-            MEMBERS_DIR, file.name
-        ))
-    };
-    if file.bytes.len() > MAX_MEMBERS_LEN {
-        return Err(tampered());
-    }
-    let decryptor = age::Decryptor::new_buffered(&file.bytes[..]).map_err(|_| tampered())?;
-    let mut stream = match decryptor.decrypt(std::iter::once(identity as &dyn age::Identity)) {
-        Ok(s) => s,
-        Err(age::DecryptError::NoMatchingKeys) => return Ok(None),
-        Err(_) => return Err(tampered()),
-    };
-    let mut plain = zeroize::Zeroizing::new(Vec::new());
-    stream
-        .by_ref()
-        .take(MAX_MEMBERS_LEN as u64)
-        .read_to_end(&mut plain)
-        .map_err(|_| tampered())?;
-    match postcard::take_from_bytes::<Vec<Signed>>(&plain) {
-        Ok((v, [])) => Ok(Some(v)),
-        _ => Err(tampered()),
-    }
-}
-
-fn replica_message(team: &[u8; 16], name: &str, body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(LABEL_TEAM_REPLICA.len() + 24 + name.len() + body.len());
-    m.extend_from_slice(LABEL_TEAM_REPLICA);
-    m.extend_from_slice(team);
-    m.extend_from_slice(&(name.len() as u64).to_le_bytes());
-    m.extend_from_slice(name.as_bytes());
-    m.extend_from_slice(body);
-    m
-}
-
-/// Signs a replica of team `team` for publishing: magic, author key, signature, vault file.
-pub fn sign_replica(team: &[u8; 16], replica: Incoming, key: &SigningKey) -> Incoming {
-    let sig = key.sign(&replica_message(team, &replica.name, &replica.bytes));
-    let mut bytes = Vec::with_capacity(replica.bytes.len() + 104);
-    bytes.extend_from_slice(REPLICA_MAGIC);
-    bytes.extend_from_slice(&key.verifying_key().to_bytes());
-    bytes.extend_from_slice(&sig.to_bytes());
-    bytes.extend_from_slice(&replica.bytes);
-    Incoming {
-        name: replica.name,
-        bytes,
-    }
-}
-
-/// The replicas a round may merge: those signed by a writer or an admin (or by this member:
-/// its own replica), stripped of their signature. Every other file is left out with a warning
-/// naming who wrote it.
-pub fn admit_replicas(
-    team: &Team,
-    me: &[u8; 32],
-    files: Vec<Incoming>,
-) -> (Vec<Incoming>, Vec<(String, String)>) {
-    let mut admitted = Vec::with_capacity(files.len());
-    let mut warnings = Vec::new();
-    for f in files {
-        match author(team, &f) {
-            Some(a) if &a == me || team.role_of(&a) >= Some(Role::Writer) => {
-                let bytes = f.bytes[104..].to_vec();
-                admitted.push(Incoming {
-                    name: f.name,
-                    bytes,
-                });
-            }
-            Some(a) => {
-                let why = match team.role_of(&a) {
-                    Some(r) => format!("a {}", r.label()),
-                    None if team.removed.contains_key(&a) => "removed from the team".into(),
-                    None => "not a member".into(),
-                };
-                let w = format!(
-                    "ignored the changes in replicas/{} by {} ({why})",
-                    f.name,
-                    team.who(&a)
-                );
-                warnings.push((f.name, w));
-            }
-            None => {
-                let w = format!(
-                    "ignored replicas/{}: it is not signed by a member of team {}",
-                    f.name, team.name
-                );
-                warnings.push((f.name, w));
-            }
-        }
-    }
-    (admitted, warnings)
-}
-
 /// Forgets, in a team vault's sync record, the devices whose replicas were not admitted this
 /// round: a replica left out is not a replica gone missing (a rollback).
-pub fn forget_devices(vault: &mut Vault, ignored: &[(String, String)]) -> Result<()> {
+pub fn forget_devices(vault: &mut Vault, ignored: &[String]) -> Result<()> {
     let ids: Vec<crate::sync::DeviceId> = ignored
         .iter()
-        .filter_map(|(name, _)| crate::share::unhex::<16>(name.get(..32)?))
+        .filter_map(|name| crate::share::unhex::<16>(name.get(..32)?))
         .collect();
     let Some(mut record) = Record::of(vault)? else {
         return Err(Error::corrupt_vault());
@@ -392,21 +371,6 @@ pub fn forget_devices(vault: &mut Vault, ignored: &[(String, String)]) -> Result
         vault.set_sync_record(Some(record.encode()?));
     }
     Ok(())
-}
-
-/// The author of a signed replica whose signature holds.
-fn author(team: &Team, f: &Incoming) -> Option<[u8; 32]> {
-    let b = &f.bytes;
-    if b.len() < 104 || &b[..8] != REPLICA_MAGIC {
-        return None;
-    }
-    let key: [u8; 32] = b[8..40].try_into().ok()?;
-    let sig = Signature::from_slice(&b[40..104]).ok()?;
-    VerifyingKey::from_bytes(&key)
-        .ok()?
-        .verify_strict(&replica_message(&team.id, &f.name, &b[104..]), &sig)
-        .ok()?;
-    Some(key)
 }
 
 /// Records in `vault` (a team vault) that `name`, just removed, could read every entry it
@@ -519,96 +483,4 @@ pub fn open_vault(bytes: Vec<u8>, m: &Membership) -> Result<Vault> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Person {
-        signing: SigningKey,
-        age: age::x25519::Identity,
-    }
-
-    impl Person {
-        fn new() -> Person {
-            Person {
-                signing: SigningKey::from_bytes(&crate::vault::random_id::<32>().unwrap()),
-                age: age::x25519::Identity::generate(),
-            }
-        }
-        fn card(&self, name: &str) -> Card {
-            Card {
-                name: name.into(),
-                age_recipient: self.age.to_public().to_string(),
-                signing_key: self.signing.verifying_key().to_bytes(),
-            }
-        }
-        fn key(&self) -> [u8; 32] {
-            self.signing.verifying_key().to_bytes()
-        }
-    }
-
-    #[test]
-    fn the_member_list_reaches_members_only_and_tampering_is_refused() {
-        let (ann, bob, eve) = (Person::new(), Person::new(), Person::new());
-        let (mut team, _) = Team::create("ops", ann.card("ann"), &ann.signing).unwrap();
-        team.add(bob.card("bob"), Role::Reader, &ann.signing)
-            .unwrap();
-        let file = Incoming {
-            name: "x.age".into(),
-            bytes: seal_changes(&team).unwrap(),
-        };
-        let got = open_changes(&file, &bob.age).unwrap().unwrap();
-        assert_eq!(got, team.signed());
-        assert!(open_changes(&file, &eve.age).unwrap().is_none());
-        let mut bad = file.clone();
-        let n = bad.bytes.len();
-        bad.bytes[n - 3] ^= 1;
-        assert_eq!(open_changes(&bad, &bob.age).unwrap_err().exit_code(), 6);
-        // After bob's removal, the new list is not addressed to him.
-        team.remove(&bob.key(), &ann.signing).unwrap();
-        let file = Incoming {
-            name: "x.age".into(),
-            bytes: seal_changes(&team).unwrap(),
-        };
-        assert!(open_changes(&file, &bob.age).unwrap().is_none());
-        assert!(open_changes(&file, &ann.age).unwrap().is_some());
-    }
-
-    #[test]
-    fn only_writers_replicas_are_admitted_under_their_own_name() {
-        let (ann, wes, rae, eve) = (Person::new(), Person::new(), Person::new(), Person::new());
-        let (mut team, _) = Team::create("ops", ann.card("ann"), &ann.signing).unwrap();
-        team.add(wes.card("wes"), Role::Writer, &ann.signing)
-            .unwrap();
-        team.add(rae.card("rae"), Role::Reader, &ann.signing)
-            .unwrap();
-        let file = |name: &str, p: &Person| {
-            sign_replica(
-                &team.id,
-                Incoming {
-                    name: name.into(),
-                    bytes: b"vault file bytes".to_vec(),
-                },
-                &p.signing,
-            )
-        };
-        let mut renamed = file("w.jeton", &wes);
-        renamed.name = "other.jeton".into();
-        let files = vec![
-            file("w.jeton", &wes),
-            file("r.jeton", &rae),
-            file("e.jeton", &eve),
-            renamed,
-            file("own.jeton", &rae),
-        ];
-        // As seen by ann: the writer's only.
-        let (ok, warnings) = admit_replicas(&team, &ann.key(), files.clone());
-        assert_eq!(ok.len(), 1);
-        assert_eq!(ok[0].bytes, b"vault file bytes");
-        assert_eq!(warnings.len(), 4, "{warnings:?}");
-        let said = |what: &str| warnings.iter().any(|(_, w)| w.contains(what));
-        assert!(said("rae (a reader)") && said("not a member") && said("not signed by a member"));
-        // A reader's own replica is its own.
-        let (ok, _) = admit_replicas(&team, &rae.key(), files);
-        assert_eq!(ok.len(), 3);
-    }
-}
+mod tests;

@@ -1,11 +1,12 @@
 //! Team requests, run against the personal vault (locally or in the agent): the identity
 //! signs and decrypts here and never leaves; team vault bytes and remote files come and go.
 
-use super::members::{Card, Role, Signed, Team, short};
+use super::exchange::{self, members_file};
+use super::members::{Card, Role};
+use super::resolve::Team;
 use super::{
-    MEMBERS_DIR, Membership, admit_replicas, follow_epoch, forget_devices, mark_exposed,
-    membership, new_vault, open_changes, open_vault, own_card, seal_changes, sign_replica,
-    store_membership, validate_name,
+    Membership, follow_epoch, mark_exposed, membership, new_vault, open_vault, own_card,
+    sign_replica, store_membership, validate_name,
 };
 use crate::share::{contact, hex, identity};
 use crate::sync::round::{self, Incoming, Round};
@@ -73,6 +74,11 @@ pub enum TeamRequest {
     List {
         /// One team.
         team: Option<String>,
+    },
+    /// Carry a first-format member list over to the current format (an admin).
+    Upgrade {
+        /// The team.
+        team: String,
     },
     /// Forget a team locally.
     Leave {
@@ -218,11 +224,6 @@ mod opt_bytes {
     }
 }
 
-/// The file name of a member's list in `members/`.
-pub fn members_file_name(signing_key: &[u8; 32]) -> String {
-    format!("{}.age", &hex(signing_key)[..32])
-}
-
 /// Runs one team request against the personal vault.
 pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<TeamResponse> {
     identity::ensure(vault, now)?;
@@ -249,12 +250,8 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 )
             }));
             let bytes = tv.seal(0)?;
-            let m = Membership {
-                team: team.id,
-                changes: team.signed(),
-                key: *team.current_key()?.expose_secret(),
-                role: Some(Role::Admin),
-            };
+            let mut m = Membership::new(team.id);
+            m.keep(&team, &me)?;
             store_membership(vault, &name, &m, now)?;
             vault.audit(now, "team", Some(&name), "team created");
             Ok(TeamResponse::Created {
@@ -281,9 +278,9 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 age_recipient: age,
                 signing_key,
             };
+            let upgraded = team.root.is_none();
             team.add(card, role, &keys.signing)?;
-            m.changes = team.signed();
-            m.role = team.role_of(&me);
+            m.keep(&team, &me)?;
             store_membership(vault, &name, &m, now)?;
             vault.audit(
                 now,
@@ -292,7 +289,12 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 format!("{who} added as {}", role.label()),
             );
             Ok(TeamResponse::Changed {
-                message: format!("{who} is now a {} of team {name}", role.label()),
+                message: format!(
+                    "{who} is now {} {} of team {name}{}",
+                    if role == Role::Admin { "an" } else { "a" },
+                    role.label(),
+                    upgraded_note(upgraded)
+                ),
                 vault: None,
                 publish: vec![members_file(&team, &me)?],
             })
@@ -311,6 +313,7 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
                 ));
             }
             let removed_name = team.who(&key);
+            let upgraded = team.root.is_none();
             team.remove(&key, &keys.signing)?;
             let mut tv = open_vault(bytes, &m)?;
             let mark = tv.audit_written();
@@ -324,17 +327,40 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             // how many the capped log keeps. The removal itself is signed in the member list.
             super::author::sign_written(&mut tv, mark, &signer, &[super::EXPOSED])?;
             let bytes = tv.seal(0)?;
-            m.changes = team.signed();
-            m.key = *team.current_key()?.expose_secret();
-            m.role = team.role_of(&me);
+            m.keep(&team, &me)?;
             store_membership(vault, &name, &m, now)?;
             vault.audit(now, "team", Some(&name), format!("{removed_name} removed"));
             Ok(TeamResponse::Changed {
                 message: format!(
-                    "{removed_name} removed from team {name}; new key epoch {}; {exposed} entries they could read are marked exposed until rotated (see `jeton check`)",
-                    team.epoch()
+                    "{removed_name} removed from team {name}; new key epoch {}; {exposed} entries they could read are marked exposed until rotated (see `jeton check`){}",
+                    team.epoch(),
+                    upgraded_note(upgraded)
                 ),
                 vault: Some(bytes),
+                publish: vec![members_file(&team, &me)?],
+            })
+        }
+        TeamRequest::Upgrade { team: name } => {
+            let mut m = membership(vault, &name)?;
+            let mut team = m.team()?;
+            if team.root.is_some() {
+                return Ok(TeamResponse::Changed {
+                    message: format!(
+                        "the member list of team {name} is already in the current format"
+                    ),
+                    vault: None,
+                    publish: Vec::new(),
+                });
+            }
+            team.upgrade(&keys.signing)?;
+            m.keep(&team, &me)?;
+            store_membership(vault, &name, &m, now)?;
+            vault.audit(now, "team", Some(&name), "member list upgraded");
+            Ok(TeamResponse::Changed {
+                message: format!(
+                    "the member list of team {name} is now in the current format; members read it once they sync"
+                ),
+                vault: None,
                 publish: vec![members_file(&team, &me)?],
             })
         }
@@ -343,82 +369,15 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             members,
             replicas,
         } => {
-            let mut changes: Vec<Signed> = Vec::new();
-            let mut readable = false;
-            for f in &members {
-                if let Some(c) = open_changes(f, &keys.age)? {
-                    readable = true;
-                    changes.extend(c);
-                }
-            }
-            if !readable {
-                return Err(Error::NotFound(
-                    "nothing in this remote is addressed to you: ask an admin to add you with `jeton team add`, then sync, before you join".into(),
-                ));
-            }
-            let id = team_id(&changes)?;
-            let team = Team::from_changes(id, changes)?;
-            let role = team.role_of(&me).ok_or_else(|| {
-                Error::NotFound(format!(
-                    "you are not a member of team {} (removed?)",
-                    team.name
-                ))
-            })?;
-            let adder = team.members[&me].added_by;
-            let (contact_name, fingerprint) = vault
-                .payload
-                .contacts
-                .iter()
-                .find(|c| c.signing_key == Some(adder))
-                .map(|c| (c.name.clone(), contact::fingerprint(c)))
-                .ok_or_else(|| {
-                    Error::Integrity(format!(
-                        "team {} adds you by key {}, which is not one of your contacts: check their card and add it with `jeton contact add`, then join again",
-                        team.name,
-                        short(&adder)
-                    ))
-                })?;
-            let local = name.unwrap_or_else(|| team.name.clone());
-            validate_name(&local)?;
-            if membership(vault, &local).is_ok() {
-                return Err(Error::Exists(format!(
-                    "you already have a team named '{local}': pick another with --as"
-                )));
-            }
-            let mut tv = new_vault(&team, now)?;
-            sign_all(&mut tv, &team, &keys)?;
-            let (admitted, left_out) = admit_replicas(&team, &me, replicas);
-            let mut ignored: Vec<String> = left_out.into_iter().map(|(_, w)| w).collect();
-            ignored.extend(team.ignored.iter().map(|w| format!("ignored {w}")));
-            follow_epoch(&mut tv, &team)?;
-            let r =
-                round::round(&mut tv, admitted, false, now).map_err(|e| not_member(e, &team))?;
-            let mut publish = vec![members_file(&team, &me)?];
-            if role >= Role::Writer {
-                publish.extend(r.replica.map(|x| {
-                    (
-                        crate::sync::remote::REPLICAS.to_owned(),
-                        sign_replica(&team.id, x, &keys.signing),
-                    )
-                }));
-            }
-            let bytes = tv.seal(0)?;
-            let m = Membership {
-                team: team.id,
-                changes: team.signed(),
-                key: *team.current_key()?.expose_secret(),
-                role: Some(role),
-            };
-            store_membership(vault, &local, &m, now)?;
-            vault.audit(now, "team", Some(&local), "joined");
+            let j = exchange::join(vault, &keys, name, members, replicas, now)?;
             Ok(TeamResponse::Joined {
-                name: local,
-                id: hex(&team.id),
-                role,
-                added_by: (contact_name, fingerprint),
-                vault: bytes,
-                publish,
-                ignored,
+                name: j.name,
+                id: hex(&j.team.id),
+                role: j.role,
+                added_by: j.added_by,
+                vault: j.vault,
+                publish: j.publish,
+                ignored: j.ignored,
             })
         }
         TeamRequest::Round {
@@ -428,67 +387,20 @@ pub fn execute(vault: &mut Vault, request: TeamRequest, now: Time) -> Result<Tea
             replicas,
             accept_rollback,
         } => {
-            let mut m = membership(vault, &name)?;
-            let mut changes = m.changes.clone();
-            let own_name = members_file_name(&me);
-            let mut published: Option<Vec<Signed>> = None;
-            for f in &members {
-                if let Some(c) = open_changes(f, &keys.age)? {
-                    if f.name == own_name {
-                        published = Some(c.clone());
-                    }
-                    changes.extend(c);
-                }
-            }
-            let team = Team::from_changes(m.team, changes)?;
-            let role = team.role_of(&me).ok_or_else(|| {
-                Error::Unlock(format!(
-                    "you are no longer a member of team {name}: its new key was not shared with you; nothing was merged (`jeton team leave {name}` forgets it)"
-                ))
-            })?;
-            let mut tv = open_vault(bytes, &m)?;
-            follow_epoch(&mut tv, &team)?;
-            let (admitted, left_out) = admit_replicas(&team, &me, replicas);
-            forget_devices(&mut tv, &left_out)?;
-            let mut ignored: Vec<String> = left_out.into_iter().map(|(_, w)| w).collect();
-            ignored.extend(team.ignored.iter().map(|w| format!("ignored {w}")));
-            let mut r = round::round(&mut tv, admitted, accept_rollback, now)
-                .map_err(|e| not_member(e, &team))?;
-            let mut publish = Vec::new();
-            match r.replica.take() {
-                Some(x) if role >= Role::Writer => publish.push((
-                    crate::sync::remote::REPLICAS.to_owned(),
-                    sign_replica(&team.id, x, &keys.signing),
-                )),
-                _ => {}
-            }
-            let signed = team.signed();
-            if published.as_ref().is_none_or(|p| {
-                let mut p = p.clone();
-                p.sort_by(|a, b| a.op.cmp(&b.op));
-                let mut s = signed.clone();
-                s.sort_by(|a, b| a.op.cmp(&b.op));
-                p != s
-            }) {
-                publish.push(members_file(&team, &me)?);
-            }
-            let out_vault = if tv.is_dirty() {
-                Some(tv.seal(0)?)
-            } else {
-                None
-            };
-            let key = *team.current_key()?.expose_secret();
-            if m.changes.len() != signed.len() || m.key != key || m.role != Some(role) {
-                m.changes = signed;
-                m.key = key;
-                m.role = Some(role);
-                store_membership(vault, &name, &m, now)?;
-            }
+            let r = exchange::round(
+                vault,
+                &keys,
+                &name,
+                bytes,
+                (members, replicas),
+                accept_rollback,
+                now,
+            )?;
             Ok(TeamResponse::Rounded {
-                round: Box::new(r),
-                vault: out_vault,
-                publish,
-                ignored,
+                round: Box::new(r.round),
+                vault: r.vault,
+                publish: r.publish,
+                ignored: r.ignored,
             })
         }
         TeamRequest::Open { team: name } => {
@@ -557,27 +469,12 @@ fn card_name(vault: &Vault) -> String {
         .unwrap_or_else(|| "admin".into())
 }
 
-fn members_file(team: &Team, me: &[u8; 32]) -> Result<(String, Incoming)> {
-    Ok((
-        MEMBERS_DIR.to_owned(),
-        Incoming {
-            name: members_file_name(me),
-            bytes: seal_changes(team)?,
-        },
-    ))
-}
-
-/// The team id the changes claim (the creation's), checked by [`Team::from_changes`].
-fn team_id(changes: &[Signed]) -> Result<[u8; 16]> {
-    changes
-        .iter()
-        .find_map(|s| {
-            postcard::take_from_bytes::<super::members::Op>(&s.op)
-                .ok()
-                .filter(|(op, _)| matches!(op.change, super::members::Change::Create { .. }))
-                .map(|(op, _)| op.team)
-        })
-        .ok_or_else(|| Error::Integrity("the team's member list has no creation".into()))
+fn upgraded_note(upgraded: bool) -> &'static str {
+    if upgraded {
+        "; the member list is now in the current format"
+    } else {
+        ""
+    }
 }
 
 fn find_member(vault: &Vault, team: &Team, who: &str) -> Result<[u8; 32]> {
@@ -594,16 +491,6 @@ fn find_member(vault: &Vault, team: &Team, who: &str) -> Result<[u8; 32]> {
         "'{who}' is not a member of team {} (see `jeton team list {}`)",
         team.name, team.name
     )))
-}
-
-fn not_member(e: Error, team: &Team) -> Error {
-    match e {
-        Error::Unlock(_) => Error::Unlock(format!(
-            "a replica of team {} is under a key you do not have: you were removed from the team, or its admin's change has not reached you",
-            team.name
-        )),
-        e => e,
-    }
 }
 
 fn view(name: &str, team: &Team, me: &[u8; 32]) -> TeamView {

@@ -574,7 +574,8 @@ fn check_text(findings: &[Finding], verbose: bool) -> String {
                 continue;
             }
             text.push_str(&format!(
-                "{subject}: {}: {}\n",
+                "{}: {}: {}\n",
+                Shown::line(subject),
                 kind.label(),
                 Shown::line(&f.reason)
             ));
@@ -582,7 +583,8 @@ fn check_text(findings: &[Finding], verbose: bool) -> String {
         match migrated.as_slice() {
             [] => {}
             [one] => text.push_str(&format!(
-                "{one}: {}: no scopes recorded (migrated)\n",
+                "{}: {}: no scopes recorded (migrated)\n",
+                Shown::line(one),
                 kind.label()
             )),
             many => text.push_str(&format!(

@@ -364,7 +364,11 @@ fn sync_teams(ctx: &Ctx, teams: &[String], verbose: bool) -> Result<Exit> {
                 report(ctx, &ws, &r, verbose, &format!("team {t} synced"))?;
             }
             Err(e) => {
-                eprintln!("jeton: team {t}: {e}");
+                eprintln!(
+                    "jeton: team {}: {}",
+                    Shown::line(t),
+                    Shown::line(&e.to_string())
+                );
                 failed = Some(e);
             }
         }

@@ -58,6 +58,11 @@ pub enum TeamCommand {
         /// The member (their name in the team, or your contact name for them)
         member: String,
     },
+    /// Carry a team's member list over to the current format (an admin; once)
+    Upgrade {
+        /// The team
+        team: String,
+    },
     /// Members, roles and fingerprints of one team or of all
     List {
         /// One team
@@ -136,6 +141,20 @@ pub fn run(ctx: &Ctx, c: TeamCommand) -> Result<Exit> {
             join(ctx, remote, name)
         }
         TeamCommand::Remove { team, member } => remove(ctx, &team, member),
+        TeamCommand::Upgrade { team } => {
+            let r = team_request(ctx, TeamRequest::Upgrade { team: team.clone() })?;
+            let TeamResponse::Changed {
+                message, publish, ..
+            } = r
+            else {
+                return Err(unexpected());
+            };
+            if !publish.is_empty() {
+                publish_only(ctx, &team, &publish)?;
+            }
+            ctx.say(&message)?;
+            Ok(Exit::Ok)
+        }
         TeamCommand::List { team } => list(ctx, team),
         TeamCommand::Leave { team } => {
             let r = team_request(ctx, TeamRequest::Leave { team: team.clone() })?;

@@ -6,10 +6,20 @@ use jeton::lifecycle::LifecycleRequest;
 use jeton::request::{Request, Response};
 use jeton::{Error, Result};
 
+/// A request for a team vault, its names without the `TEAM:` prefix.
+pub struct Routed {
+    /// The team (`None`: the personal vault).
+    pub team: Option<String>,
+    /// The request, every `TEAM:` prefix removed.
+    pub request: Request,
+    /// The entry names it holds, without the prefix.
+    pub names: Vec<String>,
+}
+
 /// The team a request names (`None`: the personal vault), and the request with every
 /// `TEAM:` prefix removed. Refused when it names two teams, mixes team and personal names,
 /// or is a kind of request that does not run on a team vault.
-pub fn route(request: Request) -> Result<(Option<String>, Request)> {
+pub fn route(request: Request) -> Result<Routed> {
     let mut names: Vec<&mut String> = Vec::new();
     let mut request = request;
     let supported = match &mut request {
@@ -66,7 +76,11 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
         .map(|n| jeton::team::split(n).map(|(t, _)| t.to_owned()))
         .collect();
     let Some(first) = teams.first() else {
-        return Ok((None, request));
+        return Ok(Routed {
+            team: None,
+            request,
+            names: Vec::new(),
+        });
     };
     if teams.iter().any(|t| t != first) {
         return Err(Error::Usage(
@@ -74,7 +88,11 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
         ));
     }
     let Some(team) = first.clone() else {
-        return Ok((None, request));
+        return Ok(Routed {
+            team: None,
+            request,
+            names: Vec::new(),
+        });
     };
     if !supported {
         return Err(Error::Usage(format!(
@@ -82,8 +100,10 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
         )));
     }
     jeton::team::validate_name(&team)?;
+    let mut stripped = Vec::with_capacity(names.len());
     for n in names {
         let rest = n[team.len() + 1..].to_owned();
+        stripped.push(rest.clone());
         *n = rest;
     }
     // `log TEAM:` is the whole team log.
@@ -92,13 +112,31 @@ pub fn route(request: Request) -> Result<(Option<String>, Request)> {
     {
         *name = None;
     }
-    Ok((Some(team), request))
+    Ok(Routed {
+        team: Some(team),
+        request,
+        names: stripped,
+    })
 }
 
-/// A response from a team vault, with its entry names given the team prefix again.
-pub fn qualify(team: &str, response: Response) -> Response {
+/// A response from a team vault, with its entry names given the team prefix again (`names`:
+/// those the request held, found as words of a message such as "added NAME").
+pub fn qualify(team: &str, names: &[String], response: Response) -> Response {
     let q = |n: &mut String| *n = format!("{team}:{n}");
     match response {
+        Response::Done(msg) => {
+            let words: Vec<String> = (msg.split(' '))
+                .map(|w| {
+                    let bare = w.strip_suffix(':').unwrap_or(w);
+                    if !bare.is_empty() && names.iter().any(|n| n == bare) {
+                        format!("{team}:{w}")
+                    } else {
+                        w.to_owned()
+                    }
+                })
+                .collect();
+            Response::Done(words.join(" "))
+        }
         Response::List(mut items) => {
             items.iter_mut().for_each(|s| q(&mut s.name));
             Response::List(items)
@@ -123,23 +161,39 @@ mod tests {
 
     #[test]
     fn a_team_name_is_routed_and_stripped_and_mixing_vaults_is_refused() {
-        let (t, r) = route(Request::Get {
+        let r = route(Request::Get {
             name: "ops:github/ci".into(),
         })
         .unwrap();
-        assert_eq!(t.as_deref(), Some("ops"));
-        assert!(matches!(r, Request::Get { name } if name == "github/ci"));
-        let (t, _) = route(Request::Get {
+        assert_eq!(r.team.as_deref(), Some("ops"));
+        assert!(matches!(r.request, Request::Get { name } if name == "github/ci"));
+        let r = route(Request::Get {
             name: "github/ci".into(),
         })
         .unwrap();
-        assert_eq!(t, None);
+        assert_eq!(r.team, None);
         let err = route(Request::Rename {
             from: "ops:a".into(),
             to: "b".into(),
         })
-        .unwrap_err();
+        .err()
+        .unwrap();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_team_entry_is_named_with_its_team_in_messages() {
+        let names = ["github/deploy".to_owned()];
+        let said = |m: &str| match qualify("ops", &names, Response::Done(m.into())) {
+            Response::Done(m) => m,
+            _ => unreachable!(),
+        };
+        assert_eq!(said("added github/deploy"), "added ops:github/deploy");
+        assert_eq!(
+            said("github/deploy: note set"),
+            "ops:github/deploy: note set"
+        );
+        assert_eq!(said("added github/deployed"), "added github/deployed");
     }
 
     #[test]
@@ -150,13 +204,13 @@ mod tests {
             }))
             .unwrap()
         };
-        let (t, r) = log("ops:");
-        assert_eq!(t.as_deref(), Some("ops"));
+        let r = log("ops:");
+        assert_eq!(r.team.as_deref(), Some("ops"));
         assert!(matches!(
-            r,
+            r.request,
             Request::Lifecycle(LifecycleRequest::Log { name: None })
         ));
-        let (_, r) = log("ops:db");
+        let r = log("ops:db").request;
         assert!(matches!(
             r,
             Request::Lifecycle(LifecycleRequest::Log { name: Some(n) }) if n == "db"

@@ -121,14 +121,18 @@ pub fn team_names(ctx: &Ctx) -> Result<Vec<String>> {
 /// Runs an entry request on the team vault it names (`TEAM:NAME`); `None` when it names no
 /// team.
 pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Response, Request>> {
-    let (team, request) = super::route::route(request)?;
+    let super::route::Routed {
+        team,
+        request,
+        names,
+    } = super::route::route(request)?;
     let Some(team) = team else {
         return Ok(Err(request));
     };
     match jeton::agent::client::run_team(&ctx.session, &team, &request)? {
         Via::Agent(outcome) => {
             warn_all(&outcome.warnings);
-            return Ok(Ok(super::route::qualify(&team, outcome.value)));
+            return Ok(Ok(super::route::qualify(&team, &names, outcome.value)));
         }
         Via::Local(Some(note)) => eprintln!("jeton: warning: {note}"),
         Via::Local(None) => {}
@@ -172,7 +176,7 @@ pub fn run_routed(ctx: &Ctx, request: Request) -> Result<std::result::Result<Res
         },
     )?;
     warn_all(&outcome.warnings);
-    Ok(Ok(super::route::qualify(&team, outcome.value)))
+    Ok(Ok(super::route::qualify(&team, &names, outcome.value)))
 }
 
 /// `check` on every team vault with a local copy: (entries checked, findings named TEAM:NAME,
