@@ -465,11 +465,7 @@ fn run_case(seed: u64) {
         }
     }
     // 3. Never made admin, the hostile member changes nothing.
-    if !w.hostile_was_admin
-        && !reference
-            .role_of(&hostile)
-            .is_some_and(|r| r == Role::Admin)
-    {
+    if !w.hostile_was_admin && reference.role_of(&hostile) != Some(Role::Admin) {
         let honest_only: Vec<Signed> = all
             .iter()
             .filter(|s| s.decode().map_or(true, |b| b.author != hostile))

@@ -173,21 +173,28 @@ pub fn read_lists(files: &[Incoming], identity: &age::x25519::Identity) -> Lists
     out
 }
 
+/// The member (current or removed) whose name a member-list file bears.
+fn owner<'a>(team: &'a Team, file: &str) -> Option<&'a super::members::Card> {
+    let prefix = file.strip_suffix(".age").unwrap_or(file);
+    (team.members.iter().map(|(k, m)| (k, &m.card)))
+        .chain(team.removed.iter().map(|(k, r)| (k, &r.card)))
+        .find(|(k, _)| hex(&k[..]).get(..32) == Some(prefix))
+        .map(|(_, c)| c)
+}
+
 /// The member a member-list file's name points to, for messages.
 fn named(team: &Team, file: &str) -> String {
-    let prefix = file.strip_suffix(".age").unwrap_or(file);
-    let owner = (team.members.iter().map(|(k, m)| (k, &m.card)))
-        .chain(team.removed.iter().map(|(k, r)| (k, &r.card)))
-        .find(|(k, _)| hex(&k[..]).get(..32) == Some(prefix));
-    match owner {
-        Some((_, c)) => format!("members/{file} (by {})", c.name),
+    match owner(team, file) {
+        Some(c) => format!("members/{file} (by {})", c.name),
         None => format!("members/{file} (not a member's name)"),
     }
 }
 
-/// The evidence of the files [`read_lists`] skipped.
+/// The evidence of the files [`read_lists`] skipped. A member's file sealed before this member
+/// was added (or after they were removed) is not worth a word.
 pub fn list_evidence(team: &Team, lists: &Lists) -> Vec<Evidence> {
     (lists.skipped.iter())
+        .filter(|(file, why)| why.is_some() || owner(team, file).is_none())
         .map(|(file, why)| {
             let (kind, text) = match why {
                 None => (

@@ -214,8 +214,8 @@ pub(super) fn run(g: &Graph, base: Option<&legacy::List>, void: &[bool]) -> Pass
         _ => {}
     }
     pass.outcome[0] = Outcome::Applied;
-    for p in 1..n {
-        if void[p] {
+    for (p, &gone) in void.iter().enumerate().skip(1) {
+        if gone {
             pass.outcome[p] = Outcome::Void;
             continue;
         }
