@@ -380,7 +380,8 @@ fn secrets(e: &Entry) -> impl Iterator<Item = &str> {
 
 /// True when a secret of `before` is not in `after`, current or in its history.
 fn drops_secret(before: &Entry, after: &Entry) -> bool {
-    secrets(before).any(|s| !secrets(after).any(|t| t == s))
+    let kept: BTreeSet<&str> = secrets(after).collect();
+    secrets(before).any(|s| !kept.contains(s))
 }
 
 /// One entry the merge keeps: which version, what each side had, and what happened to it.
