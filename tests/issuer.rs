@@ -671,24 +671,7 @@ fn aws_iam_rotation_against_moto_with_authentication_enforced() {
         return;
     };
     let moto = Moto::start(&venv);
-    let boot = ("bootstrap", "bootstrap");
-    moto.aws(boot, &["iam", "create-user", "--user-name", "ci"])
-        .unwrap();
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*AccessKey*","sts:GetCallerIdentity"],"Resource":"*"}]}"#;
-    moto.aws(
-        boot,
-        &[
-            "iam",
-            "put-user-policy",
-            "--user-name",
-            "ci",
-            "--policy-name",
-            "keys",
-            "--policy-document",
-            policy,
-        ],
-    )
-    .unwrap();
+    let boot = moto.user_who_manages_own_keys("ci");
     let key = moto
         .aws(boot, &["iam", "create-access-key", "--user-name", "ci"])
         .unwrap();

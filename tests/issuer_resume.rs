@@ -100,24 +100,7 @@ fn aws_two_key_limit_with_moto_deletes_nothing_and_names_both_keys() {
         return;
     };
     let moto = Moto::start(&venv);
-    let boot = ("bootstrap", "bootstrap");
-    moto.aws(boot, &["iam", "create-user", "--user-name", "ci"])
-        .unwrap();
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*AccessKey*","sts:GetCallerIdentity"],"Resource":"*"}]}"#;
-    moto.aws(
-        boot,
-        &[
-            "iam",
-            "put-user-policy",
-            "--user-name",
-            "ci",
-            "--policy-name",
-            "keys",
-            "--policy-document",
-            policy,
-        ],
-    )
-    .unwrap();
+    let boot = moto.user_who_manages_own_keys("ci");
     let made = |k: serde_json::Value| -> Key {
         let k = &k["AccessKey"];
         let field = |f: &str| k[f].as_str().unwrap().to_owned();

@@ -48,6 +48,30 @@ impl Drop for Moto {
 pub const BOOTSTRAP_ACTIONS: u32 = 3;
 
 impl Moto {
+    /// Makes IAM user `name`, allowed to manage its own access keys; returns the bootstrap
+    /// credentials that made it.
+    pub fn user_who_manages_own_keys(&self, name: &str) -> (&'static str, &'static str) {
+        let boot = ("bootstrap", "bootstrap");
+        self.aws(boot, &["iam", "create-user", "--user-name", name])
+            .unwrap();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*AccessKey*","sts:GetCallerIdentity"],"Resource":"*"}]}"#;
+        self.aws(
+            boot,
+            &[
+                "iam",
+                "put-user-policy",
+                "--user-name",
+                name,
+                "--policy-name",
+                "keys",
+                "--policy-document",
+                policy,
+            ],
+        )
+        .unwrap();
+        boot
+    }
+
     pub fn start(venv: &Path) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
