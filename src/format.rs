@@ -14,7 +14,15 @@ pub const MAGIC: &[u8; 8] = b"JETONVLT";
 pub const VERSION: u16 = 1;
 /// The format version of a vault that syncs (and of its replicas): v1, with the sync record
 /// after the payload inside the encryption (docs/FORMAT.md "Synced vaults").
-pub const VERSION_SYNCED: u16 = 2;
+pub const VERSION_SYNCED: u16 = 3;
+/// The first format of synced vaults: its sync record merges whole entries. Read, converted
+/// when opened, and never written.
+pub const VERSION_SYNCED_V2: u16 = 2;
+
+/// True for a format version whose payload is followed by a sync record.
+pub fn is_synced(version: u16) -> bool {
+    version == VERSION_SYNCED || version == VERSION_SYNCED_V2
+}
 /// Length of the vault id.
 pub const VAULT_ID_LEN: usize = 16;
 /// Length of the key commitment.
@@ -179,16 +187,16 @@ impl VaultFile {
             ));
         }
         let version = r.u16()?;
-        if version != VERSION && version != VERSION_SYNCED {
+        if version != VERSION && !is_synced(version) {
             return Err(Error::Integrity(format!(
-                "unsupported vault format version {version} (this jeton reads versions {VERSION} and {VERSION_SYNCED})"
+                "unsupported vault format version {version} (this jeton reads versions {VERSION} to {VERSION_SYNCED})"
             )));
         }
         let vault_id = r.array::<VAULT_ID_LEN>()?;
         let generation = r.u64()?;
         let slot_count = usize::from(r.u8()?);
         // A team vault (always v2) has no slot: its key comes from the team's member list.
-        if (slot_count == 0 && version != VERSION_SYNCED) || slot_count > MAX_SLOTS {
+        if (slot_count == 0 && !is_synced(version)) || slot_count > MAX_SLOTS {
             return Err(malformed("slot count out of range"));
         }
         let mut slots = Vec::with_capacity(slot_count);

@@ -434,10 +434,19 @@ impl Vault {
         let plain = aead::open_in_place(&pkey, &header.payload_nonce, &header_bytes, ciphertext)
             .ok_or_else(Error::corrupt_vault)?;
         let (payload, sync) = Payload::decode_with_rest(plain)?;
-        // A v1 file holds the payload alone; a v2 file the payload and a sync record.
-        if sync.is_some() != (header.version == VERSION_SYNCED) {
+        // A v1 file holds the payload alone; a synced one the payload and a sync record.
+        if sync.is_some() != crate::format::is_synced(header.version) {
             return Err(Error::corrupt_vault());
         }
+        let mut header = header;
+        let sync = match sync {
+            // The first synced format's record is read into today's (saved as such).
+            Some(record) if header.version != VERSION_SYNCED => {
+                header.version = VERSION_SYNCED;
+                Some(crate::sync::upgrade_record(&record, &payload)?)
+            }
+            sync => sync,
+        };
         Ok(Vault {
             header,
             key,

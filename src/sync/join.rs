@@ -1,5 +1,6 @@
 //! Joining two concurrent versions of one entry, and naming entries whose names collide.
 
+use super::field::{self, Field};
 use super::{Item, Items, ListField, Tracked};
 use crate::entry::{Entry, EntryId, HistoryItem, MAX_NAME_LEN, Status};
 use crate::time::Time;
@@ -14,18 +15,42 @@ pub(super) struct Joined {
     pub tracked: Tracked,
     /// True when a secret present in an input is gone (revoked, or cut by the history limit).
     pub wiped: bool,
+    /// Fields changed on both sides at once with different values.
+    pub conflicts: Vec<Field>,
 }
 
-/// The join of two versions neither of which has seen the other. The one with the larger stamp
-/// wins (`pick` breaks a tie between equal stamps): its fields stand. The lists keep every
-/// value either side added that the other had not seen removed, in byte order; share records
-/// are a union; the loser's secret joins the history (deduplicated, cut to `history_limit`,
-/// oldest first out); revoked on either side means revoked and wiped. The clock is the join.
-pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> Joined {
-    let (w, l) = if pick_x { (x, y) } else { (y, x) };
-    let mut e = w.0.clone();
-    e.name = base_name(&w.0.name, &w.0.id).to_owned();
-    e.revision = x.0.revision.max(y.0.revision);
+/// The join of two versions neither of which has seen the other: field by field
+/// ([`field::join`]), so a change on one side to one field and on the other to another both
+/// stand. The lists keep every value either side added that the other had not seen removed,
+/// in byte order; share records are a union; a secret that is not current joins the history
+/// when the two were set at once (deduplicated, cut to `history_limit`, oldest first out);
+/// revoked on either side means revoked and wiped. The clock is the join.
+pub(super) fn join(x: Version, y: Version, history_limit: u32) -> crate::Result<Joined> {
+    let ((ex, tx), (ey, ty)) = (x, y);
+    let decided = field::join(
+        &field::Side {
+            entry: ex,
+            clock: &tx.clock,
+            fields: &tx.fields,
+            siblings: &tx.siblings,
+        },
+        &field::Side {
+            entry: ey,
+            clock: &ty.clock,
+            fields: &ty.fields,
+            siblings: &ty.siblings,
+        },
+    )?;
+    let mut e = ex.clone();
+    for f in Field::ALL {
+        if !decided.from_x[f as usize] {
+            field::copy(f, ey, &mut e);
+        }
+    }
+    e.name = base_name(&e.name, &e.id).to_owned();
+    e.revision = ex.revision.max(ey.revision);
+    e.updated_at = ex.updated_at.max(ey.updated_at);
+    e.created_at = ex.created_at.min(ey.created_at);
     let items = join_items(x, y);
     for field in ListField::ALL {
         let list = field.of_mut(&mut e);
@@ -36,13 +61,13 @@ pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> 
             }
         }
     }
-    let mut shares: Vec<_> = x.0.shared_with.iter().chain(&y.0.shared_with).collect();
+    let mut shares: Vec<_> = ex.shared_with.iter().chain(&ey.shared_with).collect();
     shares.sort_by(|a, b| (a.at, &a.contact, &a.bundle_id).cmp(&(b.at, &b.contact, &b.bundle_id)));
     shares.dedup();
     e.shared_with = shares.into_iter().cloned().collect();
 
     let mut wiped = false;
-    let revoked = [x.0, y.0]
+    let revoked = [ex, ey]
         .into_iter()
         .filter_map(|v| match &v.status {
             Status::Revoked { at, reason } => Some((*at, reason.clone())),
@@ -50,39 +75,50 @@ pub(super) fn join(x: Version, y: Version, pick_x: bool, history_limit: u32) -> 
         })
         .min();
     if let Some((at, reason)) = revoked {
-        wiped = x.0.secret.is_some() || y.0.secret.is_some();
-        wiped |= !x.0.history.is_empty() || !y.0.history.is_empty();
+        wiped = ex.secret.is_some() || ey.secret.is_some();
+        wiped |= !ex.history.is_empty() || !ey.history.is_empty();
         revoke(&mut e, at, reason);
     } else {
-        let mut all: Vec<&HistoryItem> = x.0.history.iter().chain(&y.0.history).collect();
+        let mut all: Vec<&HistoryItem> = ex.history.iter().chain(&ey.history).collect();
         let retired;
-        if let Some(s) =
-            l.0.secret
+        let other = if decided.from_x[Field::Secret as usize] {
+            ey
+        } else {
+            ex
+        };
+        if decided.conflicts.contains(&Field::Secret)
+            && let Some(s) = other
+                .secret
                 .as_ref()
-                .filter(|s| Some(*s) != w.0.secret.as_ref())
+                .filter(|s| Some(*s) != e.secret.as_ref())
         {
             // Retired when it was set: the time depends on nothing but the secret, so the
             // merge is the same whichever version carried it here (a copy retired by a
             // rotation is never earlier, and wins the deduplication below).
-            retired = HistoryItem::retired(s.clone(), l.0.secret_set_at, l.0.secret_set_at);
+            retired = HistoryItem::retired(s.clone(), other.secret_set_at, other.secret_set_at);
             all.push(&retired);
         }
         let (history, cut) = join_history(all, e.secret.as_ref(), history_limit);
         e.history = history;
         wiped |= cut;
     }
+    let mut fields = decided.fields;
+    fields.redigest(&e)?;
     let tracked = Tracked {
-        clock: x.1.clock.joined(&y.1.clock),
+        clock: tx.clock.joined(&ty.clock),
         revision: e.revision,
-        stamp: w.1.stamp,
+        stamp: tx.stamp.max(ty.stamp),
         items,
         revoked_at: revoked_at(&e),
+        fields,
+        siblings: decided.siblings,
     };
-    Joined {
+    Ok(Joined {
         entry: e,
         tracked,
         wiped,
-    }
+        conflicts: decided.conflicts,
+    })
 }
 
 /// Puts `e`'s lists in byte order, each value once, as [`join`] leaves them.

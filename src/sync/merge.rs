@@ -113,31 +113,28 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                     if ca == cb && a.tracked == b.tracked {
                         (Kept::Local(a), From::Same)
                     } else {
-                        let pick_a =
-                            (a.tracked.stamp, ca.as_slice()) > (b.tracked.stamp, cb.as_slice());
-                        let j = join::join((ea, a.tracked), (eb, b.tracked), pick_a, limit);
+                        let j = join::join((ea, a.tracked), (eb, b.tracked), limit)?;
                         report.wiped |= j.wiped;
-                        if order == Order::Concurrent && ca != cb {
-                            conflict = true;
-                            let detail = if matches!(
-                                j.entry.status,
-                                crate::entry::Status::Revoked { .. }
-                            ) {
+                        let revoked_here =
+                            matches!(j.entry.status, crate::entry::Status::Revoked { .. })
+                                && (!is_revoked(ea) || !is_revoked(eb));
+                        let detail = if order != Order::Concurrent {
+                            None
+                        } else if revoked_here {
+                            Some(
                                 "revoked on one device while changed on another; the revocation \
                                  stands and every secret of the entry is wiped"
-                                    .to_owned()
-                            } else {
-                                format!(
-                                    "changed on two devices at once; kept the change stamped {}: \
-                                     the other device's secret (if different) went to history, \
-                                     its other edits of the entry were not kept",
-                                    crate::time::rfc3339(j.tracked.stamp.time)
-                                )
-                            };
+                                    .to_owned(),
+                            )
+                        } else {
+                            conflict_detail(&j)
+                        };
+                        if let Some(detail) = detail {
+                            conflict = true;
                             let at = ea.updated_at.max(eb.updated_at);
                             pending.push((kept.len(), at, detail));
                         }
-                        (Kept::Owned(Box::new(j.entry), j.tracked), From::Both)
+                        (Kept::Owned(Box::new(j.entry), Box::new(j.tracked)), From::Both)
                     }
                 }
             },
@@ -161,7 +158,8 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                     // same content comes out whichever way it was reached.
                     join::sort_lists(&mut e);
                     tracked.revoked_at = Some(at);
-                    m.kept = Kept::Owned(e, tracked);
+                    tracked.fields.redigest(&e)?;
+                    m.kept = Kept::Owned(e, Box::new(tracked));
                 }
                 let news =
                     lt.map(|t| &t.clock) != rt.map(|t| &t.clock) || l.is_none() || r.is_none();
@@ -289,6 +287,37 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
     })
 }
 
+fn is_revoked(e: &Entry) -> bool {
+    matches!(e.status, crate::entry::Status::Revoked { .. })
+}
+
+/// What a join of two concurrent versions did that someone should know: fields set on both
+/// devices at once. `None` when each side changed other fields (both changes stand).
+fn conflict_detail(j: &join::Joined) -> Option<String> {
+    use super::field::Field;
+    let secret = j.conflicts.contains(&Field::Secret);
+    let others: Vec<&str> = (j.conflicts.iter())
+        .filter(|f| **f != Field::Secret)
+        .map(|f| f.label())
+        .collect();
+    let mut parts = Vec::new();
+    if secret {
+        parts.push(
+            "rotated on two devices at once; the later secret is current and the other is in its \
+             history"
+                .to_owned(),
+        );
+    }
+    if !others.is_empty() {
+        parts.push(format!(
+            "{} changed on two devices at once; the later value is current and the other is kept \
+             (see `jeton sync status`, choose with `jeton sync resolve`)",
+            others.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// Where a merged entry came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum From {
@@ -398,7 +427,7 @@ struct Merging<'a> {
 enum Kept<'a> {
     Local(&'a Version<'a>),
     Remote(&'a Version<'a>),
-    Owned(Box<Entry>, Tracked),
+    Owned(Box<Entry>, Box<Tracked>),
 }
 
 impl Kept<'_> {
@@ -428,7 +457,7 @@ impl Kept<'_> {
     /// The version as an entry of its own.
     fn into_owned(self, lp: &Payload, rp: &Payload) -> Result<(Box<Entry>, Tracked)> {
         Ok(match self {
-            Kept::Owned(e, t) => (e, t),
+            Kept::Owned(e, t) => (e, *t),
             Kept::Local(v) => (Box::new(entry(lp, v)?.clone()), v.tracked.clone()),
             Kept::Remote(v) => (Box::new(entry(rp, v)?.clone()), v.tracked.clone()),
         })

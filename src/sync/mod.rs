@@ -12,14 +12,17 @@
 //! rounds ran in.
 
 mod clock;
+pub mod field;
 mod join;
 mod merge;
 pub mod remote;
 pub mod round;
 mod sorted;
+mod v2;
 
 pub use clock::{Clock, DeviceId, Order, Stamp};
 pub use merge::{Merged, Report, merge};
+pub use v2::upgrade_record;
 
 use crate::entry::{Entry, EntryId, Status};
 use crate::time::Time;
@@ -53,12 +56,15 @@ pub enum SyncRequest {
         #[serde(with = "crate::secret::serde_token")]
         passphrase: crate::secret::Token,
     },
-    /// Mark conflicts as looked at: those of `names`, or every open one with `all`.
+    /// Answer conflicts: those of `names`, or every open one with `all`. A field with a value
+    /// waiting keeps its current value, or with `take_other` takes the waiting one.
     Resolve {
         /// The entries.
         names: Vec<String>,
         /// Every entry with an open conflict.
         all: bool,
+        /// Take the other device's value of each field in conflict.
+        take_other: bool,
     },
 }
 
@@ -91,12 +97,31 @@ pub enum SyncResponse {
         devices: Vec<round::DeviceStatus>,
         /// Entries with a conflict nobody looked at.
         conflicts: Vec<String>,
+        /// Fields with a value waiting for a choice.
+        choices: Vec<Choice>,
     },
     /// Conflicts marked as looked at: each name asked for (or every open one), and whether
     /// it had an open conflict.
     Resolved(Vec<(String, bool)>),
     /// The vault now uses the key of the named replica.
     Adopted(String),
+}
+
+/// A field changed on two devices at once: the current value and one waiting for a choice.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Choice {
+    /// The entry.
+    pub name: String,
+    /// The field (`url`, `note`, ...).
+    pub field: String,
+    /// Its current value, as shown to people.
+    pub current: String,
+    /// The other value, as shown to people.
+    pub other: String,
+    /// The device that wrote the other value, hex.
+    pub device: String,
+    /// When it was written (that device's clock).
+    pub at: Time,
 }
 
 /// Runs one sync request.
@@ -131,10 +156,12 @@ pub fn execute(
                 Error::NotFound("this vault does not sync: attach it with `jeton sync init`".into())
             })?;
             let conflicts = round::unresolved_conflicts(vault)?.into_keys().collect();
+            let choices = round::choices(vault)?;
             Ok(SyncResponse::Status {
                 vault: vault_hex,
                 devices,
                 conflicts,
+                choices,
             })
         }
         SyncRequest::AdoptKey {
@@ -144,28 +171,11 @@ pub fn execute(
             let passphrase = crate::secret::Passphrase::new(passphrase.expose_secret().to_owned());
             round::adopt_key(vault, &incoming, &passphrase, now).map(SyncResponse::Adopted)
         }
-        SyncRequest::Resolve { names, all } => {
-            // Every name is checked before anything is marked.
-            for name in &names {
-                vault.entry(name)?;
-            }
-            let open = round::unresolved_conflicts(vault)?;
-            let names = if all {
-                open.keys().cloned().collect()
-            } else {
-                names
-            };
-            let mut out = Vec::with_capacity(names.len());
-            for name in names {
-                let at = open.get(&name).copied();
-                if let Some(at) = at {
-                    // Never before the conflict it answers, whatever this device's clock says.
-                    vault.audit(now.max(at), "resolve", Some(&name), "conflict looked at");
-                }
-                out.push((name, at.is_some()));
-            }
-            Ok(SyncResponse::Resolved(out))
-        }
+        SyncRequest::Resolve {
+            names,
+            all,
+            take_other,
+        } => round::resolve(vault, names, all, take_other, now).map(SyncResponse::Resolved),
     }
 }
 
@@ -223,6 +233,11 @@ pub struct Tracked {
     pub items: Items,
     /// When the entry was revoked, if it was when last seen (a removal carries it on).
     pub revoked_at: Option<Time>,
+    /// The register of each scalar field: which write set it.
+    pub fields: field::Fields,
+    /// Values written to a field on another device at the same time as the current one,
+    /// waiting for someone to choose (`jeton sync resolve`).
+    pub siblings: Vec<field::Sibling>,
 }
 
 /// Which list of an entry an [`Item`] belongs to.
@@ -388,6 +403,13 @@ impl SyncState {
                     let n = t.clock.bump(me);
                     out.changed.insert(e.id);
                     t.stamp = Stamp::next(Some(t.stamp), e.updated_at, me);
+                    let write = field::Write {
+                        stamp: t.stamp,
+                        counter: n,
+                    };
+                    // A field written here answers the conflicts it had.
+                    let written = t.fields.absorb(e, write)?;
+                    t.siblings.retain(|s| !written.contains(&s.field));
                     t.revision = e.revision;
                     t.revoked_at = revoked_at(e);
                     t.items
@@ -400,14 +422,18 @@ impl SyncState {
                     out.changed.insert(e.id);
                     let mut items = Items::default();
                     add_items(&mut items, e, me, n);
+                    let stamp = Stamp::next(None, e.updated_at, me);
+                    let write = field::Write { stamp, counter: n };
                     self.entries.insert(
                         e.id,
                         Tracked {
                             clock,
                             revision: e.revision,
-                            stamp: Stamp::next(None, e.updated_at, me),
+                            stamp,
                             items,
                             revoked_at: revoked_at(e),
+                            fields: field::Fields::new(e, write)?,
+                            siblings: Vec::new(),
                         },
                     );
                 }

@@ -5,7 +5,7 @@
 use super::merge::outer_join;
 use super::{DeviceId, SyncState, merge};
 use crate::entry::EntryId;
-use crate::format::{VERSION_SYNCED, VaultFile};
+use crate::format::VaultFile;
 use crate::secret::Key;
 use crate::share::hex;
 use crate::time::Time;
@@ -57,7 +57,7 @@ pub struct Heard {
 }
 
 /// Largest sync record accepted (a hostile replica cannot make the decoder allocate more).
-const MAX_RECORD: usize = 256 << 20;
+pub(super) const MAX_RECORD: usize = 256 << 20;
 
 impl Record {
     /// Decodes a record strictly (trailing bytes refused).
@@ -273,7 +273,7 @@ fn authenticate(incoming: &Incoming, vault_id: &[u8; 16], key: &Key) -> Result<u
 
 fn check_header(file: &VaultFile, name: &str, vault_id: &[u8; 16]) -> Result<()> {
     let what = |m: &str| Error::Integrity(format!("remote replica {name}: {m}"));
-    if file.header.version != VERSION_SYNCED {
+    if !crate::format::is_synced(file.header.version) {
         return Err(what("not a replica (format version 1)"));
     }
     if &file.header.vault_id != vault_id {
@@ -331,7 +331,7 @@ pub fn clone_from(
         .ok_or_else(|| Error::NotFound("the remote holds no replica yet".into()))?;
     let file = VaultFile::parse(&first.bytes)
         .map_err(|e| Error::Integrity(format!("remote replica {}: {e}", first.name)))?;
-    if file.header.version != VERSION_SYNCED {
+    if !crate::format::is_synced(file.header.version) {
         return Err(Error::Integrity(format!(
             "remote replica {}: not a replica (format version 1)",
             first.name
@@ -616,7 +616,7 @@ pub fn adopt_key(
         let Ok(file) = VaultFile::parse(&i.bytes) else {
             continue;
         };
-        if &file.header.vault_id != vault.id() || file.header.version != VERSION_SYNCED {
+        if &file.header.vault_id != vault.id() || !crate::format::is_synced(file.header.version) {
             continue;
         }
         let key = Vault::unlock(&file, passphrase)?;
@@ -725,6 +725,124 @@ pub fn devices(vault: &Vault) -> Result<Option<Vec<DeviceStatus>>> {
     Ok(Some(out))
 }
 
+/// Every field value waiting for a choice, by entry name then field.
+pub fn choices(vault: &Vault) -> Result<Vec<super::Choice>> {
+    let Some(record) = Record::of(vault)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for h in vault.payload.entries.heads()? {
+        let Some(t) = record.state.entries.get(&h.id) else {
+            continue;
+        };
+        if t.siblings.is_empty() {
+            continue;
+        }
+        let e = vault
+            .payload
+            .entries
+            .get(h.name)?
+            .ok_or_else(Error::corrupt_vault)?;
+        for s in &t.siblings {
+            out.push(super::Choice {
+                name: h.name.to_owned(),
+                field: s.field.label().to_owned(),
+                current: super::field::display(s.field, &super::field::value(e, s.field)?),
+                other: s.display(),
+                device: hex(&s.write.device()),
+                at: s.write.stamp.time,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.name, &a.field, a.at).cmp(&(&b.name, &b.field, b.at)));
+    Ok(out)
+}
+
+/// Answers the conflicts of `names` (every open one with `all`): a field with a value waiting
+/// keeps its current value, or with `take_other` takes the other one (refused when a field has
+/// several); the entry then counts as changed here, so the next round tells the other devices.
+/// Returns each name and whether it had an open conflict. Every name is checked first.
+pub fn resolve(
+    vault: &mut Vault,
+    names: Vec<String>,
+    all: bool,
+    take_other: bool,
+    now: Time,
+) -> Result<Vec<(String, bool)>> {
+    for name in &names {
+        vault.entry(name)?;
+    }
+    let open = unresolved_conflicts(vault)?;
+    let names: Vec<String> = if all {
+        open.keys().cloned().collect()
+    } else {
+        names
+    };
+    let mut record = Record::of(vault)?;
+    // Checked for every name before anything changes.
+    let mut plans = Vec::with_capacity(names.len());
+    for name in &names {
+        let id = vault.entry(name)?.id;
+        let siblings = (record.as_ref())
+            .and_then(|r| r.state.entries.get(&id))
+            .map(|t| t.siblings.clone())
+            .unwrap_or_default();
+        if take_other {
+            if siblings.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} has no other value to take (see `jeton sync status`)",
+                    crate::entry::printable(name)
+                )));
+            }
+            for s in &siblings {
+                let n = siblings.iter().filter(|o| o.field == s.field).count();
+                if n > 1 {
+                    return Err(Error::Usage(format!(
+                        "{}: {} has {n} other values; set the one you want with `jeton edit`",
+                        crate::entry::printable(name),
+                        s.field.label()
+                    )));
+                }
+            }
+        }
+        plans.push((name.clone(), id, siblings));
+    }
+    let mut out = Vec::with_capacity(plans.len());
+    for (name, id, siblings) in plans {
+        let at = open.get(&name).copied();
+        let had = at.is_some() || !siblings.is_empty();
+        if !siblings.is_empty() {
+            let e = vault.entry_mut(&name)?;
+            if take_other {
+                for s in &siblings {
+                    super::field::set(e, s.field, &s.value)?;
+                }
+            }
+            e.revision += 1;
+            e.updated_at = e.updated_at.max(now);
+            if let Some(t) = record.as_mut().and_then(|r| r.state.entries.get_mut(&id)) {
+                t.siblings.clear();
+            }
+        }
+        if had {
+            // Never before the conflict it answers, whatever this device's clock says.
+            let when = now.max(at.unwrap_or(Time::MIN));
+            let what = if take_other {
+                "conflict answered: took the other device's values"
+            } else {
+                "conflict answered: kept the current values"
+            };
+            let subject = vault.entry(&name).map(|e| e.name.clone())?;
+            vault.audit(when, "resolve", Some(&subject), what);
+        }
+        out.push((name, had));
+    }
+    if let Some(r) = record {
+        vault.set_sync_record(Some(r.encode()?));
+    }
+    Ok(out)
+}
+
 /// Entries with a `conflict` event no later edit or `sync resolve` has answered, by name.
 pub fn unresolved_conflicts(vault: &Vault) -> Result<BTreeMap<String, Time>> {
     Ok((open_conflicts(vault)?.into_iter())
@@ -759,6 +877,21 @@ pub fn open_conflicts(vault: &Vault) -> Result<BTreeMap<String, (Time, String)>>
     open.retain(
         |name, (at, _)| matches!(vault.payload.entries.get(name), Ok(Some(e)) if e.updated_at <= *at),
     );
+    // A value waiting for a choice is open until chosen, whatever else happened since; what
+    // waits says more than the event that made it.
+    let mut waiting: BTreeMap<String, (Time, Vec<String>)> = BTreeMap::new();
+    for c in choices(vault)? {
+        let w = waiting.entry(c.name).or_insert((c.at, Vec::new()));
+        w.0 = w.0.max(c.at);
+        w.1.push(format!(
+            "{} changed on two devices at once: current {}, other {}",
+            c.field, c.current, c.other
+        ));
+    }
+    for (name, (at, details)) in waiting {
+        let at = open.get(&name).map_or(at, |(t, _)| (*t).max(at));
+        open.insert(name, (at, details.join("; ")));
+    }
     Ok(open)
 }
 

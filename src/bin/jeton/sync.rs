@@ -45,7 +45,7 @@ pub enum SyncCommand {
     Clone(CloneArgs),
     /// Show the remote, the last round and every device heard from
     Status,
-    /// Mark the conflicts on entries as looked at
+    /// Answer the conflicts on entries: keep the current values, or take the other device's
     Resolve {
         /// The entries
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -53,6 +53,9 @@ pub enum SyncCommand {
         /// Every entry with an open conflict
         #[arg(long)]
         all: bool,
+        /// Take the other device's value of each field changed on two devices at once
+        #[arg(long)]
+        take_other: bool,
     },
 }
 
@@ -104,12 +107,21 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             clone(ctx, remote, c.read_only, a.verbose)
         }
         Some(SyncCommand::Status) => status(ctx),
-        Some(SyncCommand::Resolve { names, all }) => resolve(ctx, names, all),
+        Some(SyncCommand::Resolve {
+            names,
+            all,
+            take_other,
+        }) => resolve(ctx, names, all, take_other),
     }
 }
 
-fn resolve(ctx: &Ctx, names: Vec<String>, all: bool) -> Result<Exit> {
-    let Response::Sync(r) = ctx.run(Request::Sync(SyncRequest::Resolve { names, all }))? else {
+fn resolve(ctx: &Ctx, names: Vec<String>, all: bool, take_other: bool) -> Result<Exit> {
+    let request = SyncRequest::Resolve {
+        names,
+        all,
+        take_other,
+    };
+    let Response::Sync(r) = ctx.run(Request::Sync(request))? else {
         return Err(unexpected());
     };
     let SyncResponse::Resolved(done) = *r else {
@@ -127,8 +139,10 @@ fn resolve(ctx: &Ctx, names: Vec<String>, all: bool) -> Result<Exit> {
     }
     for (name, had) in &done {
         let name = Shown::line(name);
-        ctx.say(&if *had {
-            format!("conflict on {name} marked as looked at")
+        ctx.say(&if *had && take_other {
+            format!("conflict on {name} answered: took the other device's values")
+        } else if *had {
+            format!("conflict on {name} answered: kept the current values")
         } else {
             format!("no open conflict on {name}")
         })?;
@@ -481,7 +495,7 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
     }
     if !r.conflicts.is_empty() {
         lines.push(format!(
-            "changed on two devices at once (one change kept, the other's secret in `jeton history NAME` unless revoked; `jeton check` says more, `jeton sync resolve NAME` clears it): {}",
+            "changed on two devices at once: {} (`jeton check` says what was kept; `jeton sync status` shows values waiting for a choice; `jeton sync resolve NAME` answers)",
             names(&r.conflicts)
         ));
     }
@@ -533,6 +547,7 @@ fn status(ctx: &Ctx) -> Result<Exit> {
         vault,
         devices,
         conflicts,
+        choices,
     } = *r
     else {
         return Err(unexpected());
@@ -549,6 +564,14 @@ fn status(ctx: &Ctx) -> Result<Exit> {
                 "heard_at": time::rfc3339(d.heard_at),
             })).collect::<Vec<_>>(),
             "conflicts": conflicts,
+            "choices": choices.iter().map(|c| serde_json::json!({
+                "name": c.name,
+                "field": c.field,
+                "current": c.current,
+                "other": c.other,
+                "device": c.device,
+                "written_at": time::rfc3339(c.at),
+            })).collect::<Vec<_>>(),
         });
         emit(output::json_line(&v).as_bytes())?;
         return Ok(Exit::Ok);
@@ -577,6 +600,22 @@ fn status(ctx: &Ctx) -> Result<Exit> {
             "open conflicts (look, then `jeton sync resolve NAME`): {}\n",
             names.join(", ")
         ));
+    }
+    for c in &choices {
+        out.push_str(&format!(
+            "  {} {}: current {}, other {} (device {}, {})\n",
+            Shown::line(&c.name),
+            c.field,
+            c.current,
+            c.other,
+            &c.device[..8],
+            time::rfc3339(c.at)
+        ));
+    }
+    if !choices.is_empty() {
+        out.push_str(
+            "keep the current values with `jeton sync resolve NAME`, take the others with `--take-other`\n",
+        );
     }
     emit(out.as_bytes())?;
     Ok(Exit::Ok)
