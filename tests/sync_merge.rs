@@ -268,6 +268,69 @@ fn rename_against_rename_keeps_one_entry_under_one_name() {
     assert_eq!(report.conflicts, a.names());
 }
 
+/// The note of entry `name` as a device shows it, and the other values waiting beside it.
+fn note_and_waiting(d: &Dev, name: &str) -> (String, Vec<String>) {
+    use jeton::sync::field::{Field, display, value};
+    let e = d.get(name).unwrap();
+    let current = display(Field::Note, &value(&e, Field::Note).unwrap());
+    let waiting = (d.s.entries[&e.id].siblings.iter())
+        .filter(|s| s.field == Field::Note)
+        .map(|s| s.display())
+        .collect();
+    (current, waiting)
+}
+
+#[test]
+fn a_rename_and_a_note_on_two_devices_both_stand_without_a_conflict() {
+    let (mut a, mut b) = pair();
+    assert!(a.rename("k", "renamed"));
+    assert!(b.edit("k", Some("note from b"), &["t"], &[]));
+    let report = sync(&mut a, &mut b);
+    assert!(report.conflicts.is_empty(), "{report:?}");
+    assert!(conflicts(&a.p).is_empty());
+    for d in [&a, &b] {
+        let e = d.get("renamed").expect("the rename stands");
+        assert_eq!(e.note.as_deref(), Some("note from b"));
+        assert_eq!(e.tags, ["t"]);
+        assert!(d.s.entries[&e.id].siblings.is_empty());
+    }
+}
+
+#[test]
+fn the_same_field_changed_on_two_devices_keeps_the_other_value_waiting() {
+    let (mut a, mut b) = pair();
+    assert!(a.edit("k", Some("from a"), &[], &[]));
+    assert!(b.edit("k", Some("from b"), &[], &[]));
+    let report = sync(&mut a, &mut b);
+    assert_eq!(report.conflicts, ["k"]);
+    let (current, waiting) = note_and_waiting(&a, "k");
+    assert_eq!(
+        note_and_waiting(&b, "k"),
+        (current.clone(), waiting.clone())
+    );
+    let mut both = vec![current, waiting.concat()];
+    both.sort();
+    assert_eq!(both, ["from a", "from b"]);
+    // A later edit of the note on one device answers it everywhere.
+    assert!(b.edit("k", Some("settled"), &[], &[]));
+    sync(&mut a, &mut b);
+    for d in [&a, &b] {
+        assert_eq!(note_and_waiting(d, "k"), ("settled".into(), vec![]));
+    }
+}
+
+#[test]
+fn a_write_that_saw_the_other_wins_without_a_conflict_whatever_the_clocks() {
+    let (mut a, mut b) = pair();
+    // A's clock is decades ahead: its note is stamped later, but B's later edit saw it.
+    assert!(a.edit("k", Some("from a"), &[], &[]));
+    sync(&mut a, &mut b);
+    assert!(b.edit("k", Some("from b, later"), &[], &[]));
+    let report = sync(&mut a, &mut b);
+    assert!(report.conflicts.is_empty());
+    assert_eq!(note_and_waiting(&a, "k"), ("from b, later".into(), vec![]));
+}
+
 #[test]
 fn the_same_name_added_on_both_sides_keeps_both_and_renames_one() {
     let base = base();
@@ -475,6 +538,16 @@ struct World {
     removed: BTreeSet<[u8; 16]>,
     secrets: BTreeMap<[u8; 16], BTreeSet<String>>,
     serial: usize,
+    /// Every note write: the entry, the value, and the note writes its device had seen.
+    notes: Vec<NoteWrite>,
+    /// Per device, the note writes it has seen (by index in `notes`).
+    seen: Vec<BTreeSet<usize>>,
+}
+
+struct NoteWrite {
+    id: [u8; 16],
+    value: String,
+    saw: BTreeSet<usize>,
 }
 
 impl World {
@@ -489,6 +562,8 @@ impl World {
             removed: BTreeSet::new(),
             secrets: BTreeMap::new(),
             serial: 0,
+            notes: Vec::new(),
+            seen: vec![BTreeSet::new(); 3],
         }
     }
 
@@ -520,7 +595,19 @@ impl World {
                     (vec![], vec![&*tag])
                 };
                 let note = (t % 3 == 0).then(|| format!("note {t}"));
-                d.edit(name(i), note.as_deref(), &add, &rm);
+                let before = d.get(name(i));
+                if d.edit(name(i), note.as_deref(), &add, &rm)
+                    && let (Some(e), Some(value)) = (before, note)
+                    && e.note.as_deref() != Some(&value)
+                {
+                    let saw = self.seen[dev].clone();
+                    self.seen[dev].insert(self.notes.len());
+                    self.notes.push(NoteWrite {
+                        id: e.id,
+                        value,
+                        saw,
+                    });
+                }
             }
             Op::Rename(i, j) => {
                 d.rename(name(i), name(j));
@@ -538,6 +625,7 @@ impl World {
                 let other = (dev + 1 + k % 2) % 3;
                 let (x, y) = pair_mut(&mut self.devs, dev, other);
                 sync(x, y);
+                self.share_seen(dev, other);
             }
         }
     }
@@ -546,7 +634,59 @@ impl World {
         for (i, j) in [(0, 1), (0, 2), (1, 2)] {
             let (x, y) = pair_mut(&mut self.devs, i, j);
             sync(x, y);
+            self.share_seen(i, j);
         }
+    }
+
+    fn share_seen(&mut self, i: usize, j: usize) {
+        let all: BTreeSet<usize> = self.seen[i].union(&self.seen[j]).copied().collect();
+        self.seen[i] = all.clone();
+        self.seen[j] = all;
+    }
+
+    /// Every note write that no later write saw (a write that saw another replaced it) is, on
+    /// device `d`, the entry's note or a value waiting beside it, unless the entry was removed
+    /// or revoked; and the note shown is one of them.
+    fn check_notes(&self, d: &Dev) -> Result<(), TestCaseError> {
+        let seen_later: BTreeSet<usize> = self
+            .notes
+            .iter()
+            .flat_map(|w| w.saw.iter().copied())
+            .collect();
+        let entries: BTreeMap<[u8; 16], Entry> =
+            d.p.entries
+                .values()
+                .unwrap()
+                .map(|e| (e.id, e.clone()))
+                .collect();
+        let mut latest: BTreeMap<[u8; 16], BTreeSet<&str>> = BTreeMap::new();
+        for (i, w) in self.notes.iter().enumerate() {
+            if !seen_later.contains(&i) {
+                latest.entry(w.id).or_default().insert(&w.value);
+            }
+        }
+        for (id, values) in latest {
+            let Some(e) = entries.get(&id) else { continue };
+            if self.removed.contains(&id) || matches!(e.status, Status::Revoked { .. }) {
+                continue;
+            }
+            let (current, waiting) = note_and_waiting(d, &e.name);
+            let mut shown: BTreeSet<&str> = waiting.iter().map(String::as_str).collect();
+            shown.insert(&current);
+            for v in &values {
+                prop_assert!(
+                    shown.contains(v),
+                    "note write {v:?} lost on {}: shows {shown:?}",
+                    e.name
+                );
+            }
+            prop_assert!(
+                values.contains(current.as_str()),
+                "note {current:?} is no latest write of {}",
+                e.name
+            );
+        }
+        Ok(())
     }
 }
 
@@ -597,6 +737,9 @@ proptest! {
             if !matches!(e.status, Status::Revoked { .. }) && !w.removed.contains(id) {
                 prop_assert_eq!(&secrets(e), made);
             }
+        }
+        for d in &w.devs {
+            w.check_notes(d)?;
         }
         let names: BTreeSet<&str> = entries.values().map(|e| e.name.as_str()).collect();
         prop_assert_eq!(names.len(), entries.len(), "one entry per name");

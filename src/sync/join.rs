@@ -41,16 +41,18 @@ pub(super) fn join(x: Version, y: Version, history_limit: u32) -> crate::Result<
             siblings: &ty.siblings,
         },
     )?;
-    let mut e = ex.clone();
+    // What no register holds (the times of the entry) comes from the later change, as a
+    // device that saw both would have it.
+    let mut e = if (tx.stamp, ex.updated_at) >= (ty.stamp, ey.updated_at) {
+        ex.clone()
+    } else {
+        ey.clone()
+    };
     for f in Field::ALL {
-        if !decided.from_x[f as usize] {
-            field::copy(f, ey, &mut e);
-        }
+        let from = if decided.from_x[f as usize] { ex } else { ey };
+        field::copy(f, from, &mut e);
     }
-    e.name = base_name(&e.name, &e.id).to_owned();
     e.revision = ex.revision.max(ey.revision);
-    e.updated_at = ex.updated_at.max(ey.updated_at);
-    e.created_at = ex.created_at.min(ey.created_at);
     let items = join_items(x, y);
     for field in ListField::ALL {
         let list = field.of_mut(&mut e);

@@ -134,7 +134,10 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
                             let at = ea.updated_at.max(eb.updated_at);
                             pending.push((kept.len(), at, detail));
                         }
-                        (Kept::Owned(Box::new(j.entry), Box::new(j.tracked)), From::Both)
+                        (
+                            Kept::Owned(Box::new(j.entry), Box::new(j.tracked)),
+                            From::Both,
+                        )
                     }
                 }
             },
