@@ -662,13 +662,13 @@ fn a_sync_killed_at_any_point_leaves_a_vault_that_opens_and_a_next_round_that_co
 }
 
 #[test]
-fn a_vault_that_never_syncs_keeps_format_1_and_one_that_syncs_uses_2() {
+fn a_vault_that_never_syncs_keeps_format_1_and_one_that_syncs_uses_3() {
     let a = TestVault::new();
     a.add("x", "y", &[]);
     assert_eq!(&a.vault_bytes()[8..10], &1u16.to_le_bytes());
     let remote = Remote::git();
     init(&a, &remote, false);
-    assert_eq!(&a.vault_bytes()[8..10], &2u16.to_le_bytes());
+    assert_eq!(&a.vault_bytes()[8..10], &3u16.to_le_bytes());
     assert_eq!(get(&a, "x"), "y");
     let err = a.fails(&["sync", "init", &remote.url()], "", 9);
     assert!(err.contains("already syncs"), "{err}");
@@ -887,7 +887,7 @@ fn sync_resolve_takes_several_names_or_all() {
     assert_eq!(conflicts(&a), ["gh/ci", "gh/two"]);
     let out = a.ok(&["sync", "resolve", "--all"], "");
     assert!(
-        out.contains("conflict on gh/ci marked") && out.contains("conflict on gh/two marked"),
+        out.contains("conflict on gh/ci answered") && out.contains("conflict on gh/two answered"),
         "{out}"
     );
     assert!(conflicts(&a).is_empty());
@@ -953,4 +953,202 @@ fn adopt_key_asks_for_the_other_devices_passphrase_once() {
     let mut c = b.cmd();
     c.env("JETON_PASSPHRASE", new);
     assert!(b.run_with(c, &["list"], "").status.success());
+}
+
+/// `sync status --json`: the entries with an open conflict, and each value waiting for a
+/// choice as (entry, field, current, other).
+fn waiting(t: &TestVault) -> (Vec<String>, Vec<(String, String, String, String)>) {
+    let v: serde_json::Value =
+        serde_json::from_str(&t.ok(&["--json", "sync", "status"], "")).expect("json");
+    let s = |v: &serde_json::Value| v.as_str().expect("string").to_owned();
+    let names = v["conflicts"]
+        .as_array()
+        .expect("conflicts")
+        .iter()
+        .map(s)
+        .collect();
+    let choices = (v["choices"].as_array().expect("choices").iter())
+        .map(|c| {
+            (
+                s(&c["name"]),
+                s(&c["field"]),
+                s(&c["current"]),
+                s(&c["other"]),
+            )
+        })
+        .collect();
+    (names, choices)
+}
+
+fn show(t: &TestVault, name: &str) -> serde_json::Value {
+    serde_json::from_str(&t.ok(&["show", name, "--json"], "")).expect("json")
+}
+
+#[test]
+fn edits_of_different_fields_on_two_devices_are_all_kept_without_a_conflict() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    // Rename against note; url against tag in the same second; scope added against scope
+    // removed.
+    a.ok(&["rename", "gh/ci", "gh/deploy"], "");
+    b.ok(&["edit", "gh/ci", "--note", "from b"], "");
+    a.ok(&["edit", "gh/deploy", "--url", "https://a.example.com"], "");
+    b.ok(&["edit", "gh/ci", "--add-tag", "prod"], "");
+    a.ok(&["edit", "gh/deploy", "--add-scope", "write"], "");
+    b.ok(&["edit", "gh/ci", "--rm-scope", "repo"], "");
+    let mut out = sync(&a);
+    out.push_str(&sync(&b));
+    out.push_str(&sync(&a));
+    assert!(!out.contains("two devices"), "{out}");
+    for t in [&a, &b] {
+        let e = show(t, "gh/deploy");
+        assert_eq!(e["note"], "from b", "{e}");
+        assert_eq!(e["url"], "https://a.example.com", "{e}");
+        assert_eq!(e["tags"], serde_json::json!(["prod"]), "{e}");
+        assert_eq!(e["scopes"], serde_json::json!(["write"]), "{e}");
+        assert_eq!(waiting(t), (vec![], vec![]));
+        let check = t.run(&["check", "--json"], "");
+        assert!(!String::from_utf8_lossy(&check.stdout).contains("sync_conflict"));
+    }
+    assert_eq!(content(&a), content(&b));
+}
+
+#[test]
+fn one_field_changed_on_two_devices_waits_for_a_choice_and_resolve_all_settles_it() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    a.add("gh/two", "two-secret", &[]);
+    sync(&a);
+    let b = clone(&remote, false);
+    a.ok(&["edit", "gh/ci", "--note", "note a"], "");
+    b.ok(&["edit", "gh/ci", "--note", "note b"], "");
+    a.ok(&["edit", "gh/two", "--url", "https://a.example.com"], "");
+    b.ok(&["edit", "gh/two", "--url", "https://b.example.com"], "");
+    sync(&a);
+    let out = sync(&b);
+    assert!(out.contains("changed on two devices at once"), "{out}");
+    sync(&a);
+    let (names, choices) = waiting(&b);
+    assert_eq!(names, ["gh/ci", "gh/two"]);
+    assert_eq!(waiting(&a), (names, choices.clone()));
+    let mut values: Vec<(String, String)> = (choices.iter())
+        .flat_map(|(_, _, cur, other)| [cur, other])
+        .map(|v| (v.clone(), String::new()))
+        .collect();
+    values.sort();
+    let values: Vec<&str> = values.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(
+        values,
+        [
+            "https://a.example.com",
+            "https://b.example.com",
+            "note a",
+            "note b"
+        ]
+    );
+    let fields: Vec<&str> = choices.iter().map(|c| c.1.as_str()).collect();
+    assert_eq!(fields, ["note", "url"]);
+    // The current values are what `show` says; b takes the others.
+    assert_eq!(show(&b, "gh/ci")["note"], choices[0].2.as_str());
+    let others: Vec<String> = choices.iter().map(|c| c.3.clone()).collect();
+    let out = b.ok(&["sync", "resolve", "--all", "--take-other"], "");
+    assert!(out.contains("took the other device's values"), "{out}");
+    settle(&[&a, &b]);
+    for t in [&a, &b] {
+        assert_eq!(waiting(t), (vec![], vec![]));
+        assert_eq!(show(t, "gh/ci")["note"], others[0].as_str());
+        assert_eq!(show(t, "gh/two")["url"], others[1].as_str());
+    }
+    let list = |t: &TestVault| t.ok(&["list", "--json", "--status", "all"], "");
+    assert_eq!(list(&a), list(&b));
+    assert_eq!(content(&a), content(&b));
+    // With nothing waiting, --take-other has nothing to take.
+    b.fails(&["sync", "resolve", "gh/ci", "--take-other"], "", 2);
+}
+
+/// The format 2 vectors (tests/data/sync-v2, made by the release that wrote format 2): device A's
+/// vault with edits not yet synced, and a folder remote with A's and B's format 2 replicas.
+const V2_PASS: &str = "jeton format v2 test vector";
+
+fn v2_ok(t: &TestVault, args: &[&str]) -> String {
+    let mut c = t.cmd();
+    c.env("JETON_PASSPHRASE", V2_PASS);
+    let out = t.run_with(c, args, "");
+    assert!(
+        out.status.success(),
+        "jeton {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn a_vault_and_replicas_of_format_2_sync_with_devices_on_format_3() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sync-v2");
+    let folder = Remote::folder();
+    let shared = folder.shared();
+    std::fs::create_dir(shared.join("replicas")).expect("mkdir");
+    std::fs::copy(
+        data.join("remote/jeton-sync.json"),
+        shared.join("jeton-sync.json"),
+    )
+    .expect("copy");
+    for f in [
+        "2f840b04c0c56129274088db6a4e410c",
+        "4878fa452693bff731264c9dbac6ec88",
+    ] {
+        let name = format!("replicas/{f}.jeton");
+        std::fs::copy(data.join("remote").join(&name), shared.join(&name)).expect("copy");
+    }
+    let a = TestVault::empty();
+    std::fs::create_dir_all(a.vault_path().parent().expect("dir")).expect("mkdir");
+    std::fs::copy(data.join("a.jeton"), a.vault_path()).expect("copy");
+    assert_eq!(&a.vault_bytes()[8..10], &2u16.to_le_bytes());
+    let ws = PathBuf::from(format!("{}.sync", a.vault_path().display()));
+    std::fs::create_dir(&ws).expect("mkdir");
+    let config = serde_json::json!({
+        "remote": {"dir": shared.display().to_string()},
+        "vault": "0086dd8292134821b3ece6da40af2089",
+    });
+    std::fs::write(ws.join("config.json"), config.to_string()).expect("config");
+
+    // A reads its own format 2 vault and B's format 2 replica, and writes format 3.
+    let out = v2_ok(&a, &["sync", "-v"]);
+    assert!(out.contains("received: svc/api"), "{out}");
+    assert_eq!(&a.vault_bytes()[8..10], &3u16.to_le_bytes());
+    let api: serde_json::Value =
+        serde_json::from_str(&v2_ok(&a, &["show", "svc/api", "--json"])).expect("json");
+    // A's url edit, made before the upgrade, stands; format 2 did not record which fields B
+    // changed, so B's note and A's waits for a choice rather than being lost.
+    assert_eq!(api["url"], "https://a.example.com", "{api}");
+    let status: serde_json::Value =
+        serde_json::from_str(&v2_ok(&a, &["--json", "sync", "status"])).expect("json");
+    let shown = status["choices"].to_string() + &api["note"].to_string();
+    assert!(
+        shown.contains("note from b") && shown.contains("first note"),
+        "{shown}"
+    );
+    let db: serde_json::Value =
+        serde_json::from_str(&v2_ok(&a, &["show", "svc/db", "--json"])).expect("json");
+    assert_eq!(db["tags"], serde_json::json!(["db"]), "{db}");
+    assert_eq!(db["username"], "dbuser", "{db}");
+    assert_eq!(
+        v2_ok(&a, &["get", "svc/api"]).trim_end(),
+        "tok_v2_api_0123456789"
+    );
+
+    // A new device reads A's format 3 replica and B's format 2 one.
+    let c = TestVault::empty();
+    v2_ok(
+        &c,
+        &["sync", "clone", "--dir", &shared.display().to_string()],
+    );
+    v2_ok(&a, &["sync"]);
+    let list = |t: &TestVault| v2_ok(t, &["list", "--json", "--status", "all"]);
+    assert_eq!(list(&a), list(&c));
+    assert_eq!(
+        v2_ok(&c, &["get", "svc/db"]).trim_end(),
+        "tok_v2_db_0123456789"
+    );
 }
