@@ -955,9 +955,12 @@ fn adopt_key_asks_for_the_other_devices_passphrase_once() {
     assert!(b.run_with(c, &["list"], "").status.success());
 }
 
+/// A value waiting for a choice: (entry, field, current, other).
+type Choice = (String, String, String, String);
+
 /// `sync status --json`: the entries with an open conflict, and each value waiting for a
 /// choice as (entry, field, current, other).
-fn waiting(t: &TestVault) -> (Vec<String>, Vec<(String, String, String, String)>) {
+fn waiting(t: &TestVault) -> (Vec<String>, Vec<Choice>) {
     let v: serde_json::Value =
         serde_json::from_str(&t.ok(&["--json", "sync", "status"], "")).expect("json");
     let s = |v: &serde_json::Value| v.as_str().expect("string").to_owned();
@@ -1032,12 +1035,10 @@ fn one_field_changed_on_two_devices_waits_for_a_choice_and_resolve_all_settles_i
     let (names, choices) = waiting(&b);
     assert_eq!(names, ["gh/ci", "gh/two"]);
     assert_eq!(waiting(&a), (names, choices.clone()));
-    let mut values: Vec<(String, String)> = (choices.iter())
-        .flat_map(|(_, _, cur, other)| [cur, other])
-        .map(|v| (v.clone(), String::new()))
+    let mut values: Vec<&str> = (choices.iter())
+        .flat_map(|(_, _, cur, other)| [cur.as_str(), other.as_str()])
         .collect();
     values.sort();
-    let values: Vec<&str> = values.iter().map(|(v, _)| v.as_str()).collect();
     assert_eq!(
         values,
         [
