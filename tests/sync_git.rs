@@ -1153,3 +1153,66 @@ fn a_vault_and_replicas_of_format_2_sync_with_devices_on_format_3() {
         "tok_v2_db_0123456789"
     );
 }
+
+#[test]
+fn a_forgotten_device_leaves_the_remote_and_no_other_device_misses_it() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    let c = clone(&remote, false);
+    b.ok(&["sync", "rename-device", "old-laptop"], "");
+    b.ok(&["edit", "gh/ci", "--note", "from the old laptop"], "");
+    settle(&[&b, &c, &a]);
+    let status: serde_json::Value =
+        serde_json::from_str(&a.ok(&["--json", "sync", "status"], "")).expect("json");
+    let devices = status["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 3, "{status}");
+    let old = (devices.iter())
+        .find(|d| d["name"] == "old-laptop")
+        .expect("b shows its name");
+    let old_id = old["id"].as_str().expect("id").to_owned();
+    assert_eq!(remote_replicas(&remote).len(), 3);
+
+    a.fails(&["sync", "forget", "no-such-device"], "", 4);
+    a.ok(&["sync", "forget", "old-laptop"], "");
+    let out = sync(&a);
+    assert!(out.contains("forgotten"), "{out}");
+    let left = remote_replicas(&remote);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.iter().any(|n| n.starts_with(&old_id)), "{left:?}");
+    // c had read b: it takes the forgetting from a's replica instead of calling it a rollback.
+    sync(&c);
+    let status = c.ok(&["sync", "status"], "");
+    assert!(!status.contains("old-laptop"), "{status}");
+    // What b published stays merged everywhere.
+    for t in [&a, &c] {
+        assert_eq!(show(t, "gh/ci")["note"], "from the old laptop");
+    }
+    // b itself is told, and nothing of its is merged or published.
+    b.ok(&["edit", "gh/ci", "--note", "too late"], "");
+    let err = b.fails(&["sync"], "", 6);
+    assert!(err.contains("forgot this one"), "{err}");
+    assert_eq!(remote_replicas(&remote).len(), 2);
+    // The device's own record cannot forget itself.
+    let mine = a.ok(&["--json", "sync", "status"], "");
+    let mine: serde_json::Value = serde_json::from_str(&mine).expect("json");
+    let id = mine["devices"][0]["id"].as_str().expect("id");
+    a.fails(&["sync", "forget", &id[..8]], "", 2);
+}
+
+/// The file names in `replicas/` of the remote's branch.
+fn remote_replicas(remote: &Remote) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = git(
+        dir.path(),
+        &["clone", "-q", "-b", "jeton", &remote.url(), "t"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (replica_files(&dir.path().join("t")).iter())
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect()
+}

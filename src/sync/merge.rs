@@ -260,6 +260,11 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
     state.contacts = regs;
     state.contact_removals = removals;
     state.settings = Some(settings_reg);
+    state.forgotten = ls.forgotten.clone();
+    for (d, at) in &rs.forgotten {
+        let t = state.forgotten.entry(*d).or_insert(*at);
+        *t = (*t).min(*at);
+    }
 
     let identity = match (&lp.identity, &rp.identity) {
         (Some(a), Some(b)) => {

@@ -56,6 +56,10 @@ pub enum SyncRequest {
         #[serde(with = "crate::secret::serde_token")]
         passphrase: crate::secret::Token,
     },
+    /// Give this device another name.
+    RenameDevice(String),
+    /// Forget another device (a name or the start of its id).
+    Forget(String),
     /// Answer conflicts: those of `names`, or every open one with `all`. A field with a value
     /// waiting keeps its current value, or with `take_other` takes the waiting one.
     Resolve {
@@ -100,6 +104,10 @@ pub enum SyncResponse {
         /// Fields with a value waiting for a choice.
         choices: Vec<Choice>,
     },
+    /// This device's new name.
+    Renamed(String),
+    /// The device forgotten, id in hex.
+    Forgot(String),
     /// Conflicts marked as looked at: each name asked for (or every open one), and whether
     /// it had an open conflict.
     Resolved(Vec<(String, bool)>),
@@ -176,6 +184,11 @@ pub fn execute(
             all,
             take_other,
         } => round::resolve(vault, names, all, take_other, now).map(SyncResponse::Resolved),
+        SyncRequest::RenameDevice(name) => {
+            round::rename_device(vault, &name, now)?;
+            Ok(SyncResponse::Renamed(name))
+        }
+        SyncRequest::Forget(device) => round::forget(vault, &device, now).map(SyncResponse::Forgot),
     }
 }
 
@@ -216,6 +229,9 @@ pub struct SyncState {
     pub contact_removals: BTreeMap<String, Clock>,
     /// The vault settings (`None` until first absorbed).
     pub settings: Option<Register>,
+    /// Devices someone forgot (`sync forget`), with when: never read again, never missed.
+    #[serde(deserialize_with = "sorted::map")]
+    pub forgotten: BTreeMap<DeviceId, Time>,
 }
 
 /// The sync history of one entry.
@@ -364,6 +380,7 @@ impl SyncState {
             contacts: BTreeMap::new(),
             contact_removals: BTreeMap::new(),
             settings: None,
+            forgotten: BTreeMap::new(),
         }
     }
 

@@ -9,7 +9,7 @@
 //! Each device keeps its sync settings and its git clone beside the vault, in
 //! `<vault>.sync/` (`config.json`, `lock`, `git/`).
 
-use super::round::{Incoming, is_conflict_copy};
+use super::round::Incoming;
 use crate::store::{LockGuard, Store, read_regular_capped, write_atomic};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -386,15 +386,16 @@ impl Workspace {
             }
             write_atomic(&dir.join(&r.name), &r.bytes)?;
         }
+        // Merged conflict copies, and replicas of forgotten devices.
         for name in remove {
-            if !is_conflict_copy(name) || name.contains('/') {
+            if name.contains('/') || name.starts_with('.') || name.is_empty() {
                 continue;
             }
             let p = replicas.join(name);
             if let Err(e) = fs::remove_file(&p)
                 && e.kind() != ErrorKind::NotFound
             {
-                return Err(Error::io("cannot remove the merged conflict copy", &p, e));
+                return Err(Error::io("cannot remove", &p, e));
             }
         }
         match &self.config.remote {
@@ -548,6 +549,12 @@ fn git_in(dir: &Path) -> crate::process::Builder {
             "core.fsmonitor=false",
             "-c",
             "gc.auto=0",
+            // Replicas are ciphertext: deflating them or searching them for deltas costs time
+            // and saves nothing (docs/GUIDE.md says what a self-hosted remote can set too).
+            "-c",
+            "core.compression=0",
+            "-c",
+            "core.bigFileThreshold=1",
         ])
         .stdin(Stdio::null());
     c

@@ -25,6 +25,8 @@ pub struct Record {
     pub synced_at: Time,
     /// Only in the local vault: what this device knows of the remote (`None` in a replica).
     pub local: Option<Local>,
+    /// The device's name, for people (`sync status`): its host name unless renamed.
+    pub name: String,
 }
 
 /// What a device keeps about its remote, never published.
@@ -54,6 +56,8 @@ pub struct Heard {
     pub generation: u64,
     /// When that device published it (its clock).
     pub published_at: Time,
+    /// The name that device gave itself.
+    pub name: String,
 }
 
 /// Largest sync record accepted (a hostile replica cannot make the decoder allocate more).
@@ -84,8 +88,9 @@ impl Record {
         state: &[u8],
         synced_at: Time,
         local: Option<&Local>,
+        name: &str,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let tail = encode(&(synced_at, local))?;
+        let tail = encode(&(synced_at, local, name))?;
         // Sized once: growing a `Zeroizing` buffer would free an unwiped copy.
         let mut out = Zeroizing::new(Vec::with_capacity(state.len() + tail.len()));
         out.extend_from_slice(state);
@@ -155,10 +160,95 @@ pub fn attach(vault: &mut Vault, now: Time) -> Result<DeviceId> {
         state: SyncState::new(device),
         synced_at: now,
         local: Some(Local::default()),
+        name: host_name(),
     };
     vault.set_sync_record(Some(record.encode()?));
     vault.audit(now, "sync", None, "vault attached to a sync remote");
     Ok(device)
+}
+
+/// Longest device name.
+pub const MAX_DEVICE_NAME: usize = 64;
+
+/// This machine's host name, as a device name (cut to [`MAX_DEVICE_NAME`]).
+pub fn host_name() -> String {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy();
+    check_device_name(&name).map_or_else(|_| "device".to_owned(), |()| name.into_owned())
+}
+
+/// A device name: 1 to [`MAX_DEVICE_NAME`] printable characters.
+pub fn check_device_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.chars().count() > MAX_DEVICE_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(Error::Usage(format!(
+            "a device name is 1 to {MAX_DEVICE_NAME} printable characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Renames this device; the other devices see the new name after its next round.
+pub fn rename_device(vault: &mut Vault, name: &str, now: Time) -> Result<()> {
+    check_device_name(name)?;
+    let mut record = Record::of(vault)?.ok_or_else(not_synced)?;
+    record.name = name.to_owned();
+    vault.set_sync_record(Some(record.encode()?));
+    vault.audit(now, "sync", None, "device renamed");
+    Ok(())
+}
+
+fn not_synced() -> Error {
+    Error::NotFound("this vault does not sync: attach it with `jeton sync init`".into())
+}
+
+/// Forgets another device: its replica leaves the remote at this device's next round, and
+/// every device that merges this one's state stops reading it and does not miss it; what it
+/// published stays merged. `device` is a name or the start of an id (4 hex digits at least).
+/// Returns the device's id, hex.
+pub fn forget(vault: &mut Vault, device: &str, now: Time) -> Result<String> {
+    let mut record = Record::of(vault)?.ok_or_else(not_synced)?;
+    let local = record.local.as_mut().ok_or_else(not_synced)?;
+    let me = record.state.device;
+    let wanted = device.to_ascii_lowercase();
+    let by_id = wanted.len() >= 4 && wanted.chars().all(|c| c.is_ascii_hexdigit());
+    let matches: Vec<DeviceId> = (local.devices.iter())
+        .filter(|(id, h)| h.name == device || (by_id && hex(*id).starts_with(&wanted)))
+        .map(|(id, _)| *id)
+        .collect();
+    let id = match matches[..] {
+        [id] => id,
+        [] if by_id && hex(&me).starts_with(&wanted) || device == record.name => {
+            return Err(Error::Usage(
+                "that is this device: forget it from another one".into(),
+            ));
+        }
+        [] => {
+            return Err(Error::NotFound(format!(
+                "no device named {} (see `jeton sync status`)",
+                crate::entry::printable(device)
+            )));
+        }
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} names {} devices: give more of the id",
+                crate::entry::printable(device),
+                matches.len()
+            )));
+        }
+    };
+    local.devices.remove(&id);
+    record.state.forgotten.entry(id).or_insert(now);
+    vault.set_sync_record(Some(record.encode()?));
+    vault.audit(
+        now,
+        "sync",
+        None,
+        &format!("device {} forgotten", &hex(&id)[..16]),
+    );
+    Ok(hex(&id))
 }
 
 /// What a round did and what to publish.
@@ -168,6 +258,8 @@ pub struct Round {
     pub replica: Option<Incoming>,
     /// Conflict copies merged in: remove them from the remote.
     pub merged_copies: Vec<String>,
+    /// Replicas of devices someone forgot (`sync forget`): remove them from the remote.
+    pub forgotten: Vec<String>,
     /// Entries this round brought in from other devices (names).
     pub received: Vec<String>,
     /// Entries changed here since the last round, now published (names).
@@ -197,6 +289,16 @@ pub struct Round {
 }
 
 impl Round {
+    /// The remote files to remove when publishing: merged conflict copies and the replicas of
+    /// forgotten devices.
+    pub fn to_remove(&self) -> Vec<String> {
+        self.merged_copies
+            .iter()
+            .chain(&self.forgotten)
+            .cloned()
+            .collect()
+    }
+
     /// This round followed by `later` (a retry after a push race): what either did, and what
     /// the later one publishes.
     pub fn then(mut self, later: Round) -> Round {
@@ -221,6 +323,7 @@ impl Round {
         Round {
             replica: later.replica,
             merged_copies: later.merged_copies,
+            forgotten: later.forgotten,
             devices: later.devices,
             ..self
         }
@@ -348,6 +451,7 @@ pub fn clone_from(
         state,
         synced_at: now,
         local: Some(Local::default()),
+        name: host_name(),
     };
     vault.set_sync_record(Some(record.encode()?));
     let mut round = round(&mut vault, incoming.to_vec(), false, now)?;
@@ -380,6 +484,7 @@ pub fn round(
         .take()
         .ok_or_else(|| Error::Integrity("the vault's sync record has no local part".into()))?;
     let me = record.state.device;
+    let my_name = std::mem::take(&mut record.name);
     let old_synced_at = record.synced_at;
     let commitment = vault.header().commitment;
     if local.commitment != commitment {
@@ -412,6 +517,14 @@ pub fn round(
         Ok(())
     };
     for i in &incoming {
+        // A device someone forgot is not read; its replica leaves the remote.
+        if let Some(d) = device_of_name(&i.name).filter(|d| record.state.forgotten.contains_key(d))
+        {
+            if d != me {
+                out.forgotten.push(i.name.clone());
+            }
+            continue;
+        }
         // This device's own replica needs no decoding unless the local vault is older.
         if i.name == own_name {
             match authenticate(i, vault.id(), vault.key()) {
@@ -473,25 +586,7 @@ pub fn round(
         }
         local.confirmed = local.confirmed.max(generation);
     }
-    if local.confirmed > 0 && own.is_none() && !unread.contains(&me) {
-        rollback(
-            &mut out,
-            accept_rollback,
-            "this device's replica is missing from the remote".into(),
-        )?;
-    }
-    for device in local.devices.keys() {
-        if !replicas.iter().any(|r| r.device == *device) && !unread.contains(device) {
-            rollback(
-                &mut out,
-                accept_rollback,
-                format!(
-                    "device {}'s replica is missing from the remote",
-                    &hex(device)[..8]
-                ),
-            )?;
-        }
-    }
+    let present: BTreeSet<DeviceId> = replicas.iter().map(|r| r.device).collect();
 
     let absorbed_changes = record.state.absorb_local(&vault.payload, now)?;
     out.removed_here = absorbed_changes.removed;
@@ -511,9 +606,11 @@ pub fn round(
         let name = r.name.clone();
         let generation = r.generation;
         let mut published_at = known.map_or(0, |h| h.published_at);
+        let mut device_name = known.map(|h| h.name.clone()).unwrap_or_default();
         if fresh {
             let (rp, rr) = r.content()?;
             published_at = rr.synced_at;
+            device_name = rr.name;
             let current = merged_state.as_ref().unwrap_or(&absorbed);
             let merged = merge((&payload, current), (&rp, &rr.state))?;
             moved |= merged.state != *current;
@@ -535,8 +632,38 @@ pub fn round(
                 Heard {
                     generation,
                     published_at,
+                    name: device_name,
                 },
             );
+        }
+    }
+    let forgotten = &merged_state.as_ref().unwrap_or(&absorbed).forgotten;
+    if forgotten.contains_key(&me) {
+        return Err(Error::Integrity(
+            "another device forgot this one (`jeton sync forget`): nothing was merged or \
+             published; make this device again with `jeton sync clone`"
+                .into(),
+        ));
+    }
+    if local.confirmed > 0 && own.is_none() && !unread.contains(&me) {
+        rollback(
+            &mut out,
+            accept_rollback,
+            "this device's replica is missing from the remote".into(),
+        )?;
+    }
+    // A device read before whose replica is gone: a rollback, unless someone forgot it.
+    local.devices.retain(|d, _| !forgotten.contains_key(d));
+    for device in local.devices.keys() {
+        if !present.contains(device) && !unread.contains(device) {
+            rollback(
+                &mut out,
+                accept_rollback,
+                format!(
+                    "device {}'s replica is missing from the remote",
+                    &hex(device)[..8]
+                ),
+            )?;
         }
     }
     let (state, received) = match merged_state {
@@ -568,8 +695,12 @@ pub fn round(
     // content did not move since: no new file, no commit, no local write.
     let shape = shape(&vault.payload)?;
     let current = own == Some(local.published) && !moved && shape == local.published_shape;
-    if current && out.merged_copies.is_empty() && out.rollbacks_accepted.is_empty() {
-        let record = Record::encode_parts(&encode(&state)?, old_synced_at, Some(&local))?;
+    if current
+        && out.merged_copies.is_empty()
+        && out.forgotten.is_empty()
+        && out.rollbacks_accepted.is_empty()
+    {
+        let record = Record::encode_parts(&encode(&state)?, old_synced_at, Some(&local), &my_name)?;
         if vault.sync_record() != Some(&record[..]) {
             vault.set_sync_record(Some(record));
         }
@@ -579,13 +710,18 @@ pub fn round(
     local.published += 1;
     // The state is encoded once for both records.
     let state = encode(&state)?;
-    let replica = Record::encode_parts(&state, now, None)?;
+    let replica = Record::encode_parts(&state, now, None, &my_name)?;
     let bytes = vault.seal_replica(&replica, local.published)?;
     out.replica = Some(Incoming {
         name: replica_name(&me),
         bytes,
     });
-    vault.set_sync_record(Some(Record::encode_parts(&state, now, Some(&local))?));
+    vault.set_sync_record(Some(Record::encode_parts(
+        &state,
+        now,
+        Some(&local),
+        &my_name,
+    )?));
     Ok(out)
 }
 
@@ -696,6 +832,8 @@ fn names_of(
 pub struct DeviceStatus {
     /// Device id, hex.
     pub id: String,
+    /// The name it gave itself (empty until it published in format 3).
+    pub name: String,
     /// This device.
     pub this: bool,
     /// Replica generation last read (this device: last published).
@@ -712,12 +850,14 @@ pub fn devices(vault: &Vault) -> Result<Option<Vec<DeviceStatus>>> {
     let local = record.local.unwrap_or_default();
     let mut out = vec![DeviceStatus {
         id: hex(&record.state.device),
+        name: record.name.clone(),
         this: true,
         generation: local.published,
         heard_at: record.synced_at,
     }];
     out.extend(local.devices.iter().map(|(d, h)| DeviceStatus {
         id: hex(d),
+        name: h.name.clone(),
         this: false,
         generation: h.generation,
         heard_at: h.published_at,
@@ -917,6 +1057,7 @@ mod tests {
                 Heard {
                     generation: 4,
                     published_at: -1,
+                    name: "desktop".into(),
                 },
             )]
             .into(),
@@ -929,9 +1070,11 @@ mod tests {
                 state: state.clone(),
                 synced_at: 1234,
                 local: local.clone(),
+                name: "laptop".into(),
             };
             let parts =
-                Record::encode_parts(&encode(&state).unwrap(), 1234, local.as_ref()).unwrap();
+                Record::encode_parts(&encode(&state).unwrap(), 1234, local.as_ref(), "laptop")
+                    .unwrap();
             assert_eq!(*whole.encode().unwrap(), *parts);
             assert_eq!(Record::decode(&parts).unwrap(), whole);
         }
@@ -957,6 +1100,7 @@ mod check_tests {
             Heard {
                 generation: 3,
                 published_at: heard,
+                name: "desktop".into(),
             },
         );
         v.set_sync_record(Some(record.encode().unwrap()));

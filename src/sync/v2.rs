@@ -22,7 +22,24 @@ const UNKNOWN: [u8; 8] = [0; 8];
 struct RecordV2 {
     state: StateV2,
     synced_at: Time,
-    local: Option<Local>,
+    local: Option<LocalV2>,
+}
+
+#[derive(Deserialize)]
+struct LocalV2 {
+    published: u64,
+    confirmed: u64,
+    commitment: [u8; 32],
+    retired: Vec<[u8; 32]>,
+    published_shape: [u8; 32],
+    #[serde(deserialize_with = "sorted::map")]
+    devices: BTreeMap<DeviceId, HeardV2>,
+}
+
+#[derive(Deserialize)]
+struct HeardV2 {
+    generation: u64,
+    published_at: Time,
 }
 
 #[derive(Deserialize)]
@@ -104,11 +121,37 @@ pub fn upgrade_record(bytes: &[u8], payload: &Payload) -> Result<Zeroizing<Vec<u
         contacts: old.state.contacts,
         contact_removals: old.state.contact_removals,
         settings: old.state.settings,
+        forgotten: BTreeMap::new(),
     };
+    // A device's own vault takes this host's name; a replica's device names itself when it
+    // publishes in today's format.
+    let name = if old.local.is_some() {
+        super::round::host_name()
+    } else {
+        String::new()
+    };
+    let local = old.local.map(|l| Local {
+        published: l.published,
+        confirmed: l.confirmed,
+        commitment: l.commitment,
+        retired: l.retired,
+        published_shape: l.published_shape,
+        devices: (l.devices.into_iter())
+            .map(|(d, h)| {
+                let heard = super::round::Heard {
+                    generation: h.generation,
+                    published_at: h.published_at,
+                    name: String::new(),
+                };
+                (d, heard)
+            })
+            .collect(),
+    });
     Record {
         state,
         synced_at: old.synced_at,
-        local: old.local,
+        local,
+        name,
     }
     .encode()
 }

@@ -45,6 +45,16 @@ pub enum SyncCommand {
     Clone(CloneArgs),
     /// Show the remote, the last round and every device heard from
     Status,
+    /// Give this device a name the other devices show (default: the host name)
+    RenameDevice {
+        /// The new name
+        name: String,
+    },
+    /// Forget another device: its replica leaves the remote, what it published stays merged
+    Forget {
+        /// Its name or the start of its id (`jeton sync status`)
+        device: String,
+    },
     /// Answer the conflicts on entries: keep the current values, or take the other device's
     Resolve {
         /// The entries
@@ -112,7 +122,34 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             all,
             take_other,
         }) => resolve(ctx, names, all, take_other),
+        Some(SyncCommand::RenameDevice { name }) => {
+            match run_sync(ctx, SyncRequest::RenameDevice(name))? {
+                SyncResponse::Renamed(name) => ctx.say(&format!(
+                    "this device is now {}; the others see it after `jeton sync`",
+                    Shown::line(&name)
+                ))?,
+                _ => return Err(unexpected()),
+            }
+            Ok(Exit::Ok)
+        }
+        Some(SyncCommand::Forget { device }) => {
+            match run_sync(ctx, SyncRequest::Forget(device))? {
+                SyncResponse::Forgot(id) => ctx.say(&format!(
+                    "forgot device {}: its replica leaves the remote at the next `jeton sync`",
+                    &id[..16]
+                ))?,
+                _ => return Err(unexpected()),
+            }
+            Ok(Exit::Ok)
+        }
     }
+}
+
+fn run_sync(ctx: &Ctx, request: SyncRequest) -> Result<SyncResponse> {
+    let Response::Sync(r) = ctx.run(Request::Sync(request))? else {
+        return Err(unexpected());
+    };
+    Ok(*r)
 }
 
 fn resolve(ctx: &Ctx, names: Vec<String>, all: bool, take_other: bool) -> Result<Exit> {
@@ -212,13 +249,14 @@ fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
         if ws.config.read_only {
             done.replica = None;
             done.merged_copies.clear();
+            done.forgotten.clear();
             return Ok(done);
         }
         let round = &done;
         let published = ws.publish(
             &descriptor(ws),
             round.replica.as_ref(),
-            &round.merged_copies,
+            &round.to_remove(),
             pulled.head.as_deref(),
         )?;
         if published == Published::Done {
@@ -337,6 +375,7 @@ fn clone(ctx: &Ctx, remote: Remote, read_only: bool, verbose: bool) -> Result<Ex
             let round = Round {
                 replica: None,
                 merged_copies: Vec::new(),
+                forgotten: Vec::new(),
                 ..round
             };
             return Ok((round, Published::Done));
@@ -344,7 +383,7 @@ fn clone(ctx: &Ctx, remote: Remote, read_only: bool, verbose: bool) -> Result<Ex
         let published = ws.publish(
             &descriptor(&ws),
             round.replica.as_ref(),
-            &round.merged_copies,
+            &round.to_remove(),
             pulled.head.as_deref(),
         )?;
         Ok((round, published))
@@ -512,6 +551,12 @@ fn report(ctx: &Ctx, ws: &Workspace, r: &Round, verbose: bool, what: &str) -> Re
             Shown::line(to)
         ));
     }
+    if !r.forgotten.is_empty() {
+        lines.push(format!(
+            "removed the replicas of {} forgotten device(s) from the remote",
+            r.forgotten.len()
+        ));
+    }
     if !r.merged_copies.is_empty() {
         lines.push(format!(
             "merged and removed {} conflict cop{}",
@@ -559,6 +604,7 @@ fn status(ctx: &Ctx) -> Result<Exit> {
             "vault": vault,
             "devices": devices.iter().map(|d| serde_json::json!({
                 "id": d.id,
+                "name": d.name,
                 "this": d.this,
                 "generation": d.generation,
                 "heard_at": time::rfc3339(d.heard_at),
@@ -578,9 +624,13 @@ fn status(ctx: &Ctx) -> Result<Exit> {
     }
     let mut out = format!("remote: {}\nvault:  {vault}\ndevices:\n", ws.config.remote);
     for d in &devices {
-        let who = if d.this { "this device" } else { "" };
+        let who = match (d.this, d.name.is_empty()) {
+            (true, true) => "(this device)".to_owned(),
+            (true, false) => format!("{} (this device)", Shown::line(&d.name)),
+            (false, _) => Shown::line(&d.name).to_string(),
+        };
         out.push_str(&format!(
-            "  {}  {:<11}  {} {}\n",
+            "  {}  {:<24}  {} {}\n",
             &d.id[..16],
             who,
             if d.this {

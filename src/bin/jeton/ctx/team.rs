@@ -95,7 +95,7 @@ pub fn sync_team(ctx: &Ctx, team: &str) -> Result<jeton::sync::round::Round> {
             || ws.publish_files(
                 &ws.descriptor(),
                 &publish,
-                &done.merged_copies,
+                &done.to_remove(),
                 pulled.head.as_deref(),
             )? == Published::Done
         {
