@@ -246,7 +246,7 @@ pub fn forget(vault: &mut Vault, device: &str, now: Time) -> Result<String> {
         now,
         "sync",
         None,
-        &format!("device {} forgotten", &hex(&id)[..16]),
+        format!("device {} forgotten", &hex(&id)[..16]),
     );
     Ok(hex(&id))
 }
