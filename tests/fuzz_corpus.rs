@@ -10,6 +10,8 @@ mod agent_frame_target;
 #[path = "../fuzz/common/bundle.rs"]
 mod bundle_target;
 mod support;
+#[path = "../fuzz/common/sync_record.rs"]
+mod sync_record_target;
 use jeton::format::VaultFile;
 use jeton::secret::Passphrase;
 use jeton::vault::{Payload, Vault};
@@ -115,6 +117,98 @@ fn agent_frame_corpus_replays_cleanly() {
 #[test]
 fn bundle_corpus_replays_cleanly() {
     replay("bundle", bundle_target::run);
+}
+
+#[test]
+fn sync_record_corpus_replays_cleanly() {
+    replay("sync_record", sync_record_target::run);
+    // Without a fuzzer at hand: every single-byte change of every seed, too.
+    for (path, bytes) in corpus("sync_record") {
+        for i in 1..bytes.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut m = bytes.clone();
+                m[i] ^= flip;
+                std::panic::catch_unwind(|| sync_record_target::run(&m)).unwrap_or_else(|_| {
+                    panic!("{}: byte {i} ^ {flip:#x} panicked", path.display())
+                });
+            }
+        }
+    }
+}
+
+/// Seeds for the sync record target: the record of a device that synced with another, with a
+/// field in conflict and a device name, in format 3 (reader byte 0) and written in format 2's
+/// layout (reader byte 1).
+#[test]
+#[ignore = "writes seeds into fuzz/corpus; run by hand"]
+fn write_sync_record_seeds() {
+    use jeton::sync::round::Record;
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/sync_record");
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().display().to_string();
+    let a = rich_vault();
+    a.ok(&["sync", "init", "--dir", &dir], "");
+    let b = TestVault::empty();
+    b.ok(&["sync", "clone", "--dir", &dir], "");
+    a.ok(&["edit", "github/ci-deploy", "--note", "from a"], "");
+    b.ok(
+        &[
+            "edit",
+            "github/ci-deploy",
+            "--note",
+            "from b",
+            "--add-tag",
+            "b",
+        ],
+        "",
+    );
+    b.ok(&["sync", "rename-device", "second"], "");
+    for t in [&a, &b, &a] {
+        t.ok(&["sync"], "");
+    }
+    for (name, t) in [("seed-a", &a), ("seed-b", &b)] {
+        let bytes = t.vault_bytes();
+        let file = VaultFile::parse(&bytes).unwrap();
+        let key = Vault::unlock(&file, &Passphrase::new(PASS.into())).unwrap();
+        let v = Vault::open(&file, key).unwrap();
+        let r = Record::of(&v).unwrap().unwrap();
+        let mut seed = vec![0u8];
+        seed.extend_from_slice(&r.encode().unwrap());
+        std::fs::write(out.join(name), &seed).unwrap();
+        // The same record in format 2's layout: no names, no forgotten devices, no registers.
+        let s = &r.state;
+        let entries: std::collections::BTreeMap<_, _> = (s.entries.iter())
+            .map(|(id, t)| (*id, (&t.clock, t.revision, t.stamp, &t.items, t.revoked_at)))
+            .collect();
+        let local = r.local.as_ref().map(|l| {
+            let devices: std::collections::BTreeMap<_, _> = (l.devices.iter())
+                .map(|(d, h)| (*d, (h.generation, h.published_at)))
+                .collect();
+            (
+                l.published,
+                l.confirmed,
+                l.commitment,
+                &l.retired,
+                l.published_shape,
+                devices,
+            )
+        });
+        let v2 = (
+            (
+                s.device,
+                entries,
+                &s.deletions,
+                &s.contacts,
+                &s.contact_removals,
+                &s.settings,
+            ),
+            r.synced_at,
+            local,
+        );
+        let mut seed = vec![1u8];
+        seed.extend_from_slice(&postcard::to_stdvec(&v2).unwrap());
+        std::fs::write(out.join(format!("{name}-v2")), &seed).unwrap();
+    }
 }
 
 /// A vault with every kind of payload content the CLI can produce today.
