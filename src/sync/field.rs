@@ -360,7 +360,8 @@ pub(super) struct Side<'a> {
 /// Joins the registers of two versions field by field. A write the other side has seen loses
 /// to that side's; of two writes neither side has seen, the larger (stamp, value) is current
 /// and the other is a conflict. Siblings survive unless the other side had seen them and
-/// dropped them (chosen or overwritten), or the current value is theirs.
+/// dropped them (chosen or overwritten: it holds them neither as a sibling nor as the field's
+/// current write), or the current value is theirs.
 pub(super) fn join(x: &Side, y: &Side) -> Result<Decided> {
     let mut from_x = [true; COUNT];
     let mut writes = [x.fields.base; COUNT];
@@ -399,9 +400,15 @@ pub(super) fn join(x: &Side, y: &Side) -> Result<Decided> {
         digests[f.index()] = digest(if take_x { &vx } else { &vy });
     }
     let fields = Fields::from_writes(writes, digests);
-    let kept_x =
-        (x.siblings.iter()).filter(|s| y.siblings.contains(s) || !s.write.seen_by(y.clock));
-    let kept_y = (y.siblings.iter()).filter(|s| !s.write.seen_by(x.clock));
+    // The other side dropped a sibling if it saw its write and holds it neither as a sibling
+    // nor as the field's current write.
+    let held = |side: &Side, s: &Sibling| {
+        side.siblings.contains(s)
+            || side.fields.write(s.field) == s.write
+            || !s.write.seen_by(side.clock)
+    };
+    let kept_x = (x.siblings.iter()).filter(|s| held(y, s));
+    let kept_y = (y.siblings.iter()).filter(|s| held(x, s));
     let mut siblings: Vec<Sibling> = kept_x.chain(kept_y).cloned().chain(losers).collect();
     siblings.retain(|s| {
         s.field != Field::Secret

@@ -12,6 +12,7 @@
 //! rounds ran in.
 
 mod clock;
+pub mod driver;
 pub mod field;
 mod join;
 mod merge;

@@ -518,6 +518,25 @@ impl Workspace {
 
 /// A git command run in `dir` with jeton's own identity and settings: no user identity, hook,
 /// signing or merge setup is needed, and none of the caller's repository variables apply.
+impl super::driver::Transport for Workspace {
+    fn pull(&mut self) -> Result<Pulled> {
+        Workspace::pull(self)
+    }
+
+    fn check(&self, pulled: &Pulled) -> Result<()> {
+        Workspace::check(self, pulled)
+    }
+
+    fn publish(
+        &mut self,
+        files: &[(String, Incoming)],
+        remove: &[String],
+        base: Option<&str>,
+    ) -> Result<Published> {
+        self.publish_files(&self.descriptor(), files, remove, base)
+    }
+}
+
 fn git_in(dir: &Path) -> crate::process::Builder {
     let mut c = crate::process::command("git");
     for v in [

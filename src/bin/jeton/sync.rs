@@ -8,7 +8,10 @@ use crate::ctx::{Ctx, Exit, emit, unexpected};
 use crate::output;
 use clap::{Args, Subcommand};
 use jeton::request::{Request, Response};
-use jeton::sync::remote::{Config, Descriptor, LAYOUT, Published, Pulled, Remote, Workspace};
+use jeton::sync::driver;
+use jeton::sync::remote::{
+    Config, Descriptor, LAYOUT, Published, Pulled, REPLICAS, Remote, Workspace,
+};
 use jeton::sync::round::{self, Round};
 use jeton::sync::{SyncRequest, SyncResponse};
 use jeton::text::Shown;
@@ -16,9 +19,6 @@ use jeton::time::{self, Time};
 use jeton::vault::Vault;
 use jeton::{Error, Result};
 use std::path::{Path, PathBuf};
-
-/// Rounds tried when someone else keeps pushing in between.
-const ATTEMPTS: usize = 5;
 
 /// `sync`.
 #[derive(Debug, Args)]
@@ -231,41 +231,27 @@ fn check_remote(ws: &Workspace, pulled: &Pulled) -> Result<()> {
 /// Runs rounds until one publishes, or someone else pushed in between every time (exit 7).
 fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
     let _guard = ws.lock(ctx.session.store.lock_timeout())?;
-    let mut done = Round::default();
-    for _ in 0..ATTEMPTS {
-        let pulled = ws.pull()?;
-        check_remote(ws, &pulled)?;
+    let read_only = ws.config.read_only;
+    let mut transport = ws.with_config(ws.config.clone());
+    let done = driver::drive(&mut transport, read_only, |pulled| {
         let request = SyncRequest::Round {
             incoming: pulled.files,
             accept_rollback: ctx.session.accept_rollback,
         };
-        let Response::Sync(r) = ctx.run(Request::Sync(request))? else {
+        let SyncResponse::Round(round) = run_sync(ctx, request)? else {
             return Err(unexpected());
         };
-        let SyncResponse::Round(round) = *r else {
-            return Err(unexpected());
-        };
-        done = done.then(round);
-        if ws.config.read_only {
-            done.replica = None;
-            done.merged_copies.clear();
-            done.forgotten.clear();
-            return Ok(done);
-        }
-        let round = &done;
-        let published = ws.publish(
-            &descriptor(ws),
-            round.replica.as_ref(),
-            &round.to_remove(),
-            pulled.head.as_deref(),
-        )?;
-        if published == Published::Done {
-            return Ok(done);
-        }
-    }
-    Err(Error::Busy(format!(
-        "the remote changed during each of {ATTEMPTS} rounds (other devices syncing); this vault is merged and saved, run `jeton sync` again to publish"
-    )))
+        let publish = (round.replica.iter())
+            .map(|r| (REPLICAS.to_owned(), r.clone()))
+            .collect();
+        Ok(driver::Ran { round, publish })
+    })?;
+    done.ok_or_else(|| {
+        Error::Busy(format!(
+            "the remote changed during each of {} rounds (other devices syncing); this vault is merged and saved, run `jeton sync` again to publish",
+            driver::ATTEMPTS
+        ))
+    })
 }
 
 fn init(ctx: &Ctx, remote: Remote, verbose: bool) -> Result<Exit> {

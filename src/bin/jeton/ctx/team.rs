@@ -5,7 +5,8 @@ use super::{Ctx, unexpected, warn_all};
 use jeton::agent::client::Via;
 use jeton::request::{Request, Response, Session};
 use jeton::store::Store;
-use jeton::sync::remote::{Published, Workspace};
+use jeton::sync::driver;
+use jeton::sync::remote::Workspace;
 use jeton::team::{TeamRequest, TeamResponse};
 use jeton::text::Shown;
 use jeton::{Error, Result};
@@ -13,7 +14,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 /// Rounds tried when someone else keeps pushing in between.
-pub const ATTEMPTS: usize = 5;
+pub const ATTEMPTS: usize = driver::ATTEMPTS;
 
 /// `<vault>.teams/`: the team vaults of this personal vault.
 pub fn teams_dir(ctx: &Ctx) -> PathBuf {
@@ -53,10 +54,8 @@ pub fn sync_team(ctx: &Ctx, team: &str) -> Result<jeton::sync::round::Round> {
     let ws = workspace(ctx, team)?;
     let store = team_store(ctx, team);
     let _guard = ws.lock(store.lock_timeout())?;
-    let mut done = jeton::sync::round::Round::default();
-    for _ in 0..ATTEMPTS {
-        let pulled = ws.pull()?;
-        ws.check(&pulled)?;
+    let mut transport = ws.with_config(ws.config.clone());
+    let done = driver::drive(&mut transport, false, |pulled| {
         let lock = store.lock()?;
         let bytes = store.read()?.to_bytes();
         let r = team_request(
@@ -89,22 +88,16 @@ pub fn sync_team(ctx: &Ctx, team: &str) -> Result<jeton::sync::round::Round> {
             };
             store.replace(&v, &lock, previous)?;
         }
-        drop(lock);
-        done = done.then(*round);
-        if publish.is_empty()
-            || ws.publish_files(
-                &ws.descriptor(),
-                &publish,
-                &done.to_remove(),
-                pulled.head.as_deref(),
-            )? == Published::Done
-        {
-            return Ok(done);
-        }
-    }
-    Err(Error::Busy(format!(
-        "the remote of team {team} changed during each of {ATTEMPTS} rounds; run `jeton sync` again"
-    )))
+        Ok(driver::Ran {
+            round: *round,
+            publish,
+        })
+    })?;
+    done.ok_or_else(|| {
+        Error::Busy(format!(
+            "the remote of team {team} changed during each of {ATTEMPTS} rounds; run `jeton sync` again"
+        ))
+    })
 }
 
 /// The names of this vault's teams.
