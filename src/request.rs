@@ -287,6 +287,8 @@ pub enum Request {
     Issuer(crate::issuer::IssuerRequest),
     /// Team vaults: member lists, joining, rounds (the front end moves the files).
     Team(crate::team::TeamRequest),
+    /// What `scan` looks for.
+    Scan(crate::scan::ScanRequest),
 }
 
 impl Request {
@@ -298,7 +300,8 @@ impl Request {
             | Request::List(_)
             | Request::Search { .. }
             | Request::Otp { .. }
-            | Request::Integration(_) => false,
+            | Request::Integration(_)
+            | Request::Scan(_) => false,
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
             Request::Migrate(m) => !m.dry_run,
@@ -377,6 +380,8 @@ pub enum Response {
     Issuer(crate::issuer::IssuerResponse),
     /// The result of a team request.
     Team(Box<crate::team::TeamResponse>),
+    /// The result of a scan request.
+    Scan(crate::scan::ScanResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -496,6 +501,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Team(r) => {
             crate::team::execute(vault, r, now).map(|r| Response::Team(Box::new(r)))
         }
+        Request::Scan(r) => crate::scan::execute(vault, r).map(Response::Scan),
     }
 }
 
