@@ -540,3 +540,229 @@ fn usage_errors_exit_2_before_unlocking() {
     t.fails(&["scan", "--git", "a", "b"], "", 2);
     t.fails(&["scan", "--json", "--format", "text"], "", 2);
 }
+
+/// `git` in `dir` with the test's environment (so a hook finds the test vault) and an identity.
+fn git_in(t: &TestVault, dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = t.cmd_for("git");
+    c.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgSign=false",
+        ]);
+    let out = t.run_with(c, args, "");
+    assert_no_secret(&out);
+    out
+}
+
+fn git_do(t: &TestVault, dir: &Path, args: &[&str]) -> String {
+    let out = git_in(t, dir, args);
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn spot(entry: &str, version: &str, form: &str, place: String, line: u64, column: u64) -> Spot {
+    let v = (version.to_owned(), form.to_owned());
+    (entry.to_owned(), v.0, v.1, None, place, line, column)
+}
+
+/// A repository whose secrets are only in history: a file deleted in a later commit, a branch
+/// that is not checked out, two stashes (one of tracked changes, one of an untracked file);
+/// plus a file git ignores and a token in `.git/config`. Returns it and the expected history
+/// hits, by commit.
+fn leaky_repo(t: &TestVault) -> (std::path::PathBuf, Vec<Spot>) {
+    let repo = t.home().join("repo");
+    std::fs::create_dir_all(repo.join("old")).unwrap();
+    git_do(t, &repo, &["init", "-q"]);
+    std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+    std::fs::write(repo.join("old/creds.env"), format!("USER=x\nTOKEN={B}\n")).unwrap();
+    git_do(t, &repo, &["add", "-A"]);
+    git_do(t, &repo, &["commit", "-qm", "first"]);
+    let first = git_do(t, &repo, &["rev-parse", "HEAD"]);
+    // A second version of the file holds the same token: the same leak, reported once.
+    let edited = format!("# moved to the vault\nUSER=x\nTOKEN={B}\n");
+    std::fs::write(repo.join("old/creds.env"), edited).unwrap();
+    git_do(t, &repo, &["commit", "-qam", "edit"]);
+    git_do(t, &repo, &["rm", "-q", "old/creds.env"]);
+    std::fs::write(repo.join(".gitignore"), "*.log\n").unwrap();
+    git_do(t, &repo, &["add", "-A"]);
+    git_do(t, &repo, &["commit", "-qm", "remove the credentials"]);
+    git_do(t, &repo, &["checkout", "-qb", "feature"]);
+    let json = serde_json::to_string(&serde_json::json!({ "token": A })).unwrap();
+    std::fs::write(repo.join("feat.json"), format!("{json}\n")).unwrap();
+    git_do(t, &repo, &["add", "-A"]);
+    git_do(t, &repo, &["commit", "-qm", "feature"]);
+    let feature = git_do(t, &repo, &["rev-parse", "HEAD"]);
+    git_do(t, &repo, &["checkout", "-q", "main"]);
+    std::fs::write(repo.join("README.md"), format!("hello\nkey: {C_OLD}\n")).unwrap();
+    git_do(t, &repo, &["stash", "-q"]);
+    std::fs::write(repo.join("notes.txt"), format!("{SEED}\n")).unwrap();
+    git_do(t, &repo, &["stash", "-q", "-u"]);
+    let tracked = git_do(t, &repo, &["rev-parse", "stash@{1}"]);
+    let untracked = git_do(t, &repo, &["rev-parse", "stash@{0}^3"]);
+    std::fs::write(repo.join("debug.log"), A).unwrap();
+    let url = format!("https://bot:{B}@git.example.com/acme/app.git");
+    git_do(t, &repo, &["remote", "add", "origin", &url]);
+    let want = vec![
+        spot(
+            "npm/publish",
+            "current",
+            "raw",
+            format!("{first}:old/creds.env"),
+            2,
+            7,
+        ),
+        spot(
+            "ci/deploy",
+            "current",
+            "json",
+            format!("{feature}:feat.json"),
+            1,
+            11,
+        ),
+        spot(
+            "aws/key",
+            "old #1",
+            "raw",
+            format!("{tracked}:README.md"),
+            2,
+            6,
+        ),
+        spot(
+            "otp/acme",
+            "current, TOTP seed",
+            "raw",
+            format!("{untracked}:notes.txt"),
+            1,
+            1,
+        ),
+    ];
+    (repo, want)
+}
+
+fn sorted(mut v: Vec<Spot>) -> Vec<Spot> {
+    v.sort();
+    v
+}
+
+#[test]
+fn history_finds_deleted_files_other_branches_and_stashes_once_each() {
+    let t = vault();
+    let (repo, want) = leaky_repo(&t);
+    let out = scan(&t, &repo, &["--git", "--json"], "");
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    assert_eq!(
+        spots(&String::from_utf8_lossy(&out.stdout)),
+        sorted(want.clone())
+    );
+    // Text: the commit's first 12 digits.
+    let out = scan(&t, &repo, &["--git"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = &want[0].4[..12];
+    assert!(
+        text.contains(&format!(
+            "{first}:old/creds.env:2:7: npm/publish (current), raw"
+        )),
+        "{text}"
+    );
+    // The work tree holds none of them; the ignored log and .git/ are not read by default.
+    let out = scan(&t, &repo, &[], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = scan(&t, &repo, &["--all"], "");
+    assert_eq!(out.status.code(), Some(8));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "debug.log:1:1: ci/deploy (current), raw\n"
+    );
+    // Named, .git/ is read: a token in a remote's URL.
+    let out = scan(&t, &repo, &[".git/config"], "");
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("npm/publish (current), raw"));
+}
+
+#[test]
+fn history_since_a_commit_leaves_out_what_it_reaches() {
+    let t = vault();
+    let (repo, want) = leaky_repo(&t);
+    let second = git_do(&t, &repo, &["rev-parse", "main"]);
+    let out = scan(&t, &repo, &["--git", "--since", &second, "--json"], "");
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    let later: Vec<Spot> = want[1..].to_vec();
+    assert_eq!(spots(&String::from_utf8_lossy(&out.stdout)), sorted(later));
+    let err = String::from_utf8_lossy(&scan(&t, &repo, &["--git", "--since", "nope"], "").stderr)
+        .into_owned();
+    assert!(err.contains("no commit 'nope'"), "{err}");
+}
+
+#[test]
+fn a_corrupt_or_missing_repository_fails_with_gits_reason() {
+    let t = vault();
+    let (repo, _) = leaky_repo(&t);
+    let blob = git_do(&t, &repo, &["rev-parse", "feature:feat.json"]);
+    let object = repo.join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+    std::fs::remove_file(&object).unwrap();
+    std::fs::write(&object, "not a git object").unwrap();
+    let out = scan(&t, &repo, &["--git"], "");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("git cat-file failed") && err.contains(&blob),
+        "{err}"
+    );
+    let elsewhere = t.home().join("not-a-repo");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = scan(&t, &elsewhere, &["--git"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a git repository"));
+}
+
+#[test]
+fn the_pre_commit_hook_refuses_a_commit_holding_a_token_until_it_is_removed() {
+    let t = vault();
+    let repo = t.home().join("app");
+    std::fs::create_dir_all(&repo).unwrap();
+    git_do(&t, &repo, &["init", "-q"]);
+    let out = scan(&t, &repo, &["--install-hook"], "");
+    assert!(out.status.success(), "{out:?}");
+    let hook = repo.join(".git/hooks/pre-commit");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&hook).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+    // Installing again replaces jeton's own hook; someone else's is left alone.
+    assert!(scan(&t, &repo, &["--install-hook"], "").status.success());
+
+    std::fs::write(repo.join("app.env"), format!("PORT=80\nTOKEN={B}\n")).unwrap();
+    std::fs::write(repo.join("main.rs"), "fn main() {}\n").unwrap();
+    git_do(&t, &repo, &["add", "-A"]);
+    let out = git_in(&t, &repo, &["commit", "-qm", "add the app"]);
+    assert!(!out.status.success(), "the commit went through");
+    let said = [
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    ]
+    .concat();
+    assert!(
+        said.contains("app.env:2:7: npm/publish (current), raw"),
+        "{said}"
+    );
+    assert!(said.contains("the commit is refused"), "{said}");
+    assert!(git_in(&t, &repo, &["rev-parse", "HEAD"]).status.code() != Some(0));
+
+    std::fs::write(repo.join("app.env"), "PORT=80\nTOKEN=${TOKEN}\n").unwrap();
+    git_do(&t, &repo, &["add", "-A"]);
+    git_do(&t, &repo, &["commit", "-qm", "add the app"]);
+    git_do(&t, &repo, &["rev-parse", "HEAD"]);
+
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    let out = scan(&t, &repo, &["--install-hook"], "");
+    assert_eq!(out.status.code(), Some(9), "{out:?}");
+}

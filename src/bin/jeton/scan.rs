@@ -120,6 +120,12 @@ pub fn run(ctx: &Ctx, a: ScanArgs) -> Result<Exit> {
         (None, false) => Format::Text,
     };
     let target = target(&a)?;
+    // A repository git cannot read fails before the vault is unlocked.
+    match &target {
+        Target::History { repo, .. } => drop(jeton::scan::git::check_repository(repo)?),
+        Target::Staged => drop(jeton::scan::git::check_repository(Path::new("."))?),
+        Target::Files(_) => {}
+    }
     let search = Search::new(all_secrets(ctx)?)?;
     let mut out = Printer::new(format, ctx.quiet);
     let mut scanned = String::new();
