@@ -766,3 +766,136 @@ fn the_pre_commit_hook_refuses_a_commit_holding_a_token_until_it_is_removed() {
     let out = scan(&t, &repo, &["--install-hook"], "");
     assert_eq!(out.status.code(), Some(9), "{out:?}");
 }
+
+/// A program of the test virtual environment (.ci/run makes it; `$JETON_TEST_AWS_VENV`).
+fn venv_program(name: &str) -> Option<std::path::PathBuf> {
+    let venv = std::env::var_os("JETON_TEST_AWS_VENV")?;
+    let path = Path::new(&venv).join("bin").join(name);
+    path.exists().then_some(path)
+}
+
+#[test]
+fn sarif_output_is_a_valid_sarif_2_1_0_log_of_every_hit() {
+    let t = vault();
+    let dir = corpus_dir(&t);
+    let want = corpus(&dir);
+    let out = scan(&t, &dir, &["--format", "sarif"], "");
+    assert_eq!(out.status.code(), Some(8));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "jeton");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), want.len());
+    let mut got: Vec<(String, String, u64, u64)> = results
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            let level = if r["ruleId"] == "jeton/current-secret" {
+                "error"
+            } else {
+                "warning"
+            };
+            assert_eq!(r["level"], level, "{r}");
+            (
+                r["properties"]["entry"].as_str().unwrap().to_owned(),
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+                loc["region"]["startColumn"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut expected: Vec<(String, String, u64, u64)> = want
+        .iter()
+        .map(|s| (s.0.clone(), s.4.clone(), s.5, s.6))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    // Validated against the schema where CI provides it (.ci/run: JETON_TEST_SARIF_SCHEMA).
+    let Some(schema) = std::env::var_os("JETON_TEST_SARIF_SCHEMA") else {
+        eprintln!("JETON_TEST_SARIF_SCHEMA not set: SARIF schema validation not run");
+        return;
+    };
+    let python = venv_program("python3").expect("the test venv's python (JETON_TEST_AWS_VENV)");
+    let check = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+doc = json.load(sys.stdin)
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+errors = sorted(cls(schema).iter_errors(doc), key=str)
+for e in errors[:20]:
+    print(e.message, list(e.absolute_path))
+sys.exit(1 if errors else 0)
+"#;
+    let mut c = std::process::Command::new(python);
+    c.args(["-c", check]).arg(&schema);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let checked = child.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "not valid SARIF 2.1.0: {}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+}
+
+#[test]
+fn the_pre_commit_framework_runs_the_hook_from_pre_commit_hooks_yaml() {
+    let Some(pre_commit) = venv_program("pre-commit") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide pre-commit (.ci/run installs it)"
+        );
+        eprintln!("pre-commit not installed in JETON_TEST_AWS_VENV: test not run");
+        return;
+    };
+    let t = vault();
+    let repo = t.home().join("pc");
+    std::fs::create_dir_all(&repo).unwrap();
+    git_do(&t, &repo, &["init", "-q"]);
+    std::fs::write(repo.join("settings.py"), format!("TOKEN = '{B}'\n")).unwrap();
+    git_do(&t, &repo, &["add", "-A"]);
+    let bin = Path::new(env!("CARGO_BIN_EXE_jeton")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let project = env!("CARGO_MANIFEST_DIR");
+    let run = |t: &TestVault| {
+        let mut c = t.cmd_for(pre_commit.to_str().unwrap());
+        c.current_dir(&repo)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", t.home().join("pre-commit-cache"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com");
+        let out = t.run_with(c, &["try-repo", project, "jeton-scan"], "");
+        assert_no_secret(&out);
+        out
+    };
+    let out = run(&t);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("settings.py:1:10: npm/publish (current), raw"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(repo.join("settings.py"), "TOKEN = os.environ['TOKEN']\n").unwrap();
+    git_do(&t, &repo, &["add", "-A"]);
+    let out = run(&t);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
