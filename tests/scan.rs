@@ -899,3 +899,48 @@ fn the_pre_commit_framework_runs_the_hook_from_pre_commit_hooks_yaml() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn rotate_rotates_leaked_current_secrets_that_have_a_recipe_and_names_the_rest() {
+    let t = vault();
+    let dir = corpus_dir(&t);
+    let issued = t.home().join("issued");
+    let create = format!(
+        "printf '%s' newtok-from-issuer-0123456789 | tee {}",
+        issued.display()
+    );
+    t.ok(
+        &[
+            "issuer",
+            "set",
+            "npm/publish",
+            "command",
+            "--create",
+            &create,
+        ],
+        "",
+    );
+    std::fs::write(dir.join("leak.txt"), format!("{B}\n{A}\n{C_OLD}\n")).unwrap();
+    let out = scan(&t, &dir, &["--rotate"], "");
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("npm/publish: rotating at the issuer"), "{err}");
+    assert!(
+        err.contains("ci/deploy: leaked and no issuer recipe")
+            && err.contains("`jeton rotate ci/deploy`"),
+        "{err}"
+    );
+    assert!(err.contains("aws/key: old #1 leaked"), "{err}");
+    assert!(issued.exists(), "the recipe did not run: {err}");
+    assert_eq!(
+        t.ok(&["get", "npm/publish"], ""),
+        "newtok-from-issuer-0123456789\n"
+    );
+    // The leaked token is now an old one.
+    let out = scan(&t, &dir, &[], "");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("leak.txt:1:1: npm/publish (old #1), raw"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -48,6 +48,10 @@ pub struct ScanArgs {
     /// Write a git pre-commit hook that refuses a commit holding a vault secret
     #[arg(long, conflicts_with_all = ["git", "all", "follow", "staged", "format"])]
     pub install_hook: bool,
+    /// After the scan, rotate each leaked current secret at its issuer (`rotate --at-issuer
+    /// --leaked`) where the entry has a recipe, and say what to run for the others
+    #[arg(long, conflicts_with_all = ["staged", "install_hook"])]
+    pub rotate: bool,
     /// Output format [default: text; --json is the same as --format json]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
@@ -120,6 +124,13 @@ pub fn run(ctx: &Ctx, a: ScanArgs) -> Result<Exit> {
         (None, false) => Format::Text,
     };
     let target = target(&a)?;
+    if a.rotate && ctx.passphrase_fd.is_some() {
+        return Err(Error::Usage(
+            "--rotate runs `jeton rotate` for each entry, which cannot read --passphrase-fd \
+             again: unlock the agent first (`jeton unlock`) or use another passphrase source"
+                .into(),
+        ));
+    }
     // A repository git cannot read fails before the vault is unlocked.
     match &target {
         Target::History { repo, .. } => drop(jeton::scan::git::check_repository(repo)?),
@@ -161,7 +172,73 @@ pub fn run(ctx: &Ctx, a: ScanArgs) -> Result<Exit> {
             scanned.push_str("the staged changes");
         }
     }
-    out.finish(&search, &scanned, matches!(target, Target::Staged))
+    let leaked = out.leaked.clone();
+    let exit = out.finish(&search, &scanned, matches!(target, Target::Staged))?;
+    if a.rotate {
+        rotate_leaked(ctx, &leaked)?;
+    }
+    Ok(exit)
+}
+
+/// `--rotate`: `jeton rotate --at-issuer --leaked NAME` for each leaked current secret of the
+/// personal vault whose entry has a recipe (run as a child, its output on stderr); the command
+/// to run for every other leaked value.
+fn rotate_leaked(ctx: &Ctx, leaked: &BTreeSet<(String, Option<usize>)>) -> Result<()> {
+    use jeton::issuer::{IssuerRequest, IssuerResponse};
+    if leaked.is_empty() {
+        return Ok(());
+    }
+    let Response::Issuer(IssuerResponse::List(listed)) =
+        ctx.run(Request::Issuer(IssuerRequest::List))?
+    else {
+        return Err(unexpected());
+    };
+    let has_recipe = |name: &str| {
+        jeton::team::split(name).is_none()
+            && listed.iter().any(|l| l.name == name && l.recipe.is_some())
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Other(format!("cannot find jeton's own path: {e}")))?;
+    let mut failed = Vec::new();
+    for (name, old) in leaked {
+        let shown = Shown::line(name);
+        match old {
+            Some(n) => eprintln!(
+                "jeton: {shown}: old #{n} leaked: make sure it is revoked at its issuer \
+                 (the entry's current secret is another one)"
+            ),
+            None if has_recipe(name) => {
+                eprintln!(
+                    "jeton: {shown}: rotating at the issuer (leaked: the old one is revoked at once)"
+                );
+                let status = std::process::Command::new(&exe)
+                    .arg("--vault")
+                    .arg(ctx.session.store.path())
+                    .args(["rotate", "--at-issuer", "--leaked", "--"])
+                    .arg(name)
+                    .stdout(std::io::stderr())
+                    .status();
+                if !status.is_ok_and(|s| s.success()) {
+                    failed.push(name.clone());
+                }
+            }
+            None => eprintln!(
+                "jeton: {shown}: leaked and no issuer recipe: rotate it at its issuer, then \
+                 `jeton rotate {shown}` (or set a recipe: `jeton issuer set {shown} ...`)"
+            ),
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "the rotation of {} failed; see above, and `jeton rotate --resume NAME` once fixed",
+        failed
+            .iter()
+            .map(|n| Shown::line(n).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 fn plural(n: u64) -> &'static str {
@@ -227,6 +304,8 @@ struct Printer {
     listed: Vec<Hit>,
     hits: u64,
     entries: BTreeSet<String>,
+    /// Each leaked value: the entry, and `None` for its current secret or `Some(N)` for old #N.
+    leaked: BTreeSet<(String, Option<usize>)>,
     files: u64,
     bytes: u64,
     symlinks: u64,
@@ -243,6 +322,7 @@ impl Printer {
             listed: Vec::new(),
             hits: 0,
             entries: BTreeSet::new(),
+            leaked: BTreeSet::new(),
             files: 0,
             bytes: 0,
             symlinks: 0,
@@ -412,6 +492,11 @@ impl Sink for Printer {
         if !self.entries.contains(&hit.entry) {
             self.entries.insert(hit.entry.clone());
         }
+        let which = match hit.version {
+            jeton::scan::Version::Current => None,
+            jeton::scan::Version::Old { position, .. } => Some(position),
+        };
+        self.leaked.insert((hit.entry.clone(), which));
         match self.format {
             Format::Text => self.write(&hit_line(&hit)),
             _ if self.listed.len() < MAX_LISTED => self.listed.push(hit),
