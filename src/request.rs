@@ -300,8 +300,8 @@ impl Request {
             | Request::List(_)
             | Request::Search { .. }
             | Request::Otp { .. }
-            | Request::Integration(_)
-            | Request::Scan(_) => false,
+            | Request::Integration(_) => false,
+            Request::Scan(s) => s.writes(),
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
             Request::Migrate(m) => !m.dry_run,
@@ -486,6 +486,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             // Deleted for good: the backup of the previous generation must not keep it.
             crate::issuer::record::remove(vault, &e.id, now)?;
             crate::lifecycle::ack::forget(vault, &e.id, now)?;
+            crate::scan::leaks::forget(vault, &e.id, now)?;
             vault.forget_previous_on_save();
             vault.audit(now, "rm", Some(&name), "entry deleted");
             Ok(Response::Done(format!("removed {name}")))
@@ -501,7 +502,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Team(r) => {
             crate::team::execute(vault, r, now).map(|r| Response::Team(Box::new(r)))
         }
-        Request::Scan(r) => crate::scan::execute(vault, r).map(Response::Scan),
+        Request::Scan(r) => crate::scan::execute(vault, r, now).map(Response::Scan),
     }
 }
 

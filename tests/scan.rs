@@ -4,6 +4,8 @@
 //! its form, and nothing else is (no false positive). The expected places are computed here
 //! from how each encoder writes the secret, not by jeton's code.
 
+#[path = "support/agent.rs"]
+mod agent;
 mod support;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -921,7 +923,14 @@ fn rotate_rotates_leaked_current_secrets_that_have_a_recipe_and_names_the_rest()
         "",
     );
     std::fs::write(dir.join("leak.txt"), format!("{B}\n{A}\n{C_OLD}\n")).unwrap();
-    let out = scan(&t, &dir, &["--rotate"], "");
+    // Each rotation is a jeton command of its own, which inherits no passphrase source: the
+    // agent must hold the key.
+    assert_eq!(scan(&t, &dir, &["--rotate"], "").status.code(), Some(3));
+    let _agent = agent::unlock(&t, &[]);
+    let mut c = agent::no_pass(&t);
+    c.current_dir(&dir);
+    let out = t.run_with(c, &["scan", "--rotate"], "");
+    assert_no_secret(&out);
     assert_eq!(out.status.code(), Some(8), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("npm/publish: rotating at the issuer"), "{err}");
@@ -943,4 +952,53 @@ fn rotate_rotates_leaked_current_secrets_that_have_a_recipe_and_names_the_rest()
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+fn leaked_findings(t: &TestVault) -> Vec<(String, String)> {
+    let out = t.run(&["check", "--json"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "leaked")
+        .map(|f| {
+            (
+                f["entry"].as_str().unwrap().to_owned(),
+                f["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn check_shows_a_leaked_current_secret_until_it_is_rotated() {
+    let t = vault();
+    let dir = corpus_dir(&t);
+    assert!(leaked_findings(&t).is_empty());
+    std::fs::write(dir.join("x.txt"), format!("{B}\n{C_OLD}\n")).unwrap();
+    assert_eq!(scan(&t, &dir, &[], "").status.code(), Some(8));
+    let leaks = leaked_findings(&t);
+    assert_eq!(leaks.len(), 1, "only the current secret: {leaks:?}");
+    assert_eq!(leaks[0].0, "npm/publish");
+    assert!(
+        leaks[0]
+            .1
+            .contains("found by `jeton scan` at x.txt:1:1 (raw)"),
+        "{leaks:?}"
+    );
+    // Found again: still one finding; the log says when it was first found.
+    assert_eq!(scan(&t, &dir, &[], "").status.code(), Some(8));
+    assert_eq!(leaked_findings(&t).len(), 1);
+    assert!(
+        t.ok(&["log", "npm/publish"], "")
+            .contains("current secret found by scan at x.txt:1:1 (raw)")
+    );
+    t.ok(
+        &["rotate", "npm/publish"],
+        "npm_rotated-after-the-leak-0001",
+    );
+    assert!(leaked_findings(&t).is_empty());
+    // The record is internal: not listed, and `rm` takes it with the entry.
+    assert!(!t.ok(&["list", "--status", "all"], "").contains(".leak/"));
 }

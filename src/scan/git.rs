@@ -22,7 +22,7 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 
 /// `git -C repo` with the settings that change git's output turned off.
 fn git(repo: &Path) -> Command {
-    let mut c = Command::new("git");
+    let mut c = crate::process::command("git");
     c.arg("-C")
         .arg(repo)
         .args([

@@ -24,6 +24,7 @@
 pub mod files;
 pub mod forms;
 pub mod git;
+pub mod leaks;
 pub mod matcher;
 pub mod report;
 
@@ -91,6 +92,15 @@ pub struct Secrets {
 pub enum ScanRequest {
     /// Every current and previous secret of every entry but internal records.
     Secrets,
+    /// Remember where current secrets were found, for `check` ([`leaks`]).
+    Record(Vec<leaks::Found>),
+}
+
+impl ScanRequest {
+    /// True when the request may change the vault.
+    pub fn writes(&self) -> bool {
+        matches!(self, ScanRequest::Record(_))
+    }
 }
 
 /// What a [`ScanRequest`] produced.
@@ -99,12 +109,15 @@ pub enum ScanRequest {
 pub enum ScanResponse {
     /// The secrets.
     Secrets(Secrets),
+    /// How many entries' leak records changed.
+    Recorded(usize),
 }
 
 /// Runs a scan request on an open vault.
-pub fn execute(vault: &Vault, request: ScanRequest) -> Result<ScanResponse> {
+pub fn execute(vault: &mut Vault, request: ScanRequest, now: Time) -> Result<ScanResponse> {
     match request {
         ScanRequest::Secrets => secrets(vault).map(ScanResponse::Secrets),
+        ScanRequest::Record(found) => leaks::record(vault, found, now).map(ScanResponse::Recorded),
     }
 }
 

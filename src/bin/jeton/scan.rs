@@ -124,10 +124,10 @@ pub fn run(ctx: &Ctx, a: ScanArgs) -> Result<Exit> {
         (None, false) => Format::Text,
     };
     let target = target(&a)?;
-    if a.rotate && ctx.passphrase_fd.is_some() {
-        return Err(Error::Usage(
-            "--rotate runs `jeton rotate` for each entry, which cannot read --passphrase-fd \
-             again: unlock the agent first (`jeton unlock`) or use another passphrase source"
+    if a.rotate && !agent_holds_key(ctx)? {
+        return Err(Error::Unlock(
+            "--rotate needs the agent: run `jeton unlock` first (each rotation runs as its own \
+             jeton command, and no passphrase source is passed to a child process)"
                 .into(),
         ));
     }
@@ -173,11 +173,34 @@ pub fn run(ctx: &Ctx, a: ScanArgs) -> Result<Exit> {
         }
     }
     let leaked = out.leaked.clone();
+    let found = std::mem::take(&mut out.found);
     let exit = out.finish(&search, &scanned, matches!(target, Target::Staged))?;
+    remember(ctx, found);
     if a.rotate {
         rotate_leaked(ctx, &leaked)?;
     }
     Ok(exit)
+}
+
+/// Records where current secrets of the personal vault were found, so `check` reports them
+/// as leaked until they are rotated. A failure is a warning: the scan itself went well.
+fn remember(ctx: &Ctx, found: Vec<jeton::scan::leaks::Found>) {
+    if found.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.run(Request::Scan(ScanRequest::Record(found))) {
+        eprintln!(
+            "jeton: warning: `check` will not show these leaks: cannot record them in the vault: {}",
+            Shown::line(&e.to_string())
+        );
+    }
+}
+
+/// True when a running agent holds the key of this vault.
+fn agent_holds_key(ctx: &Ctx) -> Result<bool> {
+    let vault = jeton::agent::client::absolute(ctx.session.store.path())?;
+    let status = jeton::agent::client::status().unwrap_or(None);
+    Ok(status.is_some_and(|s| s.unlocked.iter().any(|h| h.vault == vault)))
 }
 
 /// `--rotate`: `jeton rotate --at-issuer --leaked NAME` for each leaked current secret of the
@@ -211,7 +234,7 @@ fn rotate_leaked(ctx: &Ctx, leaked: &BTreeSet<(String, Option<usize>)>) -> Resul
                 eprintln!(
                     "jeton: {shown}: rotating at the issuer (leaked: the old one is revoked at once)"
                 );
-                let status = std::process::Command::new(&exe)
+                let status = jeton::process::command(&exe)
                     .arg("--vault")
                     .arg(ctx.session.store.path())
                     .args(["rotate", "--at-issuer", "--leaked", "--"])
@@ -306,6 +329,8 @@ struct Printer {
     entries: BTreeSet<String>,
     /// Each leaked value: the entry, and `None` for its current secret or `Some(N)` for old #N.
     leaked: BTreeSet<(String, Option<usize>)>,
+    /// The first place of each current secret of the personal vault, for `check`.
+    found: Vec<jeton::scan::leaks::Found>,
     files: u64,
     bytes: u64,
     symlinks: u64,
@@ -323,6 +348,7 @@ impl Printer {
             hits: 0,
             entries: BTreeSet::new(),
             leaked: BTreeSet::new(),
+            found: Vec::new(),
             files: 0,
             bytes: 0,
             symlinks: 0,
@@ -496,6 +522,13 @@ impl Sink for Printer {
             jeton::scan::Version::Current => None,
             jeton::scan::Version::Old { position, .. } => Some(position),
         };
+        let personal = jeton::team::split(&hit.entry).is_none();
+        if which.is_none() && personal && self.found.iter().all(|f| f.entry != hit.entry) {
+            self.found.push(jeton::scan::leaks::Found {
+                entry: hit.entry.clone(),
+                place: format!("{} ({})", hit.place, hit.form),
+            });
+        }
         self.leaked.insert((hit.entry.clone(), which));
         match self.format {
             Format::Text => self.write(&hit_line(&hit)),
