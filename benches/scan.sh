@@ -84,16 +84,17 @@ EOF
 
 # One timed run: wall seconds and peak RSS in KiB.
 measure() {
-  local out
-  out="$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)"
-  echo "$out"
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>&1 || true
+  tail -1 "$work/time"
 }
 run_round() {
   local name="$1" dir="$2"
   local j r
+  local r1
   j="$(measure "$JETON" -q scan --all "$dir")"
   r="$(measure "$RG" -F -f "$work/FORMS" -uuu -a --no-messages "$dir")"
-  echo "$name jeton $j rg $r"
+  r1="$(measure "$RG" -j1 -F -f "$work/FORMS" -uuu -a --no-messages "$dir")"
+  echo "$name (seconds, peak KiB): jeton $j | rg $r | rg -j1 $r1"
 }
 for corpus in "$CORPUS" "$work/big.log"; do
   cat -- "$(find "$corpus" -type f | head -1)" >/dev/null 2>&1 || true
@@ -102,5 +103,14 @@ for corpus in "$CORPUS" "$work/big.log"; do
   echo "corpus $corpus: $((size >> 20)) MiB"
   for _ in $(seq "$ROUNDS"); do run_round "$(basename "$corpus")" "$corpus"; done
 done
+# A real history (GIT_REPO=path): `scan --git` beside `git log -p --all | rg -F -f FORMS`.
+if [ -n "${GIT_REPO:-}" ]; then
+  echo "history $GIT_REPO: $(git -C "$GIT_REPO" rev-list --all | wc -l) commits"
+  for _ in $(seq "$ROUNDS"); do
+    j="$(measure "$JETON" -q scan --git "$GIT_REPO")"
+    r="$(measure sh -c 'git -C "$1" log -p --all | "$2" -F -f "$3" -a' sh "$GIT_REPO" "$RG" "$work/FORMS")"
+    echo "history (seconds, peak KiB): jeton $j | git log -p --all | rg $r"
+  done
+fi
 echo "hits in the log (jeton): $("$JETON" -q scan "$work/big.log" | wc -l)"
 echo "hits in the log (rg): $("$RG" -F -f "$work/FORMS" -a -c "$work/big.log")"

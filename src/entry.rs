@@ -340,7 +340,7 @@ pub fn validate_new_name(name: &str) -> Result<()> {
     if is_internal(name) {
         return Err(Error::Usage(format!(
             "invalid entry name '{}': names under '{ISSUER_PREFIX}' and '{TEAM_PREFIX}', and \
-             '{ACK_PREFIX}' + 32 hex digits, are reserved",
+             '{ACK_PREFIX}' or '{LEAK_PREFIX}' + 32 hex digits, are reserved",
             printable(name)
         )));
     }

@@ -999,6 +999,10 @@ fn check_shows_a_leaked_current_secret_until_it_is_rotated() {
         "npm_rotated-after-the-leak-0001",
     );
     assert!(leaked_findings(&t).is_empty());
-    // The record is internal: not listed, and `rm` takes it with the entry.
+    // The record is internal: not listed, not counted, its name not for an entry.
     assert!(!t.ok(&["list", "--status", "all"], "").contains(".leak/"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&t.run(&["check", "--json"], "").stdout).unwrap();
+    assert_eq!(v["checked"], 6, "{v}");
+    t.fails(&["add", ".leak/000102030405060708090a0b0c0d0e0f"], "x", 2);
 }

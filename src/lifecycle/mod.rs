@@ -474,7 +474,11 @@ fn live_entry<'a>(vault: &'a Vault, name: &str) -> Result<&'a Entry> {
 /// How many entries are internal records (not tokens: see [`crate::entry::ISSUER_PREFIX`]).
 fn internal_records(vault: &Vault) -> Result<usize> {
     let mut n = 0;
-    for prefix in [crate::entry::ISSUER_PREFIX, crate::entry::ACK_PREFIX] {
+    for prefix in [
+        crate::entry::ISSUER_PREFIX,
+        crate::entry::ACK_PREFIX,
+        crate::entry::LEAK_PREFIX,
+    ] {
         vault.payload.entries.scan_prefix(prefix, |e| {
             n += usize::from(crate::entry::is_internal(&e.name));
             Ok(())
