@@ -203,9 +203,10 @@ fn form_urlencoded(secret: &[u8]) -> FormBytes {
 
 fn json(text: &str, ascii: bool, slash: bool) -> FormBytes {
     use std::fmt::Write;
-    let mut out = Zeroizing::new(String::with_capacity(text.len() * 2 + 8));
+    // The longest escape is six bytes per byte of text (`\u0001`, or two `\uXXXX` for four
+    // bytes): reserved whole, the string never moves, so no unwiped copy is left behind.
+    let mut out = Zeroizing::new(String::with_capacity(text.len() * 6));
     let unit = |out: &mut String, u: u32| {
-        // Reserved above: a short secret's escapes fit; a longer one may grow the string once.
         let _ = write!(out, "\\u{u:04x}");
     };
     for c in text.chars() {
@@ -232,7 +233,7 @@ fn json(text: &str, ascii: bool, slash: bool) -> FormBytes {
 }
 
 fn shell_single(secret: &[u8]) -> FormBytes {
-    let mut out = Zeroizing::new(Vec::with_capacity(secret.len() + 16));
+    let mut out = Zeroizing::new(Vec::with_capacity(secret.len() * 4));
     for &b in secret {
         if b == b'\'' {
             out.extend_from_slice(b"'\\''");
@@ -244,7 +245,7 @@ fn shell_single(secret: &[u8]) -> FormBytes {
 }
 
 fn shell_double(secret: &[u8]) -> FormBytes {
-    let mut out = Zeroizing::new(Vec::with_capacity(secret.len() + 16));
+    let mut out = Zeroizing::new(Vec::with_capacity(secret.len() * 2));
     for &b in secret {
         if matches!(b, b'\\' | b'$' | b'`' | b'"') {
             out.push(b'\\');

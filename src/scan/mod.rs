@@ -16,6 +16,7 @@
 //! * [`git`] reads every blob of a repository's history, and the staged changes for the
 //!   pre-commit hook.
 //! * [`report`] is what a hit says: the entry, which version, where, in which form; and SARIF.
+//! * [`leaks`] is what `check` remembers of a scan: which current secrets were found, where.
 //!
 //! Only the request for the secrets touches the vault; everything after it works on the
 //! [`Search`] built from them, which keeps the forms inside its automaton and names the
