@@ -25,17 +25,30 @@ pub const TEAM_PREFIX: &str = ".team/";
 /// let be called `.ack/something` stays an ordinary entry.
 pub const ACK_PREFIX: &str = ".ack/";
 
+/// `.leak/` + the 32 lowercase hex digits of an entry's id names the record of where `scan`
+/// found that entry's current secret (`jeton::scan::leaks`), an internal record like
+/// [`ACK_PREFIX`]'s, with the same exact shape.
+pub const LEAK_PREFIX: &str = ".leak/";
+
 /// True for the name of an acknowledgement record ([`ACK_PREFIX`]).
 pub fn is_ack_record(name: &str) -> bool {
-    name.strip_prefix(ACK_PREFIX).is_some_and(|hex| {
+    is_record(name, ACK_PREFIX)
+}
+
+/// `prefix` followed by exactly 32 lowercase hex digits.
+fn is_record(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|hex| {
         hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     })
 }
 
-/// True for an internal record's name (see [`ISSUER_PREFIX`], [`TEAM_PREFIX`] and
-/// [`ACK_PREFIX`]).
+/// True for an internal record's name (see [`ISSUER_PREFIX`], [`TEAM_PREFIX`], [`ACK_PREFIX`]
+/// and [`LEAK_PREFIX`]).
 pub fn is_internal(name: &str) -> bool {
-    name.starts_with(ISSUER_PREFIX) || name.starts_with(TEAM_PREFIX) || is_ack_record(name)
+    name.starts_with(ISSUER_PREFIX)
+        || name.starts_with(TEAM_PREFIX)
+        || is_ack_record(name)
+        || is_record(name, LEAK_PREFIX)
 }
 
 /// Random, stable identity of an entry (survives renames; used for merging copies).
@@ -327,7 +340,7 @@ pub fn validate_new_name(name: &str) -> Result<()> {
     if is_internal(name) {
         return Err(Error::Usage(format!(
             "invalid entry name '{}': names under '{ISSUER_PREFIX}' and '{TEAM_PREFIX}', and \
-             '{ACK_PREFIX}' + 32 hex digits, are reserved",
+             '{ACK_PREFIX}' or '{LEAK_PREFIX}' + 32 hex digits, are reserved",
             printable(name)
         )));
     }

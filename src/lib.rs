@@ -28,6 +28,8 @@
 //!   credential helpers.
 //! * [`issuer`] rotates a token where it was issued and updates every integration that uses
 //!   it, as a resumable pipeline whose state is saved in the vault after every step.
+//! * [`scan`] finds the vault's own secrets where they leaked (files, standard input, git
+//!   history, staged changes), exactly: every form of every secret, and nothing else.
 //! * [`migrate`] reads other tools' stores; [`recovery`] is the recovery key slot; [`backup`]
 //!   writes and checks backups.
 //!
@@ -65,6 +67,7 @@ pub mod random;
 pub mod recovery;
 pub mod request;
 pub mod runtime;
+pub mod scan;
 pub mod secret;
 pub mod share;
 pub mod store;

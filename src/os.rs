@@ -13,6 +13,7 @@
 //! | [`advise_huge_pages`] | `madvise(MADV_HUGEPAGE)` | none: skip it (small pages, a slower unlock) |
 //! | [`total_memory_kib`] | `sysinfo(2)` | `sysctl` `hw.memsize` (macOS), `hw.physmem` (BSDs) |
 //! | [`signal_ignored`] | the `SigIgn` line of `/proc/self/status` | `sigaction(sig, NULL, &old)` for each signal |
+//! | [`next_data`] | `lseek(SEEK_DATA)` | the same on macOS, FreeBSD and illumos; OpenBSD none (read the holes) |
 //!
 //! This module is one of the crate's three exceptions to `deny(unsafe_code)`: `mlock` and
 //! `madvise` take raw pointers, and naming a descriptor by its number needs
@@ -126,4 +127,21 @@ pub fn signal_ignored(sig: i32) -> bool {
         .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
         .unwrap_or(0);
     (1..=64).contains(&sig) && mask & (1 << (sig - 1)) != 0
+}
+
+/// Where the next stored byte of `file` at or after `offset` is: `Some(offset)` when `offset`
+/// is not in a hole, `None` when only a hole follows (to the end), and `Some(offset)` as well
+/// when the file system cannot tell (the caller then reads the zeros). Moves the file's
+/// position there.
+pub fn next_data(file: &std::fs::File, offset: u64) -> std::io::Result<Option<u64>> {
+    use rustix::fs::{SeekFrom, seek};
+    match seek(file, SeekFrom::Data(offset)) {
+        Ok(at) => Ok(Some(at)),
+        Err(rustix::io::Errno::NXIO) => Ok(None),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => {
+            seek(file, SeekFrom::Start(offset))?;
+            Ok(Some(offset))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

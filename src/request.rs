@@ -287,6 +287,8 @@ pub enum Request {
     Issuer(crate::issuer::IssuerRequest),
     /// Team vaults: member lists, joining, rounds (the front end moves the files).
     Team(crate::team::TeamRequest),
+    /// What `scan` looks for.
+    Scan(crate::scan::ScanRequest),
 }
 
 impl Request {
@@ -299,6 +301,7 @@ impl Request {
             | Request::Search { .. }
             | Request::Otp { .. }
             | Request::Integration(_) => false,
+            Request::Scan(s) => s.writes(),
             Request::Lifecycle(l) => l.writes(),
             Request::Sharing(s) => s.writes(),
             Request::Migrate(m) => !m.dry_run,
@@ -377,6 +380,8 @@ pub enum Response {
     Issuer(crate::issuer::IssuerResponse),
     /// The result of a team request.
     Team(Box<crate::team::TeamResponse>),
+    /// The result of a scan request.
+    Scan(crate::scan::ScanResponse),
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {
@@ -481,6 +486,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
             // Deleted for good: the backup of the previous generation must not keep it.
             crate::issuer::record::remove(vault, &e.id, now)?;
             crate::lifecycle::ack::forget(vault, &e.id, now)?;
+            crate::scan::leaks::forget(vault, &e.id, now)?;
             vault.forget_previous_on_save();
             vault.audit(now, "rm", Some(&name), "entry deleted");
             Ok(Response::Done(format!("removed {name}")))
@@ -496,6 +502,7 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         Request::Team(r) => {
             crate::team::execute(vault, r, now).map(|r| Response::Team(Box::new(r)))
         }
+        Request::Scan(r) => crate::scan::execute(vault, r, now).map(Response::Scan),
     }
 }
 

@@ -157,6 +157,23 @@ fn all_findings(vault: &Vault, within: i64, now: Time) -> Result<Vec<Finding>> {
             }
             return Ok(());
         }
+        if let Some(leak) = crate::scan::leaks::of(vault, e)? {
+            let first = match leak.first == leak.last {
+                true => String::new(),
+                false => format!("; first found {}", when(leak.first, now)),
+            };
+            found(
+                FindingKind::Leaked,
+                format!(
+                    "its current secret was found by `jeton scan` at {}, {}{first}",
+                    crate::text::Shown::line(&leak.place),
+                    when(leak.last, now)
+                ),
+                format!(
+                    "rotate it now and remove the copy (`jeton rotate --at-issuer --leaked {n}` where a recipe is set, else at its issuer and `jeton rotate {n}`)"
+                ),
+            );
+        }
         if e.status == Status::Active {
             if let Some(t) = e.expires_at {
                 if t <= now {

@@ -227,11 +227,13 @@ pub enum FindingKind {
     SilentDevice,
     /// A team entry a removed member could read, not rotated since.
     Exposed,
+    /// `scan` found the current secret somewhere; not rotated since.
+    Leaked,
 }
 
 impl FindingKind {
     /// Every kind, in the order `check` documents them.
-    pub const ALL: [FindingKind; 15] = [
+    pub const ALL: [FindingKind; 16] = [
         FindingKind::Expired,
         FindingKind::Expiring,
         FindingKind::RotationOverdue,
@@ -247,6 +249,7 @@ impl FindingKind {
         FindingKind::SyncConflict,
         FindingKind::SilentDevice,
         FindingKind::Exposed,
+        FindingKind::Leaked,
     ];
 
     /// The kind whose [`FindingKind::label`] is `label`.
@@ -284,6 +287,7 @@ impl FindingKind {
             FindingKind::SyncConflict => "sync_conflict",
             FindingKind::SilentDevice => "silent_device",
             FindingKind::Exposed => "exposed",
+            FindingKind::Leaked => "leaked",
         }
     }
 }
@@ -470,7 +474,11 @@ fn live_entry<'a>(vault: &'a Vault, name: &str) -> Result<&'a Entry> {
 /// How many entries are internal records (not tokens: see [`crate::entry::ISSUER_PREFIX`]).
 fn internal_records(vault: &Vault) -> Result<usize> {
     let mut n = 0;
-    for prefix in [crate::entry::ISSUER_PREFIX, crate::entry::ACK_PREFIX] {
+    for prefix in [
+        crate::entry::ISSUER_PREFIX,
+        crate::entry::ACK_PREFIX,
+        crate::entry::LEAK_PREFIX,
+    ] {
         vault.payload.entries.scan_prefix(prefix, |e| {
             n += usize::from(crate::entry::is_internal(&e.name));
             Ok(())

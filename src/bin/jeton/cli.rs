@@ -5,7 +5,7 @@ use crate::args::{Deferred, GlobalArgs};
 use crate::ctx::{Ctx, Exit};
 use crate::{
     agent, backup, clip, complete, entries, find, generate, integrations, lifecycle, migrate, otp,
-    recovery, share, sync, team, vault,
+    recovery, scan, share, sync, team, vault,
 };
 use clap::{CommandFactory, Parser, Subcommand};
 use jeton::Result;
@@ -22,7 +22,7 @@ Exit codes:
   6  integrity or authenticity failure (corrupt or tampered vault or bundle, bad or
      unknown signature, bundle expired, replayed or forwarded)
   7  vault busy (lock timeout)
-  8  `check` found problems
+  8  `check` found problems; `scan` found a vault secret
   9  already exists / import conflict
 
 Passphrase sources, first found wins: a running agent holding the key (`jeton unlock`), --passphrase-fd N, $JETON_PASSPHRASE_FILE,
@@ -53,6 +53,9 @@ pub enum Command {
     List(Deferred<entries::ListArgs>),
     /// Find entries by name, url, username, tag, scope or note, best match first
     Search(Deferred<find::SearchArgs>),
+    /// Find where the vault's own secrets leaked: files, standard input (-), git history
+    /// (--git), staged changes (--staged); exit 8 when found
+    Scan(Deferred<scan::ScanArgs>),
     /// Print the one-time code (TOTP) of an entry holding a seed
     Otp(Deferred<otp::OtpArgs>),
     /// Print a random secret or passphrase (no vault needed)
@@ -197,6 +200,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::List(Deferred(a)) => entries::list(&ctx, a, now),
         Command::Search(Deferred(a)) => find::search(&ctx, a),
         Command::Otp(Deferred(a)) => otp::otp(&ctx, a),
+        Command::Scan(Deferred(a)) => scan::run(&ctx, a),
         Command::Edit(Deferred(a)) => entries::edit(&ctx, a, now),
         Command::Rename { old, new } => entries::rename(&ctx, old, new),
         Command::Rm { name } => entries::rm(&ctx, name),

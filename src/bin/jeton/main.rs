@@ -17,6 +17,7 @@ mod lifecycle;
 mod migrate;
 mod otp;
 mod recovery;
+mod scan;
 mod share;
 mod sync;
 mod team;
