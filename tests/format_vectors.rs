@@ -1,5 +1,5 @@
-//! Committed format v1 test vectors (tests/data/). Every later version of jeton must still read
-//! them. `tests/data/README.md` says how they were made.
+//! Committed format test vectors (tests/data/): a v1 vault, and a v3 vault and replica. Every
+//! later version of jeton must still read them. `tests/data/README.md` says how they were made.
 
 mod support;
 use jeton::entry::Status;
@@ -94,20 +94,25 @@ fn v1_basic_content() {
 }
 
 /// A second reader written only from docs/FORMAT.md, with the primitives' own crates: if this
-/// test and the document disagree, the document is wrong.
-#[test]
-fn v1_basic_opens_with_an_independent_reader() {
+/// and the document disagree, the document is wrong. Opens a vault file with one passphrase slot as docs/FORMAT.md describes it: its plaintext.
+fn independent_open(b: &[u8], pass: &str) -> Vec<u8> {
     use aes_gcm::aead::{Aead, KeyInit, Payload};
-    let b = VECTOR;
     let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    let (vault_id, slot_kind, kdf_id) = (&b[10..26], b[35], b[36]);
+    let (vault_id, slot_count) = (&b[10..26], b[34]);
+    // The passphrase slot (kind 1) is the first; any other slot (a recovery key) follows it.
+    let (slot_kind, kdf_id) = (b[35], b[36]);
     assert_eq!((slot_kind, kdf_id), (1, 1));
     let (m, t, p, salt_len) = (u32_at(37), u32_at(41), u32_at(45), b[49] as usize);
     let salt = &b[50..50 + salt_len];
     let mut o = 50 + salt_len;
     let wrap_nonce: [u8; 12] = b[o..o + 12].try_into().unwrap();
     let wrapped = &b[o + 12..o + 60];
-    o += 60;
+    let slot_end = o + 60;
+    o = slot_end;
+    for _ in 1..slot_count {
+        // kind, KDF id, m, t, p, salt length, salt, nonce, wrapped key.
+        o += 1 + 1 + 12 + 1 + b[o + 14] as usize + 12 + 48;
+    }
     let payload_nonce: [u8; 12] = b[o..o + 12].try_into().unwrap();
     let commitment = &b[o + 12..o + 44];
     o += 44 + 8;
@@ -119,10 +124,11 @@ fn v1_basic_opens_with_an_independent_reader() {
         argon2::Version::V0x13,
         argon2::Params::new(m, t, p, Some(32)).unwrap(),
     )
-    .hash_password_into(VECTOR_PASS.as_bytes(), salt, &mut kek)
+    .hash_password_into(pass.as_bytes(), salt, &mut kek)
     .unwrap();
     // Slot associated data: label, vault id, slot kind, KDF id, m, t, p, salt length, salt.
     let slot_aad = [&b"jeton/v1/key-slot"[..], vault_id, &b[35..50 + salt_len]].concat();
+    let _ = slot_end;
     let vault_key = aes_gcm::Aes256Gcm::new((&kek).into())
         .decrypt(
             (&wrap_nonce).into(),
@@ -140,7 +146,7 @@ fn v1_basic_opens_with_an_independent_reader() {
     let mut payload_key = [0u8; 32];
     hk.expand(b"jeton/v1/payload-key", &mut payload_key)
         .unwrap();
-    let plain = aes_gcm::Aes256Gcm::new((&payload_key).into())
+    aes_gcm::Aes256Gcm::new((&payload_key).into())
         .decrypt(
             (&payload_nonce).into(),
             Payload {
@@ -148,7 +154,14 @@ fn v1_basic_opens_with_an_independent_reader() {
                 aad: header,
             },
         )
-        .unwrap();
+        .unwrap()
+}
+
+/// A second reader written only from docs/FORMAT.md, with the primitives' own crates: if this
+/// test and the document disagree, the document is wrong.
+#[test]
+fn v1_basic_opens_with_an_independent_reader() {
+    let plain = independent_open(VECTOR, VECTOR_PASS);
     // The payload is postcard; the secrets appear as plain UTF-8 inside it.
     let text = String::from_utf8_lossy(&plain);
     assert!(text.contains("ghp_vector_0123456789abcdefghijklmnopqrstuv"));
@@ -167,4 +180,83 @@ fn v1_basic_through_the_binary() {
         String::from_utf8_lossy(&out.stdout),
         "ghp_vector_0123456789abcdefghijklmnopqrstuv\n"
     );
+}
+
+const V3_VAULT: &[u8] = include_bytes!("data/sync-v3/a.jeton");
+const V3_REPLICA: &[u8] = include_bytes!("data/sync-v3/replica-b.jeton");
+const V3_PASS: &str = "jeton format v3 test vector";
+
+fn open_v3(bytes: &[u8]) -> Vault {
+    let file = VaultFile::parse(bytes).unwrap();
+    assert_eq!(file.header.version, 3);
+    let key = Vault::unlock(&file, &Passphrase::new(V3_PASS.into())).unwrap();
+    Vault::open(&file, key).unwrap()
+}
+
+#[test]
+fn v3_vault_and_replica_keep_their_sync_records() {
+    use jeton::sync::field::{Field, display, value};
+    use jeton::sync::round::Record;
+    let v = open_v3(V3_VAULT);
+    let r = Record::of(&v).unwrap().unwrap();
+    // What is read is written back byte for byte: the record's layout did not move.
+    assert_eq!(&*r.encode().unwrap(), v.sync_record().unwrap());
+    assert_eq!(r.name, "vec-a");
+    assert_eq!(jeton::share::hex(&r.state.device)[..8], *"cade367f");
+    let local = r.local.as_ref().expect("a device's own vault");
+    let heard: Vec<(String, &str)> = (local.devices.iter())
+        .map(|(d, h)| (jeton::share::hex(d), h.name.as_str()))
+        .collect();
+    assert_eq!(heard.len(), 1);
+    assert!(heard[0].0.starts_with("4b1c1c91") && heard[0].1 == "vec-b");
+    assert_eq!((local.published, local.confirmed), (4, 3));
+    let e = v.entry("svc/api").unwrap();
+    assert_eq!(e.note.as_deref(), Some("note from a"));
+    assert_eq!(e.tags, ["b", "ci"]);
+    let t = &r.state.entries[&e.id];
+    assert_eq!(t.siblings.len(), 1);
+    assert_eq!(
+        (t.siblings[0].field, t.siblings[0].display()),
+        (Field::Note, "note from b".into())
+    );
+    assert!(jeton::share::hex(&t.siblings[0].write.device()).starts_with("4b1c1c91"));
+    assert_eq!(
+        t.fields.digest(Field::Note),
+        jeton::sync::field::digest(&value(e, Field::Note).unwrap())
+    );
+    assert_eq!(
+        display(Field::Url, &value(e, Field::Url).unwrap()),
+        "https://api.example.com"
+    );
+    assert!(t.fields.write(Field::Note).counter > t.fields.write(Field::Url).counter);
+
+    let replica = open_v3(V3_REPLICA);
+    let rr = Record::of(&replica).unwrap().unwrap();
+    assert_eq!(&*rr.encode().unwrap(), replica.sync_record().unwrap());
+    assert!(rr.local.is_none());
+    assert_eq!(rr.name, "vec-b");
+    // B published after merging A: the same current note, B's own waiting beside it.
+    let e = replica.entry("svc/api").unwrap();
+    assert_eq!(e.note.as_deref(), Some("note from a"));
+    assert_eq!(rr.state.entries[&e.id].siblings, t.siblings);
+}
+
+/// The replica with the second reader: format 3 is format 1's file with version 3, and the
+/// plaintext ends with the record's last fields: `local` (`None`: 0) and the device's name
+/// (a length, then UTF-8), after the payload and the state.
+#[test]
+fn v3_replica_opens_with_an_independent_reader() {
+    assert_eq!(u16::from_le_bytes([V3_REPLICA[8], V3_REPLICA[9]]), 3);
+    let plain = independent_open(V3_REPLICA, V3_PASS);
+    assert!(
+        plain.ends_with(b"\x00\x05vec-b"),
+        "{:?}",
+        &plain[plain.len() - 12..]
+    );
+    let text = String::from_utf8_lossy(&plain);
+    assert!(text.contains("tok_v3_api_0123456789") && text.contains("note from b"));
+    // The state starts with the device id, right where the payload ends; the device id is in
+    // the replica's file name.
+    let device = [0x4b, 0x1c, 0x1c, 0x91, 0x65, 0x90, 0x73, 0xe8];
+    assert!(plain.windows(8).any(|w| w == device));
 }

@@ -815,8 +815,8 @@ fn sarif_output_is_a_valid_sarif_2_1_0_log_of_every_hit() {
     expected.sort();
     assert_eq!(got, expected);
     // Validated against the schema where CI provides it (.ci/run: JETON_TEST_SARIF_SCHEMA).
-    let schema = std::env::var_os("JETON_TEST_SARIF_SCHEMA")
-        .filter(|p| std::path::Path::new(p).is_file());
+    let schema =
+        std::env::var_os("JETON_TEST_SARIF_SCHEMA").filter(|p| std::path::Path::new(p).is_file());
     let Some(schema) = schema else {
         assert!(
             std::env::var_os("CI").is_none(),
