@@ -648,10 +648,11 @@ impl World {
     /// device `d`, the entry's note or a value waiting beside it, unless the entry was removed
     /// or revoked; and the note shown is one of them.
     fn check_notes(&self, d: &Dev) -> Result<(), TestCaseError> {
-        let seen_later: BTreeSet<usize> = self
-            .notes
-            .iter()
-            .flat_map(|w| w.saw.iter().copied())
+        // Replaced: seen by a later write of the same entry.
+        let seen_later: BTreeSet<usize> = (0..self.notes.len())
+            .filter(|&n| {
+                (self.notes.iter()).any(|w| w.id == self.notes[n].id && w.saw.contains(&n))
+            })
             .collect();
         let entries: BTreeMap<[u8; 16], Entry> =
             d.p.entries

@@ -531,8 +531,8 @@ impl World {
         };
         let replaced: BTreeSet<usize> = (0..self.notes.len())
             .filter(|&n| {
-                self.notes
-                    .iter()
+                (self.notes.iter())
+                    .filter(|w| w.id == self.notes[n].id)
                     .any(|w| w.saw.contains(&n) || w.saw.iter().any(|&m| m != n && same(m, n)))
             })
             .collect();

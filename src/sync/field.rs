@@ -116,34 +116,107 @@ pub type FieldDigest = Option<[u8; 8]>;
 pub struct Fields {
     /// The write that set every field not in `writes` (the entry's creation).
     pub base: Write,
-    /// Later writes, by field.
-    pub writes: [Option<Write>; COUNT],
+    /// Later writes, one per field at most, in field order.
+    #[serde(deserialize_with = "super::sorted::pairs")]
+    pub writes: Vec<(Field, Write)>,
     /// The digest of each field's value when last absorbed or merged.
-    pub digests: [FieldDigest; COUNT],
+    pub digests: Digests,
+}
+
+/// The digests of an entry's fields, written as one byte string: a 16-bit mask (bit `i` for
+/// field `i`, little-endian) of the fields with a value, then the 8-byte digest of each of
+/// them in field order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Digests([FieldDigest; COUNT]);
+
+impl Serialize for Digests {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut mask = 0u16;
+        let mut out = Vec::with_capacity(2 + 8 * COUNT);
+        out.extend_from_slice(&[0, 0]);
+        for (i, d) in self.0.iter().enumerate() {
+            if let Some(d) = d {
+                mask |= 1 << i;
+                out.extend_from_slice(d);
+            }
+        }
+        out[..2].copy_from_slice(&mask.to_le_bytes());
+        s.serialize_bytes(&out)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digests {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Digests, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Digests;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("field digests")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> std::result::Result<Digests, E> {
+                let bad = || E::custom("bad field digests");
+                let (mask, mut rest) = b.split_first_chunk::<2>().ok_or_else(bad)?;
+                let mask = u16::from_le_bytes(*mask);
+                if mask >> COUNT != 0 {
+                    return Err(bad());
+                }
+                let mut out = [None; COUNT];
+                for (i, slot) in out.iter_mut().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        let (d, tail) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+                        *slot = Some(*d);
+                        rest = tail;
+                    }
+                }
+                if !rest.is_empty() {
+                    return Err(bad());
+                }
+                Ok(Digests(out))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
 }
 
 impl Fields {
     /// Every field of `e` set by `write`.
     pub fn new(e: &Entry, write: Write) -> Result<Fields> {
-        let mut digests = [None; COUNT];
-        for f in Field::ALL {
-            digests[f.index()] = digest(&value(e, f)?);
-        }
-        Ok(Fields {
+        let mut f = Fields {
             base: write,
-            writes: [None; COUNT],
-            digests,
-        })
+            writes: Vec::new(),
+            digests: Digests::default(),
+        };
+        f.redigest(e)?;
+        Ok(f)
+    }
+
+    /// Registers set by `write` whose digests match no value: the next absorb counts every
+    /// field as changed (no value's digest is all zero bytes but with probability 2^-64).
+    pub fn unknown(write: Write) -> Fields {
+        Fields {
+            base: write,
+            writes: Vec::new(),
+            digests: Digests([Some([0; 8]); COUNT]),
+        }
     }
 
     /// The write that last set `f`.
     pub fn write(&self, f: Field) -> Write {
-        self.writes[f.index()].unwrap_or(self.base)
+        (self.writes.iter())
+            .find(|(g, _)| *g == f)
+            .map_or(self.base, |(_, w)| *w)
+    }
+
+    fn set_write(&mut self, f: Field, w: Write) {
+        match self.writes.binary_search_by_key(&f, |(g, _)| *g) {
+            Ok(i) => self.writes[i].1 = w,
+            Err(i) => self.writes.insert(i, (f, w)),
+        }
     }
 
     /// The digest of `f` when last seen.
     pub fn digest(&self, f: Field) -> FieldDigest {
-        self.digests[f.index()]
+        self.digests.0[f.index()]
     }
 
     /// Records `write` as the last write of the fields of `e` whose digest changed; returns them.
@@ -151,9 +224,9 @@ impl Fields {
         let mut changed = Vec::new();
         for f in Field::ALL {
             let d = digest(&value(e, f)?);
-            if d != self.digests[f.index()] {
-                self.digests[f.index()] = d;
-                self.writes[f.index()] = Some(write);
+            if d != self.digests.0[f.index()] {
+                self.digests.0[f.index()] = d;
+                self.set_write(f, write);
                 changed.push(f);
             }
         }
@@ -163,7 +236,7 @@ impl Fields {
     /// Takes the digests of `e`'s values as they are now (after a merge changed them).
     pub fn redigest(&mut self, e: &Entry) -> Result<()> {
         for f in Field::ALL {
-            self.digests[f.index()] = digest(&value(e, f)?);
+            self.digests.0[f.index()] = digest(&value(e, f)?);
         }
         Ok(())
     }
@@ -174,8 +247,10 @@ impl Fields {
         let base = writes.iter().min().copied().unwrap_or(writes[0]);
         Fields {
             base,
-            writes: writes.map(|w| (w != base).then_some(w)),
-            digests,
+            writes: (Field::ALL.into_iter().zip(writes))
+                .filter(|(_, w)| *w != base)
+                .collect(),
+            digests: Digests(digests),
         }
     }
 }

@@ -14,10 +14,6 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
-/// A digest that stands for "not known": no value's digest is all zero bytes but with
-/// probability 2^-64, so the next absorb counts every field as changed.
-const UNKNOWN: [u8; 8] = [0; 8];
-
 #[derive(Deserialize)]
 struct RecordV2 {
     state: StateV2,
@@ -95,11 +91,7 @@ pub fn upgrade_record(bytes: &[u8], payload: &Payload) -> Result<Zeroizing<Vec<u
             // Changed here since the last sync (which fields, v2 did not keep: the next absorb
             // counts them all, as v2 would have), or removed (the next absorb makes it a
             // tombstone).
-            _ => Fields {
-                base: write,
-                writes: [None; super::field::COUNT],
-                digests: [Some(UNKNOWN); super::field::COUNT],
-            },
+            _ => Fields::unknown(write),
         };
         entries.insert(
             id,
