@@ -18,7 +18,8 @@
 use super::graph::{Graph, Node, Outcome, graph, settle};
 use super::legacy;
 use super::members::{
-    Body, Card, Change, ChangeId, EpochKey, Flaw, MAX_MEMBERS, Member, Removed, Role, Signed, short,
+    Body, Card, Change, ChangeId, EpochKey, Flaw, KeyCache, MAX_MEMBERS, Member, Removed, Role,
+    Signed, short,
 };
 use crate::secret::Key;
 use crate::{Error, Result};
@@ -100,6 +101,7 @@ impl Team {
         let mut index: HashMap<ChangeId, usize> = HashMap::new();
         let checked = known.checked.into_iter().map(|s| (s, true));
         let received = known.received.into_iter().map(|s| (s, false));
+        let mut keys = KeyCache::default();
         for (signed, trusted) in checked.chain(received) {
             let cid = signed.id();
             if index.contains_key(&cid) {
@@ -114,7 +116,7 @@ impl Team {
                     }
                 })
             } else {
-                signed.verify(&id)
+                signed.verify_with(&id, &mut keys)
             };
             match body {
                 Ok(body) => {
