@@ -83,31 +83,9 @@ struct World {
     log: Vec<String>,
 }
 
-/// A small seeded generator (SplitMix64): one seed replays a whole case.
-struct StdRng(u64);
-
-impl StdRng {
-    fn seed_from_u64(seed: u64) -> StdRng {
-        StdRng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo) as u64) as i64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.range(0, n as i64) as usize
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng as StdRng;
 
 fn sha(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
@@ -605,7 +583,7 @@ impl World {
 }
 
 fn run_case(seed: u64) -> Result<(), String> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = StdRng(seed);
     let n = 2 + rng.below(4);
     let mut w = World::new(&mut rng, n);
     let steps = 5 + rng.below(35);

@@ -15,31 +15,13 @@ use jeton::team::members::{Body, Card, Change, ChangeId, EpochKey, Role, Signed}
 use jeton::team::{Known, Team};
 use std::collections::BTreeSet;
 
-/// splitmix64: small, seeded, enough to drive a simulation.
-struct Rng(u64);
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-    fn role(&mut self) -> Role {
-        [Role::Reader, Role::Writer, Role::Admin][self.below(3)]
-    }
+/// A random role.
+fn role(rng: &mut Rng) -> Role {
+    [Role::Reader, Role::Writer, Role::Admin][rng.below(3)]
 }
 
 struct Actor {
@@ -191,7 +173,7 @@ impl World {
             }
         } else {
             // As `team add` does: demoting an admin starts a new epoch.
-            let role = self.rng.role();
+            let role = role(&mut self.rng);
             let demotes = view.role_of(&key) == Some(Role::Admin) && role != Role::Admin;
             Change::Add {
                 member: self.actors[target].card.clone(),
@@ -243,7 +225,7 @@ impl World {
             }
             _ => Change::Add {
                 member: self.actors[target].card.clone(),
-                role: self.rng.role(),
+                role: role(&mut self.rng),
                 key: self.rng.chance(30).then(|| key(&mut self.rng)),
             },
         };
@@ -362,7 +344,7 @@ fn run_case(seed: u64) {
     // The creator adds everyone first sometimes, so that histories start from a full team.
     if w.rng.chance(50) {
         for i in 1..NAMES.len() {
-            let role = w.rng.role();
+            let role = role(&mut w.rng);
             let card = w.actors[i].card.clone();
             let signing = w.actors[0].signing.clone();
             let view = w.actors[0].view.as_mut().unwrap();
