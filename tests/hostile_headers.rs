@@ -155,7 +155,7 @@ fn hostile_headers_are_refused_before_any_work() {
     for n in [0u8, 9, 0xff] {
         byte(&format!("{n} slots"), SLOT_COUNT_AT, n, corrupt);
     }
-    for v in [0u16, 3, 0x100, u16::MAX] {
+    for v in [0u16, 4, 0x100, u16::MAX] {
         let mut b = base.clone();
         b[VERSION_AT..VERSION_AT + 2].copy_from_slice(&v.to_le_bytes());
         cases.push((
