@@ -126,8 +126,19 @@ pub struct Fields {
 /// The digests of an entry's fields, written as one byte string: a 16-bit mask (bit `i` for
 /// field `i`, little-endian) of the fields with a value, then the 8-byte digest of each of
 /// them in field order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct Digests([FieldDigest; COUNT]);
+
+/// Which fields have a value, not the digests (the secret's is derived from the secret).
+impl std::fmt::Debug for Digests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set: Vec<&str> = (Field::ALL.iter())
+            .filter(|g| self.0[g.index()].is_some())
+            .map(|g| g.label())
+            .collect();
+        write!(f, "Digests({set:?})")
+    }
+}
 
 impl Serialize for Digests {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -498,4 +509,29 @@ pub(super) fn join(x: &Side, y: &Side) -> Result<Decided> {
         siblings,
         conflicts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_round_trip_and_their_debug_shows_no_digest() {
+        let mut d = Digests::default();
+        d.0[Field::Secret.index()] = Some([0xab; 8]);
+        d.0[Field::Note.index()] = Some([1; 8]);
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        // A length, the mask, then two digests in field order.
+        assert_eq!(bytes.len(), 1 + 2 + 16);
+        assert_eq!(postcard::from_bytes::<Digests>(&bytes).unwrap(), d);
+        let shown = format!("{d:?}");
+        assert!(
+            shown.contains("secret") && shown.contains("note"),
+            "{shown}"
+        );
+        assert!(!shown.contains("171") && !shown.contains("ab"), "{shown}");
+        // A mask naming a field past the last, or bytes left over, are refused.
+        assert!(postcard::from_bytes::<Digests>(&[2, 0, 0x80]).is_err());
+        assert!(postcard::from_bytes::<Digests>(&[3, 0, 0, 9]).is_err());
+    }
 }
