@@ -346,6 +346,9 @@ pub enum Response {
         entry: Box<Entry>,
         /// The vault's default contact, for entries that name none.
         default_contact: Option<String>,
+        /// Values of its fields written on another device at the same time as the current
+        /// ones, waiting for a choice (`show` only; empty for `get`).
+        waiting: Vec<crate::sync::Choice>,
     },
     /// Entry summaries.
     List(Vec<Summary>),
@@ -441,7 +444,19 @@ pub fn execute(vault: &mut Vault, request: Request, now: Time) -> Result<Respons
         }
         Request::Show { name } => {
             let e = vault.entry(&name)?.clone();
-            Ok(entry_response(vault, e))
+            let waiting = crate::sync::round::choices_of(vault, &e.name)?;
+            match entry_response(vault, e) {
+                Response::Entry {
+                    entry,
+                    default_contact,
+                    ..
+                } => Ok(Response::Entry {
+                    entry,
+                    default_contact,
+                    waiting,
+                }),
+                other => Ok(other),
+            }
         }
         Request::List(f) => Ok(Response::List(list(vault, &f, now)?)),
         Request::Search {
@@ -537,6 +552,7 @@ fn entry_response(vault: &Vault, e: Entry) -> Response {
     Response::Entry {
         entry: Box::new(e),
         default_contact: vault.payload.settings.default_contact.clone(),
+        waiting: Vec::new(),
     }
 }
 

@@ -1050,14 +1050,27 @@ fn one_field_changed_on_two_devices_waits_for_a_choice_and_resolve_all_settles_i
     );
     let fields: Vec<&str> = choices.iter().map(|c| c.1.as_str()).collect();
     assert_eq!(fields, ["note", "url"]);
-    // The current values are what `show` says; b takes the others.
-    assert_eq!(show(&b, "gh/ci")["note"], choices[0].2.as_str());
+    // The current values are what `show` says, with the other one waiting; b takes the others.
+    let shown = show(&b, "gh/ci");
+    assert_eq!(shown["note"], choices[0].2.as_str());
+    assert_eq!(shown["waiting"][0]["field"], "note", "{shown}");
+    assert_eq!(
+        shown["waiting"][0]["other"],
+        choices[0].3.as_str(),
+        "{shown}"
+    );
+    let text = b.ok(&["show", "gh/ci"], "");
+    assert!(
+        text.contains(&format!("waiting  note: {}", choices[0].3)),
+        "{text}"
+    );
     let others: Vec<String> = choices.iter().map(|c| c.3.clone()).collect();
     let out = b.ok(&["sync", "resolve", "--all", "--take-other"], "");
     assert!(out.contains("took the other device's values"), "{out}");
     settle(&[&a, &b]);
     for t in [&a, &b] {
         assert_eq!(waiting(t), (vec![], vec![]));
+        assert!(show(t, "gh/ci").get("waiting").is_none());
         assert_eq!(show(t, "gh/ci")["note"], others[0].as_str());
         assert_eq!(show(t, "gh/two")["url"], others[1].as_str());
     }

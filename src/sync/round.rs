@@ -898,6 +898,29 @@ pub fn choices(vault: &Vault) -> Result<Vec<super::Choice>> {
     Ok(out)
 }
 
+/// The values of entry `name`'s fields waiting for a choice (none when the vault does not sync).
+pub fn choices_of(vault: &Vault, name: &str) -> Result<Vec<super::Choice>> {
+    let Some(record) = Record::of(vault)? else {
+        return Ok(Vec::new());
+    };
+    let e = vault.entry(name)?;
+    let Some(t) = record.state.entries.get(&e.id) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(t.siblings.len());
+    for s in &t.siblings {
+        out.push(super::Choice {
+            name: e.name.clone(),
+            field: s.field.label().to_owned(),
+            current: super::field::display(s.field, &super::field::value(e, s.field)?),
+            other: s.display(),
+            device: hex(&s.write.device()),
+            at: s.write.stamp.time,
+        });
+    }
+    Ok(out)
+}
+
 /// Answers the conflicts of `names` (every open one with `all`): a field with a value waiting
 /// keeps its current value, or with `take_other` takes the other one (refused when a field has
 /// several); the entry then counts as changed here, so the next round tells the other devices.

@@ -287,6 +287,7 @@ pub fn get(ctx: &Ctx, a: GetArgs, now: Time) -> Result<Exit> {
     let Response::Entry {
         entry,
         default_contact,
+        ..
     } = ctx.run(Request::Get { name: a.name })?
     else {
         return Err(unexpected());
@@ -331,15 +332,41 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> Result<Exit> {
     let Response::Entry {
         entry,
         default_contact,
+        waiting,
     } = ctx.run(Request::Show { name: a.name })?
     else {
         return Err(unexpected());
     };
     let dc = default_contact.as_deref();
     let text = if ctx.json {
-        output::secret_json_line(output::entry_json(&entry, dc, a.reveal))
+        let mut v = output::entry_json(&entry, dc, a.reveal);
+        // Only for an entry with a value waiting, so that other entries print as before.
+        if let (false, Some(o)) = (waiting.is_empty(), v.as_object_mut()) {
+            let w = waiting.iter().map(|c| {
+                serde_json::json!({
+                    "field": c.field,
+                    "current": c.current,
+                    "other": c.other,
+                    "device": c.device,
+                    "written_at": time::rfc3339(c.at),
+                })
+            });
+            o.insert("waiting".into(), w.collect());
+        }
+        output::secret_json_line(v)
     } else {
-        output::entry_text(&entry, dc, a.reveal)
+        let mut text = output::entry_text(&entry, dc, a.reveal);
+        for c in &waiting {
+            text.push_str(&format!(
+                "waiting  {}: {} (device {}, {}); choose with `jeton sync resolve {}`\n",
+                c.field,
+                c.other,
+                &c.device[..8],
+                time::rfc3339(c.at),
+                jeton::text::Shown::line(&c.name)
+            ));
+        }
+        text
     };
     emit(text.as_bytes())?;
     Ok(Exit::Ok)

@@ -144,11 +144,14 @@ pub fn qualify(team: &str, names: &[String], response: Response) -> Response {
         Response::Entry {
             mut entry,
             default_contact,
+            mut waiting,
         } => {
             q(&mut entry.name);
+            waiting.iter_mut().for_each(|c| q(&mut c.name));
             Response::Entry {
                 entry,
                 default_contact,
+                waiting,
             }
         }
         other => other,
