@@ -883,16 +883,7 @@ pub fn choices(vault: &Vault) -> Result<Vec<super::Choice>> {
             .entries
             .get(h.name)?
             .ok_or_else(Error::corrupt_vault)?;
-        for s in &t.siblings {
-            out.push(super::Choice {
-                name: h.name.to_owned(),
-                field: s.field.label().to_owned(),
-                current: super::field::display(s.field, &super::field::value(e, s.field)?),
-                other: s.display(),
-                device: hex(&s.write.device()),
-                at: s.write.stamp.time,
-            });
-        }
+        out.extend(entry_choices(e, t)?);
     }
     out.sort_by(|a, b| (&a.name, &a.field, a.at).cmp(&(&b.name, &b.field, b.at)));
     Ok(out)
@@ -907,18 +898,23 @@ pub fn choices_of(vault: &Vault, name: &str) -> Result<Vec<super::Choice>> {
     let Some(t) = record.state.entries.get(&e.id) else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::with_capacity(t.siblings.len());
-    for s in &t.siblings {
-        out.push(super::Choice {
-            name: e.name.clone(),
-            field: s.field.label().to_owned(),
-            current: super::field::display(s.field, &super::field::value(e, s.field)?),
-            other: s.display(),
-            device: hex(&s.write.device()),
-            at: s.write.stamp.time,
-        });
-    }
-    Ok(out)
+    entry_choices(e, t)
+}
+
+/// The values of `e`'s fields waiting for a choice.
+fn entry_choices(e: &crate::entry::Entry, t: &super::Tracked) -> Result<Vec<super::Choice>> {
+    (t.siblings.iter())
+        .map(|s| {
+            Ok(super::Choice {
+                name: e.name.clone(),
+                field: s.field.label().to_owned(),
+                current: super::field::display(s.field, &super::field::value(e, s.field)?),
+                other: s.display(),
+                device: hex(&s.write.device()),
+                at: s.write.stamp.time,
+            })
+        })
+        .collect()
 }
 
 /// Answers the conflicts of `names` (every open one with `all`): a field with a value waiting
