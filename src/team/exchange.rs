@@ -6,7 +6,7 @@ use super::files::{
     Admitted, Lists, admit_replicas, list_evidence, list_name, read_lists, refused_replica,
     seal_list, sign_replica,
 };
-use super::members::{Role, short};
+use super::members::{Body, Change, ChangeId, KeyCache, Role, Signed, short};
 use super::resolve::{Evidence, Known, Team};
 use super::{
     MEMBERS_DIR, Membership, follow_epoch, forget_devices, membership, new_vault, open_vault,
@@ -17,6 +17,7 @@ use crate::sync::round::{self, Incoming, Record, Round};
 use crate::time::Time;
 use crate::vault::Vault;
 use crate::{Error, Result};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What joining produced.
 pub struct Joined {
@@ -48,19 +49,103 @@ pub fn members_file(team: &Team, me: &[u8; 32]) -> Result<(String, Incoming)> {
     ))
 }
 
-/// The team ids the first changes in `lists` name, smallest first.
-fn team_ids(lists: &Lists) -> Vec<[u8; 16]> {
-    let mut ids: Vec<[u8; 16]> = (lists.changes.iter())
-        .filter_map(|s| s.decode().ok())
-        .filter(|b| b.parents.is_empty())
-        .map(|b| b.team)
-        .chain(lists.legacy.iter().filter_map(|s| {
-            let (op, _) = postcard::take_from_bytes::<super::legacy::Op>(&s.op).ok()?;
-            matches!(op.change, super::legacy::Change::Create { .. }).then_some(op.team)
-        }))
+/// Most teams, and most first changes per team, that `join` tries. A remote may hold any
+/// number of member lists addressed to us; only a change one of our contacts signed that adds
+/// us makes a team worth trying, so a planted list costs one pass over its changes.
+pub(super) const MAX_TRIED: usize = 8;
+
+/// A team `join` tries: its changes whose signatures hold (each checked once), the rest
+/// (named as evidence), and the first changes that the changes adding us descend from.
+pub(super) struct Candidate {
+    pub(super) id: [u8; 16],
+    pub(super) valid: Vec<Signed>,
+    pub(super) invalid: Vec<Signed>,
+    pub(super) roots: Vec<ChangeId>,
+}
+
+/// Where `join` looks for this member (`me`): each team in which one of their `contacts`
+/// signed a change adding them, smallest id first, at most [`MAX_TRIED`] teams of
+/// [`MAX_TRIED`] first changes each. `Err` names a key that added us but is no contact.
+pub(super) fn candidates(
+    lists: &Lists,
+    me: &[u8; 32],
+    contacts: &BTreeSet<[u8; 32]>,
+) -> std::result::Result<Vec<Candidate>, [u8; 32]> {
+    let decoded: Vec<(&Signed, Body)> = (lists.changes.iter())
+        .filter_map(|s| Some((s, s.decode().ok()?)))
+        .collect();
+    let adds_me =
+        |b: &Body| matches!(&b.change, Change::Add { member, .. } if member.signing_key == *me);
+    let mut keys = KeyCache::default();
+    let mut stranger = None;
+    let mut teams: Vec<[u8; 16]> = Vec::new();
+    for (s, b) in decoded.iter().filter(|(_, b)| adds_me(b)) {
+        if teams.contains(&b.team) || s.verify_with(&b.team, &mut keys).is_err() {
+            continue;
+        }
+        if contacts.contains(&b.author) {
+            teams.push(b.team);
+        } else {
+            stranger.get_or_insert(b.author);
+        }
+    }
+    teams.sort();
+    teams.truncate(MAX_TRIED);
+    if let (true, Some(key)) = (teams.is_empty(), stranger) {
+        return Err(key);
+    }
+    let mut out = Vec::new();
+    for id in teams {
+        let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+        let mut bodies: HashMap<ChangeId, &Body> = HashMap::new();
+        for (s, b) in decoded.iter().filter(|(_, b)| b.team == id) {
+            if s.verify_with(&id, &mut keys).is_ok() {
+                bodies.insert(s.id(), b);
+                valid.push((*s).clone());
+            } else {
+                invalid.push((*s).clone());
+            }
+        }
+        // The first changes that the contacts' additions of us descend from.
+        let mut todo: Vec<ChangeId> = (bodies.iter())
+            .filter(|(_, b)| adds_me(b) && contacts.contains(&b.author))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut seen: HashSet<ChangeId> = todo.iter().copied().collect();
+        let mut roots = Vec::new();
+        while let Some(c) = todo.pop() {
+            let Some(b) = bodies.get(&c) else { continue };
+            if b.parents.is_empty() {
+                roots.push(c);
+            }
+            todo.extend(b.parents.iter().filter(|p| seen.insert(**p)));
+        }
+        roots.sort();
+        roots.truncate(MAX_TRIED);
+        out.push(Candidate {
+            id,
+            valid,
+            invalid,
+            roots,
+        });
+    }
+    Ok(out)
+}
+
+/// The teams of the first format in which one of `contacts` added `me`, smallest id first, at
+/// most [`MAX_TRIED`] (their signatures are checked when the list is computed).
+fn legacy_candidates(lists: &Lists, me: &[u8; 32], contacts: &BTreeSet<[u8; 32]>) -> Vec<[u8; 16]> {
+    let mut ids: Vec<[u8; 16]> = (lists.legacy.iter())
+        .filter_map(|s| postcard::take_from_bytes::<super::legacy::Op>(&s.op).ok())
+        .filter(|(op, _)| {
+            contacts.contains(&op.author)
+                && matches!(&op.change, super::legacy::Change::Add { member, .. } if member.signing_key == *me)
+        })
+        .map(|(op, _)| op.team)
         .collect();
     ids.sort();
     ids.dedup();
+    ids.truncate(MAX_TRIED);
     ids
 }
 
@@ -81,40 +166,60 @@ pub fn join(
             "nothing in this remote is addressed to you: ask an admin to add you with `jeton team add`, then sync, before you join".into(),
         ));
     }
-    // Each team id and first change the files name, until one lists us.
-    let compute = |id: [u8; 16], root| {
-        let known = Known {
-            root,
-            checked: Vec::new(),
-            received: lists.changes.clone(),
-            legacy: lists.legacy.clone(),
-        };
-        Team::compute(id, known)
+    let contacts: BTreeSet<[u8; 32]> = (vault.payload.contacts.iter())
+        .filter_map(|c| c.signing_key)
+        .collect();
+    let stranger = |key: &[u8; 32]| {
+        Error::Integrity(format!(
+            "a member list here adds you by key {}, which is not one of your contacts: check their card and add it with `jeton contact add`, then join again",
+            short(key)
+        ))
     };
-    let mut found: Option<Team> = None;
-    let mut last_error = None;
-    for id in team_ids(&lists) {
-        let first = match compute(id, None) {
-            Ok(t) => t,
-            Err(e) => {
-                last_error = Some(e);
-                continue;
-            }
-        };
-        let others = first.other_roots.clone();
-        let candidates =
-            std::iter::once(Ok(first)).chain(others.into_iter().map(|r| compute(id, Some(r))));
-        if let Some(t) = candidates
-            .filter_map(Result::ok)
-            .find(|t| t.role_of(&me).is_some())
-        {
-            found = Some(t);
-            break;
+    let found = candidates(&lists, &me, &contacts).map_err(|k| stranger(&k))?;
+    let mut tried: Vec<([u8; 16], Known)> = Vec::new();
+    for c in found {
+        for (i, root) in c.roots.iter().enumerate() {
+            // Changes that failed their checks are named once, with the first try.
+            let received = if i == 0 {
+                c.invalid.clone()
+            } else {
+                Vec::new()
+            };
+            let known = Known {
+                root: Some(*root),
+                checked: c.valid.clone(),
+                received,
+                legacy: lists.legacy.clone(),
+            };
+            tried.push((c.id, known));
         }
     }
-    let team = match (found, last_error) {
+    for id in legacy_candidates(&lists, &me, &contacts) {
+        let same_team = |s: &&Signed| s.decode().is_ok_and(|b| b.team == id);
+        let known = Known {
+            root: None,
+            checked: Vec::new(),
+            received: lists.changes.iter().filter(same_team).cloned().collect(),
+            legacy: lists.legacy.clone(),
+        };
+        tried.push((id, known));
+    }
+    let mut last_error = None;
+    let mut team = None;
+    let count = tried.len();
+    for (id, known) in tried {
+        match Team::compute(id, known) {
+            Ok(t) if t.role_of(&me).is_some() => {
+                team = Some(t);
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let team = match (team, last_error) {
         (Some(t), _) => t,
-        (None, Some(e)) if team_ids(&lists).len() <= 1 => return Err(e),
+        (None, Some(e)) if count <= 1 => return Err(e),
         (None, _) => {
             return Err(Error::NotFound(
                 "you are not a member of the team this remote holds (removed?)".into(),

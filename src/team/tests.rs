@@ -500,3 +500,52 @@ fn a_first_format_list_is_read_and_carried_over_by_an_admin() {
         hex(&team.current_key().unwrap().expose_secret()[..])
     );
 }
+
+#[test]
+fn a_planted_list_of_many_first_changes_costs_join_one_pass() {
+    use super::exchange::{MAX_TRIED, candidates};
+    use super::files::Lists;
+    use std::collections::BTreeSet;
+    let (ann, bob, eve) = (Person::new("ann"), Person::new("bob"), Person::new("eve"));
+    let (mut team, _) = Team::create("ops", ann.card(), &ann.signing).unwrap();
+    team.add(bob.card(), Role::Reader, &ann.signing).unwrap();
+    // Eve plants first changes of her own, in this team and in teams of her own, each
+    // followed by a change adding bob; a few hundred, whose ids sort before the real one.
+    let mut planted = Vec::new();
+    for _ in 0..150 {
+        let create = Change::Create {
+            name: "ops".into(),
+            admin: eve.card(),
+            key: EpochKey::generate().unwrap(),
+        };
+        let root = eve.sign(&team, Vec::new(), create.clone());
+        let adds = eve.sign(&team, vec![root.id()], add(&bob, Role::Admin));
+        let (own, first) = Team::create("own", eve.card(), &eve.signing).unwrap();
+        let adds_too = eve.sign(&own, vec![first.id()], add(&bob, Role::Admin));
+        planted.extend([root, adds, first, adds_too]);
+    }
+    let mut changes = planted.clone();
+    changes.extend(team.signed());
+    let lists = Lists {
+        changes,
+        ..Lists::default()
+    };
+    // Bob knows ann: one team to try, from its one first change.
+    let ann_only: BTreeSet<[u8; 32]> = [ann.key()].into();
+    let found = candidates(&lists, &bob.key(), &ann_only).unwrap_or_else(|_| panic!("refused"));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, team.id);
+    assert_eq!(found[0].roots, vec![team.root.unwrap()]);
+    assert_eq!(found[0].valid.len(), team.signed().len() + 300);
+    // Had bob taken eve's card too, the tries stay bounded.
+    let both: BTreeSet<[u8; 32]> = [ann.key(), eve.key()].into();
+    let found = candidates(&lists, &bob.key(), &both).unwrap_or_else(|_| panic!("refused"));
+    assert!(found.len() <= MAX_TRIED, "{}", found.len());
+    assert!(found.iter().all(|c| c.roots.len() <= MAX_TRIED));
+    // Someone who knows neither is told whose key added them.
+    let none = BTreeSet::new();
+    match candidates(&lists, &bob.key(), &none) {
+        Err(key) => assert!(key == ann.key() || key == eve.key()),
+        Ok(found) => panic!("{} teams to try", found.len()),
+    }
+}
