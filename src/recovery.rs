@@ -200,6 +200,25 @@ pub fn recover_with(
     Ok(kdf)
 }
 
+/// `passwd` that keeps the recovery key working: `key` must open the vault's recovery slot
+/// (else exit 3, nothing changed); the new vault key is wrapped under it again, as `recover`
+/// does. Synced devices that take the new key (`sync --adopt-key`) take this slot with it.
+pub fn passwd_keeping(
+    vault: &mut Vault,
+    key: &RecoveryKey,
+    new: &crate::secret::Passphrase,
+    kdf: KdfParams,
+    now: Time,
+) -> Result<()> {
+    if !vault.slot_opens(SlotKind::Recovery, key.expose_secret())? {
+        return Err(Error::Unlock(
+            "that recovery key does not open this vault: nothing was changed (leave it out to drop the recovery key)".into(),
+        ));
+    }
+    vault.change_passphrase(new, kdf, now)?;
+    install(vault, key)
+}
+
 /// Unwraps the vault key from the recovery slot.
 pub fn unlock(file: &crate::format::VaultFile, key: &RecoveryKey) -> Result<crate::secret::Key> {
     if !file

@@ -233,6 +233,22 @@ impl std::fmt::Debug for Vault {
     }
 }
 
+/// Unwraps the vault key from the header's slot of `kind` with `secret`.
+fn unwrap_slot(h: &Header, kind: SlotKind, secret: &[u8]) -> Result<Key> {
+    if let Some(slot) = h.slots.iter().find(|s| s.kind == kind) {
+        let kek = kdf::derive_bytes(secret, &slot.salt, &slot.kdf)?;
+        if let Some(raw) = aead::open(&kek, &slot.nonce, &slot.aad(&h.vault_id), &slot.wrapped_key)
+        {
+            let bytes: [u8; 32] = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::corrupt_vault())?;
+            return Ok(Key::from_bytes(bytes));
+        }
+    }
+    Err(Error::wrong_passphrase())
+}
+
 fn new_slot(
     kind: SlotKind,
     secret: &[u8],
@@ -395,20 +411,19 @@ impl Vault {
     /// Unwraps the vault key from the slot of `kind` (the parser allows one of each), running
     /// the KDF once.
     pub fn unlock_slot(file: &VaultFile, kind: SlotKind, secret: &[u8]) -> Result<Key> {
-        let h = &file.header;
-        if let Some(slot) = h.slots.iter().find(|s| s.kind == kind) {
-            let kek = kdf::derive_bytes(secret, &slot.salt, &slot.kdf)?;
-            if let Some(raw) =
-                aead::open(&kek, &slot.nonce, &slot.aad(&h.vault_id), &slot.wrapped_key)
-            {
-                let bytes: [u8; 32] = raw
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::corrupt_vault())?;
-                return Ok(Key::from_bytes(bytes));
-            }
+        unwrap_slot(&file.header, kind, secret)
+    }
+
+    /// True when `secret` opens this vault's slot of `kind` and finds the current vault key
+    /// there (a slot left from before a re-key does not count).
+    pub fn slot_opens(&self, kind: SlotKind, secret: &[u8]) -> Result<bool> {
+        match unwrap_slot(&self.header, kind, secret) {
+            Ok(key) => Ok(bool::from(
+                commitment(&key, &self.header.vault_id).ct_eq(&self.header.commitment),
+            )),
+            Err(Error::Unlock(_)) => Ok(false),
+            Err(e) => Err(e),
         }
-        Err(Error::wrong_passphrase())
     }
 
     /// Decrypts the payload with an unwrapped vault key (no KDF: the agent calls this).

@@ -148,6 +148,42 @@ fn recovery_new_retires_the_old_key_and_passwd_drops_it() {
 }
 
 #[test]
+fn passwd_given_the_recovery_key_keeps_it_working() {
+    let t = TestVault::empty();
+    let key = init_with_key(&t);
+    t.add("svc/a", CANARY, &[]);
+    let second = "the second passphrase of this vault";
+    let nf = write(&t, "p2.txt", second);
+    let passwd = |stdin: &str| {
+        let mut c = t.cmd();
+        c.env("JETON_NEW_PASSPHRASE_FILE", &nf);
+        t.run_with(c, &["passwd", "--recovery-key-fd", "0"], stdin)
+    };
+    // A key that does not open the vault: exit 3, nothing written.
+    let before = t.vault_bytes();
+    let mut wrong = key.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
+    let out = passwd(std::str::from_utf8(&wrong).unwrap());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not open"));
+    assert_eq!(t.vault_bytes(), before);
+    // The right key: the passphrase changes and the recovery key still opens the vault.
+    let out = passwd(&key);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("warning"), "{said}");
+    assert_eq!(get_with(&t, PASS, "svc/a").status.code(), Some(3));
+    let out = get_with(&t, second, "svc/a");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{CANARY}\n"));
+    let out = recover(&t, &key, "a third passphrase set by recovery");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn init_without_a_recovery_key_is_reported_by_check() {
     let t = TestVault::empty();
     let out = t.ok(

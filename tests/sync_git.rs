@@ -724,6 +724,55 @@ fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
     );
 }
 
+#[test]
+fn a_recovery_key_kept_through_passwd_opens_every_device() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let out = a.ok(&["--json", "recovery", "new"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = v["recovery_key"].as_str().unwrap().to_owned();
+    a.ok(&["sync"], "");
+    let b = clone(&remote, false);
+    // A changes the passphrase and keeps the recovery key; B takes the new key.
+    let new = "a new passphrase for every device, long enough";
+    let new_file = a.home().join("new-passphrase");
+    std::fs::write(&new_file, new).unwrap();
+    let mut c = a.cmd();
+    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
+    let out = a.run_with(c, &["passwd", "--recovery-key-fd", "0"], &key);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("warning"), "{said}");
+    let mut c = a.cmd();
+    c.env("JETON_PASSPHRASE", new);
+    assert!(a.run_with(c, &["sync"], "").status.success());
+    let mut c = b.cmd();
+    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
+    let out = b.run_with(c, &["sync", "--adopt-key"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The recovery key opens B's vault: a passphrase forgotten there is not the end.
+    for t in [&a, &b] {
+        let kf = t.home().join("recovery-key");
+        std::fs::write(&kf, &key).unwrap();
+        let nf = t.home().join("recovered-passphrase");
+        std::fs::write(&nf, "set again with the recovery key").unwrap();
+        let mut c = t.cmd();
+        c.env_remove("JETON_PASSPHRASE")
+            .env("JETON_RECOVERY_KEY_FILE", &kf)
+            .env("JETON_NEW_PASSPHRASE_FILE", &nf);
+        let out = t.run_with(c, &["recover"], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// The decrypted payload of the file beside `t`'s vault named `name`, encoded.
 fn plaintext_of(t: &TestVault, name: &str) -> Vec<u8> {
     use jeton::format::VaultFile;

@@ -376,6 +376,23 @@ pub fn recovery_key(fd: Option<u32>) -> Result<jeton::recovery::RecoveryKey> {
     jeton::recovery::RecoveryKey::parse(&text)
 }
 
+/// The recovery key `passwd` keeps working: from `fd`, else `$JETON_RECOVERY_KEY_FILE`, else
+/// asked on a terminal (Enter: none). `None` without any of them: the key is dropped.
+pub fn recovery_key_to_keep(fd: Option<u32>) -> Result<Option<jeton::recovery::RecoveryKey>> {
+    let from_env = std::env::var_os("JETON_RECOVERY_KEY_FILE").is_some_and(|v| !v.is_empty());
+    if fd.is_some() || from_env {
+        return recovery_key(fd).map(Some);
+    }
+    if !have_tty() {
+        return Ok(None);
+    }
+    let text = prompt_hidden("recovery key, to keep it working (Enter drops it): ")?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    jeton::recovery::RecoveryKey::parse(&text).map(Some)
+}
+
 /// The seed for `add NAME --totp`, from the prompt or stdin (never an argument): an otpauth://
 /// URI, kept as given, or a base32 seed, kept as an otpauth:// URI labelled with NAME. Refused
 /// (exit 2) before the vault is opened when it is neither.

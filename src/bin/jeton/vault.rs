@@ -4,7 +4,6 @@ use crate::args::nonempty;
 use crate::ctx::{Ctx, Exit, emit, forget_agent_key, warn_all};
 use crate::{output, prompt};
 use clap::Args;
-use jeton::format::SlotKind;
 use jeton::kdf::{self, KdfParams};
 use jeton::time;
 use jeton::vault::Vault;
@@ -51,6 +50,9 @@ pub struct PasswdArgs {
     /// Read the new passphrase from this open file descriptor
     #[arg(long, value_name = "N")]
     pub new_passphrase_fd: Option<u32>,
+    /// Keep the recovery key working: read it from this open file descriptor
+    #[arg(long, value_name = "N")]
+    pub recovery_key_fd: Option<u32>,
 }
 
 /// `init`.
@@ -117,34 +119,44 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `passwd`.
+/// `passwd`. The recovery key, when given, keeps working (it wraps the new vault key too);
+/// else the recovery slot is dropped, with a warning.
 pub fn passwd(ctx: &Ctx, a: PasswdArgs) -> Result<Exit> {
     let source = prompt::new_passphrase_source(a.new_passphrase_fd)?;
     let outcome = ctx.session.with_vault(true, ctx.ask(), |vault| {
-        let current = vault
-            .header()
-            .slots
-            .iter()
-            .find(|s| s.kind == SlotKind::Passphrase)
-            .map(|s| s.kdf)
-            .unwrap_or_default();
+        let current = jeton::recovery::passphrase_kdf(vault);
         let kdf = kdf_params(&a.kdf, current)?;
+        let keep = match jeton::recovery::has_slot(vault) || a.recovery_key_fd.is_some() {
+            true => prompt::recovery_key_to_keep(a.recovery_key_fd)?,
+            false => None,
+        };
         let new = prompt::new_passphrase(source, "new passphrase")?;
         if let Some(w) = prompt::weak_passphrase_warning(&new) {
             eprintln!("jeton: warning: {w}");
         }
-        let dropped = vault.change_passphrase(&new, kdf, time::now())?;
-        Ok((kdf, dropped))
+        let dropped = match &keep {
+            Some(key) => {
+                jeton::recovery::passwd_keeping(vault, key, &new, kdf, time::now())?;
+                0
+            }
+            None => vault.change_passphrase(&new, kdf, time::now())?,
+        };
+        Ok((kdf, dropped, keep.is_some()))
     })?;
     warn_all(&outcome.warnings);
-    let (kdf, dropped) = outcome.value;
+    let (kdf, dropped, kept) = outcome.value;
     if dropped > 0 {
         eprintln!(
-            "jeton: warning: the recovery key no longer opens this vault (it wrapped the old vault key); make a new one with `jeton recovery new`"
+            "jeton: warning: the recovery key no longer opens this vault (it wrapped the old vault key); give it to `passwd --recovery-key-fd N` to keep it, or make a new one with `jeton recovery new`"
         );
     }
+    let also = if kept {
+        "; the recovery key still opens it"
+    } else {
+        ""
+    };
     ctx.say(&format!(
-        "passphrase changed; vault re-keyed ({})",
+        "passphrase changed; vault re-keyed ({}){also}",
         describe_kdf(&kdf)
     ))?;
     forget_agent_key(ctx)?;
