@@ -178,6 +178,13 @@ impl VaultFile {
         })
     }
 
+    /// The header of a vault file and its bytes, without copying the rest (nothing is
+    /// authenticated yet: the header is the payload's associated data).
+    pub fn peek_header(bytes: &[u8]) -> Result<(Header, &[u8])> {
+        let (header, len) = Self::parse_header(bytes)?;
+        Ok((header, &bytes[..len]))
+    }
+
     /// The header and the length of its bytes; checks that the payload fills the rest exactly.
     fn parse_header(bytes: &[u8]) -> Result<(Header, usize)> {
         let mut r = Reader { bytes, pos: 0 };

@@ -216,6 +216,9 @@ pub struct Vault {
     pub payload: Payload,
     dirty: bool,
     forget_previous: bool,
+    /// Set by a sync round that published a snapshot after a wipe: the save that follows
+    /// need not ask for another one.
+    wipe_covered: bool,
     /// A synced vault's sync record (format v2), kept encoded: only sync reads it.
     sync: Option<Zeroizing<Vec<u8>>>,
     /// Audit events appended since the vault was opened (see [`Vault::audit_since`]).
@@ -357,6 +360,7 @@ impl Vault {
             payload: Payload::default(),
             dirty: true,
             forget_previous: false,
+            wipe_covered: false,
             audit_written: 0,
             audit_merged: 0,
             sync: None,
@@ -382,6 +386,7 @@ impl Vault {
             payload: Payload::default(),
             dirty: true,
             forget_previous: false,
+            wipe_covered: false,
             audit_written: 0,
             audit_merged: 0,
             sync: None,
@@ -468,6 +473,7 @@ impl Vault {
             payload,
             dirty: false,
             forget_previous: false,
+            wipe_covered: false,
             audit_written: 0,
             audit_merged: 0,
             sync,
@@ -477,6 +483,17 @@ impl Vault {
     /// Encrypts the payload under a fresh nonce with the generation bumped past `at_least`,
     /// and returns the whole file (see [`seal_file`]).
     pub fn seal(&mut self, at_least: u64) -> Result<Vec<u8>> {
+        // A wipe in a synced vault: its next replica is a snapshot (older ones may hold what
+        // was wiped).
+        if self.forget_previous
+            && !std::mem::take(&mut self.wipe_covered)
+            && let Some(marked) = (self.sync.as_deref())
+                .map(|r| crate::sync::round::mark_wiped(r))
+                .transpose()?
+                .flatten()
+        {
+            self.sync = Some(marked);
+        }
         self.header.generation = self.header.generation.max(at_least).saturating_add(1);
         self.header.payload_nonce = aead::random_nonce()?;
         let out = seal_file(&self.header, &self.key, &self.payload, self.sync_record())?;
@@ -487,11 +504,21 @@ impl Vault {
     /// A replica of this vault for sync: the same key, slots and payload, followed by `record`
     /// instead of this vault's own sync record, at `generation`, under a fresh nonce.
     pub fn seal_replica(&self, record: &[u8], generation: u64) -> Result<Vec<u8>> {
+        self.seal_replica_of(&self.payload, record, generation)
+    }
+
+    /// [`Vault::seal_replica`] with another payload (a delta: part of this one).
+    pub fn seal_replica_of(
+        &self,
+        payload: &Payload,
+        record: &[u8],
+        generation: u64,
+    ) -> Result<Vec<u8>> {
         let mut header = self.header.clone();
         header.version = VERSION_SYNCED;
         header.generation = generation;
         header.payload_nonce = aead::random_nonce()?;
-        seal_file(&header, &self.key, &self.payload, Some(record))
+        seal_file(&header, &self.key, payload, Some(record))
     }
 
     /// The sync record of a synced vault, encoded (see `crate::sync`).
@@ -628,6 +655,13 @@ impl Vault {
     pub fn forget_previous_on_save(&mut self) {
         self.dirty = true;
         self.forget_previous = true;
+        self.wipe_covered = false;
+    }
+
+    /// Tells the next save that this vault's sync replica just written is a snapshot taken
+    /// after every wipe so far (see `crate::sync::round::mark_wiped`).
+    pub fn cover_wipe(&mut self) {
+        self.wipe_covered = true;
     }
 
     /// True when the next save must forget the previous generation.

@@ -135,6 +135,15 @@ fn settle(devices: &[&TestVault]) {
     }
 }
 
+/// The devices with files in `replicas/` (a snapshot, deltas), by id.
+fn devices_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = (replica_files(dir).iter())
+        .map(|p| p.file_name().expect("name").to_string_lossy()[..32].to_owned())
+        .collect();
+    v.dedup();
+    v
+}
+
 fn replica_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("replicas"))
         .expect("replicas")
@@ -372,21 +381,24 @@ fn a_shared_folder_syncs_and_a_conflict_copy_is_merged_then_removed() {
     let remote = Remote::folder();
     let a = first(&remote, true);
     let b = clone(&remote, true);
-    b.add("x/one", "first-on-b", &[]);
-    sync(&b);
-    assert_eq!(replica_files(&remote.shared()).len(), 2);
-    // B's replica as a file-sync tool would leave it after a clash: the newer version in a
-    // conflict copy, an older one in its place.
+    assert_eq!(devices_in(&remote.shared()).len(), 2);
     let b_path = replica_of(&remote.shared(), &b);
     let b_id = b_path.file_stem().unwrap().to_string_lossy().into_owned();
-    let older = std::fs::read(&b_path).unwrap();
     b.add("x/two", "second-on-b", &[]);
     sync(&b);
+    // B's newest file (a delta) as a file-sync tool may leave it after a clash: moved aside
+    // into a conflict copy.
+    let deltas: Vec<PathBuf> = (replica_files(&remote.shared()).into_iter())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(&b_id) && n.len() > b_id.len() + ".jeton".len()
+        })
+        .collect();
+    assert_eq!(deltas.len(), 1, "{deltas:?}");
     let copy = remote.shared().join("replicas").join(format!(
         "{b_id}.sync-conflict-20261203-101010-ABCDEFG.jeton"
     ));
-    std::fs::rename(&b_path, &copy).unwrap();
-    std::fs::write(&b_path, older).unwrap();
+    std::fs::rename(&deltas[0], &copy).unwrap();
     let out = sync(&a);
     assert!(out.contains("conflict cop"), "{out}");
     assert_eq!(get(&a, "x/two"), "second-on-b");
@@ -1262,7 +1274,7 @@ fn a_forgotten_device_leaves_the_remote_and_no_other_device_misses_it() {
     a.fails(&["sync", "forget", &id[..8]], "", 2);
 }
 
-/// The file names in `replicas/` of the remote's branch.
+/// The devices with files in `replicas/` of the remote's branch.
 fn remote_replicas(remote: &Remote) -> Vec<String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = git(
@@ -1274,7 +1286,5 @@ fn remote_replicas(remote: &Remote) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (replica_files(&dir.path().join("t")).iter())
-        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
-        .collect()
+    devices_in(&dir.path().join("t"))
 }

@@ -497,7 +497,10 @@ impl World {
         let first = canonical(&self.devices[0].vault.payload).expect("canonical");
         for (i, d) in self.devices.iter().enumerate() {
             if *canonical(&d.vault.payload).expect("canonical") != *first {
-                return Err(format!("device {i} differs from device 0"));
+                return Err(format!(
+                    "device {i} differs from device 0 in {}",
+                    differing(&self.devices[0].vault.payload, &d.vault.payload)
+                ));
             }
         }
         // Note writes: current, waiting, or replaced by a write that saw them.
@@ -580,6 +583,43 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Which part of two payloads differs (for the failure message).
+fn differing(a: &jeton::vault::Payload, b: &jeton::vault::Payload) -> String {
+    let entries = |p: &jeton::vault::Payload| {
+        let mut v: Vec<jeton::entry::Entry> =
+            p.entries.values().expect("decode").cloned().collect();
+        v.sort_by_key(|e| e.id);
+        v
+    };
+    let (ea, eb) = (entries(a), entries(b));
+    if ea.len() != eb.len() {
+        let names =
+            |v: &[jeton::entry::Entry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        return format!("entries: {:?} / {:?}", names(&ea), names(&eb));
+    }
+    for (x, y) in ea.iter().zip(&eb) {
+        if format!("{x:?}") != format!("{y:?}") || x.id != y.id {
+            return format!("entry {} / {}", x.name, y.name);
+        }
+    }
+    let audit = |p: &jeton::vault::Payload| {
+        let mut v: Vec<String> = p
+            .audit
+            .iter()
+            .map(|e| format!("{} {} {:?} {}", e.at, e.action, e.subject, e.detail))
+            .collect();
+        v.sort();
+        v
+    };
+    let (aa, ab) = (audit(a), audit(b));
+    if aa != ab {
+        let only_a: Vec<&String> = aa.iter().filter(|e| !ab.contains(e)).collect();
+        let only_b: Vec<&String> = ab.iter().filter(|e| !aa.contains(e)).collect();
+        return format!("audit: only in 0 {only_a:?}, only in the other {only_b:?}");
+    }
+    "deletions, contacts, bundle ids or settings".into()
 }
 
 fn run_case(seed: u64) -> Result<(), String> {

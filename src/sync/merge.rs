@@ -38,6 +38,9 @@ pub struct Report {
     /// Secrets present in an input are gone from the result (revoked, or cut by the history
     /// limit): the caller should scrub its backup, as after a local revoke.
     pub wiped: bool,
+    /// The audit events this merge wrote (conflicts, renames): the merging device passes them
+    /// on, whatever their time.
+    pub events: Vec<AuditEvent>,
 }
 
 /// One side of a merge.
@@ -286,8 +289,9 @@ pub fn merge(local: Side, remote: Side) -> Result<Merged> {
             .into_iter()
             .map(|(id, at)| SeenBundle { id, at })
             .collect(),
-        audit: merge_audit(&lp.audit, &rp.audit, events),
+        audit: merge_audit(&lp.audit, &rp.audit, events.clone()),
     };
+    report.events = events;
     Ok(Merged {
         payload,
         state,

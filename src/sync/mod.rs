@@ -93,7 +93,7 @@ pub enum SyncResponse {
         already: bool,
     },
     /// What a round did, and the replica to publish.
-    Round(round::Round),
+    Round(Box<round::Round>),
     /// Devices, this one first, and entries with an open conflict.
     Status {
         /// The vault id, hex.
@@ -159,7 +159,8 @@ pub fn execute(
         SyncRequest::Round {
             incoming,
             accept_rollback,
-        } => round::round(vault, incoming, accept_rollback, now).map(SyncResponse::Round),
+        } => round::round(vault, incoming, accept_rollback, now)
+            .map(|r| SyncResponse::Round(Box::new(r))),
         SyncRequest::Status => {
             let devices = round::devices(vault)?.ok_or_else(|| {
                 Error::NotFound("this vault does not sync: attach it with `jeton sync init`".into())
@@ -200,6 +201,8 @@ pub struct Absorbed {
     pub changed: BTreeSet<EntryId>,
     /// Entries removed.
     pub removed: usize,
+    /// Entries given a tombstone here: those removed, and deletion records without one.
+    pub gone: BTreeSet<EntryId>,
     /// Something else changed: a contact, the settings, a deletion record.
     pub other: bool,
 }
@@ -472,6 +475,7 @@ impl SyncState {
             tomb.clock.join(&t.clock);
             tomb.clock.bump(me);
             out.removed += 1;
+            out.gone.insert(id);
             tomb.revoked_at = tomb.revoked_at.or(t.revoked_at);
         }
         for d in &payload.deletions {
@@ -479,6 +483,7 @@ impl SyncState {
                 let mut clock = Clock::default();
                 clock.bump(me);
                 out.other = true;
+                out.gone.insert(d.id);
                 self.deletions.insert(
                     d.id,
                     Tombstone {

@@ -27,6 +27,72 @@ pub struct Record {
     pub local: Option<Local>,
     /// The device's name, for people (`sync status`): its host name unless renamed.
     pub name: String,
+    /// What follows the record's first fields when it is not empty ([`Extra`]).
+    #[serde(skip)]
+    pub extra: Extra,
+}
+
+/// The record's last part, written only when it holds something, so that a record without it
+/// (every one written before deltas existed) reads and writes back unchanged
+/// (docs/FORMAT.md, "Deltas").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extra {
+    /// In a delta replica: the generation of its device after which it holds every change
+    /// (entries, removals, contacts, settings, recent audit events); `None` in a snapshot,
+    /// which holds everything.
+    pub since: Option<u64>,
+    /// Only in the local vault: the entries (or removals) changed here and not yet confirmed
+    /// on the remote, with the generation that last carried each.
+    #[serde(deserialize_with = "super::sorted::map")]
+    pub pending: BTreeMap<EntryId, u64>,
+    /// Only in the local vault: audit events, imported-bundle ids and deletion records from
+    /// this time on go into the next delta (the time of the last round confirmed; `None`:
+    /// all of them).
+    pub pending_since: Option<Time>,
+    /// Only in the local vault: SHA-256 of the header of the last file this device published.
+    pub published_header: [u8; 32],
+    /// Only in the local vault: SHA-256 of the header of the last file read from each other
+    /// device; the same header again is not read again.
+    #[serde(deserialize_with = "super::sorted::map")]
+    pub heard: BTreeMap<DeviceId, [u8; 32]>,
+    /// Only in the local vault: audit events this device's merges wrote that are not yet
+    /// confirmed on the remote, with the generation that last carried each (they may be older
+    /// than `pending_since`).
+    pub pending_events: Vec<(u64, AuditEvent)>,
+    /// Only in the local vault: a secret was wiped here (revoke, removal, history cut, new
+    /// key) that an older file of this device may still hold: `Some(0)` until this device
+    /// publishes a snapshot (and its deltas leave the remote), then `Some(generation)` of that
+    /// snapshot until the remote confirms it.
+    pub wiped: Option<u64>,
+}
+
+impl Extra {
+    fn is_empty(&self) -> bool {
+        *self == Extra::default()
+    }
+
+    /// True when it holds nothing but what a replica may hold.
+    fn fits_replica(&self) -> bool {
+        self.pending.is_empty()
+            && self.pending_since.is_none()
+            && self.published_header == [0; 32]
+            && self.heard.is_empty()
+            && self.pending_events.is_empty()
+            && self.wiped.is_none()
+    }
+}
+
+/// The local sync record `bytes` with [`Extra::wiped`] set: the vault is saved after a wipe.
+/// A replica's record, or one that does not decode, is returned unchanged.
+pub fn mark_wiped(bytes: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let Ok(mut record) = Record::decode(bytes) else {
+        return Ok(None);
+    };
+    if record.local.is_none() || record.extra.wiped == Some(0) {
+        return Ok(None);
+    }
+    record.extra.wiped = Some(0);
+    record.encode().map(Some)
 }
 
 /// What a device keeps about its remote, never published.
@@ -64,22 +130,36 @@ pub struct Heard {
 pub(super) const MAX_RECORD: usize = 256 << 20;
 
 impl Record {
-    /// Decodes a record strictly (trailing bytes refused).
+    /// Decodes a record strictly (trailing bytes refused; an [`Extra`] is there only when it
+    /// holds something, and in a replica only what a replica may hold).
     pub fn decode(bytes: &[u8]) -> Result<Record> {
         if bytes.len() > MAX_RECORD {
             return Err(Error::corrupt_vault());
         }
-        match postcard::take_from_bytes::<Record>(bytes) {
-            Ok((r, [])) => Ok(r),
-            _ => Err(Error::corrupt_vault()),
+        let (mut r, rest) =
+            postcard::take_from_bytes::<Record>(bytes).map_err(|_| Error::corrupt_vault())?;
+        if !rest.is_empty() {
+            r.extra = match postcard::take_from_bytes::<Extra>(rest) {
+                Ok((x, [])) if !x.is_empty() => x,
+                _ => return Err(Error::corrupt_vault()),
+            };
+            if r.local.is_none() && !r.extra.fits_replica() {
+                return Err(Error::corrupt_vault());
+            }
         }
+        Ok(r)
     }
 
     /// Encodes the record, in a buffer wiped on drop.
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
-        postcard::to_stdvec(self)
-            .map(Zeroizing::new)
-            .map_err(|e| Error::Other(format!("could not encode the sync record: {e}")))
+        let state = encode(&self.state)?;
+        Record::encode_parts(
+            &state,
+            self.synced_at,
+            self.local.as_ref(),
+            &self.name,
+            &self.extra,
+        )
     }
 
     /// The encoding of a record from its state's encoding and its other fields: postcard
@@ -89,12 +169,18 @@ impl Record {
         synced_at: Time,
         local: Option<&Local>,
         name: &str,
+        extra: &Extra,
     ) -> Result<Zeroizing<Vec<u8>>> {
         let tail = encode(&(synced_at, local, name))?;
+        let extra = match extra.is_empty() {
+            true => Zeroizing::new(Vec::new()),
+            false => encode(extra)?,
+        };
         // Sized once: growing a `Zeroizing` buffer would free an unwiped copy.
-        let mut out = Zeroizing::new(Vec::with_capacity(state.len() + tail.len()));
+        let mut out = Zeroizing::new(Vec::with_capacity(state.len() + tail.len() + extra.len()));
         out.extend_from_slice(state);
         out.extend_from_slice(&tail);
+        out.extend_from_slice(&extra);
         Ok(out)
     }
 
@@ -161,6 +247,7 @@ pub fn attach(vault: &mut Vault, now: Time) -> Result<DeviceId> {
         synced_at: now,
         local: Some(Local::default()),
         name: host_name(),
+        extra: Extra::default(),
     };
     vault.set_sync_record(Some(record.encode()?));
     vault.audit(now, "sync", None, "vault attached to a sync remote");
@@ -260,6 +347,8 @@ pub struct Round {
     pub merged_copies: Vec<String>,
     /// Replicas of devices someone forgot (`sync forget`): remove them from the remote.
     pub forgotten: Vec<String>,
+    /// This device's deltas that its new snapshot replaces: remove them from the remote.
+    pub superseded: Vec<String>,
     /// Entries this round brought in from other devices (names).
     pub received: Vec<String>,
     /// Entries changed here since the last round, now published (names).
@@ -295,6 +384,7 @@ impl Round {
         self.merged_copies
             .iter()
             .chain(&self.forgotten)
+            .chain(&self.superseded)
             .cloned()
             .collect()
     }
@@ -324,6 +414,7 @@ impl Round {
             replica: later.replica,
             merged_copies: later.merged_copies,
             forgotten: later.forgotten,
+            superseded: later.superseded,
             devices: later.devices,
             ..self
         }
@@ -408,8 +499,12 @@ fn open_parsed(file: VaultFile, name: &str, vault_id: &[u8; 16], key: &Key) -> R
         .and_then(|r| postcard::take_from_bytes::<DeviceId>(r).ok())
         .map(|(d, _)| d)
         .ok_or_else(|| what("no sync record"))?;
-    if name != replica_name(&device) && !(name.starts_with(&hex(&device)) && is_conflict_copy(name))
-    {
+    let named = match parse_name(name) {
+        Some((d, None)) => d == device,
+        Some((d, Some(g))) => d == device && g == generation,
+        None => name.starts_with(&hex(&device)) && is_conflict_copy(name),
+    };
+    if !named {
         return Err(what("it holds another device's replica (copied over?)"));
     }
     Ok(Replica {
@@ -452,6 +547,7 @@ pub fn clone_from(
         synced_at: now,
         local: Some(Local::default()),
         name: host_name(),
+        extra: Extra::default(),
     };
     vault.set_sync_record(Some(record.encode()?));
     let mut round = round(&mut vault, incoming.to_vec(), false, now)?;
@@ -465,11 +561,76 @@ pub fn clone_from(
     Ok((vault, round))
 }
 
-/// Runs one round on `vault` with the replicas read from the remote: every file is verified
-/// first (a bad one fails the round before anything changes), a replica older than one read
-/// before is refused unless `accept_rollback`, then the new ones are merged in and this
-/// device's next replica is sealed. The vault is left dirty: the caller saves it, then
-/// publishes `replica`.
+/// Most delta files a device keeps on the remote: past them (or past half its snapshot's
+/// size), its next file is a snapshot, and its deltas leave the remote.
+pub const MAX_DELTAS: usize = 8;
+
+/// The file name of a device's delta at `generation` in the remote's `replicas/` folder.
+pub fn delta_name(device: &DeviceId, generation: u64) -> String {
+    format!("{}.{generation}.jeton", hex(device))
+}
+
+/// What a file name in `replicas/` names: its device, and for a delta its generation.
+pub fn parse_name(name: &str) -> Option<(DeviceId, Option<u64>)> {
+    let stem = name.strip_suffix(".jeton")?;
+    let device = crate::share::unhex::<16>(stem.get(..32)?)?;
+    if hex(&device) != stem[..32] {
+        return None;
+    }
+    match &stem[32..] {
+        "" => Some((device, None)),
+        rest => {
+            let digits = rest.strip_prefix('.')?;
+            let generation: u64 = digits.parse().ok()?;
+            (generation.to_string() == digits).then_some((device, Some(generation)))
+        }
+    }
+}
+
+/// A replica file listed by a round: its header read, nothing decrypted yet.
+struct Listed {
+    file: Incoming,
+    /// The generation its header names (checked once the file is opened).
+    generation: u64,
+    /// True for a delta.
+    delta: bool,
+    /// SHA-256 of its header bytes (which hold a fresh nonce per file).
+    header: [u8; 32],
+}
+
+/// A replica opened for merging.
+struct Opened {
+    device: DeviceId,
+    copy: bool,
+    payload: Payload,
+    record: Record,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
+/// Opens a listed file and decodes its content; refuses a snapshot's name on a delta.
+fn open_listed(l: &Listed, vault_id: &[u8; 16], key: &Key) -> Result<(u64, Payload, Record)> {
+    let r = open_replica(&l.file, vault_id, key)?;
+    let generation = r.generation;
+    let name = r.name.clone();
+    let (payload, record) = r.content()?;
+    if !l.delta && record.extra.since.is_some() && !is_conflict_copy(&name) {
+        return Err(Error::Integrity(format!(
+            "remote replica {name}: a delta under a snapshot's name"
+        )));
+    }
+    Ok((generation, payload, record))
+}
+
+/// Runs one round on `vault` with the replicas read from the remote: every file it reads is
+/// verified first (a bad one fails the round before anything changes), a replica older than
+/// one read before is refused unless `accept_rollback`, then the new ones are merged in and
+/// this device's next replica (a delta, or now and then a snapshot) is sealed. A file whose
+/// header was read before is not read again. The vault is left dirty: the caller saves it,
+/// then publishes `replica` and removes [`Round::to_remove`].
 pub fn round(
     vault: &mut Vault,
     incoming: Vec<Incoming>,
@@ -483,6 +644,7 @@ pub fn round(
         .local
         .take()
         .ok_or_else(|| Error::Integrity("the vault's sync record has no local part".into()))?;
+    let mut extra = std::mem::take(&mut record.extra);
     let me = record.state.device;
     let my_name = std::mem::take(&mut record.name);
     let old_synced_at = record.synced_at;
@@ -495,29 +657,14 @@ pub fn round(
     }
     let mut out = Round::default();
 
-    // Verify everything before changing anything.
-    let mut replicas = Vec::with_capacity(incoming.len());
-    let mut own: Option<u64> = None;
-    // Devices whose replica is under another key: present, but not read.
+    // List every file by device (headers only), conflict copies aside.
+    let mut by_device: BTreeMap<DeviceId, Vec<Listed>> = BTreeMap::new();
+    let mut copies: Vec<Incoming> = Vec::new();
+    // Devices whose files are under another key: present, but not read.
     let mut unread: BTreeSet<DeviceId> = BTreeSet::new();
-    let own_name = replica_name(&me);
-    // A replica under a key this vault had before is a device that has not taken the new key
-    // yet (this one's own is about to be replaced): noted, not read. Any other key is newer.
-    let mut other_key = |i: &Incoming, e: String, out: &mut Round| -> Result<()> {
-        let old =
-            VaultFile::parse(&i.bytes).is_ok_and(|f| local.retired.contains(&f.header.commitment));
-        if !old {
-            return Err(Error::Unlock(e));
-        }
-        let d = device_of_name(&i.name);
-        if d != Some(me) {
-            out.other_key.push(i.name.clone());
-        }
-        unread.extend(d);
-        Ok(())
-    };
-    for i in &incoming {
-        // A device someone forgot is not read; its replica leaves the remote.
+    for i in incoming {
+        let what = |m: &str| Error::Integrity(format!("remote replica {}: {m}", i.name));
+        // A device someone forgot is not read; its files leave the remote.
         if let Some(d) = device_of_name(&i.name).filter(|d| record.state.forgotten.contains_key(d))
         {
             if d != me {
@@ -525,53 +672,73 @@ pub fn round(
             }
             continue;
         }
-        // This device's own replica needs no decoding unless the local vault is older.
-        if i.name == own_name {
-            match authenticate(i, vault.id(), vault.key()) {
-                Ok(generation) if generation <= local.published => {
-                    own = Some(generation);
-                    continue;
-                }
-                Ok(_) => {}
-                Err(Error::Unlock(e)) => {
-                    other_key(i, e, &mut out)?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
+        if is_conflict_copy(&i.name) {
+            copies.push(i);
+            continue;
         }
-        let r = match open_replica(i, vault.id(), vault.key()) {
-            Ok(r) => r,
-            Err(Error::Unlock(e)) => {
-                other_key(i, e, &mut out)?;
-                continue;
-            }
-            Err(e) => return Err(e),
+        let Some((device, delta)) = parse_name(&i.name) else {
+            return Err(what("not a replica's file name"));
         };
-        let device = r.device;
-        let copy = is_conflict_copy(&r.name);
-        if device == me && !copy {
-            own = Some(r.generation);
-            // Merged only if the local vault is older than what it published (restored).
-            if r.generation <= local.published {
-                continue;
-            }
-        } else if !copy
-            && let Some(h) = local.devices.get(&device)
-            && r.generation < h.generation
-        {
-            rollback(
-                &mut out,
-                accept_rollback,
-                format!(
-                    "device {}'s replica went back from generation {} to {}",
-                    &hex(&device)[..8],
-                    h.generation,
-                    r.generation
-                ),
-            )?;
+        let (header, bytes) = VaultFile::peek_header(&i.bytes).map_err(|e| what(&e.to_string()))?;
+        if !crate::format::is_synced(header.version) {
+            return Err(what("not a replica (format version 1)"));
         }
-        replicas.push(r);
+        if &header.vault_id != vault.id() {
+            return Err(what("it belongs to another vault"));
+        }
+        if delta.is_some_and(|g| g != header.generation) {
+            return Err(what("its generation is not the one its name gives"));
+        }
+        // Under a key this vault had before: a device that has not taken the new key yet
+        // (this one's own is about to be replaced). Any other key is newer.
+        if header.commitment != commitment {
+            if !local.retired.contains(&header.commitment) {
+                return Err(replica_error(Error::Unlock(String::new()), &i.name));
+            }
+            if device != me && !out.other_key.contains(&i.name) {
+                out.other_key.push(i.name.clone());
+            }
+            unread.insert(device);
+            continue;
+        }
+        let listed = Listed {
+            generation: header.generation,
+            delta: delta.is_some(),
+            header: sha256(bytes),
+            file: i,
+        };
+        by_device.entry(device).or_default().push(listed);
+    }
+    for files in by_device.values_mut() {
+        files.sort_by_key(|f| f.generation);
+    }
+
+    // This device's own files: what the remote confirms, and what the next file replaces.
+    let mine = by_device.remove(&me).unwrap_or_default();
+    let own_snapshot = mine.iter().find(|f| !f.delta).map(|f| f.file.bytes.len());
+    let own_deltas: Vec<(String, usize)> = (mine.iter())
+        .filter(|f| f.delta)
+        .map(|f| (f.file.name.clone(), f.file.bytes.len()))
+        .collect();
+    let mut opened: Vec<Opened> = Vec::new();
+    let mut own: Option<u64> = None;
+    if let Some(latest) = mine.last() {
+        let generation = if latest.header == extra.published_header {
+            latest.generation
+        } else {
+            authenticate(&latest.file, vault.id(), vault.key())?
+        };
+        own = Some(generation);
+        // A local vault older than what it published (restored): its later files are merged.
+        for f in mine.iter().filter(|f| f.generation > local.published) {
+            let (_, payload, record) = open_listed(f, vault.id(), vault.key())?;
+            opened.push(Opened {
+                device: me,
+                copy: false,
+                payload,
+                record,
+            });
+        }
     }
     if let Some(generation) = own {
         if generation < local.confirmed {
@@ -585,58 +752,131 @@ pub fn round(
             )?;
         }
         local.confirmed = local.confirmed.max(generation);
+        extra.pending.retain(|_, g| *g > local.confirmed);
+        extra.pending_events.retain(|(g, _)| *g > local.confirmed);
+        if extra.wiped.is_some_and(|g| g > 0 && g <= local.confirmed) {
+            extra.wiped = None;
+        }
+        if local.confirmed >= local.published {
+            extra.pending_since = Some(old_synced_at);
+        }
     }
-    let present: BTreeSet<DeviceId> = replicas.iter().map(|r| r.device).collect();
+
+    // Every other device: the files after the last one read from it, and nothing when its
+    // newest file is the one read before.
+    let present: BTreeSet<DeviceId> = by_device.keys().copied().collect();
+    let mut heard: Vec<(DeviceId, u64, [u8; 32], usize)> = Vec::new();
+    for (device, files) in &by_device {
+        let Some(latest) = files.last() else { continue };
+        let known = local.devices.get(device);
+        let h = known.map_or(0, |k| k.generation);
+        if known.is_some()
+            && latest.generation == h
+            && extra.heard.get(device) == Some(&latest.header)
+        {
+            continue;
+        }
+        let snapshot = files.iter().find(|f| !f.delta && f.generation > h);
+        let base = snapshot.map_or(h, |s| s.generation);
+        let mut todo: Vec<&Listed> = snapshot.into_iter().collect();
+        todo.extend(files.iter().filter(|f| f.delta && f.generation > base));
+        if todo.is_empty() {
+            // Nothing newer: the newest file is read to tell a rollback from a re-sent file.
+            todo.push(latest);
+        }
+        let mut applied = h;
+        let mut applied_header = extra.heard.get(device).copied().unwrap_or_default();
+        for f in todo {
+            let (generation, payload, rr) = open_listed(f, vault.id(), vault.key())?;
+            if generation < h {
+                rollback(
+                    &mut out,
+                    accept_rollback,
+                    format!(
+                        "device {}'s replica went back from generation {h} to {generation}",
+                        &hex(device)[..8]
+                    ),
+                )?;
+            }
+            // A delta after a gap (files withheld) is merged, but the device is heard only up
+            // to the gap: the missing files are read when they come.
+            if rr.extra.since.is_none_or(|s| s <= applied) && generation >= applied {
+                applied = generation;
+                applied_header = f.header;
+            }
+            let at = opened.len();
+            opened.push(Opened {
+                device: *device,
+                copy: false,
+                payload,
+                record: rr,
+            });
+            heard.push((*device, applied, applied_header, at));
+        }
+    }
+    for c in copies {
+        let r = open_replica(&c, vault.id(), vault.key())?;
+        let device = r.device;
+        let (payload, record) = r.content()?;
+        out.merged_copies.push(c.name);
+        opened.push(Opened {
+            device,
+            copy: true,
+            payload,
+            record,
+        });
+    }
 
     let absorbed_changes = record.state.absorb_local(&vault.payload, now)?;
     out.removed_here = absorbed_changes.removed;
     let mut moved = !absorbed_changes.is_empty();
-    let mut sent = absorbed_changes.changed;
+    let mut sent = absorbed_changes.changed.clone();
+    let generation = local.published + 1;
+    for id in absorbed_changes
+        .changed
+        .iter()
+        .chain(&absorbed_changes.gone)
+    {
+        extra.pending.insert(*id, generation);
+    }
 
     let mut payload = std::mem::take(&mut vault.payload);
     let absorbed = record.state;
     // The merged state, once a replica was merged.
     let mut merged_state: Option<SyncState> = None;
     let mut wiped = false;
-    for r in replicas {
-        let device = r.device;
-        let copy = is_conflict_copy(&r.name);
-        let known = local.devices.get(&device);
-        let fresh = copy || device == me || known.is_none_or(|h| h.generation != r.generation);
-        let name = r.name.clone();
-        let generation = r.generation;
-        let mut published_at = known.map_or(0, |h| h.published_at);
-        let mut device_name = known.map(|h| h.name.clone()).unwrap_or_default();
-        if fresh {
-            let (rp, rr) = r.content()?;
-            published_at = rr.synced_at;
-            device_name = rr.name;
-            let current = merged_state.as_ref().unwrap_or(&absorbed);
-            let merged = merge((&payload, current), (&rp, &rr.state))?;
-            moved |= merged.state != *current;
-            payload = merged.payload;
-            merged_state = Some(merged.state);
-            wiped |= merged.report.wiped;
-            out.identity_differs |= merged.report.identity_differs;
-            out.conflicts.extend(merged.report.conflicts);
-            out.kept_over_removal
-                .extend(merged.report.kept_over_removal);
-            out.renamed.extend(merged.report.renamed);
-        }
-        if copy {
-            out.merged_copies.push(name);
-        } else if device != me {
-            out.devices += 1;
-            local.devices.insert(
-                device,
-                Heard {
-                    generation,
-                    published_at,
-                    name: device_name,
-                },
-            );
+    let mut names: BTreeMap<DeviceId, (Time, String)> = BTreeMap::new();
+    for o in opened {
+        let current = merged_state.as_ref().unwrap_or(&absorbed);
+        let merged = merge((&payload, current), (&o.payload, &o.record.state))?;
+        moved |= merged.state != *current;
+        payload = merged.payload;
+        merged_state = Some(merged.state);
+        wiped |= merged.report.wiped;
+        out.identity_differs |= merged.report.identity_differs;
+        out.conflicts.extend(merged.report.conflicts);
+        out.kept_over_removal
+            .extend(merged.report.kept_over_removal);
+        out.renamed.extend(merged.report.renamed);
+        (extra.pending_events).extend(merged.report.events.into_iter().map(|e| (generation, e)));
+        if !o.copy && o.device != me {
+            names.insert(o.device, (o.record.synced_at, o.record.name));
         }
     }
+    // What was heard from each device: the last file read in order, up to any gap.
+    for (device, generation, header, _) in heard {
+        let (published_at, name) = names.get(&device).cloned().unwrap_or_default();
+        local.devices.insert(
+            device,
+            Heard {
+                generation,
+                published_at,
+                name,
+            },
+        );
+        extra.heard.insert(device, header);
+    }
+    out.devices = present.iter().filter(|d| **d != me).count();
     let forgotten = &merged_state.as_ref().unwrap_or(&absorbed).forgotten;
     if forgotten.contains_key(&me) {
         return Err(Error::Integrity(
@@ -652,8 +892,9 @@ pub fn round(
             "this device's replica is missing from the remote".into(),
         )?;
     }
-    // A device read before whose replica is gone: a rollback, unless someone forgot it.
+    // A device read before whose files are gone: a rollback, unless someone forgot it.
     local.devices.retain(|d, _| !forgotten.contains_key(d));
+    extra.heard.retain(|d, _| local.devices.contains_key(d));
     for device in local.devices.keys() {
         if !present.contains(device) && !unread.contains(device) {
             rollback(
@@ -700,29 +941,110 @@ pub fn round(
         && out.forgotten.is_empty()
         && out.rollbacks_accepted.is_empty()
     {
-        let record = Record::encode_parts(&encode(&state)?, old_synced_at, Some(&local), &my_name)?;
+        let record = Record::encode_parts(
+            &encode(&state)?,
+            old_synced_at,
+            Some(&local),
+            &my_name,
+            &extra,
+        )?;
         if vault.sync_record() != Some(&record[..]) {
             vault.set_sync_record(Some(record));
         }
         return Ok(out);
     }
     local.published_shape = shape;
-    local.published += 1;
-    // The state is encoded once for both records.
-    let state = encode(&state)?;
-    let replica = Record::encode_parts(&state, now, None, &my_name)?;
-    let bytes = vault.seal_replica(&replica, local.published)?;
-    out.replica = Some(Incoming {
-        name: replica_name(&me),
-        bytes,
-    });
+    local.published = generation;
+    // A snapshot when the remote has none of this device's, when its deltas grew past their
+    // bound, when a forgotten device's files leave (what it wrote lives on in this one), or
+    // when a secret was wiped that an older file of this device may hold.
+    let delta_bytes: usize = own_deltas.iter().map(|(_, n)| n).sum();
+    let snapshot = own_snapshot.is_none_or(|n| 2 * delta_bytes >= n)
+        || own_deltas.len() >= MAX_DELTAS
+        || !out.forgotten.is_empty()
+        || wiped
+        || extra.wiped.is_some();
+    let encoded = encode(&state)?;
+    let (name, bytes) = if snapshot {
+        let replica = Record::encode_parts(&encoded, now, None, &my_name, &Extra::default())?;
+        out.superseded = own_deltas.into_iter().map(|(n, _)| n).collect();
+        if wiped || extra.wiped.is_some() {
+            extra.wiped = Some(generation);
+            vault.cover_wipe();
+        }
+        let bytes = vault.seal_replica(&replica, generation)?;
+        (replica_name(&me), bytes)
+    } else {
+        let part = Extra {
+            since: Some(local.confirmed),
+            ..Extra::default()
+        };
+        let (p, st) = delta(&vault.payload, &state, &extra)?;
+        let replica = Record::encode_parts(&encode(&st)?, now, None, &my_name, &part)?;
+        let bytes = vault.seal_replica_of(&p, &replica, generation)?;
+        (delta_name(&me, generation), bytes)
+    };
+    extra.published_header = sha256(VaultFile::peek_header(&bytes)?.1);
+    out.replica = Some(Incoming { name, bytes });
     vault.set_sync_record(Some(Record::encode_parts(
-        &state,
+        &encoded,
         now,
         Some(&local),
         &my_name,
+        &extra,
     )?));
     Ok(out)
+}
+
+/// The part of `payload` and `state` a delta carries: the entries and removals not yet
+/// confirmed on the remote, every contact and the settings (small), and the audit events,
+/// bundle ids and deletion records from `pending_since` on.
+fn delta(payload: &Payload, state: &SyncState, extra: &Extra) -> Result<(Payload, SyncState)> {
+    let pending = |id: &EntryId| extra.pending.contains_key(id);
+    let keep: Vec<bool> = (payload.entries.heads()?.iter())
+        .map(|h| pending(&h.id))
+        .collect();
+    let recent = |at: Time| extra.pending_since.is_none_or(|s| at >= s);
+    let p = Payload {
+        settings: payload.settings.clone(),
+        entries: payload.entries.patched(&keep, Vec::new()),
+        deletions: (payload.deletions.iter())
+            .filter(|d| pending(&d.id) || recent(d.at))
+            .cloned()
+            .collect(),
+        contacts: payload.contacts.clone(),
+        identity: payload.identity.clone(),
+        seen_bundles: (payload.seen_bundles.iter())
+            .filter(|b| recent(b.at))
+            .cloned()
+            .collect(),
+        audit: {
+            let mut audit: Vec<AuditEvent> = (payload.audit.iter())
+                .filter(|e| recent(e.at))
+                .chain(extra.pending_events.iter().map(|(_, e)| e))
+                .cloned()
+                .collect();
+            audit.sort_by(|x, y| super::merge::audit_key(x).cmp(&super::merge::audit_key(y)));
+            audit.dedup();
+            audit
+        },
+    };
+    let st = SyncState {
+        device: state.device,
+        entries: (state.entries.iter())
+            .filter(|(id, _)| pending(id))
+            .map(|(id, t)| (*id, t.clone()))
+            .collect(),
+        deletions: (state.deletions.iter())
+            .filter(|(id, _)| pending(id))
+            .map(|(id, t)| (*id, t.clone()))
+            .collect(),
+        contacts: state.contacts.clone(),
+        contact_removals: state.contact_removals.clone(),
+        settings: state.settings.clone(),
+        forgotten: state.forgotten.clone(),
+    };
+    Ok((p, st))
 }
 
 /// postcard's encoding of `value`, in a buffer wiped on drop.
@@ -1084,18 +1406,77 @@ mod tests {
             retired: vec![[2; 32]],
             published_shape: [3; 32],
         };
-        for local in [None, Some(local)] {
+        let local_extra = Extra {
+            since: None,
+            pending: [([4; 16], 3)].into(),
+            pending_since: Some(77),
+            published_header: [5; 32],
+            heard: [([9; 16], [6; 32])].into(),
+            pending_events: vec![(
+                3,
+                AuditEvent {
+                    at: 5,
+                    action: "conflict".into(),
+                    subject: Some("svc/x".into()),
+                    detail: "changed on two devices".into(),
+                },
+            )],
+            wiped: Some(0),
+        };
+        let replica_extra = Extra {
+            since: Some(2),
+            ..Extra::default()
+        };
+        let cases = [
+            (None, Extra::default()),
+            (None, replica_extra),
+            (Some(local.clone()), Extra::default()),
+            (Some(local), local_extra.clone()),
+        ];
+        for (local, extra) in cases {
             let whole = Record {
                 state: state.clone(),
                 synced_at: 1234,
                 local: local.clone(),
                 name: "laptop".into(),
+                extra: extra.clone(),
             };
-            let parts =
-                Record::encode_parts(&encode(&state).unwrap(), 1234, local.as_ref(), "laptop")
-                    .unwrap();
+            let parts = Record::encode_parts(
+                &encode(&state).unwrap(),
+                1234,
+                local.as_ref(),
+                "laptop",
+                &extra,
+            )
+            .unwrap();
             assert_eq!(*whole.encode().unwrap(), *parts);
             assert_eq!(Record::decode(&parts).unwrap(), whole);
+        }
+        // An empty extra written out, and a device's own part in a replica, are refused.
+        let head = Record::encode_parts(&encode(&state).unwrap(), 1, None, "x", &Extra::default())
+            .unwrap();
+        for extra in [Extra::default(), local_extra] {
+            let mut bytes = head.to_vec();
+            bytes.extend_from_slice(&encode(&extra).unwrap());
+            assert!(Record::decode(&bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn file_names_name_a_device_and_a_delta_generation_canonically() {
+        let d = [0xab; 16];
+        assert_eq!(parse_name(&replica_name(&d)), Some((d, None)));
+        assert_eq!(parse_name(&delta_name(&d, 42)), Some((d, Some(42))));
+        let h = hex(&d);
+        for bad in [
+            format!("{h}.042.jeton"),
+            format!("{h}.x.jeton"),
+            format!("{h}.jeton.tmp"),
+            format!("{}.jeton", h.to_uppercase()),
+            format!("{h}..jeton"),
+            "short.jeton".to_owned(),
+        ] {
+            assert_eq!(parse_name(&bad), None, "{bad}");
         }
     }
 }

@@ -144,6 +144,7 @@ pub fn upgrade_record(bytes: &[u8], payload: &Payload) -> Result<Zeroizing<Vec<u
         synced_at: old.synced_at,
         local,
         name,
+        extra: Default::default(),
     }
     .encode()
 }

@@ -244,7 +244,10 @@ fn rounds(ctx: &Ctx, ws: &Workspace) -> Result<Round> {
         let publish = (round.replica.iter())
             .map(|r| (REPLICAS.to_owned(), r.clone()))
             .collect();
-        Ok(driver::Ran { round, publish })
+        Ok(driver::Ran {
+            round: *round,
+            publish,
+        })
     })?;
     done.ok_or_else(|| {
         Error::Busy(format!(
