@@ -6,6 +6,7 @@ mod agent_support;
 mod hardening;
 mod support;
 use hardening::inject_at;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use support::*;
 
@@ -1287,4 +1288,86 @@ fn remote_replicas(remote: &Remote) -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     devices_in(&dir.path().join("t"))
+}
+
+/// The files in `replicas/` of the remote's branch, by name.
+fn remote_files(remote: &Remote) -> BTreeMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    git_ok(
+        dir.path(),
+        &["clone", "-q", "-b", "jeton", &remote.url(), "t"],
+    );
+    (replica_files(&dir.path().join("t")).into_iter())
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_round_publishes_what_changed_and_a_new_device_reads_the_snapshot_and_its_deltas() {
+    let remote = Remote::git();
+    let a = TestVault::new();
+    let env = a.home().join("many.env");
+    let lines: String = (0..300)
+        .map(|i| format!("TOKEN_{i:03}=tok-{i:03}-0123456789abcdefghijklmnopqrstuvwxyz\n"))
+        .collect();
+    std::fs::write(&env, lines).unwrap();
+    a.ok(&["migrate", "dotenv", &env.display().to_string()], "");
+    let name = "svc/edited";
+    a.add(name, "tok-edited-0123456789", &[]);
+    init(&a, &remote, false);
+    let b = clone(&remote, false);
+    let a_id = status_id(&a);
+    let snapshot = format!("{a_id}.jeton");
+    let before = remote_files(&remote);
+    let whole = before[&snapshot].len();
+    // One entry changed: a delta a small part of the snapshot's size; the snapshot stays.
+    assert!(
+        before.keys().all(|n| n.len() == 32 + ".jeton".len()),
+        "snapshots only: {:?}",
+        before.keys()
+    );
+    a.ok(&["edit", name, "--note", "changed on a"], "");
+    sync(&a);
+    let after = remote_files(&remote);
+    assert_eq!(
+        after[&snapshot], before[&snapshot],
+        "the snapshot is not rewritten"
+    );
+    let deltas: Vec<(&String, usize)> = (after.iter())
+        .filter(|(n, _)| n.starts_with(&a_id) && **n != snapshot)
+        .map(|(n, b)| (n, b.len()))
+        .collect();
+    assert_eq!(deltas.len(), 1, "{deltas:?}");
+    assert!(
+        deltas[0].1 * 10 < whole,
+        "delta {} bytes, snapshot {whole}",
+        deltas[0].1
+    );
+    sync(&b);
+    assert_eq!(show(&b, name)["note"], "changed on a");
+    // Rounds go on: the deltas stay bounded, a snapshot takes their place now and then.
+    for i in 0..12 {
+        a.ok(&["edit", name, "--note", &format!("round {i}")], "");
+        sync(&a);
+        let n = (remote_files(&remote).keys())
+            .filter(|n| n.starts_with(&a_id))
+            .count();
+        assert!(n <= 1 + 8, "{n} files of a");
+    }
+    // A new device reads the snapshot and the deltas after it, and has everything.
+    let c = clone(&remote, false);
+    sync(&b);
+    for t in [&b, &c] {
+        assert_eq!(show(t, name)["note"], "round 11");
+        assert_eq!(content(t), content(&a));
+    }
+}
+
+fn status_id(t: &TestVault) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&t.ok(&["sync", "status", "--json"], "")).unwrap();
+    v["devices"][0]["id"].as_str().unwrap().to_owned()
 }

@@ -57,6 +57,7 @@ pub fn drive(
             done.replica = None;
             done.merged_copies.clear();
             done.forgotten.clear();
+            done.superseded.clear();
             return Ok(Some(done));
         }
         let remove = done.to_remove();

@@ -45,9 +45,9 @@ pub struct Extra {
     /// on the remote, with the generation that last carried each.
     #[serde(deserialize_with = "super::sorted::map")]
     pub pending: BTreeMap<EntryId, u64>,
-    /// Only in the local vault: audit events, imported-bundle ids and deletion records from
-    /// this time on go into the next delta (the time of the last round confirmed; `None`:
-    /// all of them).
+    /// Only in the local vault: imported-bundle ids from this time on go into the next delta
+    /// (the time of the last round confirmed; `None`: all of them), and audit events too when
+    /// the log is full (its oldest events drop as new ones come, so `audit_mark` says nothing).
     pub pending_since: Option<Time>,
     /// Only in the local vault: SHA-256 of the header of the last file this device published.
     pub published_header: [u8; 32],
@@ -55,10 +55,12 @@ pub struct Extra {
     /// device; the same header again is not read again.
     #[serde(deserialize_with = "super::sorted::map")]
     pub heard: BTreeMap<DeviceId, [u8; 32]>,
-    /// Only in the local vault: audit events this device's merges wrote that are not yet
-    /// confirmed on the remote, with the generation that last carried each (they may be older
-    /// than `pending_since`).
+    /// Only in the local vault: audit events written here (by commands and by this device's
+    /// merges) that are not yet confirmed on the remote, with the generation that carried each.
     pub pending_events: Vec<(u64, AuditEvent)>,
+    /// Only in the local vault: the audit log's length at the end of the last round; commands
+    /// append, so the events past it are new here.
+    pub audit_mark: u64,
     /// Only in the local vault: a secret was wiped here (revoke, removal, history cut, new
     /// key) that an older file of this device may still hold: `Some(0)` until this device
     /// publishes a snapshot (and its deltas leave the remote), then `Some(generation)` of that
@@ -78,6 +80,7 @@ impl Extra {
             && self.published_header == [0; 32]
             && self.heard.is_empty()
             && self.pending_events.is_empty()
+            && self.audit_mark == 0
             && self.wiped.is_none()
     }
 }
@@ -715,9 +718,16 @@ pub fn round(
 
     // This device's own files: what the remote confirms, and what the next file replaces.
     let mine = by_device.remove(&me).unwrap_or_default();
-    let own_snapshot = mine.iter().find(|f| !f.delta).map(|f| f.file.bytes.len());
+    let own_snapshot = mine.iter().find(|f| !f.delta);
+    let covered = own_snapshot.map_or(0, |f| f.generation);
+    let own_snapshot = own_snapshot.map(|f| f.file.bytes.len());
+    // Deltas the snapshot covers (left by a round whose removal did not land) go now.
+    out.superseded = (mine.iter())
+        .filter(|f| f.delta && f.generation < covered)
+        .map(|f| f.file.name.clone())
+        .collect();
     let own_deltas: Vec<(String, usize)> = (mine.iter())
-        .filter(|f| f.delta)
+        .filter(|f| f.delta && f.generation > covered)
         .map(|f| (f.file.name.clone(), f.file.bytes.len()))
         .collect();
     let mut opened: Vec<Opened> = Vec::new();
@@ -827,11 +837,26 @@ pub fn round(
         });
     }
 
+    let generation = local.published + 1;
+    // The audit events written here since the last round ride in deltas until confirmed.
+    let log = &vault.payload.audit;
+    let mark = usize::try_from(extra.audit_mark).unwrap_or(usize::MAX);
+    let fresh: Vec<&AuditEvent> = if mark <= log.len() && log.len() < crate::vault::AUDIT_CAP {
+        log[mark..].iter().collect()
+    } else {
+        let recent = |at: Time| extra.pending_since.is_none_or(|s| at >= s);
+        log.iter().filter(|e| recent(e.at)).collect()
+    };
+    let fresh: Vec<AuditEvent> = (fresh.into_iter())
+        .filter(|e| !extra.pending_events.iter().any(|(_, p)| p == *e))
+        .cloned()
+        .collect();
+    (extra.pending_events).extend(fresh.into_iter().map(|e| (generation, e)));
+
     let absorbed_changes = record.state.absorb_local(&vault.payload, now)?;
     out.removed_here = absorbed_changes.removed;
     let mut moved = !absorbed_changes.is_empty();
     let mut sent = absorbed_changes.changed.clone();
-    let generation = local.published + 1;
     for id in absorbed_changes
         .changed
         .iter()
@@ -927,6 +952,7 @@ pub fn round(
         .collect();
     vault.payload = payload;
     vault.audit_replaced();
+    extra.audit_mark = vault.payload.audit.len() as u64;
     if wiped {
         vault.forget_previous_on_save();
     }
@@ -967,7 +993,8 @@ pub fn round(
     let encoded = encode(&state)?;
     let (name, bytes) = if snapshot {
         let replica = Record::encode_parts(&encoded, now, None, &my_name, &Extra::default())?;
-        out.superseded = own_deltas.into_iter().map(|(n, _)| n).collect();
+        out.superseded
+            .extend(own_deltas.into_iter().map(|(n, _)| n));
         if wiped || extra.wiped.is_some() {
             extra.wiped = Some(generation);
             vault.cover_wipe();
@@ -997,8 +1024,9 @@ pub fn round(
 }
 
 /// The part of `payload` and `state` a delta carries: the entries and removals not yet
-/// confirmed on the remote, every contact and the settings (small), and the audit events,
-/// bundle ids and deletion records from `pending_since` on.
+/// confirmed on the remote (with their deletion records), every contact and the settings
+/// (small), the audit events written here not yet confirmed, and the bundle ids from
+/// `pending_since` on.
 fn delta(payload: &Payload, state: &SyncState, extra: &Extra) -> Result<(Payload, SyncState)> {
     let pending = |id: &EntryId| extra.pending.contains_key(id);
     let keep: Vec<bool> = (payload.entries.heads()?.iter())
@@ -1009,7 +1037,7 @@ fn delta(payload: &Payload, state: &SyncState, extra: &Extra) -> Result<(Payload
         settings: payload.settings.clone(),
         entries: payload.entries.patched(&keep, Vec::new()),
         deletions: (payload.deletions.iter())
-            .filter(|d| pending(&d.id) || recent(d.at))
+            .filter(|d| pending(&d.id))
             .cloned()
             .collect(),
         contacts: payload.contacts.clone(),
@@ -1019,10 +1047,10 @@ fn delta(payload: &Payload, state: &SyncState, extra: &Extra) -> Result<(Payload
             .cloned()
             .collect(),
         audit: {
-            let mut audit: Vec<AuditEvent> = (payload.audit.iter())
-                .filter(|e| recent(e.at))
-                .chain(extra.pending_events.iter().map(|(_, e)| e))
-                .cloned()
+            let mut audit: Vec<AuditEvent> = extra
+                .pending_events
+                .iter()
+                .map(|(_, e)| e.clone())
                 .collect();
             audit.sort_by(|x, y| super::merge::audit_key(x).cmp(&super::merge::audit_key(y)));
             audit.dedup();
@@ -1421,6 +1449,7 @@ mod tests {
                     detail: "changed on two devices".into(),
                 },
             )],
+            audit_mark: 12,
             wiped: Some(0),
         };
         let replica_extra = Extra {
