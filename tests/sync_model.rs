@@ -58,6 +58,17 @@ struct Device {
     now: i64,
     /// Note writes this device has seen (index in `World::notes`).
     seen: BTreeSet<usize>,
+    /// Note writes made here since its last saved round.
+    unsynced: Vec<usize>,
+    /// Each entry's note as its last saved round left it.
+    synced_notes: BTreeMap<[u8; 16], Option<String>>,
+}
+
+/// Each entry's note, by id.
+fn notes_of(v: &Vault) -> BTreeMap<[u8; 16], Option<String>> {
+    (v.payload.entries.values().expect("decode"))
+        .map(|e| (e.id, e.note.clone()))
+        .collect()
 }
 
 struct NoteWrite {
@@ -77,6 +88,9 @@ struct World {
     notes: Vec<NoteWrite>,
     /// Note writes a removal had seen.
     removed_writes: BTreeSet<usize>,
+    /// Note writes that a later edit on the same device undid before any round saw them (the
+    /// note was back to what the last round left): no change at all, for sync as for git.
+    undone: BTreeSet<usize>,
     /// Every secret set, by entry id.
     secrets: BTreeMap<[u8; 16], BTreeSet<String>>,
     serial: usize,
@@ -207,17 +221,21 @@ impl World {
             seen_in: BTreeMap::new(),
             notes: Vec::new(),
             removed_writes: BTreeSet::new(),
+            undone: BTreeSet::new(),
             secrets: BTreeMap::new(),
             serial: 0,
             log: Vec::new(),
         };
         let saved = base.seal(0).expect("seal");
+        let synced_notes = notes_of(&base);
         w.devices.push(Device {
             vault: base,
             saved,
             bak: None,
             now: 1_000,
             seen: BTreeSet::new(),
+            unsynced: Vec::new(),
+            synced_notes,
         });
         w.sync(0, Crash::None, Remote::Honest);
         for i in 1..n {
@@ -227,12 +245,15 @@ impl World {
             let (mut vault, r) =
                 round::clone_from(&incoming, |_| Ok(key.clone()), now).expect("clone");
             let bytes = vault.seal(0).expect("seal");
+            let synced_notes = notes_of(&vault);
             let mut d = Device {
                 vault,
                 saved: bytes,
                 bak: None,
                 now,
                 seen: BTreeSet::new(),
+                unsynced: Vec::new(),
+                synced_notes,
             };
             for f in &incoming {
                 if let Some(s) = w.seen_in.get(&sha(&f.bytes)) {
@@ -277,11 +298,16 @@ impl World {
             crash_on_publish: crash_at == Crash::AfterSave,
         };
         let seen_in = &self.seen_in;
+        let notes: Vec<([u8; 16], String)> = (self.notes.iter())
+            .map(|w| (w.id, w.value.clone()))
+            .collect();
+        let undone = &mut self.undone;
         let result = driver::drive(&mut view, false, |pulled| {
             if crash_at == Crash::AfterPull {
                 return Err(crash());
             }
             let files: Vec<Vec<u8>> = pulled.files.iter().map(|f| f.bytes.clone()).collect();
+            let at_start = notes_of(&d.vault);
             let r = round::round(&mut d.vault, pulled.files, false, now)?;
             if crash_at == Crash::BeforeSave {
                 return Err(crash());
@@ -291,6 +317,15 @@ impl World {
                 let forget = d.vault.forgets_previous();
                 d.persist(forget);
             }
+            // The round took this device's notes as they were when it started: a note edited
+            // back to what the last round left was no change.
+            for n in std::mem::take(&mut d.unsynced) {
+                let id = notes[n].0;
+                if at_start.get(&id) == d.synced_notes.get(&id) {
+                    undone.insert(n);
+                }
+            }
+            d.synced_notes = notes_of(&d.vault);
             for f in &files {
                 if let Some(s) = seen_in.get(&sha(f)) {
                     d.seen.extend(s);
@@ -403,6 +438,7 @@ impl World {
                     && old.as_deref() != Some(value.as_str())
                 {
                     let saw = d.seen.clone();
+                    d.unsynced.push(self.notes.len());
                     d.seen.insert(self.notes.len());
                     self.notes.push(NoteWrite {
                         id,
@@ -528,7 +564,10 @@ impl World {
             .collect();
         let mut latest: BTreeMap<[u8; 16], BTreeSet<&str>> = BTreeMap::new();
         for (n, w) in self.notes.iter().enumerate() {
-            if !replaced.contains(&n) && !self.removed_writes.contains(&n) {
+            if !replaced.contains(&n)
+                && !self.removed_writes.contains(&n)
+                && !self.undone.contains(&n)
+            {
                 latest.entry(w.id).or_default().insert(&w.value);
             }
         }
