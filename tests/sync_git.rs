@@ -1357,8 +1357,16 @@ fn a_round_publishes_what_changed_and_a_new_device_reads_the_snapshot_and_its_de
             .count();
         assert!(n <= 1 + 8, "{n} files of a");
     }
-    // A new device reads the snapshot and the deltas after it, and has everything.
+    // A new device reads the snapshot and the deltas after it, and has everything; it fetched
+    // the newest commit only, not the rounds before.
     let c = clone(&remote, false);
+    let mut ws = c.vault_path().into_os_string();
+    ws.push(".sync");
+    let commits = git(
+        &Path::new(&ws).join("git"),
+        &["rev-list", "--count", "refs/remotes/origin/jeton"],
+    );
+    assert_eq!(String::from_utf8_lossy(&commits.stdout).trim(), "1");
     sync(&b);
     for t in [&b, &c] {
         assert_eq!(show(t, name)["note"], "round 11");

@@ -428,15 +428,25 @@ impl Workspace {
         // A git killed mid-round leaves its lock files behind; the workspace lock says no
         // other jeton is using this clone, and no one else uses it at all.
         remove_locks(&dir.join(".git"), 0);
-        // A pattern, so that a remote without the branch yet is not an error.
-        let out = output(
-            self.git()
-                .args(["fetch", "-q", "--no-tags", "--prune", "--", url])
-                .arg(format!(
-                    "+refs/heads/{BRANCH}*:refs/remotes/origin/{BRANCH}*"
-                )),
-            "git fetch",
-        )?;
+        // A pattern, so that a remote without the branch yet is not an error. Only the newest
+        // commit: a round reads the files as they are, never their history, so a new device
+        // fetches the current files and not every one ever pushed. git refuses a shallow
+        // fetch that matches no branch (an empty remote): then a plain one says why.
+        let fetch = |shallow: bool| {
+            let mut c = self.git();
+            c.args(["fetch", "-q", "--no-tags", "--prune"]);
+            if shallow {
+                c.arg("--depth=1");
+            }
+            c.args(["--", url]).arg(format!(
+                "+refs/heads/{BRANCH}*:refs/remotes/origin/{BRANCH}*"
+            ));
+            output(&mut c, "git fetch")
+        };
+        let mut out = fetch(true)?;
+        if !out.status.success() {
+            out = fetch(false)?;
+        }
         if !out.status.success() {
             return Err(git_failed("git fetch", url, &out));
         }
