@@ -1379,3 +1379,42 @@ fn status_id(t: &TestVault) -> String {
         serde_json::from_str(&t.ok(&["sync", "status", "--json"], "")).unwrap();
     v["devices"][0]["id"].as_str().unwrap().to_owned()
 }
+
+#[test]
+fn compact_leaves_one_commit_and_every_device_syncs_on() {
+    let remote = Remote::git();
+    let a = first(&remote, false);
+    let b = clone(&remote, false);
+    for i in 0..3 {
+        a.ok(&["edit", "gh/ci", "--note", &format!("round {i}")], "");
+        sync(&a);
+        sync(&b);
+    }
+    let count = || {
+        let out = git(&remote.repo(), &["rev-list", "--count", "jeton"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert!(count() > 3, "{}", count());
+    let files = remote_files(&remote);
+    let out = a.ok(&["sync", "compact"], "");
+    assert!(out.contains("one commit"), "{out}");
+    assert_eq!(count(), 1);
+    assert_eq!(remote_files(&remote), files, "the files stay as they were");
+    // Every device syncs on, a new one clones, and all agree.
+    b.ok(&["edit", "gh/ci", "--note", "after compact"], "");
+    sync(&b);
+    sync(&a);
+    let c = clone(&remote, false);
+    for t in [&a, &c] {
+        assert_eq!(show(t, "gh/ci")["note"], "after compact");
+        assert_eq!(content(t), content(&b));
+    }
+    // A shared folder keeps no history.
+    let folder = Remote::folder();
+    let d = first(&folder, true);
+    let out = d.ok(&["sync", "compact"], "");
+    assert!(out.contains("nothing to compact"), "{out}");
+}

@@ -159,6 +159,19 @@ pub enum Published {
     Raced,
 }
 
+/// What [`Workspace::compact`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Compacted {
+    /// The branch is one commit now.
+    Done,
+    /// A shared folder keeps no history.
+    Folder,
+    /// The remote holds nothing yet.
+    Empty,
+    /// Someone pushed in between: nothing was rewritten.
+    Raced,
+}
+
 /// A device's sync workspace for one vault.
 #[derive(Debug)]
 pub struct Workspace {
@@ -411,6 +424,67 @@ impl Workspace {
 
     fn git(&self) -> crate::process::Builder {
         git_in(&self.git_dir())
+    }
+
+    /// Rewrites a git remote's branch to one commit holding its current files, if the branch
+    /// is still at `base` (what [`Workspace::pull`] read): the files every device reads stay
+    /// as they are, the history of every file pushed before leaves the branch.
+    pub fn compact(&self, base: Option<&str>) -> Result<Compacted> {
+        let Remote::Git(url) = &self.config.remote else {
+            return Ok(Compacted::Folder);
+        };
+        let Some(head) = base else {
+            return Ok(Compacted::Empty);
+        };
+        let tree = output(
+            self.git()
+                .args(["rev-parse", "--verify"])
+                .arg(format!("{head}^{{tree}}")),
+            "git rev-parse",
+        )?;
+        if !tree.status.success() {
+            return Err(git_failed("git rev-parse", url, &tree));
+        }
+        let tree = String::from_utf8_lossy(&tree.stdout).trim().to_owned();
+        let commit = output(
+            self.git()
+                .args(["commit-tree", &tree, "-m", "jeton sync compact"]),
+            "git commit-tree",
+        )?;
+        if !commit.status.success() {
+            return Err(git_failed("git commit-tree", url, &commit));
+        }
+        let commit = String::from_utf8_lossy(&commit.stdout).trim().to_owned();
+        let out = output(
+            self.git()
+                .arg("push")
+                .arg("-q")
+                .arg(format!("--force-with-lease=refs/heads/{BRANCH}:{head}"))
+                .args(["--", url])
+                .arg(format!("{commit}:refs/heads/{BRANCH}")),
+            "git push",
+        )?;
+        if !out.status.success() {
+            let now = output(
+                self.git()
+                    .args(["ls-remote", "--", url])
+                    .arg(format!("refs/heads/{BRANCH}")),
+                "git ls-remote",
+            )?;
+            let remote_head = String::from_utf8_lossy(&now.stdout)
+                .split_whitespace()
+                .next()
+                .map(str::to_owned);
+            if now.status.success() && remote_head.as_deref() != Some(head) {
+                return Ok(Compacted::Raced);
+            }
+            return Err(git_failed("git push", url, &out));
+        }
+        run(
+            self.git().args(["reset", "-q", "--hard", &commit]),
+            "git reset",
+        )?;
+        Ok(Compacted::Done)
     }
 
     /// Fetches the remote's branch into a clean work tree; the commit read, or `None` when the

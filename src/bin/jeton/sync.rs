@@ -55,6 +55,9 @@ pub enum SyncCommand {
         /// Its name or the start of its id (`jeton sync status`)
         device: String,
     },
+    /// Rewrite a git remote's branch to one commit of its current files (the history of
+    /// every file pushed before leaves it; a server keeps the space until its own `git gc`)
+    Compact,
     /// Answer the conflicts on entries: keep the current values, or take the other device's
     Resolve {
         /// The entries
@@ -117,6 +120,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> Result<Exit> {
             clone(ctx, remote, c.read_only, a.verbose)
         }
         Some(SyncCommand::Status) => status(ctx),
+        Some(SyncCommand::Compact) => compact(ctx),
         Some(SyncCommand::Resolve {
             names,
             all,
@@ -426,6 +430,31 @@ fn ws_with_vault(ws: &Workspace, vault: &str) -> Workspace {
         vault: vault.to_owned(),
         ..ws.config.clone()
     })
+}
+
+/// `sync compact`: the branch becomes one commit of the files every device reads now.
+fn compact(ctx: &Ctx) -> Result<Exit> {
+    use jeton::sync::remote::Compacted;
+    let ws = workspace(ctx)?;
+    let _guard = ws.lock(ctx.session.store.lock_timeout())?;
+    for _ in 0..driver::ATTEMPTS {
+        let pulled = ws.pull()?;
+        check_remote(&ws, &pulled)?;
+        let said = match ws.compact(pulled.head.as_deref())? {
+            Compacted::Raced => continue,
+            Compacted::Done => {
+                "the remote's branch is now one commit holding its current files; \
+                 a server you run frees the space at its next `git gc`"
+            }
+            Compacted::Folder => "a shared folder keeps no history: nothing to compact",
+            Compacted::Empty => "the remote holds nothing yet: nothing to compact",
+        };
+        ctx.say(said)?;
+        return Ok(Exit::Ok);
+    }
+    Err(Error::Busy(
+        "the remote kept moving (other devices syncing); nothing was rewritten: try again".into(),
+    ))
 }
 
 fn adopt_key(ctx: &Ctx, fd: Option<u32>) -> Result<Exit> {
