@@ -96,7 +96,7 @@ for n in $SIZES; do
     find . -name '*.gpg' -prune -o -type f ! -name .gpg-id -print0 |
       xargs -0 -n 2000 gpg --batch -q --yes -r "$fpr" --encrypt-files
     find . -type f ! -name '*.gpg' ! -name .gpg-id -delete
-    git init -q && git add -A && git commit -q -m init
+    git init -q -b main && git add -A && git commit -q -m init
   )
   git init -q --bare "$pr"
   git -C "$pa" remote add origin "$pr" && git -C "$pa" push -q origin HEAD:main

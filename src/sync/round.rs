@@ -545,12 +545,17 @@ pub fn clone_from(
     let device = crate::vault::random_id::<16>()?;
     let mut state = base.state;
     state.device = device;
+    // The events the remote's files hold are not this device's to pass on.
+    let extra = Extra {
+        audit_mark: vault.payload.audit.len() as u64,
+        ..Extra::default()
+    };
     let record = Record {
         state,
         synced_at: now,
         local: Some(Local::default()),
         name: host_name(),
-        extra: Extra::default(),
+        extra,
     };
     vault.set_sync_record(Some(record.encode()?));
     let mut round = round(&mut vault, incoming.to_vec(), false, now)?;
@@ -847,8 +852,11 @@ pub fn round(
         let recent = |at: Time| extra.pending_since.is_none_or(|s| at >= s);
         log.iter().filter(|e| recent(e.at)).collect()
     };
+    let held: BTreeSet<_> = (extra.pending_events.iter())
+        .map(|(_, e)| super::merge::audit_key(e))
+        .collect();
     let fresh: Vec<AuditEvent> = (fresh.into_iter())
-        .filter(|e| !extra.pending_events.iter().any(|(_, p)| p == *e))
+        .filter(|e| !held.contains(&super::merge::audit_key(e)))
         .cloned()
         .collect();
     (extra.pending_events).extend(fresh.into_iter().map(|e| (generation, e)));

@@ -417,7 +417,7 @@ fn merge(
 }
 
 /// Whether a replica fails on its own: it does not open under the team key its commitment
-/// names, or holds an older generation of its device than this copy read before.
+/// names, or is a snapshot older than what this copy read of its device before.
 fn fails_alone(tv: &Vault, team: &Team, f: &Incoming, accept_rollback: bool) -> bool {
     let me = Record::of(tv).ok().flatten().map(|r| r.state.device);
     let Ok(file) = crate::format::VaultFile::parse(&f.bytes) else {
@@ -439,7 +439,9 @@ fn fails_alone(tv: &Vault, team: &Team, f: &Incoming, accept_rollback: bool) -> 
         .flatten()
         .and_then(|r| r.local)
         .and_then(|l| l.devices.get(&replica.device).map(|h| h.generation));
-    !accept_rollback && known.is_some_and(|g| replica.generation < g)
+    // A delta older than what was read stays on the remote until a snapshot covers it.
+    let snapshot = round::parse_name(&f.name).is_some_and(|(_, delta)| delta.is_none());
+    !accept_rollback && snapshot && known.is_some_and(|g| replica.generation < g)
 }
 
 fn not_member(e: Error, team: &Team) -> Error {
