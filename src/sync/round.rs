@@ -85,6 +85,18 @@ impl Extra {
     }
 }
 
+/// SHA-256 of the header of every file this vault read or published last (by device): such a
+/// file, met again, is not read again, so a team round need not check its signature either.
+pub fn headers_read(vault: &Vault) -> Result<BTreeSet<[u8; 32]>> {
+    let Some(record) = Record::of(vault)? else {
+        return Ok(BTreeSet::new());
+    };
+    let x = record.extra;
+    Ok((x.heard.into_values())
+        .chain((x.published_header != [0; 32]).then_some(x.published_header))
+        .collect())
+}
+
 /// The local sync record `bytes` with [`Extra::wiped`] set: the vault is saved after a wipe.
 /// A replica's record, or one that does not decode, is returned unchanged.
 pub fn mark_wiped(bytes: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
@@ -614,7 +626,8 @@ struct Opened {
     record: Record,
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).into()
 }

@@ -263,7 +263,7 @@ pub fn join(
     let bytes = tv.seal(0)?;
     let mut evidence = team.evidence.clone();
     evidence.extend(list_evidence(&team, &lists));
-    let admitted = admit_replicas(&team, &me, replicas);
+    let admitted = admit_replicas(&team, &me, replicas, &Default::default());
     evidence.extend(admitted.left_out.iter().map(|(_, e)| e.clone()));
     let (tv, r, refused) = merge(&bytes, &m, &team, admitted, false, now)?;
     evidence.extend(refused);
@@ -314,7 +314,10 @@ pub fn round(
     };
     let mut evidence = team.evidence.clone();
     evidence.extend(list_evidence(&team, &lists));
-    let admitted = admit_replicas(&team, &me, replicas);
+    let read_before = open_vault(bytes.clone(), &m)
+        .and_then(|tv| round::headers_read(&tv))
+        .unwrap_or_default();
+    let admitted = admit_replicas(&team, &me, replicas, &read_before);
     // An admin's replica under a key we lack, and their member list not addressed to us:
     // they removed us (an admin may).
     let not_for_us =
