@@ -687,6 +687,20 @@ fn a_vault_that_never_syncs_keeps_format_1_and_one_that_syncs_uses_3() {
     assert!(err.contains("already syncs"), "{err}");
 }
 
+/// `sync --adopt-key` on `t`, the other device's new passphrase `new` read from a file.
+fn adopt_key(t: &TestVault, new: &str) {
+    let new_file = t.home().join("new-passphrase");
+    std::fs::write(&new_file, new).unwrap();
+    let mut c = t.cmd();
+    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
+    let out = t.run_with(c, &["sync", "--adopt-key"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
     let remote = Remote::git();
@@ -710,16 +724,7 @@ fn a_passphrase_changed_on_one_device_is_taken_by_the_others() {
     let err = b.fails(&["sync"], "", 3);
     assert!(err.contains("--adopt-key"), "{err}");
     // B takes the new key, then syncs with the new passphrase only.
-    let new_file = b.home().join("new-passphrase");
-    std::fs::write(&new_file, new).unwrap();
-    let mut c = b.cmd();
-    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
-    let out = b.run_with(c, &["sync", "--adopt-key"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    adopt_key(&b, new);
     b.fails(&["list"], "", 3);
     for t in [&b, &a, &b] {
         let out = with_new(t, &["sync"]);
@@ -759,14 +764,7 @@ fn a_recovery_key_kept_through_passwd_opens_every_device() {
     let mut c = a.cmd();
     c.env("JETON_PASSPHRASE", new);
     assert!(a.run_with(c, &["sync"], "").status.success());
-    let mut c = b.cmd();
-    c.env("JETON_NEW_PASSPHRASE_FILE", &new_file);
-    let out = b.run_with(c, &["sync", "--adopt-key"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    adopt_key(&b, new);
     // The recovery key opens B's vault: a passphrase forgotten there is not the end.
     for t in [&a, &b] {
         let kf = t.home().join("recovery-key");

@@ -436,25 +436,24 @@ impl Workspace {
         let Some(head) = base else {
             return Ok(Compacted::Empty);
         };
-        let tree = output(
+        let line = |c: &mut crate::process::Builder, what: &str| -> Result<String> {
+            let out = output(c, what)?;
+            if !out.status.success() {
+                return Err(git_failed(what, url, &out));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        };
+        let tree = line(
             self.git()
                 .args(["rev-parse", "--verify"])
                 .arg(format!("{head}^{{tree}}")),
             "git rev-parse",
         )?;
-        if !tree.status.success() {
-            return Err(git_failed("git rev-parse", url, &tree));
-        }
-        let tree = String::from_utf8_lossy(&tree.stdout).trim().to_owned();
-        let commit = output(
+        let commit = line(
             self.git()
                 .args(["commit-tree", &tree, "-m", "jeton sync compact"]),
             "git commit-tree",
         )?;
-        if !commit.status.success() {
-            return Err(git_failed("git commit-tree", url, &commit));
-        }
-        let commit = String::from_utf8_lossy(&commit.stdout).trim().to_owned();
         let out = output(
             self.git()
                 .arg("push")
@@ -465,17 +464,7 @@ impl Workspace {
             "git push",
         )?;
         if !out.status.success() {
-            let now = output(
-                self.git()
-                    .args(["ls-remote", "--", url])
-                    .arg(format!("refs/heads/{BRANCH}")),
-                "git ls-remote",
-            )?;
-            let remote_head = String::from_utf8_lossy(&now.stdout)
-                .split_whitespace()
-                .next()
-                .map(str::to_owned);
-            if now.status.success() && remote_head.as_deref() != Some(head) {
+            if self.moved(url, Some(head))? {
                 return Ok(Compacted::Raced);
             }
             return Err(git_failed("git push", url, &out));
@@ -583,8 +572,16 @@ impl Workspace {
             return Ok(Published::Done);
         }
         // Rejected because the remote moved (someone pushed in between), or another failure.
+        if self.moved(url, base)? {
+            return Ok(Published::Raced);
+        }
+        Err(git_failed("git push", url, &out))
+    }
+
+    /// True when the remote's branch is no longer at `base` (someone pushed since).
+    fn moved(&self, url: &str, base: Option<&str>) -> Result<bool> {
         let now = output(
-            git_in(&self.git_dir())
+            self.git()
                 .args(["ls-remote", "--", url])
                 .arg(format!("refs/heads/{BRANCH}")),
             "git ls-remote",
@@ -593,10 +590,7 @@ impl Workspace {
             .split_whitespace()
             .next()
             .map(str::to_owned);
-        if now.status.success() && remote_head.as_deref() != base {
-            return Ok(Published::Raced);
-        }
-        Err(git_failed("git push", url, &out))
+        Ok(now.status.success() && remote_head.as_deref() != base)
     }
 }
 
