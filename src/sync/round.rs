@@ -34,7 +34,7 @@ pub struct Record {
 
 /// The record's last part, written only when it holds something, so that a record without it
 /// (every one written before deltas existed) reads and writes back unchanged
-/// (docs/FORMAT.md, "Deltas").
+/// (docs/FORMAT.md, "Sync record").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extra {
     /// In a delta replica: the generation of its device after which it holds every change
