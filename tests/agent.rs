@@ -359,7 +359,7 @@ fn have(cmd: &str) -> bool {
 fn a_client_of_another_uid_is_refused() {
     let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !is_root || !have("setpriv") || !std::path::Path::new("/usr/bin/python3").exists() {
-        eprintln!("skipped: needs root, setpriv and /usr/bin/python3");
+        skip("root, setpriv and /usr/bin/python3");
         return;
     }
     let t = TestVault::new();

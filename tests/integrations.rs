@@ -210,7 +210,7 @@ fn have_git_http_backend() -> bool {
 #[test]
 fn git_clone_over_http_takes_the_token_from_jeton() {
     if !have_git_http_backend() || Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: needs git http-backend and python3");
+        skip("git http-backend and python3");
         return;
     }
     let t = TestVault::new();
@@ -725,11 +725,11 @@ fn docker_helper_answers_version_usage_and_bad_input_as_the_reference_helpers() 
 #[test]
 fn cargo_resolves_from_a_registry_that_requires_the_token_from_jeton() {
     let Some(cargo) = std::env::var_os("CARGO") else {
-        eprintln!("skipped: CARGO is not set");
+        skip("CARGO (set by cargo test)");
         return;
     };
     if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: needs python3");
+        skip("python3");
         return;
     }
     let t = TestVault::new();

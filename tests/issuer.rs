@@ -12,7 +12,7 @@ mod support;
 use aws_support::{Moto, aws_venv, jeton_aws};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::{CANARY, TestVault};
+use support::{CANARY, TestVault, skip};
 
 /// A fake issuer: a directory holding one file per token issued, empty while it is valid and
 /// `revoked` once revoked (shell builtins only, so no token is ever in a command line). `create` checks the current
@@ -598,7 +598,7 @@ fn count_calls(call: &str, extra: &[&str]) -> u32 {
 /// run, when none had begun) completes it.
 fn kill_at_every(call: &str, extra: &[&str]) {
     if !have_strace() {
-        eprintln!("skipped: strace is not installed");
+        skip("strace");
         return;
     }
     let total = count_calls(call, extra);

@@ -365,6 +365,16 @@ pub fn assert_no_panic(out: &Output) {
     );
 }
 
+/// Says that a test cannot run here for want of `what`. Under CI (`CI` set) that is a failure:
+/// `.ci/run` installs every tool the tests use, so no test passes there without running.
+pub fn skip(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {what} (.ci/run)"
+    );
+    eprintln!("skipped: {what}");
+}
+
 /// `git` with no user configuration at all (no identity, no system or global config).
 pub fn git(dir: &Path, args: &[&str]) -> Output {
     Command::new("git")
