@@ -871,7 +871,7 @@ fn have(tool: &str, apt: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !there {
-        eprintln!("skipped: {tool} is not installed (.ci/run installs the apt package {apt})");
+        skip(&format!("{tool} (.ci/run installs the apt package {apt})"));
     }
     there
 }
