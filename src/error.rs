@@ -76,6 +76,12 @@ impl Error {
         )
     }
 
+    /// The one message for a response of another kind than the request's (a bug, or an agent
+    /// of another version).
+    pub fn unexpected_response() -> Self {
+        Error::Other("internal error: unexpected response".into())
+    }
+
     /// The one message every wrong passphrase produces.
     pub fn wrong_passphrase() -> Self {
         Error::Unlock(WRONG_PASSPHRASE.into())

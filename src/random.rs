@@ -8,3 +8,10 @@ pub fn fill_random(buf: &mut [u8]) -> Result<()> {
     getrandom::fill(buf)
         .map_err(|e| Error::Other(format!("the system random generator failed: {e}")))
 }
+
+/// Random bytes for ids (vault, entry, device, file names).
+pub fn random_id<const N: usize>() -> Result<[u8; N]> {
+    let mut id = [0u8; N];
+    fill_random(&mut id)?;
+    Ok(id)
+}

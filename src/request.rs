@@ -7,11 +7,12 @@
 
 pub use crate::entry::{Change, Charset, MAX_GENERATED_LEN, SecretInput, generate_secret};
 use crate::entry::{Entry, Status, validate_new_name};
+use crate::random::random_id;
 use crate::secret::Passphrase;
 use crate::store::{LockGuard, Previous, Store, rollback};
 use crate::text::{check_line, check_note};
 use crate::time::Time;
-use crate::vault::{Vault, not_found, random_id};
+use crate::vault::{Vault, not_found};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

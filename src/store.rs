@@ -410,7 +410,7 @@ fn temp_prefix(path: &Path) -> String {
 
 /// A fresh temporary name in the directory of `path`, so that renaming it over `path` is atomic.
 fn temp_beside(path: &Path) -> Result<PathBuf> {
-    let r: [u8; 8] = crate::vault::random_id()?;
+    let r: [u8; 8] = crate::random::random_id()?;
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
     Ok(parent_dir(path).join(format!("{}{hex}", temp_prefix(path))))
 }
@@ -542,7 +542,7 @@ pub mod rollback {
             },
         );
         let bytes = serde_json::to_vec_pretty(&m).map_err(|e| Error::Other(e.to_string()))?;
-        let r: [u8; 8] = crate::vault::random_id()?;
+        let r: [u8; 8] = crate::random::random_id()?;
         let tmp = state_dir.join(format!(".{FILE}.{:016x}", u64::from_le_bytes(r)));
         let saved = write_synced(&tmp, &bytes).and_then(|()| {
             fs::rename(&tmp, state_dir.join(FILE))

@@ -12,6 +12,7 @@ use crate::format::{
     COMMITMENT_LEN, Header, Slot, SlotKind, VAULT_ID_LEN, VERSION_SYNCED, VaultFile,
 };
 use crate::kdf::{self, KdfParams};
+use crate::random::random_id;
 use crate::secret::{Key, Passphrase, Token};
 use crate::time::Time;
 use crate::{Error, Result};
@@ -324,13 +325,6 @@ fn seal_file(
     )?;
     out.extend_from_slice(&tag);
     Ok(std::mem::take(&mut *out))
-}
-
-/// Random bytes for ids.
-pub fn random_id<const N: usize>() -> Result<[u8; N]> {
-    let mut id = [0u8; N];
-    aead::fill_random(&mut id)?;
-    Ok(id)
 }
 
 impl Vault {

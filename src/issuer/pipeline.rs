@@ -85,7 +85,7 @@ pub fn step_text(step: &Step, recipe: Option<&Recipe>) -> String {
 fn state(fe: &mut dyn Frontend, name: &str) -> Result<State> {
     match fe.issuer(IssuerRequest::State { name: name.into() })? {
         IssuerResponse::State(s) => Ok(*s),
-        _ => Err(Error::Other("internal error: unexpected response".into())),
+        _ => Err(Error::unexpected_response()),
     }
 }
 

@@ -3,9 +3,10 @@
 //! and the retired credential awaiting revocation (its history). See the module docs above.
 
 use crate::entry::{Entry, EntryId, HistoryItem, ISSUER_PREFIX};
+use crate::random::random_id;
 use crate::secret::Token;
 use crate::time::Time;
-use crate::vault::{Vault, random_id};
+use crate::vault::Vault;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 

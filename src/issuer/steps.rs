@@ -166,7 +166,7 @@ type Loaded = (Entry, Record, Option<Token>, Option<Token>);
 
 /// A new run id: 16 random bytes, hex.
 fn run_id() -> Result<String> {
-    Ok(data_encoding::HEXLOWER.encode(&crate::vault::random_id::<16>()?))
+    Ok(data_encoding::HEXLOWER.encode(&crate::random::random_id::<16>()?))
 }
 
 /// The run of `rec`, which must be at its create step.

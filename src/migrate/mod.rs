@@ -15,11 +15,12 @@ pub mod keepassxc;
 pub mod pass;
 
 use crate::entry::{Entry, Provenance, Status, validate_new_name};
+use crate::random::random_id;
 use crate::secret::Token;
 use crate::share::import::OnConflict;
 use crate::text::{Lines, sanitize};
 use crate::time::Time;
-use crate::vault::{Vault, random_id};
+use crate::vault::Vault;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 

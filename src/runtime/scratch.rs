@@ -70,7 +70,7 @@ impl Scratch {
         super::prepare(&parent)?;
         clean_in(&parent);
         for _ in 0..8 {
-            let name: [u8; 16] = crate::vault::random_id()?;
+            let name: [u8; 16] = crate::random::random_id()?;
             let path = parent.join(data_encoding::HEXLOWER.encode(&name));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => {}

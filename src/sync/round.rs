@@ -255,7 +255,7 @@ pub fn attach(vault: &mut Vault, now: Time) -> Result<DeviceId> {
             "this vault already syncs (see `jeton sync status`)".into(),
         ));
     }
-    let device = crate::vault::random_id::<16>()?;
+    let device = crate::random::random_id::<16>()?;
     // Empty: the first round counts every entry as this device's change.
     let record = Record {
         state: SyncState::new(device),
@@ -554,7 +554,7 @@ pub fn clone_from(
     let vault_id = file.header.vault_id;
     let (_, base) = open_parsed(file.clone(), &first.name, &vault_id, &key)?.content()?;
     let mut vault = Vault::open_owned(file, key)?;
-    let device = crate::vault::random_id::<16>()?;
+    let device = crate::random::random_id::<16>()?;
     let mut state = base.state;
     state.device = device;
     // The events the remote's files hold are not this device's to pass on.

@@ -315,7 +315,7 @@ pub fn store_membership(vault: &mut Vault, team: &str, m: &Membership, now: Time
     let name = record_name(team);
     if !vault.payload.entries.contains_key(&name) {
         vault.payload.entries.insert(Box::new(Entry::blank(
-            crate::vault::random_id()?,
+            crate::random::random_id()?,
             name.clone(),
             now,
         )));

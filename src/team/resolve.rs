@@ -270,7 +270,7 @@ impl Team {
 
     /// Makes a new team: its first change, signed by `admin`.
     pub fn create(name: &str, admin: Card, key: &SigningKey) -> Result<(Team, Signed)> {
-        let id = crate::vault::random_id::<16>()?;
+        let id = crate::random::random_id::<16>()?;
         let body = Body {
             team: id,
             author: key.verifying_key().to_bytes(),

@@ -17,7 +17,7 @@ struct Person {
 impl Person {
     fn new(name: &'static str) -> Person {
         Person {
-            signing: SigningKey::from_bytes(&crate::vault::random_id::<32>().unwrap()),
+            signing: SigningKey::from_bytes(&crate::random::random_id::<32>().unwrap()),
             age: age::x25519::Identity::generate(),
             name,
         }

@@ -7,6 +7,7 @@ mod issuer;
 pub use issuer::{IntegrationCommand, IssuerCommand, integration, issuer};
 
 use crate::args::{Deferred, GenerateArgs};
+use crate::ctx::unexpected;
 use crate::ctx::{Ctx, Exit, emit, warn_short_spans};
 use crate::output::{Table, json_line, push_shown_secret, secret_json_line};
 use crate::prompt;
@@ -258,12 +259,8 @@ pub fn run(ctx: &Ctx, cmd: LifecycleCommand, now: Time) -> Result<Exit> {
 fn exec(ctx: &Ctx, request: LifecycleRequest) -> Result<LifecycleResponse> {
     match ctx.run(Request::Lifecycle(request))? {
         Response::Lifecycle(r) => Ok(r),
-        _ => Err(Error::Other("internal error: unexpected response".into())),
+        _ => Err(unexpected()),
     }
-}
-
-fn unexpected() -> Error {
-    Error::Other("internal error: unexpected response".into())
 }
 
 fn rotate(ctx: &Ctx, a: RotateArgs, now: Time) -> Result<Exit> {

@@ -263,7 +263,7 @@ pub fn emit(bytes: &[u8]) -> Result<()> {
 }
 
 pub fn unexpected() -> Error {
-    Error::Other("internal error: unexpected response".into())
+    Error::unexpected_response()
 }
 
 /// After a re-key (`passwd`, `recover`, `recovery new`) the agent's key is stale (it would

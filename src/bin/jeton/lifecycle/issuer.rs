@@ -3,6 +3,7 @@
 //! `jeton::issuer::pipeline`; this front end runs its requests (through the agent when it holds
 //! the key, else here with the key unlocked once) and prints what happens.
 
+use crate::ctx::unexpected;
 use crate::ctx::{Ctx, Exit, emit, warn_all};
 use crate::output::json_line;
 use crate::prompt;
@@ -524,10 +525,6 @@ pub fn revoke_at_issuer(ctx: &Ctx, name: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn unexpected() -> Error {
-    Error::Other("internal error: unexpected response".into())
 }
 
 fn done(ctx: &Ctx, r: IssuerResponse) -> Result<Exit> {
