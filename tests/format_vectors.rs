@@ -262,3 +262,63 @@ fn v3_replica_opens_with_an_independent_reader() {
     let device = [0xd6, 0x1a, 0x03, 0xc2, 0x1b, 0x31, 0xa9, 0x8a];
     assert!(plain.windows(8).any(|w| w == device));
 }
+
+const V3_DELTA: &[u8] = include_bytes!("data/sync-v3/delta-a.4.jeton");
+const V3_SNAPSHOT: &[u8] = include_bytes!("data/sync-v3/snapshot-a.jeton");
+const V3_DELTA_PASS: &str = "jeton format v3 delta vector";
+
+/// A delta and the snapshot before it (one device, a folder remote): the delta holds the one
+/// entry changed after the snapshot, says since which generation, and reads back byte for byte.
+#[test]
+fn v3_delta_holds_what_changed_after_its_snapshot() {
+    use jeton::sync::round::{Record, parse_name};
+    let open = |bytes: &[u8]| {
+        let file = VaultFile::parse(bytes).unwrap();
+        let key = Vault::unlock(&file, &Passphrase::new(V3_DELTA_PASS.into())).unwrap();
+        (file.header.generation, Vault::open(&file, key).unwrap())
+    };
+    let (g, delta) = open(V3_DELTA);
+    assert_eq!(g, 4);
+    let (d, generation) = parse_name("dac16ef573d2cc0dfc806c498d11e8af.4.jeton").unwrap();
+    assert_eq!(generation, Some(g));
+    let r = Record::of(&delta).unwrap().unwrap();
+    assert_eq!(&*r.encode().unwrap(), delta.sync_record().unwrap());
+    assert_eq!((r.state.device, r.name.as_str()), (d, "vec-a"));
+    assert_eq!(r.extra.since, Some(3));
+    assert!(r.local.is_none());
+    let names: Vec<String> = (delta.payload.entries.values().unwrap())
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(names, ["svc/second"]);
+    assert_eq!(r.state.entries.len(), 1);
+    let e = delta.entry("svc/second").unwrap();
+    assert_eq!(e.note.as_deref(), Some("only in the delta"));
+    // The snapshot holds both entries and no `since`.
+    let (s, snapshot) = open(V3_SNAPSHOT);
+    assert_eq!(s, 3);
+    let rs = Record::of(&snapshot).unwrap().unwrap();
+    assert_eq!(rs.extra.since, None);
+    assert_eq!(snapshot.payload.entries.len(), 2);
+    assert_eq!(
+        snapshot.entry("svc/first").unwrap().note.as_deref(),
+        Some("not in the delta")
+    );
+}
+
+/// The delta with the second reader: after the name comes the record's `Extra` (FORMAT.md,
+/// "Sync record"): `since` Some(3), then every other field empty.
+#[test]
+fn v3_delta_opens_with_an_independent_reader() {
+    let plain = independent_open(V3_DELTA, V3_DELTA_PASS);
+    let mut tail = b"\x00\x05vec-a\x01\x03\x00\x00".to_vec();
+    tail.extend([0u8; 32]);
+    tail.extend([0, 0, 0, 0]);
+    assert!(
+        plain.ends_with(&tail),
+        "{:?}",
+        &plain[plain.len() - tail.len()..]
+    );
+    let text = String::from_utf8_lossy(&plain);
+    assert!(text.contains("tok_v3_delta_second_0123456789"));
+    assert!(!text.contains("tok_v3_delta_first_0123456789"));
+}
