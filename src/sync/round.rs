@@ -85,16 +85,18 @@ impl Extra {
     }
 }
 
-/// SHA-256 of the header of every file this vault read or published last (by device): such a
-/// file, met again, is not read again, so a team round need not check its signature either.
-pub fn headers_read(vault: &Vault) -> Result<BTreeSet<[u8; 32]>> {
+/// SHA-256 of the header of the last file this vault read from each device, and of the last
+/// it published under its own: such a file, met again under its device's name, is not read
+/// again, so a team round need not check its signature either.
+pub fn headers_read(vault: &Vault) -> Result<BTreeMap<DeviceId, [u8; 32]>> {
     let Some(record) = Record::of(vault)? else {
-        return Ok(BTreeSet::new());
+        return Ok(BTreeMap::new());
     };
-    let x = record.extra;
-    Ok((x.heard.into_values())
-        .chain((x.published_header != [0; 32]).then_some(x.published_header))
-        .collect())
+    let mut out = record.extra.heard;
+    if record.extra.published_header != [0; 32] {
+        out.insert(record.state.device, record.extra.published_header);
+    }
+    Ok(out)
 }
 
 /// The local sync record `bytes` with [`Extra::wiped`] set: the vault is saved after a wipe.

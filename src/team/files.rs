@@ -288,20 +288,22 @@ pub fn admit_replicas(
     team: &Team,
     me: &[u8; 32],
     files: Vec<Incoming>,
-    read_before: &std::collections::BTreeSet<[u8; 32]>,
+    read_before: &std::collections::BTreeMap<crate::sync::DeviceId, [u8; 32]>,
 ) -> Admitted {
     let mut out = Admitted::default();
     for f in files {
-        // A file read before, unchanged, by a member who may still write: the round does not
-        // read it again (its header, with a nonce of its own, is the one read then), so its
-        // signature is not checked again.
+        // A file read before under this name, unchanged, by a member who may still write: the
+        // round does not read it again (its header, with a nonce of its own, is the one read
+        // then from that device), so its signature is not checked again.
         let claimed: Option<[u8; 32]> = f.bytes.get(8..40).and_then(|k| k.try_into().ok());
         let allowed = claimed.is_some_and(|a| &a == me || team.role_of(&a) >= Some(Role::Writer));
         if allowed
             && f.bytes.len() > REPLICA_HEAD
             && &f.bytes[..8] == REPLICA_MAGIC
-            && VaultFile::peek_header(&f.bytes[REPLICA_HEAD..])
-                .is_ok_and(|(_, h)| read_before.contains(&crate::sync::round::sha256(h)))
+            && let Some((device, _)) = crate::sync::round::parse_name(&f.name)
+            && VaultFile::peek_header(&f.bytes[REPLICA_HEAD..]).is_ok_and(|(_, h)| {
+                read_before.get(&device) == Some(&crate::sync::round::sha256(h))
+            })
         {
             out.files.push(Incoming {
                 name: f.name,

@@ -406,14 +406,26 @@ fn only_writers_replicas_under_a_team_key_are_admitted() {
     // A writer's file read before (its header known) is not checked again: a broken signature
     // on it goes unseen, as the round does not read it; a reader's stays refused.
     let header = crate::format::VaultFile::peek_header(&ours).unwrap().1;
-    let read_before = [crate::sync::round::sha256(header)].into();
-    let mut broken = file("w.jeton", &wes, &ours);
+    let device = [0x77; 16];
+    let read_before = [(device, crate::sync::round::sha256(header))].into();
+    let named = crate::sync::round::replica_name(&device);
+    let mut broken = file(&named, &wes, &ours);
     broken.bytes[60] ^= 1;
     let got = admit_replicas(&team, &ann.key(), vec![broken.clone()], &Default::default());
     assert_eq!((got.files.len(), got.left_out.len()), (0, 1));
     let got = admit_replicas(&team, &ann.key(), vec![broken], &read_before);
     assert_eq!((got.files.len(), got.left_out.len()), (1, 0));
-    let got = admit_replicas(&team, &ann.key(), files[1..2].to_vec(), &read_before);
+    // The same file under another device's name, or a reader's, is checked.
+    let mut renamed = file(&named, &wes, &ours);
+    renamed.name = crate::sync::round::replica_name(&[0x78; 16]);
+    let got = admit_replicas(&team, &ann.key(), vec![renamed], &read_before);
+    assert_eq!((got.files.len(), got.left_out.len()), (0, 1));
+    let got = admit_replicas(
+        &team,
+        &ann.key(),
+        vec![file(&named, &rae, &ours)],
+        &read_before,
+    );
     assert_eq!((got.files.len(), got.left_out.len()), (0, 1));
 }
 
