@@ -28,6 +28,12 @@ fn write(t: &TestVault, name: &str, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// A well-formed recovery key other than `key` (its first letter changed).
+fn another_key(key: &str) -> String {
+    let first = if key.starts_with('A') { "B" } else { "A" };
+    format!("{first}{}", &key[1..])
+}
+
 /// `recover` with `key` and a new passphrase; returns the process output.
 fn recover(t: &TestVault, key: &str, new: &str) -> std::process::Output {
     let kf = write(t, "rk.txt", key);
@@ -80,13 +86,7 @@ fn the_recovery_key_opens_a_vault_whose_passphrase_is_lost() {
     assert!(String::from_utf8_lossy(&log.stdout).contains("recover"));
     // A wrong or malformed key: exit 3, vault untouched.
     let before = t.vault_bytes();
-    let mut wrong = key.clone().into_bytes();
-    wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
-    let out = recover(
-        &t,
-        std::str::from_utf8(&wrong).unwrap(),
-        "whatever passphrase x",
-    );
+    let out = recover(&t, &another_key(&key), "whatever passphrase x");
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         recover(&t, "not a key", "whatever passphrase x")
@@ -161,9 +161,7 @@ fn passwd_given_the_recovery_key_keeps_it_working() {
     };
     // A key that does not open the vault: exit 3, nothing written.
     let before = t.vault_bytes();
-    let mut wrong = key.clone().into_bytes();
-    wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
-    let out = passwd(std::str::from_utf8(&wrong).unwrap());
+    let out = passwd(&another_key(&key));
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not open"));
     assert_eq!(t.vault_bytes(), before);

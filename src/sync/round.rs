@@ -795,7 +795,7 @@ pub fn round(
     // Every other device: the files after the last one read from it, and nothing when its
     // newest file is the one read before.
     let present: BTreeSet<DeviceId> = by_device.keys().copied().collect();
-    let mut heard: Vec<(DeviceId, u64, [u8; 32], usize)> = Vec::new();
+    let mut heard: Vec<(DeviceId, u64, [u8; 32])> = Vec::new();
     for (device, files) in &by_device {
         let Some(latest) = files.last() else { continue };
         let known = local.devices.get(device);
@@ -834,15 +834,14 @@ pub fn round(
                 applied = generation;
                 applied_header = f.header;
             }
-            let at = opened.len();
             opened.push(Opened {
                 device: *device,
                 copy: false,
                 payload,
                 record: rr,
             });
-            heard.push((*device, applied, applied_header, at));
         }
+        heard.push((*device, applied, applied_header));
     }
     for c in copies {
         let r = open_replica(&c, vault.id(), vault.key())?;
@@ -912,7 +911,7 @@ pub fn round(
         }
     }
     // What was heard from each device: the last file read in order, up to any gap.
-    for (device, generation, header, _) in heard {
+    for (device, generation, header) in heard {
         let (published_at, name) = names.get(&device).cloned().unwrap_or_default();
         local.devices.insert(
             device,
